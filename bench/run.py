@@ -1,0 +1,640 @@
+#!/usr/bin/env python3
+"""Benchmark runner: aioc against Python asyncio, uvloop, Go and libuv.
+
+Runs each workload of /work/shared/design/PERFORMANCE.md (B1-B4 so far) in
+aioc and, in the same run, in every peer that is available; every run is a
+separate process. Takes the median of N runs per (workload, runtime) and
+writes, under --out:
+
+  latest.json  a list of {"workload", "runtime", "median", "unit",
+               "lower_is_better", "runs"} objects, one per pair measured
+  latest.md    the table with ratios (peer / aioc: above 1 means aioc is
+               faster) and the aioc targets marked pass or fail
+  latest.svg   a log-scale bar chart of the medians (if gnuplot is installed)
+  latest.raw.json  every single value and the conditions of the run
+
+and prints the table. Usage:
+
+  python3 bench/run.py [--bench B1,B2,B3,B4] [--aioc-bin DIR] [--runs N]
+                       [--quick] [--runtimes aioc,asyncio,...] [--out DIR]
+
+Selecting B2 also runs B2ch (Go's channel variant), B4 also runs B4c (plain
+timer callbacks); either can be selected alone. --quick runs 100,000 tasks
+instead of 1,000,000 for B1, B3, B4 and B4c, 3 times each. The number of runs
+is --runs, else the environment's BENCH_RUNS, else 5 (3 with --quick).
+
+Protocol (what every bench program, bench_aioc included, must follow):
+  * invoked as `PROGRAM WORKLOAD`, one workload per process, run once;
+  * the task count comes from the environment variable BENCH_N (absent:
+    1,000,000); B2 always makes 2,000,000 switches;
+  * prints, among any other output, one line per figure on stdout:
+      RESULT workload=B1 runtime=aioc value=83.0 unit=ns/task lower_is_better=1
+    with figures normalised per task (or switch), so different N compare;
+  * exits 0 on success, 2 (printing no RESULT line) if it does not implement
+    the workload, anything else on failure (e.g. a wrong B1 sum).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCH_DIR)
+PEERS = os.path.join(BENCH_DIR, "peers")
+
+RUNTIMES = ["aioc", "asyncio", "uvloop", "go", "libuv"]
+
+# Which program workloads each peer implements. aioc is asked for every
+# selected workload except the Go-only variant and may answer "unsupported".
+SUPPORTED = {
+    "asyncio": {"B1", "B2", "B3", "B4", "B4c"},
+    "uvloop": {"B1", "B2", "B3", "B4", "B4c"},
+    "go": {"B1", "B2", "B2ch", "B3", "B4", "B4c"},
+    "libuv": {"B1", "B3", "B4c"},
+}
+NOT_AIOC = {"B2ch"}
+
+# A selected benchmark id and the program workloads it runs.
+EXPAND = {"B2": ["B2", "B2ch"], "B4": ["B4", "B4c"]}
+DEFAULT_BENCH = "B1,B2,B3,B4"
+
+# Result ids without an aioc figure of their own take their ratio against
+# this aioc figure (Go's channel switch against aioc's switch).
+RATIO_BASE = {"B2ch": "B2"}
+
+# Where bench_aioc is looked for when --aioc-bin is not given.
+AIOC_BIN_DIRS = ["build", "build/bench"]
+
+QUICK_N = 100_000
+UNSUPPORTED_RC = 2
+RESULT_RE = re.compile(r"^RESULT\s+(.*)$")
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+# ---------------------------------------------------------------- peers
+
+
+def python_for_peers():
+    """Debian's /usr/bin/python3 runs both asyncio and uvloop (PERFORMANCE.md)
+    so that the two differ only in the loop."""
+    if os.access("/usr/bin/python3", os.X_OK):
+        return "/usr/bin/python3"
+    return sys.executable
+
+
+def run_quiet(cmd, env=None, timeout=600):
+    try:
+        p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True,
+                           timeout=timeout)
+        return p.returncode, p.stdout
+    except (OSError, subprocess.SubprocessError) as e:
+        return -1, str(e)
+
+
+def tail(text, lines=5):
+    return "\n".join("    " + l for l in text.strip().splitlines()[-lines:])
+
+
+def install_missing(missing):
+    """--install: apt-get the Debian packages of the missing peers."""
+    pkgs = {"uvloop": "python3-uvloop", "go": "golang-go",
+            "libuv": "libuv1-dev", "gnuplot": "gnuplot-nox"}
+    want = [pkgs[m] for m in missing if m in pkgs]
+    if not want:
+        return
+    if not shutil.which("apt-get") or os.geteuid() != 0:
+        log("install: need root and apt-get to install %s; skipping"
+            % " ".join(want))
+        return
+    log("install: apt-get install %s" % " ".join(want))
+    rc, out = run_quiet(["apt-get", "install", "-y", "--no-install-recommends"]
+                        + want, timeout=1800)
+    if rc != 0:
+        run_quiet(["apt-get", "update"], timeout=1800)
+        rc, out = run_quiet(["apt-get", "install", "-y",
+                             "--no-install-recommends"] + want, timeout=1800)
+    if rc != 0:
+        log("install: failed:\n" + tail(out))
+
+
+def have_uvloop(py):
+    return run_quiet([py, "-c", "import uvloop"])[0] == 0
+
+
+def build_go(build_dir):
+    """Builds bench/peers/go_bench.go (a single file, no modules, offline)."""
+    go = shutil.which("go")
+    if not go:
+        return None, "no `go` command (Debian golang-go)"
+    out_bin = os.path.join(build_dir, "go_bench")
+    env = dict(os.environ, GO111MODULE="off", GOPROXY="off",
+               GOFLAGS="-mod=mod", GOTOOLCHAIN="local")
+    env.setdefault("GOCACHE", os.path.join(build_dir, "go-cache"))
+    rc, out = run_quiet([go, "build", "-o", out_bin,
+                         os.path.join(PEERS, "go_bench.go")], env=env)
+    if rc != 0:
+        return None, "go build failed:\n" + tail(out)
+    return [out_bin], None
+
+
+def build_uv(build_dir):
+    """Builds bench/peers/uv_bench.c against the system libuv."""
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        return None, "no C compiler"
+    flags = ["-luv"]
+    if shutil.which("pkg-config"):
+        rc, out = run_quiet(["pkg-config", "--cflags", "--libs", "libuv"])
+        if rc == 0:
+            flags = out.split()
+        else:
+            return None, "libuv not found by pkg-config (Debian libuv1-dev)"
+    out_bin = os.path.join(build_dir, "uv_bench")
+    rc, out = run_quiet([cc, "-O2", "-o", out_bin,
+                         os.path.join(PEERS, "uv_bench.c")] + flags)
+    if rc != 0:
+        return None, "cc uv_bench.c failed:\n" + tail(out)
+    return [out_bin], None
+
+
+def prepare_runtimes(args, wanted):
+    """Returns {runtime: argv prefix} for the runtimes that can run, and
+    prints a line for each one that cannot."""
+    os.makedirs(args.build_dir, exist_ok=True)
+    py = python_for_peers()
+    cmds = {}
+    if args.install:
+        missing = []
+        if "uvloop" in wanted and not have_uvloop(py):
+            missing.append("uvloop")
+        if "go" in wanted and not shutil.which("go"):
+            missing.append("go")
+        if "libuv" in wanted and run_quiet(
+                ["pkg-config", "--exists", "libuv"])[0] != 0:
+            missing.append("libuv")
+        if not shutil.which("gnuplot"):
+            missing.append("gnuplot")
+        install_missing(missing)
+
+    for rt in wanted:
+        why = None
+        if rt == "aioc":
+            dirs = ([args.aioc_bin] if args.aioc_bin else
+                    [os.path.join(ROOT, d) for d in AIOC_BIN_DIRS])
+            exes = [os.path.join(d, "bench_aioc") for d in dirs]
+            found = [e for e in exes if os.access(e, os.X_OK)]
+            if found:
+                cmds[rt] = [found[0]]
+            else:
+                why = ("%s not found (build it first); peers only"
+                       % " or ".join(exes))
+        elif rt == "asyncio":
+            cmds[rt] = [py, os.path.join(PEERS, "asyncio_bench.py")]
+        elif rt == "uvloop":
+            if have_uvloop(py):
+                cmds[rt] = [py, os.path.join(PEERS, "asyncio_bench.py"),
+                            "--uvloop"]
+            else:
+                why = "uvloop not importable by %s (Debian python3-uvloop)" % py
+        elif rt == "go":
+            cmd, why = build_go(args.build_dir)
+            if cmd:
+                cmds[rt] = cmd
+        elif rt == "libuv":
+            cmd, why = build_uv(args.build_dir)
+            if cmd:
+                cmds[rt] = cmd
+        if why:
+            log("skip %s: %s" % (rt, why))
+    return cmds, py
+
+
+def versions(py, cmds):
+    """The peers' versions, for the report."""
+    v = {}
+    if "asyncio" in cmds or "uvloop" in cmds:
+        v["python"] = run_quiet([py, "-c", "import sys; print(sys.version."
+                                 "split()[0])"])[1].strip()
+    if "uvloop" in cmds:
+        v["uvloop"] = run_quiet([py, "-c", "import uvloop; "
+                                 "print(uvloop.__version__)"])[1].strip()
+    if "go" in cmds:
+        v["go"] = run_quiet(["go", "version"])[1].strip().split(" ")[2:3]
+        v["go"] = v["go"][0] if v["go"] else "?"
+    if "libuv" in cmds and shutil.which("pkg-config"):
+        v["libuv"] = run_quiet(["pkg-config", "--modversion",
+                                "libuv"])[1].strip()
+    return v
+
+
+# ---------------------------------------------------------------- running
+
+
+def parse_results(text):
+    """The RESULT lines of a program's output as dicts."""
+    out = []
+    for line in text.splitlines():
+        m = RESULT_RE.match(line.strip())
+        if not m:
+            continue
+        fields = dict(kv.split("=", 1) for kv in m.group(1).split()
+                      if "=" in kv)
+        try:
+            out.append({
+                "workload": fields["workload"],
+                "runtime": fields["runtime"],
+                "value": float(fields["value"]),
+                "unit": fields.get("unit", ""),
+                "lower_is_better": fields.get("lower_is_better", "1") != "0",
+            })
+        except (KeyError, ValueError):
+            log("  ignoring malformed line: %s" % line.strip())
+    return out
+
+
+def run_one(cmd, workload, env, timeout):
+    """Runs one program once. Returns (status, results, output) with status
+    'ok', 'unsupported' or 'failed'."""
+    t0 = time.monotonic()
+    try:
+        p = subprocess.run(cmd + [workload], env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True,
+                           timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return "failed", [], "timed out after %d s" % timeout, timeout
+    except OSError as e:
+        return "failed", [], str(e), 0.0
+    took = time.monotonic() - t0
+    res = parse_results(p.stdout)
+    output = p.stdout + p.stderr
+    if p.returncode == UNSUPPORTED_RC and not res:
+        return "unsupported", [], output, took
+    if p.returncode != 0:
+        return "failed", [], "exit %d\n%s" % (p.returncode, output), took
+    if not res:
+        return "failed", [], "no RESULT line\n" + output, took
+    return "ok", res, output, took
+
+
+def run_all(args, cmds, workloads, n):
+    """Runs every (workload, runtime) pair args.runs times, interleaving the
+    runtimes within each round so that slow drifts of a noisy machine hit
+    them all alike. Returns {(workload, runtime): entry}."""
+    env = dict(os.environ)
+    env.pop("BENCH_N", None)
+    if n is not None:
+        env["BENCH_N"] = str(n)
+    env["GOMAXPROCS"] = str(args.go_procs)
+    data = {}
+    for w in workloads:
+        rts = [rt for rt in RUNTIMES if rt in cmds and
+               (w in SUPPORTED.get(rt, ()) if rt != "aioc"
+                else w not in NOT_AIOC)]
+        skipped = set()
+        for i in range(args.runs):
+            for rt in rts:
+                if rt in skipped:
+                    continue
+                status, res, output, took = run_one(cmds[rt], w, env,
+                                                    args.timeout)
+                if status == "unsupported":
+                    log("skip %s %s: not implemented there" % (w, rt))
+                    skipped.add(rt)
+                    continue
+                if status == "failed":
+                    log("FAIL %s %s run %d: %s"
+                        % (w, rt, i + 1, tail(output, 8).strip()))
+                    continue
+                shown = []
+                for r in res:
+                    key = (r["workload"], r["runtime"])
+                    e = data.setdefault(key, {
+                        "unit": r["unit"],
+                        "lower_is_better": r["lower_is_better"],
+                        "values": []})
+                    e["values"].append(r["value"])
+                    shown.append("%s=%s %s" % (r["workload"], fmt(r["value"]),
+                                               r["unit"]))
+                log("%-5s %-8s run %d/%d  %s  (%.1f s)"
+                    % (w, rt, i + 1, args.runs, ", ".join(shown), took))
+    return data
+
+
+# ---------------------------------------------------------------- report
+
+
+def fmt(v):
+    a = abs(v)
+    if a >= 1000:
+        return "{:,.0f}".format(v)
+    if a >= 100:
+        return "%.0f" % v
+    if a >= 1:
+        return "%.3g" % v if a < 10 else "%.1f" % v
+    return "%.3g" % v
+
+
+def fmt_ratio(r):
+    return ("%.0fx" % r) if r >= 100 else ("%.3gx" % r)
+
+
+def wl_key(w):
+    """Sort key: B1 < B1rss < B2 < B2ch < ... < B10."""
+    m = re.match(r"^B(\d+)(.*)$", w)
+    return (int(m.group(1)), m.group(2)) if m else (1 << 30, w)
+
+
+def ratio(rows, w, rt):
+    """peer / aioc for lower-is-better figures (above 1: aioc faster),
+    aioc / peer otherwise; None where it means nothing."""
+    base = rows.get((RATIO_BASE.get(w, w), "aioc"))
+    peer = rows.get((w, rt))
+    if rt == "aioc" or base is None or peer is None:
+        return None
+    a, p = base["median"], peer["median"]
+    if a <= 0 or p <= 0:
+        return None
+    return p / a if peer["lower_is_better"] else a / p
+
+
+def targets(rows):
+    """PERFORMANCE.md's targets for the aioc rows: {workload: (ok, text)};
+    ok is None when nothing could be checked."""
+    out = {}
+
+    def med(w, rt):
+        r = rows.get((w, rt))
+        return r["median"] if r else None
+
+    def check(w, checks):
+        parts, oks = [], []
+        for label, ok, shown in checks:
+            if ok is None:
+                parts.append("%s: n/a" % label)
+            else:
+                oks.append(ok)
+                parts.append("%s: %s%s" % (label, "ok" if ok else "NO",
+                                           " (%s)" % shown if shown else ""))
+        ok = all(oks) if oks else None
+        out[w] = (ok, ("pass" if ok else "FAIL" if ok is not None else "n/a")
+                  + " - " + "; ".join(parts))
+
+    def faster(w, peer_rt, peer_w, times):
+        a, p = med(w, "aioc"), med(peer_w, peer_rt)
+        if a is None or p is None or a <= 0:
+            return None, ""
+        return p / a >= times, fmt_ratio(p / a)
+
+    def at_most(w, peer_rt):
+        a, p = med(w, "aioc"), med(w, peer_rt)
+        if a is None or p is None:
+            return None, ""
+        return a <= p, "%s vs %s" % (fmt(a), fmt(p))
+
+    a = med("B1", "aioc")
+    if a is not None:
+        check("B1", [("<=100 ns", a <= 100, fmt(a)),
+                     (">=50x asyncio", *faster("B1", "asyncio", "B1", 50)),
+                     (">=2x go", *faster("B1", "go", "B1", 2))])
+    a = med("B2", "aioc")
+    if a is not None:
+        check("B2", [("<=30 ns", a <= 30, fmt(a)),
+                     (">=2x go Gosched", *faster("B2", "go", "B2", 2))])
+    a = med("B3", "aioc")
+    if a is not None:
+        check("B3", [("<=4.6 KiB", a <= 4.6 * 1024, fmt(a) + " B")])
+    if med("B4", "aioc") is not None:
+        check("B4", [("<= go", *at_most("B4", "go"))])
+    if med("B4c", "aioc") is not None:
+        check("B4c", [("<= libuv", *at_most("B4c", "libuv"))])
+    return out
+
+
+def summarise(data):
+    rows = {}
+    for (w, rt), e in data.items():
+        if e["values"]:
+            rows[(w, rt)] = {"median": statistics.median(e["values"]),
+                             "unit": e["unit"],
+                             "lower_is_better": e["lower_is_better"],
+                             "runs": len(e["values"]),
+                             "values": e["values"]}
+    order = sorted(rows, key=lambda k: (wl_key(k[0]), RUNTIMES.index(k[1])
+                                        if k[1] in RUNTIMES else 99, k[1]))
+    return rows, order
+
+
+def markdown(rows, order, tg, meta):
+    lines = ["# aioc benchmarks: %s" % meta["date"], "",
+             "Machine: %s, %s CPUs, load average %s at start. "
+             "N = %s tasks (B1, B3, B4, B4c); B2 makes 2,000,000 switches. "
+             "Median of %s run(s), each a separate process.%s"
+             % (meta["machine"], meta["cpus"], meta["loadavg"],
+                "{:,}".format(meta["n"]), meta["runs"],
+                " Go runs with GOMAXPROCS=%d." % meta["go_procs"]
+                if "go" in meta["runtimes"] else ""),
+             ""]
+    if meta["versions"]:
+        lines += ["Peers: " + ", ".join("%s %s" % kv for kv in
+                                         sorted(meta["versions"].items())),
+                  ""]
+    lines += ["Ratio: peer / aioc for lower-is-better figures, so above 1 "
+              "means aioc is faster (B2ch: against aioc's B2).", "",
+              "| workload | runtime | median | unit | ratio | target |",
+              "|---|---|---:|---|---:|---|"]
+    for w, rt in order:
+        r = rows[(w, rt)]
+        rat = ratio(rows, w, rt)
+        t = tg.get(w, (None, ""))[1] if rt == "aioc" else ""
+        lines.append("| %s | %s | %s | %s | %s | %s |"
+                     % (w, rt, fmt(r["median"]), r["unit"],
+                        fmt_ratio(rat) if rat is not None else "",
+                        t))
+    return "\n".join(lines) + "\n"
+
+
+def chart(rows, order, path):
+    """A clustered log-scale bar chart of the medians via gnuplot; returns a
+    message if it could not be made."""
+    gnuplot = shutil.which("gnuplot")
+    if not gnuplot:
+        return "no gnuplot (Debian gnuplot-nox): chart skipped"
+    workloads = sorted({w for w, _ in order}, key=wl_key)
+    rts = [rt for rt in RUNTIMES if any(k[1] == rt for k in order)]
+    if not workloads or not rts:
+        return "nothing to chart"
+    with tempfile.TemporaryDirectory() as tmp:
+        dat = os.path.join(tmp, "latest.dat")
+        with open(dat, "w") as f:
+            f.write("workload " + " ".join(rts) + "\n")
+            for w in workloads:
+                unit = next(rows[k]["unit"] for k in order if k[0] == w)
+                vals = []
+                for rt in rts:
+                    r = rows.get((w, rt))
+                    # log scale: non-positive values (a B4 overhead below
+                    # zero) cannot be drawn
+                    vals.append("%.6g" % r["median"] if r and r["median"] > 0
+                                else "?")
+                f.write('"%s\\n(%s)" %s\n' % (w, unit, " ".join(vals)))
+        gp = os.path.join(tmp, "latest.gp")
+        width = max(700, 110 * len(workloads) + 150)
+        with open(gp, "w") as f:
+            term = ("pngcairo size %d,480 noenhanced font 'sans,10'"
+                    if path.endswith(".png") else
+                    "svg size %d,480 dynamic noenhanced font 'sans,11'")
+            f.write("set terminal " + term % width + "\n")
+            f.write("""set output '%s'
+set title "aioc benchmarks: medians per workload (log scale; lower is better)"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set boxwidth 0.9
+set logscale y
+set datafile missing "?"
+set grid ytics
+set key outside right top
+set xtics nomirror
+set ytics nomirror
+set bmargin 5
+plot for [i=2:%d] '%s' using i:xtic(1) title columnheader(i)
+""" % (path, len(rts) + 1, dat))
+        rc, out = run_quiet([gnuplot, gp])
+        if rc != 0:
+            return "gnuplot failed:\n" + tail(out)
+    return None
+
+
+# ---------------------------------------------------------------- main
+
+
+def main():
+    ap = argparse.ArgumentParser(
+        description="Run aioc's benchmarks against asyncio, uvloop, Go and "
+                    "libuv.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Protocol" + __doc__.split("Protocol", 1)[1])
+    ap.add_argument("--bench", default=DEFAULT_BENCH,
+                    help="comma-separated workloads (default %(default)s)")
+    ap.add_argument("--aioc-bin", default=None,
+                    help="directory holding bench_aioc (default: build/, "
+                         "then build/bench/)")
+    ap.add_argument("--runs", type=int, default=None,
+                    help="runs per pair (default $BENCH_RUNS, else 5, or 3 "
+                         "with --quick)")
+    ap.add_argument("--quick", action="store_true",
+                    help="100,000 tasks instead of 1,000,000, 3 runs")
+    ap.add_argument("--n", type=int, default=None,
+                    help="task count for B1, B3, B4, B4c (overrides --quick)")
+    ap.add_argument("--runtimes", default=",".join(RUNTIMES),
+                    help="comma-separated subset of %(default)s")
+    ap.add_argument("--out", default=os.path.join(BENCH_DIR, "results"),
+                    help="output directory (default bench/results)")
+    ap.add_argument("--build-dir", default=os.path.join(BENCH_DIR, "build"),
+                    help="where the peers are built (default bench/build)")
+    ap.add_argument("--timeout", type=int, default=900,
+                    help="seconds allowed for one run (default %(default)s)")
+    ap.add_argument("--go-procs", type=int, default=1,
+                    help="GOMAXPROCS for the Go peer (default 1)")
+    ap.add_argument("--install", action="store_true",
+                    help="apt-get the missing peers first (root only)")
+    ap.add_argument("--strict", action="store_true",
+                    help="exit 1 if an aioc run fails or misses a target")
+    args = ap.parse_args()
+
+    if args.runs is None:
+        env_runs = os.environ.get("BENCH_RUNS", "").strip()
+        args.runs = int(env_runs) if env_runs else (3 if args.quick else 5)
+    if args.runs < 1:
+        ap.error("--runs must be at least 1")
+    n = args.n if args.n is not None else (QUICK_N if args.quick else None)
+
+    workloads = []
+    for b in [b.strip() for b in args.bench.split(",") if b.strip()]:
+        for w in EXPAND.get(b, [b]):
+            if w not in workloads:
+                workloads.append(w)
+    wanted = [rt.strip() for rt in args.runtimes.split(",") if rt.strip()]
+    for rt in wanted:
+        if rt not in RUNTIMES:
+            ap.error("unknown runtime %r (known: %s)"
+                     % (rt, ",".join(RUNTIMES)))
+
+    cmds, py = prepare_runtimes(args, wanted)
+    if not cmds:
+        log("nothing to run")
+        return 1
+    meta = {
+        "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+        "machine": "%s %s" % (platform.system(), platform.release()),
+        "cpus": os.cpu_count(),
+        "loadavg": "%.2f" % os.getloadavg()[0],
+        "n": n if n is not None else 1_000_000,
+        "runs": args.runs,
+        "go_procs": args.go_procs,
+        "versions": versions(py, cmds),
+        "workloads": workloads,
+        "runtimes": sorted(cmds, key=RUNTIMES.index),
+    }
+    log("running %s on %s, %d run(s) each, N=%s"
+        % (",".join(workloads), ",".join(meta["runtimes"]), args.runs,
+           "{:,}".format(meta["n"])))
+
+    data = run_all(args, cmds, workloads, n)
+    rows, order = summarise(data)
+    tg = targets(rows)
+
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "latest.json"), "w") as f:
+        json.dump([{"workload": w, "runtime": rt,
+                    "median": float("%.6g" % rows[(w, rt)]["median"]),
+                    "unit": rows[(w, rt)]["unit"],
+                    "lower_is_better": rows[(w, rt)]["lower_is_better"],
+                    "runs": rows[(w, rt)]["runs"]} for w, rt in order],
+                  f, indent=2)
+        f.write("\n")
+    with open(os.path.join(args.out, "latest.raw.json"), "w") as f:
+        json.dump({"meta": meta,
+                   "results": [dict(workload=w, runtime=rt,
+                                    **rows[(w, rt)]) for w, rt in order],
+                   "targets": {w: {"pass": ok, "detail": txt}
+                               for w, (ok, txt) in tg.items()}},
+                  f, indent=2)
+        f.write("\n")
+    md = markdown(rows, order, tg, meta)
+    with open(os.path.join(args.out, "latest.md"), "w") as f:
+        f.write(md)
+    msg = chart(rows, order, os.path.join(args.out, "latest.svg"))
+    log("")
+    log(md)
+    if msg:
+        log(msg)
+    log("wrote %s/latest.{json,md,raw.json%s}"
+        % (args.out, "" if msg else ",svg"))
+
+    if args.strict and "aioc" in cmds:
+        aioc_missing = [w for w in workloads if w not in NOT_AIOC and
+                        not any(k == (w, "aioc") for k in rows)]
+        failed = [w for w, (ok, _) in tg.items() if ok is False]
+        if aioc_missing or failed:
+            log("strict: aioc missing %s, targets failed %s"
+                % (aioc_missing or "-", failed or "-"))
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

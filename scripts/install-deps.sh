@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs, from Debian packages, what the build, the tests, the demo and
+# (with --bench) the benchmarks need. Safe to run again: it installs only
+# what is missing. Needs root (or sudo) when something is missing.
+set -euo pipefail
+
+want=(gcc make cmake pkg-config valgrind
+      gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
+if [ "${1:-}" = "--bench" ]; then
+  want+=(golang-go libuv1-dev python3-uvloop gnuplot-nox)
+fi
+if [ "${1:-}" = "--minimal" ]; then
+  want=(gcc make cmake pkg-config)
+fi
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+    || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "installing: ${missing[*]}"
+SUDO=
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,63 @@
+/* sleep and wait_for. */
+#include <math.h>
+
+#include "../task/task.h"
+
+typedef struct sleepw {
+  aioc__wait w;
+  aioc__timer tm;
+  aioc_task *t;
+} sleepw;
+
+static void sleep_fire(aioc_loop *loop, aioc__timer *tm) {
+  (void)loop;
+  sleepw *s = aioc__container_of(tm, sleepw, tm);
+  aioc__task_wake(s->t, 0);
+}
+
+static void sleep_unhook(aioc_task *t, aioc__wait *w) {
+  sleepw *s = aioc__container_of(w, sleepw, w);
+  aioc__timer_disarm(t->f.loop, &s->tm);
+}
+
+int aioc_sleep(double seconds) {
+  if (isnan(seconds) || seconds < 0) return -EINVAL;
+  aioc_task *t = aioc__current();
+  if (!t) return AIOC_ENOTASK;
+  int rc = aioc__task_check(t);
+  if (rc) return rc;
+  if (seconds == 0) {
+    aioc__task_yield(t);
+    return 0;
+  }
+  sleepw s = {.w.unhook = sleep_unhook, .t = t};
+  aioc__timer_init(&s.tm, sleep_fire);
+  rc = aioc__timer_arm(t->f.loop, &s.tm,
+                       aioc__deadline_after(t->f.loop, seconds));
+  if (rc < 0) return rc;
+  return aioc__task_suspend(t, &s.w);
+}
+
+int aioc_wait_for(aioc_future *f, double timeout, void **result) {
+  if (result) *result = NULL;
+  if (!f || isnan(timeout) || timeout < 0) return -EINVAL;
+  aioc_task *t = aioc__current();
+  if (!t) return AIOC_ENOTASK;
+  aioc_scope *s;
+  int rc = aioc_timeout_enter(&s, timeout);
+  if (rc < 0) return rc;
+  rc = aioc_await(f, result);
+  int src = aioc_scope_exit(s);
+  if (rc == -ETIMEDOUT && src == -ETIMEDOUT) {
+    /* Our own deadline: cancel f and wait for it to finish (as asyncio). */
+    aioc_future_retain(f);
+    aioc_future_cancel(f, "wait_for timed out");
+    aioc__await_uninterruptible(t, f);
+    /* A task may finish despite the cancellation: nothing is lost then. */
+    rc = f->state == AIOC_CANCELLED ? -ETIMEDOUT
+                                    : aioc__future_take(f, result, t);
+    aioc_future_release(f);
+    return rc;
+  }
+  return rc;
+}

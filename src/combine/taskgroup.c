@@ -1,0 +1,179 @@
+/* TaskGroup: structured concurrency. When one task fails, the others and
+ * the owner are cancelled; join waits for all and reports every error. */
+#include <string.h>
+
+#include "../task/task.h"
+
+typedef struct tgnode {
+  aioc__waiter n;
+  aioc_taskgroup *g;
+  aioc_task *t;
+} tgnode;
+
+typedef struct tgerr {
+  int code;
+  char *msg;
+} tgerr;
+
+struct aioc_taskgroup {
+  aioc__wait w;
+  aioc_task *owner;
+  tgnode **nodes;
+  size_t n, cap;
+  size_t running;
+  tgerr *errors;
+  size_t nerrors, caperrors;
+  bool aborting;       /* siblings cancelled */
+  bool owner_cancelled; /* we cancelled the owner: join withdraws it */
+  bool joining;
+  bool closed;
+};
+
+static void abort_all(aioc_taskgroup *g) {
+  if (g->aborting) return;
+  g->aborting = true;
+  for (size_t i = 0; i < g->n; i++)
+    if (g->nodes[i]->t->f.state == AIOC_PENDING)
+      aioc_task_cancel(g->nodes[i]->t, "TaskGroup is aborting");
+}
+
+static void tg_notify(aioc__waiter *n, aioc_future *f) {
+  tgnode *node = aioc__container_of(n, tgnode, n);
+  aioc_taskgroup *g = node->g;
+  g->running--;
+  if (f->state == AIOC_DONE && f->err) {
+    f->retrieved = 1; /* the group reports it */
+    if (g->nerrors == g->caperrors) {
+      size_t cap = g->caperrors ? g->caperrors * 2 : 4;
+      tgerr *e = aioc__realloc(g->errors, cap * sizeof *e);
+      if (e) {
+        g->errors = e;
+        g->caperrors = cap;
+      }
+    }
+    if (g->nerrors < g->caperrors) {
+      const char *m = aioc_future_error_message(f);
+      g->errors[g->nerrors++] = (tgerr){f->err, m ? aioc__strdup(m) : NULL};
+    }
+    abort_all(g);
+    if (!g->joining && !g->owner_cancelled &&
+        g->owner->f.state == AIOC_PENDING) {
+      g->owner_cancelled = true;
+      aioc_task_cancel(g->owner, "a task of its TaskGroup failed");
+    }
+  }
+  if (g->running == 0 && g->owner->wait == &g->w)
+    aioc__task_wake(g->owner, 0);
+}
+
+static void tg_unhook(aioc_task *t, aioc__wait *w) {
+  (void)t;
+  (void)w;
+}
+
+int aioc_taskgroup_new(aioc_taskgroup **out) {
+  if (!out) return -EINVAL;
+  *out = NULL;
+  aioc_task *t = aioc__current();
+  if (!t) return AIOC_ENOTASK;
+  aioc_taskgroup *g = aioc__calloc(1, sizeof *g);
+  if (!g) return -ENOMEM;
+  g->owner = t;
+  g->w.unhook = tg_unhook;
+  *out = g;
+  return 0;
+}
+
+int aioc_taskgroup_spawn(aioc_taskgroup *g, aioc_task **out, aioc_fn fn,
+                         void *arg, const aioc_task_options *opts) {
+  if (out) *out = NULL;
+  if (!g || !fn) return -EINVAL;
+  if (g->closed || g->aborting) return AIOC_ESTATE;
+  if (g->n == g->cap) {
+    size_t cap = g->cap ? g->cap * 2 : 8;
+    tgnode **nodes = aioc__realloc(g->nodes, cap * sizeof *nodes);
+    if (!nodes) return -ENOMEM;
+    g->nodes = nodes;
+    g->cap = cap;
+  }
+  tgnode *node = aioc__alloc(sizeof *node);
+  if (!node) return -ENOMEM;
+  aioc_task *t;
+  int rc = aioc_spawn_ex(&t, g->owner->f.loop, fn, arg, opts);
+  if (rc < 0) {
+    aioc__free(node);
+    return rc;
+  }
+  node->g = g;
+  node->t = t;
+  node->n.notify = tg_notify;
+  aioc__future_add_waiter(&t->f, &node->n);
+  g->nodes[g->n++] = node;
+  g->running++;
+  if (out) *out = aioc_task_retain(t);
+  return 0;
+}
+
+int aioc_taskgroup_join(aioc_taskgroup *g) {
+  if (!g) return -EINVAL;
+  aioc_task *t = aioc__current();
+  if (t != g->owner) return AIOC_ESTATE;
+  if (g->closed) return AIOC_ESTATE;
+  g->joining = true;
+  int interrupted = 0;
+  while (g->running) {
+    int rc = aioc__task_check(t);
+    if (rc == 0) rc = aioc__task_suspend(t, &g->w);
+    if (rc < 0) {
+      /* Our own cancellation of the owner is not an interruption. */
+      bool own = rc == -ECANCELED && g->owner_cancelled &&
+                 t->cancel_requested == 1;
+      if (!own) interrupted = rc;
+      abort_all(g);
+      break;
+    }
+  }
+  if (g->running) {
+    /* The tasks were cancelled; wait for their cleanup regardless. */
+    t->nocancel++;
+    while (g->running) aioc__task_suspend(t, &g->w);
+    t->nocancel--;
+  }
+  g->closed = true;
+  if (g->owner_cancelled) {
+    aioc_task_uncancel(t);
+    g->owner_cancelled = false;
+  }
+  if (g->nerrors) {
+    if (g->errors[0].msg)
+      aioc__task_set_errmsg(t, g->errors[0].code,
+                            aioc__strdup(g->errors[0].msg));
+    return g->errors[0].code;
+  }
+  return interrupted;
+}
+
+int aioc_taskgroup_errors(const aioc_taskgroup *g, size_t i, int *code,
+                          const char **message) {
+  if (!g) return -EINVAL;
+  if (i < g->nerrors) {
+    if (code) *code = g->errors[i].code;
+    if (message) *message = g->errors[i].msg;
+  }
+  return (int)g->nerrors;
+}
+
+void aioc_taskgroup_free(aioc_taskgroup *g) {
+  if (!g) return;
+  if (g->running) abort_all(g);
+  if (g->owner_cancelled) aioc_task_uncancel(g->owner);
+  for (size_t i = 0; i < g->n; i++) {
+    aioc__future_del_waiter(&g->nodes[i]->n);
+    aioc_task_release(g->nodes[i]->t);
+    aioc__free(g->nodes[i]);
+  }
+  for (size_t i = 0; i < g->nerrors; i++) aioc__free(g->errors[i].msg);
+  aioc__free(g->errors);
+  aioc__free(g->nodes);
+  aioc__free(g);
+}

@@ -1,0 +1,93 @@
+/* Coroutine layer: execution contexts on pooled stacks.
+ *
+ * A context is a saved stack pointer (or, in the ucontext build, a pointer
+ * to a ucontext_t that lives at the top of the context's own stack). The
+ * switch carries the sanitizer and valgrind annotations, so callers never
+ * see them. */
+#ifndef AIOC_CORO_H
+#define AIOC_CORO_H
+
+#include "../util/common.h"
+
+typedef struct aioc__stack aioc__stack;
+
+typedef struct aioc__coro {
+  void *sp;           /* saved stack pointer, or ucontext_t * */
+  aioc__stack *stack; /* NULL for the thread's own context */
+#if AIOC_ASAN
+  void *asan_fake;
+  const void *asan_bottom;
+  size_t asan_size;
+#endif
+#if AIOC_TSAN
+  void *tsan_fiber;
+#endif
+} aioc__coro;
+
+/* Which switch this build uses: "x86_64", "aarch64" or "ucontext". */
+AIOC_HIDDEN const char *aioc__coro_backend(void);
+
+/* Prepares c to represent the calling thread's own context. */
+AIOC_HIDDEN void aioc__coro_init_thread(aioc__coro *c);
+
+/* Prepares c to run fn(arg) on st when first switched to. fn must never
+ * return: it ends with aioc__coro_exit(). */
+AIOC_HIDDEN void aioc__coro_make(aioc__coro *c, aioc__stack *st,
+                                 void (*fn)(void *), void *arg);
+
+/* Suspends from and resumes to. Returns when something switches back. */
+AIOC_HIDDEN void aioc__coro_switch(aioc__coro *from, aioc__coro *to);
+
+/* Leaves a finished coroutine for good: from is never resumed, so its stack
+ * can go back to the pool once to runs. Does not return. */
+AIOC_HIDDEN void aioc__coro_exit(aioc__coro *from, aioc__coro *to)
+    __attribute__((noreturn));
+
+/* First call on a fresh coroutine's stack (sanitizer bookkeeping). */
+AIOC_HIDDEN void aioc__coro_started(aioc__coro *self);
+
+/* ---- stacks ---- */
+
+/* Stack geometry and policy for the whole process. */
+typedef enum { AIOC_GUARD_MADVISE, AIOC_GUARD_MPROTECT, AIOC_GUARD_NONE }
+    aioc__guard_mode;
+
+/* Rounds a requested size to the stride actually used (a power of two in
+ * [16 KiB, 64 MiB]); 0 means the default. */
+AIOC_HIDDEN size_t aioc__stack_stride(size_t size);
+
+/* Takes a stack of the given stride from the pool (carving new slots as
+ * needed). Returns 0, or AIOC_ESTACK with a message on stderr the first
+ * time (address space exhausted, map count budget reached). */
+AIOC_HIDDEN int aioc__stack_get(size_t stride, aioc__stack **out);
+
+/* Returns a stack to the pool. Its pages stay mapped (hot reuse) unless
+ * the pool is above its watermark. */
+AIOC_HIDDEN void aioc__stack_put(aioc__stack *st);
+
+/* Usable range [lo, hi) of a stack. */
+AIOC_HIDDEN char *aioc__stack_lo(const aioc__stack *st);
+AIOC_HIDDEN char *aioc__stack_hi(const aioc__stack *st);
+
+#if AIOC_TSAN
+/* The TSan fiber cached with a pooled stack (created on first use). */
+AIOC_HIDDEN void *aioc__stack_tsan_fiber(aioc__stack *st);
+#endif
+
+/* Records the name of the task that runs on st, for the overflow report.
+ * The string must outlive the task's use of the stack. */
+AIOC_HIDDEN void aioc__stack_set_owner(aioc__stack *st, const char *name);
+
+/* Returns the pages of this thread's cached stacks to the kernel, keeping
+ * at most keep stacks hot. */
+AIOC_HIDDEN void aioc__stack_trim(size_t keep);
+
+/* The guard mode in force (probed once). */
+AIOC_HIDDEN aioc__guard_mode aioc__stack_guard_mode(void);
+
+/* Installs the overflow reporter for this thread (sigaltstack + SIGSEGV
+ * handler, chaining to any previous handler). Idempotent. */
+AIOC_HIDDEN void aioc__overflow_install(void);
+
+
+#endif

@@ -1,0 +1,466 @@
+/* Coroutine stacks: fixed-stride slots carved from large mappings.
+ *
+ * One mapping (a "chunk") holds many slots and costs one VMA, so a million
+ * stacks stay far below vm.max_map_count. Each slot is
+ *
+ *   [guard | usable stack ........ | header]
+ *   low                              high
+ *
+ * The guard is installed with MADV_GUARD_INSTALL (Linux >= 6.13: no VMA
+ * split), else with mprotect within a map-count budget. The header (free
+ * list link, owner name, tool ids) sits at the top of the slot, in the page
+ * the coroutine touches first anyway. Free slots are kept on a per-thread
+ * LIFO list so the most recently used (hot) stack is reused first. */
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "coro.h"
+
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define AIOC_HAVE_VALGRIND 1
+#endif
+#endif
+#if AIOC_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+#if AIOC_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+
+#define MIN_SHIFT 14 /* 16 KiB */
+#define MAX_SHIFT 26 /* 64 MiB */
+#define NCLASS (MAX_SHIFT - MIN_SHIFT + 1)
+#define DEFAULT_STRIDE ((size_t)128 << 10)
+#define HEADER_SIZE 64
+#define BATCH 32
+#define MAX_REGIONS 8192
+
+struct aioc__stack {
+  aioc__stack *next;
+  char *lo;          /* lowest usable byte, just above the guard */
+  const char *owner; /* name of the task running on it */
+  unsigned cls;
+  unsigned vg_id;
+  void *tsan_fiber;
+};
+
+typedef struct region {
+  char *base;
+  size_t size;
+  size_t stride;
+  size_t guard; /* 0: slots of this region are unguarded */
+} region;
+
+/* Append-only table read by the SIGSEGV handler without locks. */
+static region regions[MAX_REGIONS];
+static atomic_size_t nregions;
+
+typedef struct klass {
+  aioc__stack *free; /* global free list (overflow from threads) */
+  size_t nfree;
+  char *carve, *carve_end; /* unused part of the newest chunk */
+  size_t carve_guard;
+  size_t chunk_slots; /* slots in the next chunk (grows) */
+} klass;
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static klass classes[NCLASS];
+
+typedef struct tcache {
+  aioc__stack *head[NCLASS];
+  size_t count[NCLASS];
+} tcache;
+static __thread tcache cache;
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
+static aioc__guard_mode guard_mode;
+static size_t guard_size = 8192;
+static long map_budget;         /* mprotect guards left (-1: unlimited) */
+static int allow_unguarded;     /* past the budget: run without guards */
+static size_t page_size = 4096;
+static size_t default_stride = DEFAULT_STRIDE;
+
+static size_t pow2_shift(size_t size) {
+  size_t shift = MIN_SHIFT;
+  while (shift < MAX_SHIFT && ((size_t)1 << shift) < size) shift++;
+  return shift;
+}
+
+static long count_maps(void) {
+  FILE *f = fopen("/proc/self/maps", "r");
+  if (!f) return 0;
+  long n = 0;
+  int c;
+  while ((c = fgetc(f)) != EOF)
+    if (c == '\n') n++;
+  fclose(f);
+  return n;
+}
+
+static long read_long_file(const char *path, long dflt) {
+  FILE *f = fopen(path, "r");
+  long v = dflt;
+  if (f) {
+    if (fscanf(f, "%ld", &v) != 1) v = dflt;
+    fclose(f);
+  }
+  return v;
+}
+
+/* Decides the guard mechanism once per process. AIOC_STACK_GUARD forces
+ * one (madvise, mprotect, none); AIOC_STACK_UNGUARDED=1 allows running
+ * unguarded past the mprotect budget; AIOC_STACK_MAP_BUDGET overrides the
+ * number of mprotect guards allowed. */
+static void probe(void) {
+  long ps = sysconf(_SC_PAGESIZE);
+  if (ps > 0) page_size = (size_t)ps;
+  if (guard_size < page_size) guard_size = page_size;
+  const char *env = getenv("AIOC_STACK_SIZE");
+  if (env && *env) {
+    size_t v = (size_t)strtoull(env, NULL, 0);
+    if (v) default_stride = (size_t)1 << pow2_shift(v);
+  }
+  const char *force = getenv("AIOC_STACK_GUARD");
+  env = getenv("AIOC_STACK_UNGUARDED");
+  allow_unguarded = env && *env == '1';
+  if (force && strcmp(force, "none") == 0) {
+    guard_mode = AIOC_GUARD_NONE;
+    return;
+  }
+  if (!force || strcmp(force, "madvise") == 0) {
+    /* Probe on a scratch mapping. */
+    char *p = mmap(NULL, 2 * page_size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p != MAP_FAILED) {
+      int rc = madvise(p, page_size, MADV_GUARD_INSTALL);
+      munmap(p, 2 * page_size);
+      if (rc == 0) {
+        guard_mode = AIOC_GUARD_MADVISE;
+        return;
+      }
+    }
+  }
+  guard_mode = AIOC_GUARD_MPROTECT;
+  /* Each mprotect'ed guard splits a VMA in two: keep a reserve for the
+   * rest of the process. */
+  long max = read_long_file("/proc/sys/vm/max_map_count", 65530);
+  map_budget = (max - count_maps() - 1024) / 2;
+  if (map_budget < 0) map_budget = 0;
+  env = getenv("AIOC_STACK_MAP_BUDGET");
+  if (env && *env) map_budget = strtol(env, NULL, 0);
+}
+
+aioc__guard_mode aioc__stack_guard_mode(void) {
+  pthread_once(&probe_once, probe);
+  return guard_mode;
+}
+
+size_t aioc__stack_stride(size_t size) {
+  pthread_once(&probe_once, probe);
+  if (size == 0) return default_stride;
+  return (size_t)1 << pow2_shift(size);
+}
+
+char *aioc__stack_lo(const aioc__stack *st) { return st->lo; }
+char *aioc__stack_hi(const aioc__stack *st) { return (char *)st; }
+
+void aioc__stack_set_owner(aioc__stack *st, const char *name) {
+  st->owner = name;
+}
+
+#if AIOC_TSAN
+void *aioc__stack_tsan_fiber(aioc__stack *st) {
+  if (!st->tsan_fiber) st->tsan_fiber = __tsan_create_fiber(0);
+  return st->tsan_fiber;
+}
+#endif
+
+static void cache_flush(void *unused);
+
+static void make_key(void) { pthread_key_create(&cache_key, cache_flush); }
+
+/* Maps a new chunk for class k; called with pool_lock held. */
+static int grow(klass *k, size_t stride) {
+  size_t slots = k->chunk_slots ? k->chunk_slots : 64;
+  size_t size = slots * stride;
+  char *base = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (base == MAP_FAILED) return AIOC_ESTACK;
+  /* A huge page would make every idle stack cost 2 MiB. */
+  madvise(base, size, MADV_NOHUGEPAGE);
+  size_t idx = atomic_load(&nregions);
+  if (idx >= MAX_REGIONS) {
+    munmap(base, size);
+    return AIOC_ESTACK;
+  }
+  regions[idx] = (region){base, size, stride, 0};
+  k->carve = base;
+  k->carve_end = base + size;
+  if (k->chunk_slots < 8192) k->chunk_slots = slots * 2;
+  atomic_store(&nregions, idx + 1);
+  return 0;
+}
+
+static bool budget_warned;
+
+/* Installs the guard of one slot; returns the guard size actually used
+ * (0 when running unguarded) or a negative code. */
+static long install_guard(char *slot) {
+  switch (guard_mode) {
+  case AIOC_GUARD_MADVISE:
+    if (madvise(slot, guard_size, MADV_GUARD_INSTALL) == 0)
+      return (long)guard_size;
+    return AIOC_ESTACK;
+  case AIOC_GUARD_MPROTECT:
+    if (map_budget > 0 && mprotect(slot, guard_size, PROT_NONE) == 0) {
+      map_budget--;
+      return (long)guard_size;
+    }
+    if (allow_unguarded) return 0;
+    if (!budget_warned) {
+      budget_warned = true;
+      fprintf(stderr,
+              "aioc: no coroutine stack with a guard page can be made: this "
+              "kernel lacks MADV_GUARD_INSTALL (Linux >= 6.13) and the "
+              "vm.max_map_count budget is spent; raise vm.max_map_count "
+              "or set AIOC_STACK_UNGUARDED=1\n");
+    }
+    return AIOC_ESTACK;
+  case AIOC_GUARD_NONE:
+  default:
+    return 0;
+  }
+}
+
+/* Carves up to BATCH new slots into the thread cache; pool_lock held. */
+static int carve(unsigned c, size_t stride) {
+  klass *k = &classes[c];
+  int made = 0;
+  for (int i = 0; i < BATCH; i++) {
+    if (k->carve == k->carve_end) {
+      int rc = grow(k, stride);
+      if (rc < 0) return made ? 0 : rc;
+    }
+    char *slot = k->carve;
+    long g = install_guard(slot);
+    if (g < 0) return made ? 0 : (int)g;
+    k->carve += stride;
+    /* Record an unguarded slot range by keeping guard 0 for its region:
+     * the overflow handler then never claims it. */
+    size_t idx = atomic_load(&nregions) - 1;
+    if (g > 0) regions[idx].guard = (size_t)g;
+    aioc__stack *st =
+        (aioc__stack *)(slot + stride - HEADER_SIZE);
+    st->lo = slot + g;
+    st->owner = NULL;
+    st->cls = c;
+    st->tsan_fiber = NULL;
+#if AIOC_HAVE_VALGRIND
+    st->vg_id = VALGRIND_STACK_REGISTER(st->lo, (char *)st - 1);
+#else
+    st->vg_id = 0;
+#endif
+    st->next = cache.head[c];
+    cache.head[c] = st;
+    cache.count[c]++;
+    made++;
+  }
+  return 0;
+}
+
+int aioc__stack_get(size_t stride, aioc__stack **out) {
+  unsigned c = (unsigned)(pow2_shift(stride) - MIN_SHIFT);
+  aioc__stack *st = cache.head[c];
+  if (aioc__likely(st != NULL)) {
+    cache.head[c] = st->next;
+    cache.count[c]--;
+    *out = st;
+    return 0;
+  }
+  pthread_once(&probe_once, probe);
+  pthread_once(&cache_once, make_key);
+  pthread_setspecific(cache_key, &cache);
+  pthread_mutex_lock(&pool_lock);
+  klass *k = &classes[c];
+  int rc = 0;
+  if (k->free) {
+    /* Take a batch from the global list. */
+    for (int i = 0; i < BATCH && k->free; i++) {
+      aioc__stack *s = k->free;
+      k->free = s->next;
+      k->nfree--;
+      s->next = cache.head[c];
+      cache.head[c] = s;
+      cache.count[c]++;
+    }
+  } else {
+    rc = carve(c, (size_t)1 << (c + MIN_SHIFT));
+  }
+  pthread_mutex_unlock(&pool_lock);
+  if (rc < 0) return rc;
+  st = cache.head[c];
+  cache.head[c] = st->next;
+  cache.count[c]--;
+  *out = st;
+  return 0;
+}
+
+void aioc__stack_put(aioc__stack *st) {
+#if AIOC_ASAN
+  /* Frames that never returned leave poisoned redzones behind. */
+  ASAN_UNPOISON_MEMORY_REGION(st->lo, (size_t)((char *)st - st->lo));
+#endif
+  st->owner = NULL;
+  st->next = cache.head[st->cls];
+  cache.head[st->cls] = st;
+  cache.count[st->cls]++;
+}
+
+/* Drops the resident pages of a free slot; the guard survives. */
+static void drop_pages(aioc__stack *st) {
+  size_t stride = (size_t)1 << (st->cls + MIN_SHIFT);
+  char *slot = (char *)st + HEADER_SIZE - stride;
+  char *lo = slot + guard_size;
+  /* Keep the header page (it holds the free-list link). */
+  char *hi = (char *)((uintptr_t)st & ~(uintptr_t)(page_size - 1));
+  if (st->lo == slot) lo = slot;
+  if (hi > lo) madvise(lo, (size_t)(hi - lo), MADV_DONTNEED);
+}
+
+void aioc__stack_trim(size_t keep) {
+  for (unsigned c = 0; c < NCLASS; c++) {
+    if (cache.count[c] <= keep) continue;
+    /* Keep the hottest `keep`, hand the rest to the global list. */
+    aioc__stack **pp = &cache.head[c];
+    for (size_t i = 0; i < keep && *pp; i++) pp = &(*pp)->next;
+    aioc__stack *rest = *pp;
+    *pp = NULL;
+    size_t moved = 0;
+    aioc__stack *last = NULL;
+    for (aioc__stack *s = rest; s; s = s->next) {
+      drop_pages(s);
+      last = s;
+      moved++;
+    }
+    cache.count[c] -= moved;
+    if (!rest) continue;
+    pthread_mutex_lock(&pool_lock);
+    last->next = classes[c].free;
+    classes[c].free = rest;
+    classes[c].nfree += moved;
+    pthread_mutex_unlock(&pool_lock);
+  }
+}
+
+static void cache_flush(void *unused) {
+  (void)unused;
+  aioc__stack_trim(0);
+}
+
+/* ---- overflow reporting ---- */
+
+static struct sigaction prev_segv, prev_bus;
+static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
+static __thread bool altstack_done;
+
+static void put_str(const char *s) {
+  ssize_t r = write(2, s, strlen(s));
+  (void)r;
+}
+
+static void put_num(uintptr_t v, int base) {
+  char buf[32];
+  int i = sizeof buf;
+  buf[--i] = 0;
+  do {
+    buf[--i] = "0123456789abcdef"[v % (uintptr_t)base];
+    v /= (uintptr_t)base;
+  } while (v && i > 0);
+  put_str(&buf[i]);
+}
+
+static void segv_handler(int sig, siginfo_t *si, void *uctx) {
+  char *addr = si->si_addr;
+  size_t n = atomic_load(&nregions);
+  for (size_t i = 0; i < n; i++) {
+    region *r = &regions[i];
+    if (addr < r->base || addr >= r->base + r->size || r->guard == 0)
+      continue;
+    size_t slot = (size_t)(addr - r->base) / r->stride;
+    char *slot_base = r->base + slot * r->stride;
+    if ((size_t)(addr - slot_base) >= r->guard) break;
+    aioc__stack *st = (aioc__stack *)(slot_base + r->stride - HEADER_SIZE);
+    put_str("aioc: coroutine stack overflow in task '");
+    put_str(st->owner ? st->owner : "?");
+    put_str("': touched 0x");
+    put_num((uintptr_t)addr, 16);
+    put_str(" in the guard page below a stack of ");
+    put_num((uintptr_t)(r->stride - r->guard - HEADER_SIZE), 10);
+    put_str(" bytes; give the task a larger stack_size (and build with "
+            "-fstack-clash-protection)\n");
+    signal(sig, SIG_DFL); /* the access repeats and the process dies */
+    return;
+  }
+  struct sigaction *prev = sig == SIGBUS ? &prev_bus : &prev_segv;
+  if (prev->sa_flags & SA_SIGINFO) {
+    if (prev->sa_sigaction) {
+      prev->sa_sigaction(sig, si, uctx);
+      return;
+    }
+  } else if (prev->sa_handler != SIG_DFL && prev->sa_handler != SIG_IGN) {
+    prev->sa_handler(sig);
+    return;
+  }
+  signal(sig, SIG_DFL);
+}
+
+static void install_handler(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = segv_handler;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGSEGV, &sa, &prev_segv);
+  sigaction(SIGBUS, &sa, &prev_bus);
+}
+
+void aioc__overflow_install(void) {
+#if AIOC_ASAN
+  /* ASan reports stack overflows itself and owns SIGSEGV. */
+  return;
+#else
+  if (altstack_done) return;
+  altstack_done = true;
+  stack_t cur;
+  if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE) &&
+      cur.ss_size >= 16384) {
+    /* The thread already has one. */
+  } else {
+    size_t sz = 64 * 1024;
+    void *p = mmap(NULL, sz, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return;
+    stack_t ss = {.ss_sp = p, .ss_size = sz, .ss_flags = 0};
+    if (sigaltstack(&ss, NULL) != 0) {
+      munmap(p, sz);
+      return;
+    }
+  }
+  pthread_once(&handler_once, install_handler);
+#endif
+}

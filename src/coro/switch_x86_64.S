@@ -1,0 +1,88 @@
+/* Context switch for x86-64 System V.
+ *
+ * void aioc__ctx_switch(void **save_sp, void *to_sp)
+ *
+ * Pushes the callee-saved registers (and, unless AIOC_NO_FPENV, the MXCSR
+ * control bits and the x87 control word) on the current stack, stores the
+ * stack pointer in *save_sp, loads to_sp and pops the same frame from the
+ * other stack. Resumes with pop + jmp rather than ret: measured faster,
+ * because the return-stack predictor is not left unbalanced. */
+#if defined(__x86_64__) && !defined(AIOC_UCONTEXT)
+
+#ifdef __CET__
+#define ENDBR endbr64
+#else
+#define ENDBR
+#endif
+
+  .text
+  .globl aioc__ctx_switch
+  .hidden aioc__ctx_switch
+  .type aioc__ctx_switch, @function
+  .p2align 4
+aioc__ctx_switch:
+  .cfi_startproc
+  ENDBR
+  pushq %rbp
+  .cfi_adjust_cfa_offset 8
+  .cfi_rel_offset %rbp, 0
+  pushq %rbx
+  .cfi_adjust_cfa_offset 8
+  .cfi_rel_offset %rbx, 0
+  pushq %r12
+  .cfi_adjust_cfa_offset 8
+  .cfi_rel_offset %r12, 0
+  pushq %r13
+  .cfi_adjust_cfa_offset 8
+  .cfi_rel_offset %r13, 0
+  pushq %r14
+  .cfi_adjust_cfa_offset 8
+  .cfi_rel_offset %r14, 0
+  pushq %r15
+  .cfi_adjust_cfa_offset 8
+  .cfi_rel_offset %r15, 0
+  subq $8, %rsp
+  .cfi_adjust_cfa_offset 8
+#ifndef AIOC_NO_FPENV
+  stmxcsr (%rsp)
+  fnstcw 4(%rsp)
+#endif
+  .globl aioc__ctx_switch_saved
+  .hidden aioc__ctx_switch_saved
+aioc__ctx_switch_saved:
+  movq %rsp, (%rdi)
+  movq %rsi, %rsp
+#ifndef AIOC_NO_FPENV
+  ldmxcsr (%rsp)
+  fldcw 4(%rsp)
+#endif
+  addq $8, %rsp
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %rbx
+  popq %rbp
+  popq %rcx
+  jmp *%rcx
+  .cfi_endproc
+  .size aioc__ctx_switch, .-aioc__ctx_switch
+
+/* First code run on a new stack: r12 holds the entry function, r13 its
+ * argument. The entry never returns; if it did, trap. */
+  .globl aioc__ctx_trampoline
+  .hidden aioc__ctx_trampoline
+  .type aioc__ctx_trampoline, @function
+  .p2align 4
+aioc__ctx_trampoline:
+  .cfi_startproc
+  .cfi_undefined rip
+  ENDBR
+  movq %r13, %rdi
+  callq *%r12
+  ud2
+  .cfi_endproc
+  .size aioc__ctx_trampoline, .-aioc__ctx_trampoline
+
+#endif
+  .section .note.GNU-stack,"",@progbits

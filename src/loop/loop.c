@@ -1,0 +1,531 @@
+/* The event loop: ready queue, timers, epoll, thread-safe wake-up, clock.
+ *
+ * One iteration: drain thread-safe calls, poll I/O (only when it can
+ * matter: fds registered, or nothing else to do), move expired timers to
+ * the ready queue, then run the items that were ready when the batch began
+ * (newly scheduled ones wait for the next iteration, as in asyncio). */
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "loop.h"
+
+__thread aioc_loop *aioc__running;
+static __thread aioc_loop *thread_current;
+static __thread bool thread_current_owned;
+
+AIOC_HIDDEN size_t aioc__timers_fire(aioc_loop *loop, int64_t now);
+
+/* ---- clock ---- */
+
+static int64_t mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t aioc__now(aioc_loop *loop) {
+  if (!loop->now_valid && !loop->virtual_clock) {
+    loop->now = mono_ns();
+    loop->now_valid = true;
+  }
+  return loop->now;
+}
+
+int64_t aioc__deadline_at(double when) {
+  if (!(when < 9.2e9)) return AIOC__NEVER; /* also inf */
+  if (when < -9.2e9) return INT64_MIN + 1;
+  return (int64_t)(when * 1e9);
+}
+
+int64_t aioc__deadline_after(aioc_loop *loop, double seconds) {
+  int64_t now = aioc__now(loop);
+  if (!(seconds < 9.2e9)) return AIOC__NEVER;
+  int64_t d = (int64_t)(seconds * 1e9);
+  if (d > AIOC__NEVER - now) return AIOC__NEVER;
+  return now + d;
+}
+
+double aioc_loop_time(aioc_loop *loop) {
+  if (!loop) return 0;
+  return (double)aioc__now(loop) / 1e9;
+}
+
+double aioc_time(void) {
+  aioc_loop *loop = aioc__running ? aioc__running : thread_current;
+  return loop ? aioc_loop_time(loop) : 0;
+}
+
+/* ---- creation, lifetime ---- */
+
+int aioc_loop_new(aioc_loop **out, const aioc_loop_options *opts) {
+  if (!out) return -EINVAL;
+  *out = NULL;
+  aioc_loop *loop = aioc__calloc(1, sizeof *loop);
+  if (!loop) return -ENOMEM;
+  loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+  loop->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (loop->epfd < 0 || loop->evfd < 0) {
+    int err = -errno;
+    if (loop->epfd >= 0) close(loop->epfd);
+    if (loop->evfd >= 0) close(loop->evfd);
+    aioc__free(loop);
+    return err;
+  }
+  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+  epoll_ctl(loop->epfd, EPOLL_CTL_ADD, loop->evfd, &ev);
+  pthread_mutex_init(&loop->ts_lock, NULL);
+  loop->refs = 1;
+  loop->stack_stride = aioc__stack_stride(opts ? opts->stack_size : 0);
+  loop->virtual_clock = opts && opts->virtual_clock;
+  loop->quiet = opts && opts->quiet;
+  loop->live.next = loop->live.prev = &loop->live;
+  loop->thread = pthread_self();
+  aioc__overflow_install();
+  *out = loop;
+  return 0;
+}
+
+void aioc__loop_retain(aioc_loop *loop) { loop->refs++; }
+
+void aioc__loop_unref(aioc_loop *loop) {
+  if (--loop->refs) return;
+  pthread_mutex_destroy(&loop->ts_lock);
+  aioc__free(loop);
+}
+
+void aioc__live_add(aioc_loop *loop, aioc__live *n) {
+  n->next = loop->live.next;
+  n->prev = &loop->live;
+  loop->live.next->prev = n;
+  loop->live.next = n;
+  loop->nlive++;
+}
+
+void aioc__live_del(aioc_loop *loop, aioc__live *n) {
+  n->prev->next = n->next;
+  n->next->prev = n->prev;
+  n->next = n->prev = n;
+  loop->nlive--;
+}
+
+int aioc_loop_close(aioc_loop *loop) {
+  if (!loop) return -EINVAL;
+  if (loop->closed) return AIOC_ECLOSED;
+  if (loop->running) return AIOC_ERUNNING;
+  loop->closed = true;
+  /* Tasks that can no longer run: each reports itself and ends cancelled.
+   * Abandoning one may schedule others (its waiters), which are dropped
+   * with the ready queue below. */
+  while (loop->live.next != &loop->live) {
+    aioc__live *n = loop->live.next;
+    aioc__live_del(loop, n);
+    n->abandon(n);
+  }
+  /* Callbacks never run: drop them. */
+  aioc__runnable *r;
+  while ((r = loop->ready.head) != NULL) {
+    loop->ready.head = r->next;
+    loop->ready.len--;
+    r->next = NULL;
+    r->run(r); /* every runnable checks loop->closed and only cleans up */
+  }
+  loop->ready.tail = NULL;
+  while (loop->nheap) {
+    aioc__timer *t = loop->heap[0].t;
+    aioc__timer_disarm(loop, t);
+    t->fire(loop, t); /* fired on a closed loop: owners clean up */
+    while ((r = loop->ready.head) != NULL) {
+      loop->ready.head = r->next;
+      r->next = NULL;
+      r->run(r);
+    }
+    loop->ready.tail = NULL;
+  }
+  aioc__free(loop->heap);
+  loop->heap = NULL;
+  pthread_mutex_lock(&loop->ts_lock);
+  aioc__tscall *c = loop->ts_head;
+  loop->ts_head = loop->ts_tail = NULL;
+  pthread_mutex_unlock(&loop->ts_lock);
+  while (c) {
+    aioc__tscall *next = c->next;
+    aioc__free(c);
+    c = next;
+  }
+  close(loop->epfd);
+  close(loop->evfd);
+  if (thread_current == loop) {
+    thread_current = NULL;
+    thread_current_owned = false;
+  }
+  aioc__stack_trim(64);
+  aioc__loop_unref(loop);
+  return 0;
+}
+
+aioc_loop *aioc_loop_running(void) { return aioc__running; }
+
+aioc_loop *aioc_loop_current(void) {
+  if (aioc__running) return aioc__running;
+  if (!thread_current) {
+    if (aioc_loop_new(&thread_current, NULL) < 0) return NULL;
+    thread_current_owned = true;
+  }
+  return thread_current;
+}
+
+int aioc_loop_set_current(aioc_loop *loop) {
+  if (loop && loop->closed) return AIOC_ECLOSED;
+  thread_current = loop;
+  thread_current_owned = false;
+  return 0;
+}
+
+int aioc_loop_is_running(const aioc_loop *loop) {
+  return loop && loop->running;
+}
+
+int aioc_loop_is_closed(const aioc_loop *loop) { return loop && loop->closed; }
+
+/* ---- handles ---- */
+
+struct aioc_handle {
+  aioc__runnable rq;
+  aioc__timer tm;
+  aioc_loop *loop;
+  aioc_callback cb;
+  void *arg;
+  uint32_t refs;
+  bool cancelled, ran;
+};
+
+static void handle_unref(aioc_handle *h) {
+  if (--h->refs) return;
+  aioc_loop *loop = h->loop;
+  aioc__free(h);
+  aioc__loop_unref(loop);
+}
+
+static void handle_run(aioc__runnable *r) {
+  aioc_handle *h = aioc__container_of(r, aioc_handle, rq);
+  if (!h->cancelled && !h->loop->closed) {
+    h->ran = true;
+    h->cb(h->arg);
+  }
+  handle_unref(h);
+}
+
+static void handle_fire(aioc_loop *loop, aioc__timer *t) {
+  aioc_handle *h = aioc__container_of(t, aioc_handle, tm);
+  aioc__ready_push(loop, &h->rq);
+}
+
+static int schedule(aioc_loop *loop, int64_t when, aioc_callback cb,
+                    void *arg, aioc_handle **out) {
+  if (out) *out = NULL;
+  if (!loop || !cb) return -EINVAL;
+  if (loop->closed) return AIOC_ECLOSED;
+  aioc_handle *h = aioc__alloc(sizeof *h);
+  if (!h) return -ENOMEM;
+  h->loop = loop;
+  h->cb = cb;
+  h->arg = arg;
+  h->refs = out ? 2 : 1;
+  h->cancelled = h->ran = false;
+  h->rq.run = handle_run;
+  aioc__timer_init(&h->tm, handle_fire);
+  if (when == INT64_MIN) {
+    aioc__ready_push(loop, &h->rq);
+  } else if (aioc__timer_arm(loop, &h->tm, when) < 0) {
+    aioc__free(h);
+    return -ENOMEM;
+  }
+  aioc__loop_retain(loop);
+  if (out) *out = h;
+  return 0;
+}
+
+int aioc_call_soon(aioc_loop *loop, aioc_callback cb, void *arg,
+                   aioc_handle **out) {
+  return schedule(loop, INT64_MIN, cb, arg, out);
+}
+
+int aioc_call_later(aioc_loop *loop, double delay, aioc_callback cb,
+                    void *arg, aioc_handle **out) {
+  if (out) *out = NULL;
+  if (isnan(delay) || delay < 0 || isinf(delay)) return -EINVAL;
+  if (!loop) return -EINVAL;
+  return schedule(loop, aioc__deadline_after(loop, delay), cb, arg, out);
+}
+
+int aioc_call_at(aioc_loop *loop, double when, aioc_callback cb, void *arg,
+                 aioc_handle **out) {
+  if (out) *out = NULL;
+  if (isnan(when) || isinf(when)) return -EINVAL;
+  int64_t w = aioc__deadline_at(when);
+  if (w == INT64_MIN) w++;
+  return schedule(loop, w, cb, arg, out);
+}
+
+int aioc_handle_cancel(aioc_handle *h) {
+  if (!h) return -EINVAL;
+  if (h->cancelled || h->ran) return 0;
+  h->cancelled = true;
+  if (h->tm.idx != AIOC__NOTIMER) {
+    aioc__timer_disarm(h->loop, &h->tm);
+    handle_unref(h); /* the loop's reference: it will never run */
+  }
+  return 1;
+}
+
+int aioc_handle_cancelled(const aioc_handle *h) { return h && h->cancelled; }
+
+void aioc_handle_release(aioc_handle *h) {
+  if (h) handle_unref(h);
+}
+
+/* ---- thread-safe calls ---- */
+
+static void wake(aioc_loop *loop) {
+  uint64_t one = 1;
+  ssize_t r = write(loop->evfd, &one, sizeof one);
+  (void)r;
+}
+
+int aioc_call_soon_threadsafe(aioc_loop *loop, aioc_callback cb, void *arg) {
+  if (!loop || !cb) return -EINVAL;
+  aioc__tscall *c = aioc__alloc(sizeof *c);
+  if (!c) return -ENOMEM;
+  c->next = NULL;
+  c->cb = cb;
+  c->arg = arg;
+  pthread_mutex_lock(&loop->ts_lock);
+  if (loop->closed) {
+    pthread_mutex_unlock(&loop->ts_lock);
+    aioc__free(c);
+    return AIOC_ECLOSED;
+  }
+  if (loop->ts_tail)
+    loop->ts_tail->next = c;
+  else
+    loop->ts_head = c;
+  loop->ts_tail = c;
+  atomic_store(&loop->ts_pending, true);
+  pthread_mutex_unlock(&loop->ts_lock);
+  /* Only a loop that may sleep needs the eventfd. */
+  if (atomic_load(&loop->polling)) wake(loop);
+  return 0;
+}
+
+static void drain_threadsafe(aioc_loop *loop) {
+  pthread_mutex_lock(&loop->ts_lock);
+  aioc__tscall *c = loop->ts_head;
+  loop->ts_head = loop->ts_tail = NULL;
+  atomic_store(&loop->ts_pending, false);
+  pthread_mutex_unlock(&loop->ts_lock);
+  while (c) {
+    aioc__tscall *next = c->next;
+    aioc_handle *h;
+    /* Runs in this iteration, after what is already ready. */
+    if (schedule(loop, INT64_MIN, c->cb, c->arg, &h) == 0)
+      aioc_handle_release(h);
+    aioc__free(c);
+    c = next;
+  }
+}
+
+int aioc_loop_stop(aioc_loop *loop) {
+  if (!loop) return -EINVAL;
+  atomic_store(&loop->stopping, true);
+  if (!pthread_equal(pthread_self(), loop->thread)) wake(loop);
+  return 0;
+}
+
+/* ---- poller ---- */
+
+typedef struct io_reg {
+  aioc__io_fn fn;
+  void *arg;
+  int fd;
+} io_reg;
+
+int aioc__poll_add(aioc_loop *loop, int fd, uint32_t events, aioc__io_fn fn,
+                   void *arg) {
+  io_reg *r = aioc__alloc(sizeof *r);
+  if (!r) return -ENOMEM;
+  r->fn = fn;
+  r->arg = arg;
+  r->fd = fd;
+  struct epoll_event ev = {.events = events, .data.ptr = r};
+  if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+    int err = -errno;
+    aioc__free(r);
+    return err;
+  }
+  loop->nfds++;
+  return 0;
+}
+
+int aioc__poll_del(aioc_loop *loop, int fd) {
+  (void)fd;
+  (void)loop;
+  /* The I/O layer keeps its registrations; removal lands with it. */
+  return -ENOSYS;
+}
+
+static void poll_io(aioc_loop *loop, int64_t timeout_ns) {
+  struct epoll_event evs[64];
+  int n;
+  if (timeout_ns != 0) {
+    atomic_store(&loop->polling, true);
+    /* A thread-safe call queued before we announced we may sleep. */
+    if (atomic_load(&loop->ts_pending) || atomic_load(&loop->stopping))
+      timeout_ns = 0;
+  }
+  if (timeout_ns < 0) {
+    n = epoll_wait(loop->epfd, evs, 64, -1);
+  } else {
+    struct timespec ts = {.tv_sec = timeout_ns / 1000000000,
+                          .tv_nsec = timeout_ns % 1000000000};
+    n = epoll_pwait2(loop->epfd, evs, 64, &ts, NULL);
+    if (n < 0 && errno == ENOSYS)
+      n = epoll_wait(loop->epfd, evs, 64,
+                     (int)((timeout_ns + 999999) / 1000000));
+  }
+  atomic_store(&loop->polling, false);
+  loop->now_valid = false;
+  for (int i = 0; i < n; i++) {
+    io_reg *r = evs[i].data.ptr;
+    if (!r) {
+      uint64_t v;
+      ssize_t rr = read(loop->evfd, &v, sizeof v);
+      (void)rr;
+      continue;
+    }
+    r->fn(loop, r->fd, evs[i].events, r->arg);
+  }
+}
+
+/* ---- running ---- */
+
+static void run_once(aioc_loop *loop, bool may_block) {
+  loop->now_valid = false;
+  if (atomic_load_explicit(&loop->ts_pending, memory_order_relaxed))
+    drain_threadsafe(loop);
+  bool idle = loop->ready.head == NULL;
+  if (idle && may_block && !atomic_load(&loop->stopping)) {
+    int64_t timeout = -1;
+    if (loop->nheap) {
+      if (loop->virtual_clock) {
+        timeout = 0;
+      } else {
+        timeout = loop->heap[0].when - aioc__now(loop);
+        if (timeout < 0) timeout = 0;
+      }
+    }
+    if (timeout != 0 || loop->nfds) poll_io(loop, timeout);
+    if (atomic_load(&loop->ts_pending)) drain_threadsafe(loop);
+    /* Virtual time jumps only when nothing else can happen first. */
+    if (loop->virtual_clock && loop->nheap && loop->ready.head == NULL &&
+        loop->heap[0].when > loop->now)
+      loop->now = loop->heap[0].when;
+  } else if (loop->nfds && (++loop->iter % 61 == 0 || idle)) {
+    poll_io(loop, 0);
+  }
+  if (loop->nheap) aioc__timers_fire(loop, aioc__now(loop));
+  size_t n = loop->ready.len;
+  while (n--) {
+    aioc__runnable *r = loop->ready.head;
+    loop->ready.head = r->next;
+    if (!loop->ready.head) loop->ready.tail = NULL;
+    loop->ready.len--;
+    r->run(r);
+  }
+}
+
+int aioc__loop_run(aioc_loop *loop, bool (*done)(void *), void *arg) {
+  if (!loop) return -EINVAL;
+  if (loop->closed) return AIOC_ECLOSED;
+  if (loop->running || aioc__running) return AIOC_ERUNNING;
+  loop->running = true;
+  loop->thread = pthread_self();
+  aioc__running = loop;
+  aioc_loop *saved = thread_current;
+  bool saved_owned = thread_current_owned;
+  if (thread_current != loop) {
+    thread_current = loop;
+    thread_current_owned = false;
+  }
+  aioc__coro_init_thread(&loop->main_coro);
+  int rc = 0;
+  while (!(done && done(arg))) {
+    if (atomic_load(&loop->stopping)) {
+      rc = done ? -EINTR : 0;
+      break;
+    }
+    run_once(loop, true);
+  }
+  atomic_store(&loop->stopping, false);
+  aioc__running = NULL;
+  if (thread_current == loop && saved != loop) {
+    thread_current = saved;
+    thread_current_owned = saved_owned;
+  }
+  loop->running = false;
+  return rc;
+}
+
+int aioc_loop_run_forever(aioc_loop *loop) {
+  return aioc__loop_run(loop, NULL, NULL);
+}
+
+int aioc_loop_run_once(aioc_loop *loop) {
+  if (!loop) return -EINVAL;
+  if (loop->closed) return AIOC_ECLOSED;
+  if (loop->running || aioc__running) return AIOC_ERUNNING;
+  loop->running = true;
+  aioc__running = loop;
+  aioc__coro_init_thread(&loop->main_coro);
+  size_t before = loop->ready.len;
+  run_once(loop, false);
+  (void)before;
+  aioc__running = NULL;
+  loop->running = false;
+  return (int)loop->ready.len;
+}
+
+/* ---- reports ---- */
+
+int aioc_loop_set_report_handler(aioc_loop *loop, aioc_report_fn fn,
+                                 void *arg) {
+  if (!loop) return -EINVAL;
+  loop->report_fn = fn;
+  loop->report_arg = arg;
+  return 0;
+}
+
+AIOC_HIDDEN const char *aioc__task_display_name(const aioc_task *t);
+
+void aioc_loop_default_report(aioc_loop *loop, const aioc_report *r) {
+  (void)loop;
+  fprintf(stderr, "aioc: %s\n", r->message);
+  if (r->task) fprintf(stderr, "  task: %s\n", aioc__task_display_name(r->task));
+  if (r->code)
+    fprintf(stderr, "  error: %s (%d): %s\n", aioc_err_name(r->code), r->code,
+            r->detail ? r->detail : aioc_strerror(r->code));
+  else if (r->detail)
+    fprintf(stderr, "  detail: %s\n", r->detail);
+}
+
+void aioc__report(aioc_loop *loop, const aioc_report *r) {
+  if (loop && loop->report_fn)
+    loop->report_fn(loop, r, loop->report_arg);
+  else
+    aioc_loop_default_report(loop, r);
+}

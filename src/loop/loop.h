@@ -1,0 +1,149 @@
+/* Loop layer internals: ready queue, timers, poller, clock. */
+#ifndef AIOC_LOOP_INTERNAL_H
+#define AIOC_LOOP_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "../coro/coro.h"
+
+/* Anything the loop can run: a callback handle or a task step. */
+typedef struct aioc__runnable aioc__runnable;
+struct aioc__runnable {
+  aioc__runnable *next;
+  void (*run)(aioc__runnable *self);
+};
+
+typedef struct aioc__queue {
+  aioc__runnable *head, *tail;
+  size_t len;
+} aioc__queue;
+
+/* A timer: an entry in the loop's heap, fired by moving its owner to the
+ * ready queue (no user code runs while timers are collected). */
+typedef struct aioc__timer aioc__timer;
+struct aioc__timer {
+  int64_t when;  /* loop time in ns */
+  uint64_t seq;  /* ties fire in the order armed */
+  uint32_t idx;  /* heap position, AIOC__NOTIMER when not armed */
+  void (*fire)(aioc_loop *loop, aioc__timer *self);
+};
+#define AIOC__NOTIMER UINT32_MAX
+#define AIOC__NEVER INT64_MAX
+
+typedef struct aioc__heap_entry {
+  int64_t when;
+  aioc__timer *t;
+} aioc__heap_entry;
+
+/* Objects the loop must abandon if it closes while they live (tasks). */
+typedef struct aioc__live aioc__live;
+struct aioc__live {
+  aioc__live *prev, *next;
+  void (*abandon)(aioc__live *self);
+};
+
+/* A thread-safe call waiting for the loop. */
+typedef struct aioc__tscall {
+  struct aioc__tscall *next;
+  aioc_callback cb;
+  void *arg;
+} aioc__tscall;
+
+/* The poller: I/O readiness callbacks keyed by fd. */
+typedef void (*aioc__io_fn)(aioc_loop *loop, int fd, uint32_t events,
+                            void *arg);
+
+struct aioc_loop {
+  aioc__queue ready;
+  aioc__coro main_coro; /* the thread's own context while running */
+  aioc_task *current;   /* task running now, NULL in callbacks */
+  int64_t now;          /* cached time (ns) */
+  bool now_valid;
+  bool virtual_clock;
+  bool running;
+  bool closed;
+  bool quiet;
+  atomic_bool stopping;
+  size_t stack_stride;
+  uint64_t refs;        /* the struct lives until futures let go */
+  uint64_t timer_seq;
+  uint64_t task_seq;
+  /* timers */
+  aioc__heap_entry *heap;
+  uint32_t nheap, capheap;
+  /* poller */
+  int epfd;
+  int evfd;
+  size_t nfds; /* fds registered besides the eventfd */
+  uint32_t iter;
+  /* thread-safe calls */
+  pthread_mutex_t ts_lock;
+  aioc__tscall *ts_head, *ts_tail;
+  atomic_bool ts_pending;
+  atomic_bool polling;
+  pthread_t thread;
+  /* live tasks */
+  aioc__live live;
+  size_t nlive;
+  /* handles */
+  void *handle_free;
+  /* reports */
+  aioc_report_fn report_fn;
+  void *report_arg;
+};
+
+/* The loop running on this thread. */
+extern __thread aioc_loop *aioc__running;
+
+AIOC_HIDDEN void aioc__loop_retain(aioc_loop *loop);
+AIOC_HIDDEN void aioc__loop_unref(aioc_loop *loop);
+
+static inline void aioc__ready_push(aioc_loop *loop, aioc__runnable *r) {
+  r->next = NULL;
+  if (loop->ready.tail)
+    loop->ready.tail->next = r;
+  else
+    loop->ready.head = r;
+  loop->ready.tail = r;
+  loop->ready.len++;
+}
+
+/* Current loop time in ns (refreshed once per iteration). */
+AIOC_HIDDEN int64_t aioc__now(aioc_loop *loop);
+
+/* Converts a delay in seconds (>= 0, may be infinite) to a deadline in ns,
+ * saturating at AIOC__NEVER. */
+AIOC_HIDDEN int64_t aioc__deadline_after(aioc_loop *loop, double seconds);
+AIOC_HIDDEN int64_t aioc__deadline_at(double when);
+
+/* Arms (or re-arms) t at when (ns); AIOC__NEVER disarms. */
+AIOC_HIDDEN int aioc__timer_arm(aioc_loop *loop, aioc__timer *t, int64_t when);
+AIOC_HIDDEN void aioc__timer_disarm(aioc_loop *loop, aioc__timer *t);
+
+static inline void aioc__timer_init(aioc__timer *t,
+                                    void (*fire)(aioc_loop *, aioc__timer *)) {
+  t->when = AIOC__NEVER;
+  t->seq = 0;
+  t->idx = AIOC__NOTIMER;
+  t->fire = fire;
+}
+
+/* Registers, modifies or removes fd readiness interest (EPOLLIN/OUT).
+ * For the I/O layer and third-party libraries. */
+AIOC_HIDDEN int aioc__poll_add(aioc_loop *loop, int fd, uint32_t events,
+                               aioc__io_fn fn, void *arg);
+AIOC_HIDDEN int aioc__poll_del(aioc_loop *loop, int fd);
+
+/* Reports through the loop's handler (loop may be closed, not freed). */
+AIOC_HIDDEN void aioc__report(aioc_loop *loop, const aioc_report *r);
+
+/* Runs iterations until done(arg) is true or the loop stops. */
+AIOC_HIDDEN int aioc__loop_run(aioc_loop *loop, bool (*done)(void *),
+                               void *arg);
+
+/* The live-task list. */
+AIOC_HIDDEN void aioc__live_add(aioc_loop *loop, aioc__live *n);
+AIOC_HIDDEN void aioc__live_del(aioc_loop *loop, aioc__live *n);
+
+#endif

@@ -1,0 +1,325 @@
+/* Futures: outcome, waiters, done-callbacks, reference counting, shield. */
+#include <stdarg.h>
+#include <string.h>
+
+#include "task.h"
+
+void aioc__future_init(aioc_future *f, aioc_loop *loop, bool is_task) {
+  f->rq.next = NULL;
+  f->rq.run = NULL;
+  f->loop = loop;
+  f->waiters.next = f->waiters.prev = &f->waiters;
+  f->waiters.notify = NULL;
+  f->result = NULL;
+  f->result_free = NULL;
+  f->einfo = NULL;
+  f->err = 0;
+  f->refs = 1;
+  f->state = AIOC_PENDING;
+  f->is_task = is_task;
+  f->retrieved = 0;
+  f->result_taken = 0;
+  aioc__loop_retain(loop);
+}
+
+void aioc__future_add_waiter(aioc_future *f, aioc__waiter *w) {
+  w->prev = f->waiters.prev;
+  w->next = &f->waiters;
+  f->waiters.prev->next = w;
+  f->waiters.prev = w;
+}
+
+void aioc__future_del_waiter(aioc__waiter *w) {
+  if (!w->next) return;
+  w->prev->next = w->next;
+  w->next->prev = w->prev;
+  w->next = w->prev = NULL;
+}
+
+static aioc__errinfo *einfo(aioc_future *f) {
+  if (!f->einfo) f->einfo = aioc__calloc(1, sizeof *f->einfo);
+  return f->einfo;
+}
+
+void aioc__future_finish(aioc_future *f, uint8_t state, int err,
+                         void *result, char *msg) {
+  f->state = state;
+  f->err = state == AIOC_CANCELLED ? -ECANCELED : err;
+  f->result = result;
+  if (msg) {
+    aioc__errinfo *e = einfo(f);
+    if (e) {
+      aioc__free(e->msg);
+      e->msg = msg;
+    } else {
+      aioc__free(msg);
+    }
+  }
+  /* Waiters are detached one by one so that a notify may add or remove
+   * other waiters safely. */
+  while (f->waiters.next != &f->waiters) {
+    aioc__waiter *w = f->waiters.next;
+    aioc__future_del_waiter(w);
+    w->notify(w, f);
+  }
+}
+
+int aioc__future_take(aioc_future *f, void **result, aioc_task *t) {
+  f->retrieved = 1;
+  if (f->state == AIOC_DONE && f->err == 0) {
+    if (result) {
+      *result = f->result;
+      f->result_taken = 1;
+    }
+    return 0;
+  }
+  if (t && f->einfo && f->einfo->msg)
+    aioc__task_set_errmsg(t, f->err, aioc__strdup(f->einfo->msg));
+  return f->err;
+}
+
+static void report_unretrieved(aioc_future *f) {
+  aioc_report r = {
+      .message = f->is_task ? "Task exception was never retrieved"
+                            : "Future exception was never retrieved",
+      .task = f->is_task ? (aioc_task *)f : NULL,
+      .code = f->err,
+      .detail = f->einfo ? f->einfo->msg : NULL};
+  aioc__report(f->loop, &r);
+}
+
+void aioc__future_free(aioc_future *f) {
+  if (f->state == AIOC_DONE && f->err && !f->retrieved) report_unretrieved(f);
+  if (f->state == AIOC_DONE && !f->err && !f->result_taken && f->result_free)
+    f->result_free(f->result);
+  if (f->einfo) {
+    if (f->einfo->payload_free) f->einfo->payload_free(f->einfo->payload);
+    aioc__free(f->einfo->msg);
+    aioc__free(f->einfo);
+  }
+  aioc_loop *loop = f->loop;
+  aioc__free(f);
+  aioc__loop_unref(loop);
+}
+
+/* ---- public ---- */
+
+int aioc_future_new(aioc_future **out, aioc_loop *loop) {
+  if (!out) return -EINVAL;
+  *out = NULL;
+  if (!loop) loop = aioc_loop_current();
+  if (!loop) return -ENOMEM;
+  if (loop->closed) return AIOC_ECLOSED;
+  aioc_future *f = aioc__alloc(sizeof *f);
+  if (!f) return -ENOMEM;
+  aioc__future_init(f, loop, false);
+  *out = f;
+  return 0;
+}
+
+aioc_future *aioc_future_retain(aioc_future *f) {
+  if (f) f->refs++;
+  return f;
+}
+
+AIOC_HIDDEN void aioc__task_free(aioc_task *t);
+
+void aioc_future_release(aioc_future *f) {
+  if (!f || --f->refs) return;
+  if (f->is_task)
+    aioc__task_free((aioc_task *)f);
+  else
+    aioc__future_free(f);
+}
+
+int aioc_future_set_result(aioc_future *f, void *result, aioc_free_fn fr) {
+  if (!f || f->is_task) return -EINVAL;
+  if (f->state != AIOC_PENDING) return AIOC_ESTATE;
+  f->result_free = fr;
+  aioc__future_finish(f, AIOC_DONE, 0, result, NULL);
+  return 0;
+}
+
+int aioc_future_set_error(aioc_future *f, int code, const char *fmt, ...) {
+  if (!f || f->is_task || code >= 0) return -EINVAL;
+  if (f->state != AIOC_PENDING) return AIOC_ESTATE;
+  char *msg = NULL;
+  if (fmt) {
+    va_list ap;
+    va_start(ap, fmt);
+    msg = aioc__vformat(fmt, ap);
+    va_end(ap);
+  }
+  aioc__future_finish(f, code == -ECANCELED ? AIOC_CANCELLED : AIOC_DONE,
+                      code, NULL, msg);
+  return 0;
+}
+
+int aioc_future_set_error_payload(aioc_future *f, void *payload,
+                                  aioc_free_fn fr) {
+  if (!f) return -EINVAL;
+  if (f->state == AIOC_PENDING || f->err == 0) return AIOC_ESTATE;
+  aioc__errinfo *e = einfo(f);
+  if (!e) return -ENOMEM;
+  if (e->payload_free) e->payload_free(e->payload);
+  e->payload = payload;
+  e->payload_free = fr;
+  return 0;
+}
+
+int aioc_future_cancel(aioc_future *f, const char *msg) {
+  if (!f) return -EINVAL;
+  if (f->is_task) return aioc_task_cancel((aioc_task *)f, msg);
+  if (f->state != AIOC_PENDING) return 0;
+  aioc__future_finish(f, AIOC_CANCELLED, -ECANCELED, NULL,
+                      msg ? aioc__strdup(msg) : NULL);
+  return 1;
+}
+
+int aioc_future_state(const aioc_future *f) {
+  return f ? f->state : -EINVAL;
+}
+
+int aioc_future_done(const aioc_future *f) {
+  return f && f->state != AIOC_PENDING;
+}
+
+int aioc_future_result(aioc_future *f, void **result) {
+  if (result) *result = NULL;
+  if (!f) return -EINVAL;
+  if (f->state == AIOC_PENDING) return AIOC_ESTATE;
+  return aioc__future_take(f, result, NULL);
+}
+
+int aioc_future_error(aioc_future *f) {
+  if (!f) return -EINVAL;
+  if (f->state != AIOC_PENDING) f->retrieved = 1;
+  return f->err;
+}
+
+const char *aioc_future_error_message(const aioc_future *f) {
+  return f && f->einfo ? f->einfo->msg : NULL;
+}
+
+void *aioc_future_error_payload(const aioc_future *f) {
+  return f && f->einfo ? f->einfo->payload : NULL;
+}
+
+aioc_loop *aioc_future_loop(const aioc_future *f) { return f ? f->loop : NULL; }
+
+/* ---- done-callbacks: a waiter that is also a runnable ---- */
+
+typedef struct cbnode {
+  aioc__waiter w;
+  aioc__runnable rq;
+  aioc_future *f;
+  aioc_callback cb;
+  void *arg;
+} cbnode;
+
+static void cb_run(aioc__runnable *r) {
+  cbnode *n = aioc__container_of(r, cbnode, rq);
+  aioc_future *f = n->f;
+  if (!f->loop->closed) n->cb(n->arg);
+  aioc__free(n);
+  aioc_future_release(f);
+}
+
+static void cb_notify(aioc__waiter *w, aioc_future *f) {
+  cbnode *n = aioc__container_of(w, cbnode, w);
+  aioc__ready_push(f->loop, &n->rq);
+}
+
+int aioc_future_add_done_callback(aioc_future *f, aioc_callback cb,
+                                  void *arg) {
+  if (!f || !cb) return -EINVAL;
+  cbnode *n = aioc__alloc(sizeof *n);
+  if (!n) return -ENOMEM;
+  n->w.notify = cb_notify;
+  n->w.next = n->w.prev = NULL;
+  n->rq.run = cb_run;
+  n->f = aioc_future_retain(f);
+  n->cb = cb;
+  n->arg = arg;
+  if (f->state != AIOC_PENDING)
+    aioc__ready_push(f->loop, &n->rq);
+  else
+    aioc__future_add_waiter(f, &n->w);
+  return 0;
+}
+
+int aioc_future_remove_done_callback(aioc_future *f, aioc_callback cb,
+                                     void *arg) {
+  if (!f) return -EINVAL;
+  int removed = 0;
+  aioc__waiter *w = f->waiters.next;
+  while (w != &f->waiters) {
+    aioc__waiter *next = w->next;
+    if (w->notify == cb_notify) {
+      cbnode *n = aioc__container_of(w, cbnode, w);
+      if (n->cb == cb && n->arg == arg) {
+        aioc__future_del_waiter(w);
+        aioc__free(n);
+        f->refs--; /* the node's reference; f is still held by the caller */
+        removed++;
+      }
+    }
+    w = next;
+  }
+  return removed;
+}
+
+/* ---- shield ---- */
+
+typedef struct shieldnode {
+  aioc__waiter w;
+  aioc_future *outer;
+} shieldnode;
+
+static void shield_notify(aioc__waiter *w, aioc_future *inner) {
+  shieldnode *n = aioc__container_of(w, shieldnode, w);
+  aioc_future *outer = n->outer;
+  if (outer->state == AIOC_PENDING) {
+    if (inner->state == AIOC_CANCELLED) {
+      aioc_future_cancel(outer, aioc_future_error_message(inner));
+    } else if (inner->err) {
+      const char *m = aioc_future_error_message(inner);
+      aioc__future_finish(outer, AIOC_DONE, inner->err, NULL,
+                          m ? aioc__strdup(m) : NULL);
+    } else {
+      /* The result travels on; whoever takes it from outer owns it. */
+      if (!inner->result_taken) {
+        outer->result_free = inner->result_free;
+        inner->result_taken = 1;
+      }
+      aioc__future_finish(outer, AIOC_DONE, 0, inner->result, NULL);
+    }
+    inner->retrieved = 1; /* the outer one carries the outcome on */
+  }
+  aioc_future_release(outer);
+  aioc__free(n);
+  aioc_future_release(inner);
+}
+
+int aioc_shield(aioc_future *inner, aioc_future **outer) {
+  if (!outer) return -EINVAL;
+  *outer = NULL;
+  if (!inner) return -EINVAL;
+  aioc_future *o;
+  int rc = aioc_future_new(&o, inner->loop);
+  if (rc < 0) return rc;
+  shieldnode *n = aioc__alloc(sizeof *n);
+  if (!n) {
+    aioc_future_release(o);
+    return -ENOMEM;
+  }
+  n->w.notify = shield_notify;
+  n->outer = aioc_future_retain(o);
+  aioc_future_retain(inner);
+  if (inner->state != AIOC_PENDING)
+    shield_notify(&n->w, inner);
+  else
+    aioc__future_add_waiter(inner, &n->w);
+  *outer = o;
+  return 0;
+}

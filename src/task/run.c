@@ -1,0 +1,91 @@
+/* Running a loop to a future's completion, the sync bridge, aioc_run. */
+#include <stdio.h>
+
+#include "task.h"
+
+static bool future_done(void *arg) {
+  return ((aioc_future *)arg)->state != AIOC_PENDING;
+}
+
+int aioc_loop_run_until_complete(aioc_loop *loop, aioc_future *f) {
+  if (!loop || !f || f->loop != loop) return -EINVAL;
+  aioc_future_retain(f);
+  int rc = aioc__loop_run(loop, future_done, f);
+  aioc_future_release(f);
+  return rc;
+}
+
+int aioc_block_on(aioc_future *f, void **result) {
+  if (result) *result = NULL;
+  if (!f) return -EINVAL;
+  if (aioc__running) {
+    if (!aioc__running->current) return AIOC_ERUNNING;
+    return aioc_await(f, result);
+  }
+  int rc = aioc_loop_run_until_complete(f->loop, f);
+  if (rc < 0) return rc;
+  return aioc__future_take(f, result, NULL);
+}
+
+/* Leftover tasks are done, or time is up. */
+typedef struct shutdown {
+  aioc_loop *loop;
+  bool timed_out;
+} shutdown;
+
+static bool all_finished(void *arg) {
+  shutdown *s = arg;
+  return s->loop->nlive == 0 || s->timed_out;
+}
+
+static void shutdown_timer(void *arg) { ((shutdown *)arg)->timed_out = true; }
+
+int aioc_run_ex(aioc_fn main, void *arg, void **result,
+                const aioc_run_options *opts) {
+  if (result) *result = NULL;
+  if (!main) return -EINVAL;
+  if (aioc__running) return AIOC_ERUNNING;
+  aioc_loop *loop;
+  int rc = aioc_loop_new(&loop, opts ? &opts->loop : NULL);
+  if (rc < 0) return rc;
+  aioc_task *t;
+  aioc_task_options topts = {.name = "main"};
+  rc = aioc_spawn_ex(&t, loop, main, arg, &topts);
+  if (rc < 0) {
+    aioc_loop_close(loop);
+    return rc;
+  }
+  rc = aioc_loop_run_until_complete(loop, &t->f);
+  if (rc == 0) rc = aioc__future_take(&t->f, result, NULL);
+  else aioc_task_cancel(t, "aioc_run interrupted");
+
+  /* Cancel what is left and let it clean up, within the grace period. */
+  if (loop->nlive) {
+    for (aioc__live *n = loop->live.next; n != &loop->live; n = n->next)
+      aioc_task_cancel(aioc__container_of(n, aioc_task, live),
+                       "aioc_run is shutting down");
+    shutdown s = {loop, false};
+    double grace = opts && opts->shutdown_timeout > 0 ? opts->shutdown_timeout
+                                                      : 5.0;
+    aioc_handle *h;
+    if (aioc_call_later(loop, grace, shutdown_timer, &s, &h) == 0) {
+      aioc__loop_run(loop, all_finished, &s);
+      aioc_handle_cancel(h);
+      aioc_handle_release(h);
+    }
+    if (loop->nlive && !loop->quiet)
+      for (aioc__live *n = loop->live.next; n != &loop->live; n = n->next) {
+        aioc_report r = {.message = "Task ignored its cancellation and did "
+                                    "not finish",
+                         .task = aioc__container_of(n, aioc_task, live)};
+        aioc__report(loop, &r);
+      }
+  }
+  aioc_task_release(t);
+  aioc_loop_close(loop);
+  return rc;
+}
+
+int aioc_run(aioc_fn main, void *arg, void **result) {
+  return aioc_run_ex(main, arg, result, NULL);
+}

@@ -1,0 +1,122 @@
+/* Deadline scopes and shielded regions.
+ *
+ * Each scope owns one timer, armed when it is entered: a wait inside the
+ * scope arms nothing. When the timer fires, the scope is marked expired
+ * and, if its task is suspended and no shield stands between the task's
+ * innermost scope and this one, the task is woken with -ETIMEDOUT. Later
+ * suspension points see the mark (level-triggered). */
+#include <math.h>
+
+#include "task.h"
+
+/* Is s reachable from t's innermost scope without crossing a shield (a
+ * shield reaches its own deadline)? */
+static bool in_force(const aioc_task *t, const aioc_scope *s) {
+  for (aioc_scope *x = t->scopes; x; x = x->parent) {
+    if (x == s) return true;
+    if (x->kind == SCOPE_SHIELD) return false;
+  }
+  return false;
+}
+
+static void scope_fire(aioc_loop *loop, aioc__timer *tm) {
+  aioc_scope *s = aioc__container_of(tm, aioc_scope, tm);
+  aioc_task *t = s->task;
+  s->expired = true;
+  if (loop->closed) return;
+  if (t->tstate == T_SUSPENDED && t->wait && !t->nocancel && in_force(t, s))
+    aioc__task_interrupt(t, -ETIMEDOUT);
+}
+
+static int enter(aioc_scope **out, int kind, int64_t when) {
+  aioc_task *t = aioc__current();
+  if (!t) return AIOC_ENOTASK;
+  aioc_scope *s = aioc__alloc(sizeof *s);
+  if (!s) return -ENOMEM;
+  aioc__timer_init(&s->tm, scope_fire);
+  s->task = t;
+  s->kind = (uint8_t)kind;
+  s->expired = false;
+  if (when != AIOC__NEVER) {
+    if (aioc__timer_arm(t->f.loop, &s->tm, when) < 0) {
+      aioc__free(s);
+      return -ENOMEM;
+    }
+  }
+  s->parent = t->scopes;
+  t->scopes = s;
+  *out = s;
+  return 0;
+}
+
+static bool bad_seconds(double v) { return isnan(v) || v < 0; }
+
+int aioc_timeout_enter(aioc_scope **out, double seconds) {
+  if (!out) return -EINVAL;
+  *out = NULL;
+  if (bad_seconds(seconds)) return -EINVAL;
+  aioc_task *t = aioc__current();
+  if (!t) return AIOC_ENOTASK;
+  return enter(out, SCOPE_TIMEOUT, aioc__deadline_after(t->f.loop, seconds));
+}
+
+int aioc_timeout_at_enter(aioc_scope **out, double when) {
+  if (!out) return -EINVAL;
+  *out = NULL;
+  if (isnan(when)) return -EINVAL;
+  return enter(out, SCOPE_TIMEOUT, aioc__deadline_at(when));
+}
+
+int aioc_move_on_enter(aioc_scope **out, double seconds) {
+  if (!out) return -EINVAL;
+  *out = NULL;
+  if (bad_seconds(seconds)) return -EINVAL;
+  aioc_task *t = aioc__current();
+  if (!t) return AIOC_ENOTASK;
+  return enter(out, SCOPE_MOVE_ON, aioc__deadline_after(t->f.loop, seconds));
+}
+
+int aioc_shield_enter(aioc_scope **out, double seconds) {
+  if (!out) return -EINVAL;
+  *out = NULL;
+  if (bad_seconds(seconds)) return -EINVAL;
+  aioc_task *t = aioc__current();
+  if (!t) return AIOC_ENOTASK;
+  return enter(out, SCOPE_SHIELD, aioc__deadline_after(t->f.loop, seconds));
+}
+
+int aioc_scope_reschedule(aioc_scope *s, double when) {
+  if (!s || isnan(when)) return -EINVAL;
+  if (s->expired) return AIOC_ESTATE;
+  return aioc__timer_arm(s->task->f.loop, &s->tm, aioc__deadline_at(when));
+}
+
+double aioc_scope_deadline(const aioc_scope *s) {
+  if (!s || s->tm.when == AIOC__NEVER) return AIOC_FOREVER;
+  return (double)s->tm.when / 1e9;
+}
+
+int aioc_scope_expired(const aioc_scope *s) { return s && s->expired; }
+
+int aioc_scope_exit(aioc_scope *s) {
+  if (!s) return -EINVAL;
+  aioc_task *t = aioc__current();
+  if (!t || t != s->task || t->scopes != s) return -EINVAL;
+  t->scopes = s->parent;
+  aioc__timer_disarm(t->f.loop, &s->tm);
+  int rc = s->expired && s->kind != SCOPE_MOVE_ON ? -ETIMEDOUT : 0;
+  aioc__free(s);
+  return rc;
+}
+
+int aioc_with_timeout(double seconds, int (*body)(void *), void *arg) {
+  if (!body) return -EINVAL;
+  aioc_scope *s;
+  int rc = aioc_timeout_enter(&s, seconds);
+  if (rc < 0) return rc;
+  int brc = body(arg);
+  rc = aioc_scope_exit(s);
+  /* The body's own failure wins unless it is the scope's timeout. */
+  if (rc == -ETIMEDOUT && (brc == 0 || brc == -ETIMEDOUT)) return rc;
+  return brc;
+}

@@ -1,0 +1,116 @@
+/* Task layer internals: futures, waiters, tasks, suspension, scopes. */
+#ifndef AIOC_TASK_INTERNAL_H
+#define AIOC_TASK_INTERNAL_H
+
+#include "../loop/loop.h"
+
+/* Something waiting for a future: notified (without running user code)
+ * when the future completes. Nodes usually live on the waiting task's
+ * stack. The list is circular with the sentinel in the future. */
+typedef struct aioc__waiter aioc__waiter;
+struct aioc__waiter {
+  aioc__waiter *next, *prev;
+  void (*notify)(aioc__waiter *self, aioc_future *f);
+};
+
+typedef struct aioc__errinfo {
+  char *msg;
+  void *payload;
+  aioc_free_fn payload_free;
+} aioc__errinfo;
+
+struct aioc_future {
+  aioc__runnable rq; /* tasks: node in the ready queue */
+  aioc_loop *loop;
+  aioc__waiter waiters;
+  void *result;
+  aioc_free_fn result_free;
+  aioc__errinfo *einfo; /* message of an error or cancellation */
+  int32_t err;
+  uint32_t refs;
+  uint8_t state;
+  uint8_t is_task;
+  uint8_t retrieved;    /* outcome observed by someone */
+  uint8_t result_taken; /* ownership of the result passed on */
+};
+
+/* What a suspended task waits on: unhook() detaches it (for cancellation
+ * and deadlines) before the task is woken by someone else. */
+typedef struct aioc__wait aioc__wait;
+struct aioc__wait {
+  void (*unhook)(aioc_task *t, aioc__wait *self);
+};
+
+enum { T_CREATED, T_READY, T_RUNNING, T_SUSPENDED, T_FINISHED };
+
+struct aioc_task {
+  aioc_future f;
+  aioc__coro coro;
+  aioc__live live;
+  aioc_fn fn;
+  void *arg;
+  char *name; /* NULL: "Task-<id>" */
+  uint64_t id;
+  aioc_scope *scopes; /* innermost first */
+  aioc__wait *wait;   /* set while suspended on something */
+  char *errmsg;       /* message for errcode (aioc_error, failed awaits) */
+  int errcode;
+  int wake_rc;
+  int cancel_requested;
+  int nocancel; /* internal uninterruptible waits */
+  size_t stride;
+  uint8_t tstate;
+  uint8_t queued;
+  char display[32]; /* "Task-<id>", filled on first use */
+};
+
+struct aioc_scope {
+  aioc__timer tm;
+  aioc_scope *parent;
+  aioc_task *task;
+  uint8_t kind; /* SCOPE_TIMEOUT, SCOPE_MOVE_ON, SCOPE_SHIELD */
+  bool expired;
+};
+enum { SCOPE_TIMEOUT, SCOPE_MOVE_ON, SCOPE_SHIELD };
+
+/* ---- futures ---- */
+AIOC_HIDDEN void aioc__future_init(aioc_future *f, aioc_loop *loop,
+                                   bool is_task);
+AIOC_HIDDEN void aioc__future_add_waiter(aioc_future *f, aioc__waiter *w);
+AIOC_HIDDEN void aioc__future_del_waiter(aioc__waiter *w);
+/* Sets the outcome and notifies the waiters. msg may be NULL. */
+AIOC_HIDDEN void aioc__future_finish(aioc_future *f, uint8_t state, int err,
+                                     void *result, char *msg);
+/* Takes the outcome for an awaiter; passes the error message on to t. */
+AIOC_HIDDEN int aioc__future_take(aioc_future *f, void **result,
+                                  aioc_task *t);
+AIOC_HIDDEN void aioc__future_free(aioc_future *f);
+
+/* ---- tasks ---- */
+static inline aioc_task *aioc__current(void) {
+  aioc_loop *loop = aioc__running;
+  return loop ? loop->current : NULL;
+}
+
+/* 0, or -ECANCELED / -ETIMEDOUT if the task must not wait any more. */
+AIOC_HIDDEN int aioc__task_check_slow(aioc_task *t);
+static inline int aioc__task_check(aioc_task *t) {
+  if (aioc__likely(!t->cancel_requested && !t->scopes)) return 0;
+  return aioc__task_check_slow(t);
+}
+
+/* Parks the running task t on w; returns the code it is woken with. */
+AIOC_HIDDEN int aioc__task_suspend(aioc_task *t, aioc__wait *w);
+/* Wakes a suspended task (its wait must already be detached). */
+AIOC_HIDDEN void aioc__task_wake(aioc_task *t, int rc);
+/* Detaches whatever t waits on and wakes it with rc. */
+AIOC_HIDDEN void aioc__task_interrupt(aioc_task *t, int rc);
+/* Requeues the running task and lets the loop run (sleep(0)). */
+AIOC_HIDDEN void aioc__task_yield(aioc_task *t);
+AIOC_HIDDEN void aioc__task_set_errmsg(aioc_task *t, int code, char *msg);
+AIOC_HIDDEN const char *aioc__task_display_name(const aioc_task *t);
+
+/* Waits for f ignoring cancellation and deadlines (internal cleanup). */
+AIOC_HIDDEN void aioc__await_uninterruptible(aioc_task *t, aioc_future *f);
+
+#endif

@@ -1,0 +1,42 @@
+/* Internal helpers shared by every layer: allocation, branch hints,
+ * sanitizer detection. Not part of the public API. */
+#ifndef AIOC_UTIL_COMMON_H
+#define AIOC_UTIL_COMMON_H
+
+#include "aioc.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define AIOC_HIDDEN __attribute__((visibility("hidden")))
+#define aioc__likely(x) __builtin_expect(!!(x), 1)
+#define aioc__unlikely(x) __builtin_expect(!!(x), 0)
+#define aioc__container_of(p, type, member)                                    \
+  ((type *)((char *)(p) - offsetof(type, member)))
+
+#if defined(__SANITIZE_ADDRESS__)
+#define AIOC_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define AIOC_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define AIOC_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define AIOC_TSAN 1
+#endif
+#endif
+
+/* All heap memory goes through the hook set by aioc_set_allocator(). */
+AIOC_HIDDEN void *aioc__alloc(size_t size);
+AIOC_HIDDEN void *aioc__calloc(size_t n, size_t size);
+AIOC_HIDDEN void *aioc__realloc(void *p, size_t size);
+AIOC_HIDDEN void aioc__free(void *p);
+AIOC_HIDDEN char *aioc__strdup(const char *s);
+AIOC_HIDDEN char *aioc__vformat(const char *fmt, va_list ap);
+
+#endif

@@ -1,0 +1,49 @@
+/* Error names and messages, generated from one list. */
+#include <string.h>
+
+#include "common.h"
+
+#define AIOC_SYS_ERRORS(X)                                                     \
+  X(EPERM) X(ENOENT) X(EINTR) X(EIO) X(EBADF) X(EAGAIN) X(ENOMEM) X(EACCES)   \
+  X(EFAULT) X(EBUSY) X(EEXIST) X(EINVAL) X(EMFILE) X(ENOSPC) X(EPIPE)          \
+  X(ERANGE) X(EDEADLK) X(ENOSYS) X(ENOTSUP) X(ECANCELED) X(ETIMEDOUT)          \
+  X(ECONNRESET) X(ECONNREFUSED) X(EALREADY) X(EINPROGRESS) X(ENOTCONN)         \
+  X(EADDRINUSE) X(EHOSTUNREACH) X(ENETUNREACH) X(EMSGSIZE) X(EOVERFLOW)        \
+  X(EPROTO) X(ENODATA) X(ESHUTDOWN) X(ECONNABORTED)
+
+unsigned aioc_version(void) { return AIOC_VERSION_HEX; }
+
+#define AIOC__STR2(x) #x
+#define AIOC__STR(x) AIOC__STR2(x)
+const char *aioc_version_string(void) {
+  return AIOC__STR(AIOC_VERSION_MAJOR) "." AIOC__STR(
+      AIOC_VERSION_MINOR) "." AIOC__STR(AIOC_VERSION_PATCH);
+}
+
+const char *aioc_strerror(int code) {
+  switch (code) {
+  case 0: return "success";
+#define AIOC__MSG(name, val, msg)                                              \
+  case val: return msg;
+    AIOC_ERRNO_MAP(AIOC__MSG)
+#undef AIOC__MSG
+  default: break;
+  }
+  if (code < 0 && code > -4000) return strerror(-code);
+  return "unknown error";
+}
+
+const char *aioc_err_name(int code) {
+  switch (code) {
+  case 0: return "OK";
+#define AIOC__NAME(name, val, msg)                                             \
+  case val: return "AIOC_" #name;
+    AIOC_ERRNO_MAP(AIOC__NAME)
+#undef AIOC__NAME
+#define AIOC__SYS(name)                                                        \
+  case -name: return #name;
+    AIOC_SYS_ERRORS(AIOC__SYS)
+#undef AIOC__SYS
+  default: return "UNKNOWN";
+  }
+}

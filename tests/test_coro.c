@@ -1,0 +1,179 @@
+/* Coroutine layer: switching, register and FP-environment preservation,
+ * stack pool reuse, guard pages, many stacks. */
+#define _GNU_SOURCE
+#include <fenv.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+
+#include "check.h"
+#include "coro/coro.h"
+
+static aioc__coro main_ctx, co_ctx;
+static int counter;
+
+static void pingpong(void *arg) {
+  int n = *(int *)arg;
+  aioc__coro_started(&co_ctx);
+  for (int i = 0; i < n; i++) {
+    counter++;
+    aioc__coro_switch(&co_ctx, &main_ctx);
+  }
+  aioc__coro_exit(&co_ctx, &main_ctx);
+}
+
+static void test_switch(void) {
+  aioc__stack *st;
+  CHECK_RC(aioc__stack_get(aioc__stack_stride(0), &st), 0);
+  aioc__coro_init_thread(&main_ctx);
+  int n = 1000;
+  counter = 0;
+  aioc__coro_make(&co_ctx, st, pingpong, &n);
+  for (int i = 0; i <= n; i++) {
+    CHECK_EQ(counter, i);
+    aioc__coro_switch(&main_ctx, &co_ctx);
+  }
+  CHECK_EQ(counter, n);
+  aioc__stack_put(st);
+}
+
+/* Callee-saved registers, doubles and the rounding mode survive switches. */
+static volatile double dsink;
+static void fp_co(void *arg) {
+  (void)arg;
+  aioc__coro_started(&co_ctx);
+  fesetround(FE_UPWARD);
+  double acc[8];
+  for (int i = 0; i < 8; i++) acc[i] = i * 1.5;
+  aioc__coro_switch(&co_ctx, &main_ctx);
+  CHECK_EQ(fegetround(), FE_UPWARD);
+  for (int i = 0; i < 8; i++) CHECK_DBL(acc[i], i * 1.5, 0);
+  aioc__coro_exit(&co_ctx, &main_ctx);
+}
+
+static void test_fpenv(void) {
+  aioc__stack *st;
+  CHECK_RC(aioc__stack_get(aioc__stack_stride(0), &st), 0);
+  aioc__coro_init_thread(&main_ctx);
+  aioc__coro_make(&co_ctx, st, fp_co, NULL);
+  long l[8];
+  double d[8];
+  for (int i = 0; i < 8; i++) {
+    l[i] = i * 7;
+    d[i] = i * 0.25;
+  }
+  aioc__coro_switch(&main_ctx, &co_ctx);
+#ifndef AIOC_TEST_NO_FPENV
+  /* The coroutine's rounding mode did not leak into this context. */
+  CHECK_EQ(fegetround(), FE_TONEAREST);
+#endif
+  for (int i = 0; i < 8; i++) {
+    CHECK_EQ(l[i], i * 7);
+    CHECK_DBL(d[i], i * 0.25, 0);
+  }
+  aioc__coro_switch(&main_ctx, &co_ctx);
+  fesetround(FE_TONEAREST);
+  aioc__stack_put(st);
+}
+
+static void test_pool_reuse(void) {
+  size_t stride = aioc__stack_stride(0);
+  aioc__stack *a, *b;
+  CHECK_RC(aioc__stack_get(stride, &a), 0);
+  aioc__stack_put(a);
+  CHECK_RC(aioc__stack_get(stride, &b), 0);
+  CHECK(a == b); /* LIFO: the hot stack comes back first */
+  aioc__stack_put(b);
+  CHECK_EQ(aioc__stack_stride(1), 16384);
+  CHECK_EQ(aioc__stack_stride(100000), 131072);
+  CHECK_EQ(aioc__stack_stride((size_t)1 << 40), (size_t)64 << 20);
+  CHECK(aioc__stack_hi(a) - aioc__stack_lo(a) >= (long)(stride - 16384));
+}
+
+/* Many stacks alive at once must not cost a VMA each. */
+static int count_maps(void) {
+  FILE *f = fopen("/proc/self/maps", "r");
+  int n = 0, c;
+  while ((c = fgetc(f)) != EOF) n += c == '\n';
+  fclose(f);
+  return n;
+}
+
+static void test_many_stacks(void) {
+  enum { N = 40000 }; /* more than mprotect guards could give */
+  static aioc__stack *sts[N];
+  size_t stride = aioc__stack_stride(16384);
+  int before = count_maps();
+  int got = 0;
+  for (int i = 0; i < N; i++) {
+    if (aioc__stack_get(stride, &sts[i]) != 0) break;
+    got++;
+  }
+  int after = count_maps();
+  if (aioc__stack_guard_mode() == 0 /* madvise */) {
+    CHECK_EQ(got, N);
+    CHECK_INT(after - before, <, 100);
+  } else {
+    printf("  (guard mode %d: %d stacks, %d maps)\n",
+           (int)aioc__stack_guard_mode(), got, after - before);
+  }
+  for (int i = 0; i < got; i++) aioc__stack_put(sts[i]);
+  aioc__stack_trim(16);
+}
+
+/* Touching the guard page kills the process with a clear report. */
+static void overflow_co(void *arg) {
+  (void)arg;
+  aioc__coro_started(&co_ctx);
+  volatile char *p = aioc__stack_lo(co_ctx.stack);
+  p[-1] = 1; /* first byte below the usable stack: the guard */
+  aioc__coro_exit(&co_ctx, &main_ctx);
+}
+
+static void test_overflow_report(void) {
+#if defined(__SANITIZE_ADDRESS__)
+  printf("  (skipped under ASan, which reports overflows itself)\n");
+  return;
+#endif
+  if (aioc__stack_guard_mode() == 2) return;
+  int pipefd[2];
+  CHECK_EQ(pipe(pipefd), 0);
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(pipefd[1], 2);
+    struct rlimit rl = {0, 0};
+    setrlimit(RLIMIT_CORE, &rl);
+    aioc__overflow_install();
+    aioc__stack *st;
+    aioc__stack_get(aioc__stack_stride(0), &st);
+    aioc__stack_set_owner(st, "deep-recursion");
+    aioc__coro_init_thread(&main_ctx);
+    aioc__coro_make(&co_ctx, st, overflow_co, NULL);
+    aioc__coro_switch(&main_ctx, &co_ctx);
+    _exit(0);
+  }
+  close(pipefd[1]);
+  char buf[1024] = {0};
+  size_t n = 0;
+  ssize_t r;
+  while ((r = read(pipefd[0], buf + n, sizeof buf - 1 - n)) > 0) n += (size_t)r;
+  close(pipefd[0]);
+  int status;
+  waitpid(pid, &status, 0);
+  CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV);
+  CHECK(strstr(buf, "stack overflow in task 'deep-recursion'") != NULL);
+  CHECK(strstr(buf, "bytes") != NULL);
+}
+
+int main(void) {
+  watchdog(120);
+  printf("switch backend: %s, guard mode %d\n", aioc__coro_backend(),
+         (int)aioc__stack_guard_mode());
+  RUN(test_switch);
+  RUN(test_fpenv);
+  RUN(test_pool_reuse);
+  RUN(test_many_stacks);
+  RUN(test_overflow_report);
+  return check_report();
+}
