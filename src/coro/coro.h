@@ -74,9 +74,10 @@ AIOC_HIDDEN char *aioc__stack_hi(const aioc__stack *st);
 AIOC_HIDDEN void *aioc__stack_tsan_fiber(aioc__stack *st);
 #endif
 
-/* Records the name of the task that runs on st, for the overflow report.
- * The string must outlive the task's use of the stack. */
-AIOC_HIDDEN void aioc__stack_set_owner(aioc__stack *st, const char *name);
+/* Records who runs on st, for the overflow report: a name (which must
+ * outlive the use of the stack; NULL: "Task-<id>") and an id. */
+AIOC_HIDDEN void aioc__stack_set_owner(aioc__stack *st, const char *name,
+                                       uint64_t id);
 
 /* Returns the pages of this thread's cached stacks to the kernel, keeping
  * at most keep stacks hot. */

@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "coro.h"
@@ -45,13 +47,15 @@
 #define NCLASS (MAX_SHIFT - MIN_SHIFT + 1)
 #define DEFAULT_STRIDE ((size_t)128 << 10)
 #define HEADER_SIZE 64
-#define BATCH 32
+#define BATCH 32     /* stacks moved between the global and thread lists */
+#define MAX_CARVE 256 /* new slots prepared with one pair of syscalls */
 #define MAX_REGIONS 8192
 
 struct aioc__stack {
   aioc__stack *next;
   char *lo;          /* lowest usable byte, just above the guard */
   const char *owner; /* name of the task running on it */
+  uint64_t owner_id;
   unsigned cls;
   unsigned vg_id;
   void *tsan_fiber;
@@ -74,6 +78,7 @@ typedef struct klass {
   char *carve, *carve_end; /* unused part of the newest chunk */
   size_t carve_guard;
   size_t chunk_slots; /* slots in the next chunk (grows) */
+  size_t carve_n;     /* slots per carve (grows with demand) */
 } klass;
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -179,8 +184,9 @@ size_t aioc__stack_stride(size_t size) {
 char *aioc__stack_lo(const aioc__stack *st) { return st->lo; }
 char *aioc__stack_hi(const aioc__stack *st) { return (char *)st; }
 
-void aioc__stack_set_owner(aioc__stack *st, const char *name) {
+void aioc__stack_set_owner(aioc__stack *st, const char *name, uint64_t id) {
   st->owner = name;
+  st->owner_id = id;
 }
 
 #if AIOC_TSAN
@@ -247,27 +253,105 @@ static long install_guard(char *slot) {
   }
 }
 
-/* Carves up to BATCH new slots into the thread cache; pool_lock held. */
+/* process_madvise() on our own pid applies one advice to many ranges in
+ * one system call (Linux >= 6.13 accepts every advice for the calling
+ * process). A pidfd is per process: reopened after fork. */
+static int self_pidfd = -1;
+static pid_t self_pid;
+static bool batch_broken;
+
+static bool advise_batch(struct iovec *iov, size_t n, int advice) {
+#if defined(SYS_process_madvise) && defined(SYS_pidfd_open)
+  if (batch_broken || n == 0) return false;
+  pid_t pid = getpid();
+  if (self_pidfd < 0 || self_pid != pid) {
+    if (self_pidfd >= 0) close(self_pidfd);
+    self_pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    self_pid = pid;
+    if (self_pidfd < 0) {
+      batch_broken = true;
+      return false;
+    }
+  }
+  size_t total = 0;
+  for (size_t i = 0; i < n; i++) total += iov[i].iov_len;
+  long r = syscall(SYS_process_madvise, self_pidfd, iov, n, advice, 0);
+  if (r == (long)total) return true;
+  if (r < 0 && (errno == EINVAL || errno == ENOSYS || errno == EPERM))
+    batch_broken = true;
+  return false;
+#else
+  (void)iov;
+  (void)n;
+  (void)advice;
+  return false;
+#endif
+}
+
+static __thread struct iovec carve_iov[MAX_CARVE];
+
+/* Prepares new slots into the thread cache: guards, then the top page of
+ * each slot made resident in one batch (the header lives there and the
+ * coroutine's first frames touch it at once), which costs far less than
+ * one page fault per stack. pool_lock held. */
 static int carve(unsigned c, size_t stride) {
   klass *k = &classes[c];
-  int made = 0;
-  for (int i = 0; i < BATCH; i++) {
-    if (k->carve == k->carve_end) {
-      int rc = grow(k, stride);
-      if (rc < 0) return made ? 0 : rc;
+  if (k->carve == k->carve_end) {
+    int rc = grow(k, stride);
+    if (rc < 0) return rc;
+  }
+  /* Few slots at first (a program with one hot stack needs one), more as
+   * demand keeps coming. */
+  size_t want = k->carve_n ? k->carve_n : 4;
+  k->carve_n = want * 2 > MAX_CARVE ? MAX_CARVE : want * 2;
+  size_t avail = (size_t)(k->carve_end - k->carve) / stride;
+  size_t n = want < avail ? want : avail;
+  char *first = k->carve;
+  size_t idx = atomic_load(&nregions) - 1;
+  size_t g = 0;
+  if (guard_mode == AIOC_GUARD_MADVISE) {
+    for (size_t i = 0; i < n; i++)
+      carve_iov[i] = (struct iovec){first + i * stride, guard_size};
+    if (advise_batch(carve_iov, n, MADV_GUARD_INSTALL)) {
+      g = guard_size;
+    } else {
+      for (size_t i = 0; i < n; i++) {
+        long r = install_guard(first + i * stride);
+        if (r < 0) {
+          if (i == 0) return (int)r;
+          n = i;
+          break;
+        }
+        g = (size_t)r;
+      }
     }
-    char *slot = k->carve;
-    long g = install_guard(slot);
-    if (g < 0) return made ? 0 : (int)g;
-    k->carve += stride;
-    /* Record an unguarded slot range by keeping guard 0 for its region:
-     * the overflow handler then never claims it. */
-    size_t idx = atomic_load(&nregions) - 1;
-    if (g > 0) regions[idx].guard = (size_t)g;
-    aioc__stack *st =
-        (aioc__stack *)(slot + stride - HEADER_SIZE);
+  } else {
+    for (size_t i = 0; i < n; i++) {
+      long r = install_guard(first + i * stride);
+      if (r < 0) {
+        if (i == 0) return (int)r;
+        n = i;
+        break;
+      }
+      if (i == 0) g = (size_t)r;
+      if ((size_t)r != g) { /* budget ran out midway: keep uniform slots */
+        n = i;
+        break;
+      }
+    }
+  }
+  k->carve += n * stride;
+  if (g > 0) regions[idx].guard = g;
+  for (size_t i = 0; i < n; i++)
+    carve_iov[i] = (struct iovec){first + (i + 1) * stride - page_size,
+                                  page_size};
+  advise_batch(carve_iov, n, MADV_POPULATE_WRITE);
+  for (size_t i = n; i-- > 0;) {
+    char *slot = first + i * stride;
+    aioc__stack *st = (aioc__stack *)(slot + stride - HEADER_SIZE);
     st->lo = slot + g;
     st->owner = NULL;
+    st->owner_id = 0;
     st->cls = c;
     st->tsan_fiber = NULL;
 #if AIOC_HAVE_VALGRIND
@@ -278,7 +362,6 @@ static int carve(unsigned c, size_t stride) {
     st->next = cache.head[c];
     cache.head[c] = st;
     cache.count[c]++;
-    made++;
   }
   return 0;
 }
@@ -406,7 +489,12 @@ static void segv_handler(int sig, siginfo_t *si, void *uctx) {
     if ((size_t)(addr - slot_base) >= r->guard) break;
     aioc__stack *st = (aioc__stack *)(slot_base + r->stride - HEADER_SIZE);
     put_str("aioc: coroutine stack overflow in task '");
-    put_str(st->owner ? st->owner : "?");
+    if (st->owner) {
+      put_str(st->owner);
+    } else {
+      put_str("Task-");
+      put_num((uintptr_t)st->owner_id, 10);
+    }
     put_str("': touched 0x");
     put_num((uintptr_t)addr, 16);
     put_str(" in the guard page below a stack of ");

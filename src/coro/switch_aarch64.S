@@ -38,8 +38,13 @@ aioc__ctx_switch:
   str x9, [x0]
   mov sp, x1
 #ifndef AIOC_NO_FPENV
+  /* Writing FPCR can be slow: only when the contexts differ. */
+  mrs x10, fpcr
   ldr x9, [sp, #160]
+  cmp x9, x10
+  b.eq 1f
   msr fpcr, x9
+1:
 #endif
   ldp x19, x20, [sp, #0]
   ldp x21, x22, [sp, #16]

@@ -44,6 +44,7 @@ aioc__ctx_switch:
   subq $8, %rsp
   .cfi_adjust_cfa_offset 8
 #ifndef AIOC_NO_FPENV
+  movq $0, (%rsp)
   stmxcsr (%rsp)
   fnstcw 4(%rsp)
 #endif
@@ -53,8 +54,15 @@ aioc__ctx_switch_saved:
   movq %rsp, (%rdi)
   movq %rsi, %rsp
 #ifndef AIOC_NO_FPENV
+  /* Loading MXCSR and the x87 control word is slow; skip it when the two
+   * contexts agree, which is almost always. */
+  movq (%rdi), %rax
+  movq (%rax), %rax
+  cmpq %rax, (%rsp)
+  je 1f
   ldmxcsr (%rsp)
   fldcw 4(%rsp)
+1:
 #endif
   addq $8, %rsp
   popq %r15

@@ -16,6 +16,7 @@
 #include "loop.h"
 
 __thread aioc_loop *aioc__running;
+void (*aioc__live_abandon)(aioc__live *n);
 static __thread aioc_loop *thread_current;
 static __thread bool thread_current_owned;
 
@@ -125,7 +126,7 @@ int aioc_loop_close(aioc_loop *loop) {
   while (loop->live.next != &loop->live) {
     aioc__live *n = loop->live.next;
     aioc__live_del(loop, n);
-    n->abandon(n);
+    aioc__live_abandon(n);
   }
   /* Callbacks never run: drop them. */
   aioc__runnable *r;
@@ -439,8 +440,11 @@ static void run_once(aioc_loop *loop, bool may_block) {
     poll_io(loop, 0);
   }
   if (loop->nheap) aioc__timers_fire(loop, aioc__now(loop));
-  size_t n = loop->ready.len;
-  while (n--) {
+  /* Tasks may hand control straight to the next ready task of this batch
+   * (see task.c), so the count lives in the loop. */
+  loop->batch_left = loop->ready.len;
+  while (loop->batch_left) {
+    loop->batch_left--;
     aioc__runnable *r = loop->ready.head;
     loop->ready.head = r->next;
     if (!loop->ready.head) loop->ready.tail = NULL;
@@ -463,6 +467,8 @@ int aioc__loop_run(aioc_loop *loop, bool (*done)(void *), void *arg) {
     thread_current_owned = false;
   }
   aioc__coro_init_thread(&loop->main_coro);
+  loop->run_done = done;
+  loop->run_arg = arg;
   int rc = 0;
   while (!(done && done(arg))) {
     if (atomic_load(&loop->stopping)) {
@@ -472,6 +478,7 @@ int aioc__loop_run(aioc_loop *loop, bool (*done)(void *), void *arg) {
     run_once(loop, true);
   }
   atomic_store(&loop->stopping, false);
+  loop->run_done = NULL;
   aioc__running = NULL;
   if (thread_current == loop && saved != loop) {
     thread_current = saved;

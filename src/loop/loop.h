@@ -40,8 +40,10 @@ typedef struct aioc__heap_entry {
 typedef struct aioc__live aioc__live;
 struct aioc__live {
   aioc__live *prev, *next;
-  void (*abandon)(aioc__live *self);
 };
+
+/* Set by the task layer: ends a live object when its loop closes. */
+extern void (*aioc__live_abandon)(aioc__live *n);
 
 /* A thread-safe call waiting for the loop. */
 typedef struct aioc__tscall {
@@ -77,6 +79,9 @@ struct aioc_loop {
   int evfd;
   size_t nfds; /* fds registered besides the eventfd */
   uint32_t iter;
+  size_t batch_left; /* items of the current iteration still to run */
+  bool (*run_done)(void *); /* the condition the loop runs until */
+  void *run_arg;
   /* thread-safe calls */
   pthread_mutex_t ts_lock;
   aioc__tscall *ts_head, *ts_tail;
@@ -137,6 +142,16 @@ AIOC_HIDDEN int aioc__poll_del(aioc_loop *loop, int fd);
 
 /* Reports through the loop's handler (loop may be closed, not freed). */
 AIOC_HIDDEN void aioc__report(aioc_loop *loop, const aioc_report *r);
+
+/* Can the next iteration start without the loop's own work: no timers,
+ * no fds, no thread-safe calls, no stop, run condition not met? Then a
+ * task may start it itself. */
+static inline bool aioc__loop_can_continue(aioc_loop *loop) {
+  return !loop->nheap && !loop->nfds &&
+         !atomic_load_explicit(&loop->ts_pending, memory_order_relaxed) &&
+         !atomic_load_explicit(&loop->stopping, memory_order_relaxed) &&
+         !(loop->run_done && loop->run_done(loop->run_arg));
+}
 
 /* Runs iterations until done(arg) is true or the loop stops. */
 AIOC_HIDDEN int aioc__loop_run(aioc_loop *loop, bool (*done)(void *),

@@ -9,7 +9,6 @@ void aioc__future_init(aioc_future *f, aioc_loop *loop, bool is_task) {
   f->rq.run = NULL;
   f->loop = loop;
   f->waiters.next = f->waiters.prev = &f->waiters;
-  f->waiters.notify = NULL;
   f->result = NULL;
   f->result_free = NULL;
   f->einfo = NULL;
@@ -23,17 +22,19 @@ void aioc__future_init(aioc_future *f, aioc_loop *loop, bool is_task) {
 }
 
 void aioc__future_add_waiter(aioc_future *f, aioc__waiter *w) {
-  w->prev = f->waiters.prev;
-  w->next = &f->waiters;
-  f->waiters.prev->next = w;
-  f->waiters.prev = w;
+  aioc__link *l = &w->link;
+  l->prev = f->waiters.prev;
+  l->next = &f->waiters;
+  f->waiters.prev->next = l;
+  f->waiters.prev = l;
 }
 
 void aioc__future_del_waiter(aioc__waiter *w) {
-  if (!w->next) return;
-  w->prev->next = w->next;
-  w->next->prev = w->prev;
-  w->next = w->prev = NULL;
+  aioc__link *l = &w->link;
+  if (!l->next) return;
+  l->prev->next = l->next;
+  l->next->prev = l->prev;
+  l->next = l->prev = NULL;
 }
 
 static aioc__errinfo *einfo(aioc_future *f) {
@@ -58,7 +59,7 @@ void aioc__future_finish(aioc_future *f, uint8_t state, int err,
   /* Waiters are detached one by one so that a notify may add or remove
    * other waiters safely. */
   while (f->waiters.next != &f->waiters) {
-    aioc__waiter *w = f->waiters.next;
+    aioc__waiter *w = aioc__container_of(f->waiters.next, aioc__waiter, link);
     aioc__future_del_waiter(w);
     w->notify(w, f);
   }
@@ -98,7 +99,10 @@ void aioc__future_free(aioc_future *f) {
     aioc__free(f->einfo);
   }
   aioc_loop *loop = f->loop;
-  aioc__free(f);
+  if (f->is_task)
+    aioc__slab_free(AIOC__SLAB_TASK, f);
+  else
+    aioc__free(f);
   aioc__loop_unref(loop);
 }
 
@@ -236,7 +240,7 @@ int aioc_future_add_done_callback(aioc_future *f, aioc_callback cb,
   cbnode *n = aioc__alloc(sizeof *n);
   if (!n) return -ENOMEM;
   n->w.notify = cb_notify;
-  n->w.next = n->w.prev = NULL;
+  n->w.link.next = n->w.link.prev = NULL;
   n->rq.run = cb_run;
   n->f = aioc_future_retain(f);
   n->cb = cb;
@@ -252,9 +256,10 @@ int aioc_future_remove_done_callback(aioc_future *f, aioc_callback cb,
                                      void *arg) {
   if (!f) return -EINVAL;
   int removed = 0;
-  aioc__waiter *w = f->waiters.next;
-  while (w != &f->waiters) {
-    aioc__waiter *next = w->next;
+  aioc__link *l = f->waiters.next;
+  while (l != &f->waiters) {
+    aioc__link *next = l->next;
+    aioc__waiter *w = aioc__container_of(l, aioc__waiter, link);
     if (w->notify == cb_notify) {
       cbnode *n = aioc__container_of(w, cbnode, w);
       if (n->cb == cb && n->arg == arg) {
@@ -264,7 +269,7 @@ int aioc_future_remove_done_callback(aioc_future *f, aioc_callback cb,
         removed++;
       }
     }
-    w = next;
+    l = next;
   }
   return removed;
 }

@@ -11,13 +11,14 @@
 
 /* ---- names, messages ---- */
 
+/* Unnamed tasks get "Task-<id>" the first time anyone asks: formatting it
+ * at spawn would cost more than the rest of a spawn. */
 const char *aioc__task_display_name(const aioc_task *t) {
   if (t->name) return t->name;
-  aioc_task *m = (aioc_task *)t;
-  if (!m->display[0])
-    snprintf(m->display, sizeof m->display, "Task-%llu",
-             (unsigned long long)t->id);
-  return m->display;
+  char buf[32];
+  snprintf(buf, sizeof buf, "Task-%llu", (unsigned long long)t->id);
+  ((aioc_task *)t)->name = aioc__strdup(buf);
+  return t->name ? t->name : "Task";
 }
 
 const char *aioc_task_name(const aioc_task *t) {
@@ -119,18 +120,46 @@ static void task_run(aioc__runnable *r) {
       task_unref(t);
       return;
     }
-    aioc__stack_set_owner(st, aioc__task_display_name(t));
+    aioc__stack_set_owner(st, t->name, t->id);
     aioc__coro_make(&t->coro, st, task_main, t);
   }
   t->tstate = T_RUNNING;
   loop->current = t;
   aioc__coro_switch(&loop->main_coro, &t->coro);
+  /* Control may have passed from task to task before coming back: the one
+   * that returned it is loop->current. */
+  aioc_task *back = loop->current;
   loop->current = NULL;
-  if (t->tstate == T_FINISHED) {
-    aioc__stack_put(t->coro.stack);
-    t->coro.stack = NULL;
-    task_unref(t); /* the loop's reference */
+  if (back->tstate == T_FINISHED) {
+    aioc__stack_put(back->coro.stack);
+    back->coro.stack = NULL;
+    task_unref(back); /* the loop's reference */
   }
+}
+
+/* Gives up the CPU: straight to the next task of this iteration's batch
+ * when it is a started task (one switch instead of two), else to the
+ * loop. */
+static void switch_out(aioc_task *t) {
+  aioc_loop *loop = t->f.loop;
+  aioc__runnable *r = loop->ready.head;
+  if (!loop->batch_left && r && aioc__loop_can_continue(loop))
+    loop->batch_left = loop->ready.len; /* the next iteration, started here */
+  if (loop->batch_left && r && r->run == task_run) {
+    aioc_task *next = aioc__container_of(r, aioc_task, f.rq);
+    if (next->tstate == T_READY) {
+      loop->batch_left--;
+      loop->ready.head = r->next;
+      if (!r->next) loop->ready.tail = NULL;
+      loop->ready.len--;
+      next->queued = 0;
+      next->tstate = T_RUNNING;
+      loop->current = next;
+      aioc__coro_switch(&t->coro, &next->coro);
+      return;
+    }
+  }
+  aioc__coro_switch(&t->coro, &loop->main_coro);
 }
 
 /* The loop closes under a task that has not finished. */
@@ -164,12 +193,12 @@ int aioc_spawn_ex(aioc_task **out, aioc_loop *loop, aioc_fn fn, void *arg,
   if (!loop) loop = aioc__running ? aioc__running : aioc_loop_current();
   if (!loop) return -ENOMEM;
   if (loop->closed) return AIOC_ECLOSED;
-  aioc_task *t = aioc__alloc(sizeof *t);
+  aioc_task *t = aioc__slab_alloc(AIOC__SLAB_TASK, sizeof *t);
   if (!t) return -ENOMEM;
   aioc__future_init(&t->f, loop, true);
   t->f.rq.run = task_run;
   memset(&t->coro, 0, sizeof t->coro);
-  t->live.abandon = task_abandon;
+  aioc__live_abandon = task_abandon;
   t->fn = fn;
   t->arg = arg;
   t->name = NULL;
@@ -181,15 +210,15 @@ int aioc_spawn_ex(aioc_task **out, aioc_loop *loop, aioc_fn fn, void *arg,
   t->wake_rc = 0;
   t->cancel_requested = 0;
   t->nocancel = 0;
-  t->stride = loop->stack_stride;
+  t->stride = (uint32_t)loop->stack_stride;
   t->tstate = T_CREATED;
-  t->display[0] = 0;
   if (opts) {
     if (opts->name && !(t->name = aioc__strdup(opts->name))) {
       aioc__future_free(&t->f);
       return -ENOMEM;
     }
-    if (opts->stack_size) t->stride = aioc__stack_stride(opts->stack_size);
+    if (opts->stack_size)
+      t->stride = (uint32_t)aioc__stack_stride(opts->stack_size);
     t->f.result_free = opts->result_free;
   }
   aioc__live_add(loop, &t->live);
@@ -241,7 +270,7 @@ int aioc_all_tasks(aioc_loop *loop, aioc_task **tasks, size_t cap) {
 int aioc__task_suspend(aioc_task *t, aioc__wait *w) {
   t->wait = w;
   t->tstate = T_SUSPENDED;
-  aioc__coro_switch(&t->coro, &t->f.loop->main_coro);
+  switch_out(t);
   return t->wake_rc;
 }
 
@@ -267,7 +296,7 @@ void aioc__task_yield(aioc_task *t) {
   t->tstate = T_READY;
   t->queued = 1;
   aioc__ready_push(t->f.loop, &t->f.rq);
-  aioc__coro_switch(&t->coro, &t->f.loop->main_coro);
+  switch_out(t);
 }
 
 int aioc_yield(void) {

@@ -7,9 +7,13 @@
 /* Something waiting for a future: notified (without running user code)
  * when the future completes. Nodes usually live on the waiting task's
  * stack. The list is circular with the sentinel in the future. */
+typedef struct aioc__link {
+  struct aioc__link *next, *prev;
+} aioc__link;
+
 typedef struct aioc__waiter aioc__waiter;
 struct aioc__waiter {
-  aioc__waiter *next, *prev;
+  aioc__link link;
   void (*notify)(aioc__waiter *self, aioc_future *f);
 };
 
@@ -22,7 +26,7 @@ typedef struct aioc__errinfo {
 struct aioc_future {
   aioc__runnable rq; /* tasks: node in the ready queue */
   aioc_loop *loop;
-  aioc__waiter waiters;
+  aioc__link waiters;
   void *result;
   aioc_free_fn result_free;
   aioc__errinfo *einfo; /* message of an error or cancellation */
@@ -49,7 +53,7 @@ struct aioc_task {
   aioc__live live;
   aioc_fn fn;
   void *arg;
-  char *name; /* NULL: "Task-<id>" */
+  char *name; /* NULL until needed: then "Task-<id>" */
   uint64_t id;
   aioc_scope *scopes; /* innermost first */
   aioc__wait *wait;   /* set while suspended on something */
@@ -57,11 +61,10 @@ struct aioc_task {
   int errcode;
   int wake_rc;
   int cancel_requested;
-  int nocancel; /* internal uninterruptible waits */
-  size_t stride;
+  uint16_t nocancel; /* internal uninterruptible waits */
   uint8_t tstate;
   uint8_t queued;
-  char display[32]; /* "Task-<id>", filled on first use */
+  uint32_t stride;
 };
 
 struct aioc_scope {

@@ -23,6 +23,8 @@ void aioc_set_allocator(aioc_realloc_fn fn, void *ud) {
   alloc_ud = fn ? ud : NULL;
 }
 
+bool aioc__alloc_is_default(void) { return alloc_fn == default_realloc; }
+
 void *aioc__alloc(size_t size) {
   return alloc_fn(alloc_ud, NULL, size ? size : 1);
 }

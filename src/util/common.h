@@ -39,4 +39,10 @@ AIOC_HIDDEN void aioc__free(void *p);
 AIOC_HIDDEN char *aioc__strdup(const char *s);
 AIOC_HIDDEN char *aioc__vformat(const char *fmt, va_list ap);
 
+/* Fixed-size objects from a per-thread slab (see slab.c); cls names the
+ * object kind and must always come with the same size. */
+enum { AIOC__SLAB_TASK = 0 };
+AIOC_HIDDEN void *aioc__slab_alloc(unsigned cls, size_t size);
+AIOC_HIDDEN void aioc__slab_free(unsigned cls, void *p);
+
 #endif

@@ -1,0 +1,72 @@
+# Thin front for CMake. `make test` builds and runs every test suite:
+# normal, ASan+UBSan, the ucontext fallback and aarch64 under qemu-user.
+JOBS ?= $(shell nproc)
+WERROR := $(if $(CI),-DAIOC_WERROR=ON,)
+CTEST := ctest --output-on-failure -j$(JOBS)
+BENCH ?= B1,B2,B3,B4
+
+.PHONY: all build deps test test-normal test-asan test-ucontext test-aarch64 \
+        demo bench valgrind install clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build:
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo $(WERROR) >/dev/null
+	cmake --build build -j$(JOBS)
+
+test: deps test-normal test-asan test-ucontext test-aarch64
+	@echo "make test: all suites passed (normal, asan+ubsan, ucontext, aarch64)"
+
+test-normal:
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo $(WERROR) >/dev/null
+	cmake --build build -j$(JOBS)
+	cd build && $(CTEST)
+
+test-asan:
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug \
+	  -DAIOC_SANITIZE=address,undefined $(WERROR) >/dev/null
+	cmake --build build-asan -j$(JOBS)
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $(CTEST)
+
+test-ucontext:
+	cmake -S . -B build-ucontext -DCMAKE_BUILD_TYPE=Debug -DAIOC_UCONTEXT=ON \
+	  -DAIOC_EXAMPLES=OFF $(WERROR) >/dev/null
+	cmake --build build-ucontext -j$(JOBS)
+	cd build-ucontext && $(CTEST)
+
+test-aarch64:
+	cmake -S . -B build-aarch64 -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake \
+	  -DAIOC_EXAMPLES=OFF $(WERROR) >/dev/null
+	cmake --build build-aarch64 -j$(JOBS)
+	cd build-aarch64 && AIOC_TEST_QEMU=1 $(CTEST)
+
+demo:
+	@scripts/install-deps.sh --minimal
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build build -j$(JOBS) --target demo >/dev/null
+	@./build/examples/demo
+
+bench:
+	@scripts/install-deps.sh --bench
+	cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DAIOC_BENCH=ON \
+	  -DAIOC_TESTS=OFF -DAIOC_EXAMPLES=OFF >/dev/null
+	cmake --build build-bench -j$(JOBS)
+	python3 bench/run.py --bench $(BENCH) --aioc-bin build-bench/bench
+
+valgrind: deps
+	cmake -S . -B build-vg -DCMAKE_BUILD_TYPE=Debug -DAIOC_EXAMPLES=OFF >/dev/null
+	cmake --build build-vg -j$(JOBS)
+	cd build-vg && AIOC_TEST_VALGRIND=1 ctest --output-on-failure \
+	  -R 'test_(coro|loop|task|combine)' \
+	  -T memcheck --overwrite MemoryCheckCommandOptions="--error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite"
+
+install: build
+	cmake --install build
+
+clean:
+	rm -rf build build-asan build-ucontext build-aarch64 build-bench build-vg

@@ -1,0 +1,208 @@
+/* aioc side of the benchmarks B1-B4 (see PERFORMANCE.md). One workload per
+ * run; prints RESULT lines that bench/run.py collects:
+ *   RESULT workload=B1 runtime=aioc value=83.0 unit=ns/task lower_is_better=1
+ * Sizes can be reduced with BENCH_N for quick runs. */
+#include <aioc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static long n_default(long n) {
+  const char *e = getenv("BENCH_N");
+  return e && *e ? atol(e) : n;
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Resident memory: VmRSS + VmPTE (page tables are part of the cost). */
+static long status_kb(const char *key) {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  long v = 0;
+  size_t k = strlen(key);
+  while (f && fgets(line, sizeof line, f))
+    if (strncmp(line, key, k) == 0) v = atol(line + k + 1);
+  if (f) fclose(f);
+  return v;
+}
+
+static void result(const char *w, double v, const char *unit) {
+  printf("RESULT workload=%s runtime=aioc value=%.3f unit=%s "
+         "lower_is_better=1\n", w, v, unit);
+  fflush(stdout);
+}
+
+/* ---- B1: spawn N trivial tasks, join all, sum ---- */
+
+static int ret_index(void *arg, void **res) {
+  *res = arg;
+  return 0;
+}
+
+static int b1_main(void *arg, void **res) {
+  long n = (long)(intptr_t)arg;
+  aioc_task **ts = malloc((size_t)n * sizeof *ts);
+  long rss0 = status_kb("VmRSS:");
+  double t0 = now_s();
+  for (long i = 0; i < n; i++)
+    if (aioc_spawn(&ts[i], ret_index, AIOC_INT(i)) != 0) return -ENOMEM;
+  long long sum = 0;
+  for (long i = 0; i < n; i++) {
+    void *r;
+    if (aioc_task_await(ts[i], &r) != 0) return -EIO;
+    sum += AIOC_TO_INT(r);
+    aioc_task_release(ts[i]);
+  }
+  double t1 = now_s();
+  long hwm = status_kb("VmHWM:");
+  free(ts);
+  if (sum != (long long)n * (n - 1) / 2) {
+    fprintf(stderr, "B1: wrong sum %lld\n", sum);
+    return -EIO;
+  }
+  result("B1", (t1 - t0) * 1e9 / n, "ns/task");
+  result("B1rss", (double)(hwm - rss0) * 1024 / n, "B/task");
+  *res = NULL;
+  return 0;
+}
+
+/* ---- B2: two tasks hand control back and forth ---- */
+
+static int b2_player(void *arg, void **res) {
+  long n = (long)(intptr_t)arg;
+  (void)res;
+  for (long i = 0; i < n; i++)
+    if (aioc_sleep(0) != 0) return -EIO;
+  return 0;
+}
+
+static int b2_main(void *arg, void **res) {
+  long total = (long)(intptr_t)arg;
+  aioc_task *a, *b;
+  double t0 = now_s();
+  aioc_spawn(&a, b2_player, AIOC_INT(total / 2));
+  aioc_spawn(&b, b2_player, AIOC_INT(total / 2));
+  aioc_task_await(a, NULL);
+  aioc_task_await(b, NULL);
+  double t1 = now_s();
+  aioc_task_release(a);
+  aioc_task_release(b);
+  result("B2", (t1 - t0) * 1e9 / total, "ns/switch");
+  *res = NULL;
+  return 0;
+}
+
+/* ---- B3: N concurrent tasks each sleeping 1 s ---- */
+
+static int sleeper(void *arg, void **res) {
+  double *d = arg;
+  (void)res;
+  return aioc_sleep(*d);
+}
+
+static int b3_main(void *arg, void **res) {
+  long n = (long)(intptr_t)arg;
+  aioc_task **ts = malloc((size_t)n * sizeof *ts);
+  static double one = 1.0;
+  long rss0 = status_kb("VmRSS:") + status_kb("VmPTE:");
+  double t0 = now_s();
+  for (long i = 0; i < n; i++)
+    if (aioc_spawn(&ts[i], sleeper, &one) != 0) return -ENOMEM;
+  /* Let every task start and park in its sleep, then measure. */
+  aioc_sleep(0);
+  aioc_sleep(0);
+  long rss1 = status_kb("VmRSS:") + status_kb("VmPTE:");
+  for (long i = 0; i < n; i++) {
+    aioc_task_await(ts[i], NULL);
+    aioc_task_release(ts[i]);
+  }
+  double t1 = now_s();
+  free(ts);
+  result("B3", (double)(rss1 - rss0) * 1024 / n, "B/task");
+  result("B3wall", t1 - t0, "s");
+  *res = NULL;
+  return 0;
+}
+
+/* ---- B4: N sleeping tasks with random deadlines in [0, 1 s] ---- */
+
+static int b4_main(void *arg, void **res) {
+  long n = (long)(intptr_t)arg;
+  aioc_task **ts = malloc((size_t)n * sizeof *ts);
+  double *d = malloc((size_t)n * sizeof *d);
+  srand(12345);
+  for (long i = 0; i < n; i++) d[i] = (double)rand() / RAND_MAX;
+  double t0 = now_s();
+  for (long i = 0; i < n; i++)
+    if (aioc_spawn(&ts[i], sleeper, &d[i]) != 0) return -ENOMEM;
+  for (long i = 0; i < n; i++) {
+    aioc_task_await(ts[i], NULL);
+    aioc_task_release(ts[i]);
+  }
+  double t1 = now_s();
+  free(ts);
+  free(d);
+  result("B4", t1 - t0 - 1.0, "s");
+  *res = NULL;
+  return 0;
+}
+
+/* B4c: the same deadlines as plain timer callbacks. */
+static long b4c_left;
+static void b4c_cb(void *arg) {
+  (void)arg;
+  b4c_left--;
+}
+
+static int b4c_main(void *arg, void **res) {
+  long n = (long)(intptr_t)arg;
+  aioc_loop *loop = aioc_loop_running();
+  srand(12345);
+  b4c_left = n;
+  double t0 = now_s();
+  for (long i = 0; i < n; i++)
+    if (aioc_call_later(loop, (double)rand() / RAND_MAX, b4c_cb, NULL,
+                        NULL) != 0)
+      return -ENOMEM;
+  while (b4c_left) aioc_sleep(0.001);
+  double t1 = now_s();
+  result("B4c", t1 - t0 - 1.0, "s");
+  *res = NULL;
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  const char *w = argc > 1 ? argv[1] : "B1";
+  aioc_fn fn;
+  long n;
+  if (strcmp(w, "B1") == 0) {
+    fn = b1_main;
+    n = n_default(1000000);
+  } else if (strcmp(w, "B2") == 0) {
+    fn = b2_main;
+    n = n_default(2000000);
+  } else if (strcmp(w, "B3") == 0) {
+    fn = b3_main;
+    n = n_default(1000000);
+  } else if (strcmp(w, "B4") == 0) {
+    fn = b4_main;
+    n = n_default(1000000);
+  } else if (strcmp(w, "B4c") == 0) {
+    fn = b4c_main;
+    n = n_default(1000000);
+  } else {
+    fprintf(stderr, "usage: %s B1|B2|B3|B4|B4c\n", argv[0]);
+    return 2;
+  }
+  int rc = aioc_run(fn, AIOC_INT(n), NULL);
+  if (rc != 0) {
+    fprintf(stderr, "%s failed: %s\n", w, aioc_strerror(rc));
+    return 1;
+  }
+  return 0;
+}
