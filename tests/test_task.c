@@ -1,16 +1,47 @@
 /* Futures and tasks: spawning, awaiting, results and errors, cancellation,
- * shields, deadline scopes, diagnostics, block_on, aioc_run. */
+ * shields, diagnostics, block_on, aioc_run, bad input, a million tasks. */
+#include <math.h>
+#include <pthread.h>
+#include <sys/resource.h>
+
 #include "check.h"
+
+/* ---- helpers ---- */
 
 static int ret_index(void *arg, void **result) {
   *result = arg;
   return 0;
 }
 
+static int sleep_arg(void *arg, void **result) {
+  (void)result;
+  return aioc_sleep(*(double *)arg);
+}
+
+/* Captures reports instead of printing them. */
+typedef struct reports {
+  int n;
+  char last[256];
+  char detail[256];
+  int code;
+} reports;
+
+static void capture(aioc_loop *loop, const aioc_report *r, void *arg) {
+  (void)loop;
+  reports *rep = arg;
+  rep->n++;
+  snprintf(rep->last, sizeof rep->last, "%s", r->message);
+  snprintf(rep->detail, sizeof rep->detail, "%s", r->detail ? r->detail : "");
+  rep->code = r->code;
+}
+
+/* ---- spawning and awaiting ---- */
+
 static int spawn_many(void *arg, void **result) {
   int n = (int)AIOC_TO_INT(arg);
   aioc_task **ts = calloc((size_t)n, sizeof *ts);
-  for (int i = 0; i < n; i++) CHECK_RC(aioc_spawn(&ts[i], ret_index, AIOC_INT(i)), 0);
+  for (int i = 0; i < n; i++)
+    CHECK_RC(aioc_spawn(&ts[i], ret_index, AIOC_INT(i)), 0);
   long sum = 0;
   for (int i = 0; i < n; i++) {
     void *r;
@@ -29,8 +60,646 @@ static void test_spawn_await(void) {
   CHECK_EQ(AIOC_TO_INT(r), 999 * 1000 / 2);
 }
 
+/* Tasks start in spawn order, after the spawner yields. */
+static char order[64];
+static int append(void *arg, void **result) {
+  (void)result;
+  strcat(order, (const char *)arg);
+  return 0;
+}
+
+static int start_order(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  order[0] = 0;
+  aioc_spawn(NULL, append, "a");
+  aioc_spawn(NULL, append, "b");
+  strcat(order, "M");
+  aioc_spawn(NULL, append, "c");
+  CHECK_RC(aioc_sleep(0), 0);
+  strcat(order, "m");
+  return 0;
+}
+
+static void test_start_order(void) {
+  CHECK_RC(aioc_run(start_order, NULL, NULL), 0);
+  CHECK_STR(order, "Mabcm");
+}
+
+/* A task whose handle was released at once still runs to its end. */
+static int fire_forget_flag;
+static int set_flag_later(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  CHECK_RC(aioc_sleep(1.0), 0);
+  fire_forget_flag = 1;
+  return 0;
+}
+
+static int fire_and_forget(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  aioc_task *t;
+  CHECK_RC(aioc_spawn(&t, set_flag_later, NULL), 0);
+  aioc_task_release(t);
+  CHECK_RC(aioc_spawn(NULL, set_flag_later, NULL), 0);
+  return aioc_sleep(2.0);
+}
+
+static void test_fire_and_forget(void) {
+  aioc_run_options o = {.loop.virtual_clock = 1};
+  fire_forget_flag = 0;
+  CHECK_RC(aioc_run_ex(fire_and_forget, NULL, NULL, &o), 0);
+  CHECK_EQ(fire_forget_flag, 1);
+}
+
+/* ---- errors ---- */
+
+static int fail_eio(void *arg, void **result) {
+  (void)result;
+  CHECK_RC(aioc_sleep(0), 0);
+  return aioc_error(-EIO, "cannot read %s", (const char *)arg);
+}
+
+static int pass_on(void *arg, void **result) {
+  (void)result;
+  aioc_task *t;
+  aioc_spawn(&t, fail_eio, arg);
+  int rc = aioc_task_await(t, NULL);
+  aioc_task_release(t);
+  CHECK_RC(rc, -EIO);
+  CHECK_STR(aioc_error_message(), "cannot read data.bin");
+  return rc; /* code and message travel on */
+}
+
+static int error_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  aioc_task *t;
+  aioc_task_options o = {.name = "middle"};
+  CHECK_RC(aioc_spawn_ex(&t, NULL, pass_on, "data.bin", &o), 0);
+  void *r = (void *)1;
+  CHECK_RC(aioc_task_await(t, &r), -EIO);
+  CHECK(r == NULL);
+  aioc_future *f = aioc_task_future(t);
+  CHECK_EQ(aioc_future_state(f), AIOC_DONE);
+  CHECK_RC(aioc_future_error(f), -EIO);
+  CHECK_STR(aioc_future_error_message(f), "cannot read data.bin");
+  CHECK_STR(aioc_task_name(t), "middle");
+  aioc_task_release(t);
+  return 0;
+}
+
+static void test_error_propagation(void) {
+  CHECK_RC(aioc_run(error_main, NULL, NULL), 0);
+}
+
+/* An error nobody retrieved is reported, with the task's name. */
+static int unretrieved_main(void *arg, void **result) {
+  (void)result;
+  reports *rep = arg;
+  aioc_loop_set_report_handler(aioc_loop_running(), capture, rep);
+  aioc_task_options o = {.name = "lonely"};
+  CHECK_RC(aioc_spawn_ex(NULL, NULL, fail_eio, "x", &o), 0);
+  CHECK_RC(aioc_sleep(0.1), 0);
+  return 0;
+}
+
+static void test_unretrieved_error_reported(void) {
+  reports rep = {0};
+  aioc_run_options o = {.loop.virtual_clock = 1};
+  CHECK_RC(aioc_run_ex(unretrieved_main, &rep, NULL, &o), 0);
+  CHECK_EQ(rep.n, 1);
+  CHECK_STR(rep.last, "Task exception was never retrieved");
+  CHECK_STR(rep.detail, "cannot read x");
+  CHECK_RC(rep.code, -EIO);
+}
+
+/* Results nobody took are destroyed; taken ones are not. */
+static int freed_count;
+static void count_free(void *p) {
+  freed_count++;
+  free(p);
+}
+
+static int alloc_result(void *arg, void **result) {
+  (void)arg;
+  *result = malloc(16);
+  return 0;
+}
+
+static int result_owner_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  aioc_task_options o = {.result_free = count_free};
+  aioc_task *a, *b;
+  aioc_spawn_ex(&a, NULL, alloc_result, NULL, &o);
+  aioc_spawn_ex(&b, NULL, alloc_result, NULL, &o);
+  void *r;
+  CHECK_RC(aioc_task_await(a, &r), 0);
+  free(r); /* taken: ours now */
+  CHECK_RC(aioc_task_await(b, NULL), 0);
+  aioc_task_release(a);
+  aioc_task_release(b); /* not taken: destroyed with the task */
+  return 0;
+}
+
+static void test_result_ownership(void) {
+  freed_count = 0;
+  CHECK_RC(aioc_run(result_owner_main, NULL, NULL), 0);
+  CHECK_EQ(freed_count, 1);
+}
+
+/* ---- plain futures ---- */
+
+static void complete_later(void *arg) {
+  aioc_future_set_result(arg, AIOC_INT(42), NULL);
+}
+
+static int callbacks_seen[4];
+static int ncallbacks;
+static void record_cb(void *arg) {
+  callbacks_seen[ncallbacks++] = (int)AIOC_TO_INT(arg);
+}
+
+static int future_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  aioc_future *f;
+  CHECK_RC(aioc_future_new(&f, NULL), 0);
+  CHECK_EQ(aioc_future_state(f), AIOC_PENDING);
+  void *r;
+  CHECK_RC(aioc_future_result(f, &r), AIOC_ESTATE);
+  ncallbacks = 0;
+  CHECK_RC(aioc_future_add_done_callback(f, record_cb, AIOC_INT(1)), 0);
+  CHECK_RC(aioc_future_add_done_callback(f, record_cb, AIOC_INT(2)), 0);
+  CHECK_RC(aioc_future_add_done_callback(f, record_cb, AIOC_INT(3)), 0);
+  CHECK_EQ(aioc_future_remove_done_callback(f, record_cb, AIOC_INT(2)), 1);
+  CHECK_RC(aioc_call_later(aioc_loop_running(), 0.5, complete_later, f, NULL),
+           0);
+  CHECK_RC(aioc_await(f, &r), 0);
+  CHECK_EQ(AIOC_TO_INT(r), 42);
+  CHECK_DBL(aioc_time(), 0.5, 1e-9);
+  CHECK_RC(aioc_future_set_result(f, NULL, NULL), AIOC_ESTATE);
+  CHECK_RC(aioc_sleep(0), 0); /* callbacks run via the loop */
+  CHECK_EQ(ncallbacks, 2);
+  CHECK_EQ(callbacks_seen[0], 1);
+  CHECK_EQ(callbacks_seen[1], 3);
+  aioc_future_release(f);
+
+  /* Errors with a payload. */
+  CHECK_RC(aioc_future_new(&f, NULL), 0);
+  CHECK_RC(aioc_future_set_error_payload(f, NULL, NULL), AIOC_ESTATE);
+  CHECK_RC(aioc_future_set_error(f, 0, "no"), -EINVAL);
+  CHECK_RC(aioc_future_set_error(f, -EPROTO, "bad frame %d", 7), 0);
+  CHECK_RC(aioc_future_set_error_payload(f, malloc(8), free), 0);
+  CHECK_RC(aioc_await(f, &r), -EPROTO);
+  CHECK_STR(aioc_future_error_message(f), "bad frame 7");
+  CHECK(aioc_future_error_payload(f) != NULL);
+  aioc_future_release(f);
+
+  /* Cancel a plain future: its awaiter gets -ECANCELED. */
+  CHECK_RC(aioc_future_new(&f, NULL), 0);
+  CHECK_EQ(aioc_future_cancel(f, "stop"), 1);
+  CHECK_EQ(aioc_future_cancel(f, "again"), 0);
+  CHECK_RC(aioc_await(f, &r), -ECANCELED);
+  CHECK_EQ(aioc_future_state(f), AIOC_CANCELLED);
+  CHECK_STR(aioc_future_error_message(f), "stop");
+  aioc_future_release(f);
+  return 0;
+}
+
+static void test_futures(void) {
+  aioc_run_options o = {.loop.virtual_clock = 1};
+  CHECK_RC(aioc_run_ex(future_main, NULL, NULL, &o), 0);
+}
+
+/* ---- cancellation ---- */
+
+typedef struct cancel_probe {
+  int first, second, cleanup, after_uncancel;
+  int ran;
+} cancel_probe;
+
+/* Level-triggered: every wait after cancellation fails, until uncancel. */
+static int victim(void *arg, void **result) {
+  (void)result;
+  cancel_probe *p = arg;
+  p->ran = 1;
+  p->first = aioc_sleep(10);
+  p->second = aioc_sleep(10);
+  CHECK_RC(aioc_yield(), -ECANCELED);
+  CHECK_EQ(aioc_task_cancelling(aioc_current_task()), 1);
+  /* Cleanup that must wait runs in a shield with its own deadline. */
+  aioc_scope *s;
+  CHECK_RC(aioc_shield_enter(&s, 5), 0);
+  p->cleanup = aioc_sleep(1);
+  CHECK_RC(aioc_scope_exit(s), 0);
+  return -ECANCELED;
+}
+
+static int cancel_main(void *arg, void **result) {
+  (void)result;
+  cancel_probe *p = arg;
+  aioc_task *t;
+  aioc_spawn(&t, victim, p);
+  CHECK_RC(aioc_sleep(1), 0);
+  CHECK_EQ(aioc_task_cancel(t, "enough"), 1);
+  CHECK_RC(aioc_task_await(t, NULL), -ECANCELED);
+  CHECK_DBL(aioc_time(), 2.0, 1e-9); /* the shielded cleanup took 1 s */
+  CHECK_EQ(aioc_future_state(aioc_task_future(t)), AIOC_CANCELLED);
+  CHECK_STR(aioc_future_error_message(aioc_task_future(t)), "enough");
+  CHECK_EQ(aioc_task_cancel(t, NULL), 0); /* finished: harmless */
+  aioc_task_release(t);
+  return 0;
+}
+
+static void test_cancel_level_triggered(void) {
+  cancel_probe p = {0};
+  aioc_run_options o = {.loop.virtual_clock = 1};
+  CHECK_RC(aioc_run_ex(cancel_main, &p, NULL, &o), 0);
+  CHECK_RC(p.first, -ECANCELED);
+  CHECK_RC(p.second, -ECANCELED);
+  CHECK_RC(p.cleanup, 0);
+}
+
+/* Cancelled before it started: the function never runs. */
+static int cancel_early_main(void *arg, void **result) {
+  (void)result;
+  cancel_probe *p = arg;
+  aioc_task *t;
+  aioc_spawn(&t, victim, p);
+  aioc_task_cancel(t, NULL);
+  CHECK_RC(aioc_task_await(t, NULL), -ECANCELED);
+  aioc_task_release(t);
+  return 0;
+}
+
+static void test_cancel_before_start(void) {
+  cancel_probe p = {0};
+  CHECK_RC(aioc_run(cancel_early_main, &p, NULL), 0);
+  CHECK_EQ(p.ran, 0);
+}
+
+/* uncancel swallows one cancellation: waits work again. */
+static int swallow(void *arg, void **result) {
+  cancel_probe *p = arg;
+  p->first = aioc_sleep(10);
+  if (p->first == -ECANCELED) aioc_task_uncancel(aioc_current_task());
+  p->after_uncancel = aioc_sleep(1);
+  *result = AIOC_INT(7);
+  return 0;
+}
+
+static int uncancel_main(void *arg, void **result) {
+  (void)result;
+  aioc_task *t;
+  aioc_spawn(&t, swallow, arg);
+  CHECK_RC(aioc_sleep(1), 0);
+  aioc_task_cancel(t, NULL);
+  void *r;
+  CHECK_RC(aioc_task_await(t, &r), 0);
+  CHECK_EQ(AIOC_TO_INT(r), 7);
+  aioc_task_release(t);
+  return 0;
+}
+
+static void test_uncancel(void) {
+  cancel_probe p = {0};
+  aioc_run_options o = {.loop.virtual_clock = 1};
+  CHECK_RC(aioc_run_ex(uncancel_main, &p, NULL, &o), 0);
+  CHECK_RC(p.first, -ECANCELED);
+  CHECK_RC(p.after_uncancel, 0);
+}
+
+/* A task woken by its awaited future before the cancel arrives gets the
+ * result; the cancellation fires at its next wait (as asyncio). */
+static int woken_then_cancelled(void *arg, void **result) {
+  (void)result;
+  aioc_future *f = arg;
+  void *r;
+  CHECK_RC(aioc_await(f, &r), 0);
+  CHECK_EQ(AIOC_TO_INT(r), 5);
+  return aioc_sleep(1);
+}
+
+static int race_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  aioc_future *f;
+  aioc_future_new(&f, NULL);
+  aioc_task *t;
+  aioc_spawn(&t, woken_then_cancelled, f);
+  CHECK_RC(aioc_sleep(0), 0);
+  aioc_future_set_result(f, AIOC_INT(5), NULL);
+  aioc_task_cancel(t, NULL); /* t is ready, not yet resumed */
+  CHECK_RC(aioc_task_await(t, NULL), -ECANCELED);
+  aioc_task_release(t);
+  aioc_future_release(f);
+  return 0;
+}
+
+static void test_cancel_after_wakeup(void) {
+  CHECK_RC(aioc_run(race_main, NULL, NULL), 0);
+}
+
+/* shield(): cancelling the waiter does not cancel the inner task. */
+static int shield_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  static double two = 2.0;
+  aioc_task *inner;
+  aioc_spawn(&inner, sleep_arg, &two);
+  aioc_future *outer;
+  CHECK_RC(aioc_shield(aioc_task_future(inner), &outer), 0);
+  CHECK_RC(aioc_wait_for(outer, 1.0, NULL), -ETIMEDOUT);
+  CHECK_EQ(aioc_future_state(outer), AIOC_CANCELLED);
+  CHECK_EQ(aioc_future_state(aioc_task_future(inner)), AIOC_PENDING);
+  CHECK_RC(aioc_task_await(inner, NULL), 0);
+  CHECK_DBL(aioc_time(), 2.0, 1e-9);
+  aioc_future_release(outer);
+  aioc_task_release(inner);
+  return 0;
+}
+
+static void test_shield_future(void) {
+  aioc_run_options o = {.loop.virtual_clock = 1};
+  CHECK_RC(aioc_run_ex(shield_main, NULL, NULL, &o), 0);
+}
+
+/* ---- aioc_run: leftovers are cancelled and cleaned up ---- */
+
+static int cleaned_up;
+static int leftover(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  int rc = aioc_sleep(100);
+  if (rc == -ECANCELED) {
+    aioc_scope *s;
+    aioc_shield_enter(&s, 1);
+    if (aioc_sleep(0.5) == 0) cleaned_up++;
+    aioc_scope_exit(s);
+  }
+  return rc;
+}
+
+static int stubborn(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  /* Ignores every cancellation: a bug aioc_run reports. */
+  aioc_scope *s;
+  aioc_shield_enter(&s, AIOC_FOREVER);
+  aioc_sleep(1000);
+  aioc_scope_exit(s);
+  return 0;
+}
+
+static int leftovers_main(void *arg, void **result) {
+  (void)result;
+  for (int i = 0; i < 3; i++) aioc_spawn(NULL, leftover, NULL);
+  if (arg) aioc_spawn(NULL, stubborn, NULL);
+  return aioc_sleep(0.1);
+}
+
+static void test_run_cleans_up(void) {
+  aioc_run_options o = {.loop.virtual_clock = 1, .loop.quiet = 1};
+  cleaned_up = 0;
+  CHECK_RC(aioc_run_ex(leftovers_main, NULL, NULL, &o), 0);
+  CHECK_EQ(cleaned_up, 3);
+  /* A task that refuses to finish does not hang aioc_run. */
+  cleaned_up = 0;
+  o.shutdown_timeout = 2;
+  CHECK_RC(aioc_run_ex(leftovers_main, AIOC_INT(1), NULL, &o), 0);
+  CHECK_EQ(cleaned_up, 3);
+}
+
+/* ---- block_on: the bridge from plain code ---- */
+
+static int add_one_later(void *arg, void **result) {
+  CHECK_RC(aioc_sleep(0.25), 0);
+  *result = AIOC_INT(AIOC_TO_INT(arg) + 1);
+  return 0;
+}
+
+static int block_on_inside(void *arg, void **result) {
+  (void)arg;
+  aioc_task *t;
+  aioc_spawn(&t, add_one_later, AIOC_INT(1));
+  void *r;
+  CHECK_RC(aioc_block_on(aioc_task_future(t), &r), 0); /* awaits here */
+  aioc_task_release(t);
+  *result = r;
+  return 0;
+}
+
+static void from_callback(void *arg) {
+  int *rc = arg;
+  aioc_future *f;
+  aioc_future_new(&f, NULL);
+  *rc = aioc_block_on(f, NULL);
+  aioc_future_release(f);
+}
+
+static void test_block_on(void) {
+  aioc_loop *loop = test_loop(1);
+  aioc_task *t;
+  CHECK_RC(aioc_spawn(&t, add_one_later, AIOC_INT(41)), 0);
+  void *r;
+  CHECK_RC(aioc_block_on(aioc_task_future(t), &r), 0);
+  CHECK_EQ(AIOC_TO_INT(r), 42);
+  CHECK_DBL(aioc_loop_time(loop), 0.25, 1e-9);
+  CHECK(!aioc_loop_is_running(loop)); /* back in plain code */
+  aioc_task_release(t);
+  /* Again, and from inside a task. */
+  CHECK_RC(aioc_spawn(&t, block_on_inside, NULL), 0);
+  CHECK_RC(aioc_block_on(aioc_task_future(t), &r), 0);
+  CHECK_EQ(AIOC_TO_INT(r), 2);
+  aioc_task_release(t);
+  /* From a callback of a running loop it must not nest. */
+  int rc = 0;
+  aioc_call_soon(loop, from_callback, &rc, NULL);
+  aioc_future *f;
+  aioc_future_new(&f, loop);
+  aioc_call_later(loop, 1, complete_later, f, NULL);
+  CHECK_RC(aioc_block_on(f, NULL), 0);
+  CHECK_RC(rc, AIOC_ERUNNING);
+  aioc_future_release(f);
+  CLOSE_CLEAN(loop);
+}
+
+/* ---- bad input ---- */
+
+static int self_await(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  return aioc_task_await(aioc_current_task(), NULL);
+}
+
+static int bad_input_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  CHECK_RC(aioc_await(NULL, NULL), -EINVAL);
+  CHECK_RC(aioc_task_await(NULL, NULL), -EINVAL);
+  CHECK_RC(aioc_task_cancel(NULL, NULL), -EINVAL);
+  CHECK_RC(aioc_spawn(NULL, NULL, NULL), -EINVAL);
+  CHECK_RC(aioc_sleep(-1), -EINVAL);
+  CHECK_RC(aioc_sleep(NAN), -EINVAL);
+  aioc_scope *s;
+  CHECK_RC(aioc_timeout_enter(&s, -0.5), -EINVAL);
+  CHECK_RC(aioc_timeout_enter(&s, NAN), -EINVAL);
+  CHECK_RC(aioc_wait_for(NULL, 1, NULL), -EINVAL);
+  aioc_task *t;
+  aioc_spawn(&t, self_await, NULL);
+  CHECK_RC(aioc_task_await(t, NULL), -EDEADLK);
+  aioc_task_release(t);
+  /* A future of another loop. */
+  aioc_loop *other;
+  aioc_loop_new(&other, NULL);
+  aioc_future *f;
+  aioc_future_new(&f, other);
+  CHECK_RC(aioc_await(f, NULL), -EINVAL);
+  aioc_future_release(f);
+  CHECK_RC(aioc_loop_close(other), 0);
+  CHECK_RC(aioc_run(self_await, NULL, NULL), AIOC_ERUNNING);
+  return 0;
+}
+
+static void test_bad_input(void) {
+  CHECK_RC(aioc_run(bad_input_main, NULL, NULL), 0);
+  /* Outside any task. */
+  CHECK_RC(aioc_sleep(1), AIOC_ENOTASK);
+  CHECK_RC(aioc_yield(), AIOC_ENOTASK);
+  aioc_loop *loop = test_loop(1);
+  aioc_future *f;
+  aioc_future_new(&f, loop);
+  CHECK_RC(aioc_await(f, NULL), AIOC_ENOTASK);
+  aioc_scope *s;
+  CHECK_RC(aioc_timeout_enter(&s, 1), AIOC_ENOTASK);
+  CHECK_RC(aioc_run(NULL, NULL, NULL), -EINVAL);
+  aioc_future_release(f);
+  CLOSE_CLEAN(loop);
+  /* A closed loop refuses work. */
+  aioc_loop *closed;
+  aioc_loop_new(&closed, NULL);
+  aioc_loop_close(closed);
+  /* (the pointer is invalid now: only a fresh loop can be tested) */
+  aioc_loop *l2 = test_loop(1);
+  aioc_task *t;
+  aioc_spawn(&t, ret_index, NULL);
+  aioc_task_release(t);
+  reports rep = {0};
+  aioc_loop_set_report_handler(l2, capture, &rep);
+  CHECK_RC(aioc_loop_close(l2), 0); /* the unstarted task is reported */
+  CHECK_EQ(rep.n, 1);
+  CHECK_STR(rep.last, "Task was destroyed but it is pending");
+}
+
+/* ---- current task, all tasks, names ---- */
+
+static int names_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  CHECK_STR(aioc_task_name(aioc_current_task()), "main");
+  aioc_task *t;
+  static double one = 1.0;
+  aioc_spawn(&t, sleep_arg, &one);
+  CHECK(strncmp(aioc_task_name(t), "Task-", 5) == 0);
+  aioc_task *all[4];
+  CHECK_EQ(aioc_all_tasks(NULL, all, 4), 2);
+  CHECK_RC(aioc_task_await(t, NULL), 0);
+  CHECK_EQ(aioc_all_tasks(NULL, all, 4), 1);
+  CHECK(all[0] == aioc_current_task());
+  aioc_task_release(t);
+  return 0;
+}
+
+static void test_names_and_all_tasks(void) {
+  aioc_run_options o = {.loop.virtual_clock = 1};
+  CHECK_RC(aioc_run_ex(names_main, NULL, NULL, &o), 0);
+  CHECK(aioc_current_task() == NULL);
+}
+
+/* ---- per-task stack size ---- */
+
+static int deep(void *arg, void **result) {
+  (void)arg;
+  volatile char buf[200 * 1024];
+  buf[0] = 1;
+  buf[sizeof buf - 1] = 2;
+  *result = AIOC_INT(buf[0] + buf[sizeof buf - 1]);
+  return 0;
+}
+
+static int stack_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  aioc_task_options o = {.stack_size = 512 * 1024};
+  aioc_task *t;
+  aioc_spawn_ex(&t, NULL, deep, NULL, &o);
+  void *r;
+  CHECK_RC(aioc_task_await(t, &r), 0);
+  CHECK_EQ(AIOC_TO_INT(r), 3);
+  aioc_task_release(t);
+  return 0;
+}
+
+static void test_stack_size(void) {
+  CHECK_RC(aioc_run(stack_main, NULL, NULL), 0);
+}
+
+/* ---- a million tasks alive at once (stock vm.max_map_count) ---- */
+
+static int million_main(void *arg, void **result) {
+  long n = (long)AIOC_TO_INT(arg);
+  static double one = 1.0;
+  aioc_task **ts = malloc((size_t)n * sizeof *ts);
+  for (long i = 0; i < n; i++) CHECK_RC(aioc_spawn(&ts[i], sleep_arg, &one), 0);
+  CHECK_RC(aioc_sleep(0.5), 0);
+  /* All are alive, each parked in its sleep on its own stack. */
+  CHECK_EQ(aioc_all_tasks(NULL, NULL, 0), n + 1);
+  long ok = 0;
+  for (long i = 0; i < n; i++) {
+    ok += aioc_task_await(ts[i], NULL) == 0;
+    aioc_task_release(ts[i]);
+  }
+  free(ts);
+  CHECK_DBL(aioc_time(), 1.0, 1e-9);
+  *result = AIOC_INT(ok);
+  return 0;
+}
+
+static void test_million_tasks(void) {
+  /* Under sanitizers, valgrind or qemu, a tenth of the size. */
+  long n = 1000000;
+#if defined(__SANITIZE_ADDRESS__)
+  n = 100000;
+#endif
+  if (getenv("AIOC_TEST_QEMU") || getenv("AIOC_TEST_VALGRIND")) n = 20000;
+  aioc_run_options o = {.loop.virtual_clock = 1};
+  void *r;
+  CHECK_RC(aioc_run_ex(million_main, AIOC_INT(n), &r, &o), 0);
+  CHECK_EQ(AIOC_TO_INT(r), n);
+}
+
 int main(void) {
-  watchdog(120);
+  watchdog(240);
   RUN(test_spawn_await);
+  RUN(test_start_order);
+  RUN(test_fire_and_forget);
+  RUN(test_error_propagation);
+  RUN(test_unretrieved_error_reported);
+  RUN(test_result_ownership);
+  RUN(test_futures);
+  RUN(test_cancel_level_triggered);
+  RUN(test_cancel_before_start);
+  RUN(test_uncancel);
+  RUN(test_cancel_after_wakeup);
+  RUN(test_shield_future);
+  RUN(test_run_cleans_up);
+  RUN(test_block_on);
+  RUN(test_bad_input);
+  RUN(test_names_and_all_tasks);
+  RUN(test_stack_size);
+  RUN(test_million_tasks);
   return check_report();
 }

@@ -50,9 +50,11 @@ const char *aioc_error_message(void) {
 /* ---- lifetime ---- */
 
 void aioc__task_free(aioc_task *t) {
-  aioc__free(t->name);
-  aioc__free(t->errmsg);
+  /* The future's release may report the task by name: free it after. */
+  char *name = t->name, *errmsg = t->errmsg;
   aioc__future_free(&t->f);
+  aioc__free(name);
+  aioc__free(errmsg);
 }
 
 static void task_unref(aioc_task *t) { aioc_future_release(&t->f); }
@@ -155,7 +157,7 @@ static void switch_out(aioc_task *t) {
       next->queued = 0;
       next->tstate = T_RUNNING;
       loop->current = next;
-      aioc__coro_switch(&t->coro, &next->coro);
+      if (next != t) aioc__coro_switch(&t->coro, &next->coro);
       return;
     }
   }
