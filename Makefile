@@ -61,9 +61,12 @@ bench:
 valgrind: deps
 	cmake -S . -B build-vg -DCMAKE_BUILD_TYPE=Debug -DAIOC_EXAMPLES=OFF >/dev/null
 	cmake --build build-vg -j$(JOBS)
-	cd build-vg && AIOC_TEST_VALGRIND=1 ctest --output-on-failure \
-	  -R 'test_(coro|loop|task|combine)' \
-	  -T memcheck --overwrite MemoryCheckCommandOptions="--error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite"
+	@for t in test_coro test_loop test_task test_combine; do \
+	  echo "== valgrind $$t"; \
+	  AIOC_TEST_VALGRIND=1 valgrind -q --error-exitcode=1 --leak-check=full \
+	    --errors-for-leak-kinds=definite build-vg/tests/$$t || exit 1; \
+	done
+	@echo "make valgrind: core tests clean under memcheck"
 
 install: build
 	cmake --install build
