@@ -175,7 +175,65 @@ static void test_overflow_report(void) {
   CHECK(strstr(buf, "bytes") != NULL);
 }
 
-int main(void) {
+/* Older kernels (no MADV_GUARD_INSTALL) get mprotect guards within a
+ * budget of map entries; past it, a clear error, or unguarded stacks when
+ * the user allowed them. Run in a child with the mode forced, since the
+ * mode is probed once per process. */
+static int mprotect_child(void) {
+  if (aioc__stack_guard_mode() != AIOC_GUARD_MPROTECT) return 10;
+  static aioc__stack *sts[400];
+  int got = 0, rc = 0;
+  for (int i = 0; i < 400; i++) {
+    rc = aioc__stack_get(aioc__stack_stride(16384), &sts[i]);
+    if (rc != 0) break;
+    got++;
+  }
+  const char *unguarded = getenv("AIOC_STACK_UNGUARDED");
+  printf("child: %d stacks, rc %d\n", got, rc);
+  if (unguarded && *unguarded == '1') return got == 400 && rc == 0 ? 0 : 11;
+  /* The budget (100) bounds the guarded stacks; then AIOC_ESTACK. */
+  return got == 100 && rc == AIOC_ESTACK ? 0 : 12;
+}
+
+static int run_child(const char *unguarded, char *out, size_t cap) {
+  int pipefd[2];
+  if (pipe(pipefd) != 0) return -1;
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(pipefd[1], 1);
+    dup2(pipefd[1], 2);
+    setenv("AIOC_STACK_GUARD", "mprotect", 1);
+    setenv("AIOC_STACK_MAP_BUDGET", "100", 1);
+    if (unguarded) setenv("AIOC_STACK_UNGUARDED", unguarded, 1);
+    execl("/proc/self/exe", "test_coro", "--mprotect-child", (char *)NULL);
+    _exit(127);
+  }
+  close(pipefd[1]);
+  size_t n = 0;
+  ssize_t r;
+  while ((r = read(pipefd[0], out + n, cap - 1 - n)) > 0) n += (size_t)r;
+  out[n] = 0;
+  close(pipefd[0]);
+  int status;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void test_mprotect_fallback(void) {
+  if (getenv("AIOC_TEST_QEMU")) {
+    printf("  (skipped under qemu-user)\n");
+    return;
+  }
+  char out[2048];
+  CHECK_EQ(run_child(NULL, out, sizeof out), 0);
+  CHECK(strstr(out, "raise vm.max_map_count") != NULL);
+  CHECK_EQ(run_child("1", out, sizeof out), 0);
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "--mprotect-child") == 0)
+    return mprotect_child();
   watchdog(120);
   printf("switch backend: %s, guard mode %d\n", aioc__coro_backend(),
          (int)aioc__stack_guard_mode());
@@ -184,5 +242,6 @@ int main(void) {
   RUN(test_pool_reuse);
   RUN(test_many_stacks);
   RUN(test_overflow_report);
+  RUN(test_mprotect_fallback);
   return check_report();
 }

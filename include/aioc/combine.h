@@ -18,7 +18,11 @@ AIOC_API int aioc_sleep(double seconds);
 
 /* Suspension point: waits for f at most timeout seconds (AIOC_FOREVER: no
  * limit). On expiry f is cancelled (as asyncio.wait_for does) and waited
- * for, and -ETIMEDOUT is returned. Otherwise returns as aioc_await(). */
+ * for, and -ETIMEDOUT is returned, unless f (a task) finished with a result
+ * despite the cancellation: then 0 and the result, nothing is lost. When
+ * the waiting task is cancelled or an outer deadline passes, f is cancelled
+ * and waited for too, and -ECANCELED / -ETIMEDOUT is returned. Otherwise
+ * returns as aioc_await(). */
 AIOC_API int aioc_wait_for(aioc_future *f, double timeout, void **result);
 
 /* Flags for aioc_gather(). */

@@ -48,16 +48,19 @@ int aioc_wait_for(aioc_future *f, double timeout, void **result) {
   if (rc < 0) return rc;
   rc = aioc_await(f, result);
   int src = aioc_scope_exit(s);
-  if (rc == -ETIMEDOUT && src == -ETIMEDOUT) {
-    /* Our own deadline: cancel f and wait for it to finish (as asyncio). */
+  if ((rc == -ETIMEDOUT || rc == -ECANCELED) && f->state == AIOC_PENDING) {
+    /* Our deadline, an outer one, or the waiting task's cancellation: f
+     * is cancelled and waited for (as asyncio). */
     aioc_future_retain(f);
-    aioc_future_cancel(f, "wait_for timed out");
+    aioc_future_cancel(f, rc == -ECANCELED ? "wait_for cancelled"
+                                           : "wait_for timed out");
     aioc__await_uninterruptible(t, f);
-    /* A task may finish despite the cancellation: nothing is lost then. */
-    rc = f->state == AIOC_CANCELLED ? -ETIMEDOUT
-                                    : aioc__future_take(f, result, t);
+    if (rc == -ETIMEDOUT && src == -ETIMEDOUT) {
+      /* A task may finish despite the cancellation: nothing is lost. */
+      rc = f->state == AIOC_CANCELLED ? -ETIMEDOUT
+                                      : aioc__future_take(f, result, t);
+    }
     aioc_future_release(f);
-    return rc;
   }
   return rc;
 }

@@ -415,7 +415,7 @@ static void poll_io(aioc_loop *loop, int64_t timeout_ns) {
 
 /* ---- running ---- */
 
-static void run_once(aioc_loop *loop, bool may_block) {
+static size_t run_once(aioc_loop *loop, bool may_block) {
   loop->now_valid = false;
   if (atomic_load_explicit(&loop->ts_pending, memory_order_relaxed))
     drain_threadsafe(loop);
@@ -443,14 +443,17 @@ static void run_once(aioc_loop *loop, bool may_block) {
   /* Tasks may hand control straight to the next ready task of this batch
    * (see task.c), so the count lives in the loop. */
   loop->batch_left = loop->ready.len;
+  size_t ran = 0;
   while (loop->batch_left) {
     loop->batch_left--;
+    ran++;
     aioc__runnable *r = loop->ready.head;
     loop->ready.head = r->next;
     if (!loop->ready.head) loop->ready.tail = NULL;
     loop->ready.len--;
     r->run(r);
   }
+  return ran;
 }
 
 int aioc__loop_run(aioc_loop *loop, bool (*done)(void *), void *arg) {
@@ -471,11 +474,13 @@ int aioc__loop_run(aioc_loop *loop, bool (*done)(void *), void *arg) {
   loop->run_arg = arg;
   int rc = 0;
   while (!(done && done(arg))) {
+    /* As in asyncio, a stop requested before the run still lets one
+     * iteration happen. */
+    run_once(loop, true);
     if (atomic_load(&loop->stopping)) {
-      rc = done ? -EINTR : 0;
+      rc = done && !done(arg) ? -EINTR : 0;
       break;
     }
-    run_once(loop, true);
   }
   atomic_store(&loop->stopping, false);
   loop->run_done = NULL;
@@ -499,12 +504,10 @@ int aioc_loop_run_once(aioc_loop *loop) {
   loop->running = true;
   aioc__running = loop;
   aioc__coro_init_thread(&loop->main_coro);
-  size_t before = loop->ready.len;
-  run_once(loop, false);
-  (void)before;
+  size_t ran = run_once(loop, false);
   aioc__running = NULL;
   loop->running = false;
-  return (int)loop->ready.len;
+  return (int)ran;
 }
 
 /* ---- reports ---- */
