@@ -1,11 +1,12 @@
 # Thin front for CMake. `make test` builds and runs every test suite:
-# normal, ASan+UBSan, the ucontext fallback and aarch64 under qemu-user.
+# normal, ASan+UBSan, TSan, the ucontext fallback and aarch64 under qemu-user.
 JOBS ?= $(shell nproc)
 WERROR := $(if $(CI),-DAIOC_WERROR=ON,)
 CTEST := ctest --output-on-failure -j$(JOBS)
 BENCH ?= B1,B2,B3,B4
 
-.PHONY: all build deps test test-normal test-asan test-ucontext test-aarch64 \
+.PHONY: all build deps test test-normal test-asan test-tsan test-ucontext \
+        test-aarch64 \
         demo bench valgrind install clean
 
 all: build
@@ -17,8 +18,8 @@ build:
 	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo $(WERROR) >/dev/null
 	cmake --build build -j$(JOBS)
 
-test: deps test-normal test-asan test-ucontext test-aarch64
-	@echo "make test: all suites passed (normal, asan+ubsan, ucontext, aarch64)"
+test: deps test-normal test-asan test-tsan test-ucontext test-aarch64
+	@echo "make test: all suites passed (normal, asan+ubsan, tsan, ucontext, aarch64)"
 
 test-normal:
 	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo $(WERROR) >/dev/null
@@ -31,6 +32,12 @@ test-asan:
 	cmake --build build-asan -j$(JOBS)
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $(CTEST)
+
+test-tsan:
+	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DAIOC_SANITIZE=thread \
+	  -DAIOC_EXAMPLES=OFF $(WERROR) >/dev/null
+	cmake --build build-tsan -j$(JOBS)
+	cd build-tsan && TSAN_OPTIONS=halt_on_error=1 $(CTEST)
 
 test-ucontext:
 	cmake -S . -B build-ucontext -DCMAKE_BUILD_TYPE=Debug -DAIOC_UCONTEXT=ON \
@@ -72,4 +79,5 @@ install: build
 	cmake --install build
 
 clean:
-	rm -rf build build-asan build-ucontext build-aarch64 build-bench build-vg
+	rm -rf build build-asan build-tsan build-ucontext build-aarch64 build-bench \
+	  build-vg

@@ -195,6 +195,8 @@ static int mprotect_child(void) {
   return got == 100 && rc == AIOC_ESTACK ? 0 : 12;
 }
 
+static const char *self_path = "/proc/self/exe";
+
 static int run_child(const char *unguarded, char *out, size_t cap) {
   int pipefd[2];
   if (pipe(pipefd) != 0) return -1;
@@ -206,7 +208,7 @@ static int run_child(const char *unguarded, char *out, size_t cap) {
     setenv("AIOC_STACK_GUARD", "mprotect", 1);
     setenv("AIOC_STACK_MAP_BUDGET", "100", 1);
     if (unguarded) setenv("AIOC_STACK_UNGUARDED", unguarded, 1);
-    execl("/proc/self/exe", "test_coro", "--mprotect-child", (char *)NULL);
+    execl(self_path, "test_coro", "--mprotect-child", (char *)NULL);
     _exit(127);
   }
   close(pipefd[1]);
@@ -234,6 +236,7 @@ static void test_mprotect_fallback(void) {
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--mprotect-child") == 0)
     return mprotect_child();
+  if (strchr(argv[0], '/')) self_path = argv[0]; /* not valgrind's binary */
   watchdog(120);
   printf("switch backend: %s, guard mode %d\n", aioc__coro_backend(),
          (int)aioc__stack_guard_mode());

@@ -674,6 +674,9 @@ static void test_million_tasks(void) {
 #if defined(__SANITIZE_ADDRESS__)
   n = 100000;
 #endif
+#if defined(__SANITIZE_THREAD__)
+  n = 4000; /* each stack holds a TSan fiber; TSan allows 8128 */
+#endif
   if (getenv("AIOC_TEST_QEMU") || getenv("AIOC_TEST_VALGRIND")) n = 20000;
   aioc_run_options o = {.loop.virtual_clock = 1};
   void *r;

@@ -31,7 +31,8 @@ static int64_t mono_ns(void) {
 }
 
 int64_t aioc__now(aioc_loop *loop) {
-  if (!loop->now_valid && !loop->virtual_clock) {
+  /* Cached only within an iteration: outside a run, time is read fresh. */
+  if ((!loop->now_valid || !loop->running) && !loop->virtual_clock) {
     loop->now = mono_ns();
     loop->now_valid = true;
   }
@@ -86,7 +87,6 @@ int aioc_loop_new(aioc_loop **out, const aioc_loop_options *opts) {
   loop->virtual_clock = opts && opts->virtual_clock;
   loop->quiet = opts && opts->quiet;
   loop->live.next = loop->live.prev = &loop->live;
-  loop->thread = pthread_self();
   aioc__overflow_install();
   *out = loop;
   return 0;
@@ -344,7 +344,8 @@ static void drain_threadsafe(aioc_loop *loop) {
 int aioc_loop_stop(aioc_loop *loop) {
   if (!loop) return -EINVAL;
   atomic_store(&loop->stopping, true);
-  if (!pthread_equal(pthread_self(), loop->thread)) wake(loop);
+  /* The loop re-checks `stopping` after announcing it may sleep. */
+  if (atomic_load(&loop->polling)) wake(loop);
   return 0;
 }
 
@@ -461,7 +462,6 @@ int aioc__loop_run(aioc_loop *loop, bool (*done)(void *), void *arg) {
   if (loop->closed) return AIOC_ECLOSED;
   if (loop->running || aioc__running) return AIOC_ERUNNING;
   loop->running = true;
-  loop->thread = pthread_self();
   aioc__running = loop;
   aioc_loop *saved = thread_current;
   bool saved_owned = thread_current_owned;

@@ -87,7 +87,6 @@ struct aioc_loop {
   aioc__tscall *ts_head, *ts_tail;
   atomic_bool ts_pending;
   atomic_bool polling;
-  pthread_t thread;
   /* live tasks */
   aioc__live live;
   size_t nlive;
