@@ -72,7 +72,11 @@ DEFAULT_BENCH = "B1,B2,B3,B4"
 RATIO_BASE = {"B2ch": "B2"}
 
 # Where bench_aioc is looked for when --aioc-bin is not given.
-AIOC_BIN_DIRS = ["build", "build/bench"]
+AIOC_BIN_DIRS = ["build-bench/bench", "build/bench", "build"]
+
+# Chart colours, fixed per runtime so that charts of subsets compare.
+COLOURS = {"aioc": "#d62728", "asyncio": "#1f77b4", "uvloop": "#17becf",
+           "go": "#2ca02c", "libuv": "#ff7f0e"}
 
 QUICK_N = 100_000
 UNSUPPORTED_RC = 2
@@ -208,7 +212,8 @@ def prepare_runtimes(args, wanted):
                 cmds[rt] = [py, os.path.join(PEERS, "asyncio_bench.py"),
                             "--uvloop"]
             else:
-                why = "uvloop not importable by %s (Debian python3-uvloop)" % py
+                why = ("uvloop not importable by %s (Debian python3-uvloop)"
+                       % py)
         elif rt == "go":
             cmd, why = build_go(args.build_dir)
             if cmd:
@@ -510,8 +515,11 @@ set key outside right top
 set xtics nomirror
 set ytics nomirror
 set bmargin 5
-plot for [i=2:%d] '%s' using i:xtic(1) title columnheader(i)
-""" % (path, len(rts) + 1, dat))
+""" % path)
+            f.write("plot " + ", \\\n     ".join(
+                "'%s' using %d:xtic(1) title columnheader(%d) lc rgb '%s'"
+                % (dat, i + 2, i + 2, COLOURS.get(rt, "#7f7f7f"))
+                for i, rt in enumerate(rts)) + "\n")
         rc, out = run_quiet([gnuplot, gp])
         if rc != 0:
             return "gnuplot failed:\n" + tail(out)
@@ -530,8 +538,8 @@ def main():
     ap.add_argument("--bench", default=DEFAULT_BENCH,
                     help="comma-separated workloads (default %(default)s)")
     ap.add_argument("--aioc-bin", default=None,
-                    help="directory holding bench_aioc (default: build/, "
-                         "then build/bench/)")
+                    help="directory holding bench_aioc (default: the first "
+                         "of build-bench/bench, build/bench, build)")
     ap.add_argument("--runs", type=int, default=None,
                     help="runs per pair (default $BENCH_RUNS, else 5, or 3 "
                          "with --quick)")

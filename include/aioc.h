@@ -5,6 +5,8 @@
  *   aioc/loop.h     the event loop, callbacks, timers, thread-safe calls
  *   aioc/task.h     futures, tasks, cancellation, deadline scopes, aioc_run
  *   aioc/combine.h  sleep, wait_for, gather, wait, as_completed, TaskGroup
+ *   aioc/gen.h      generators, iterators with per-item timeouts, helpers,
+ *                   async context managers
  */
 #ifndef AIOC_H
 #define AIOC_H
@@ -13,5 +15,6 @@
 #include "aioc/loop.h"
 #include "aioc/task.h"
 #include "aioc/combine.h"
+#include "aioc/gen.h"
 
 #endif /* AIOC_H */

@@ -5,11 +5,12 @@ Usage: python3 asyncio_bench.py WORKLOAD [--uvloop] [-n N]
 
 Runs one workload once and prints result lines on stdout:
 
-    RESULT workload=B1 runtime=asyncio value=11400.5 unit=ns/task lower_is_better=1
+  RESULT workload=B1 runtime=asyncio value=6271 unit=ns/task lower_is_better=1
 
-WORKLOAD is one of B1, B2, B3, B4, B4c (see /work/shared/design/PERFORMANCE.md).
-The task count N of B1, B3, B4 and B4c is 1,000,000 unless -n N or the
-environment variable BENCH_N says otherwise; B2 always makes 2,000,000 switches.
+WORKLOAD is one of B1, B2, B3, B4, B4c (see PERFORMANCE.md in the design
+notes). The task count N of B1, B3, B4 and B4c is 1,000,000 unless -n N or
+the environment variable BENCH_N says otherwise; B2 always makes 2,000,000
+switches.
 Every figure is normalised per task (or per switch), so runs with different N
 stay comparable.
 
@@ -147,7 +148,8 @@ async def b3(n, runtime):
 
 
 def deadlines(n):
-    """n deadlines uniform in [0, 1] s from a seeded PRNG (same for every run)."""
+    """n deadlines uniform in [0, 1] s from a seeded PRNG (the same in every
+    run)."""
     rng = random.Random(SEED)
     return [rng.random() for _ in range(n)]
 
@@ -175,7 +177,8 @@ async def b4(n, runtime):
 
 
 async def b4c(n, runtime):
-    """B4c: as B4 but with plain timer callbacks (loop.call_later), no tasks."""
+    """B4c: as B4 but with plain timer callbacks (loop.call_later), no
+    tasks."""
     ds = deadlines(n)
     loop = asyncio.get_running_loop()
     all_fired = loop.create_future()

@@ -94,7 +94,9 @@ static uint64_t rng_next(void) {
   return z ^ (z >> 31);
 }
 
-static void free_on_close(uv_handle_t *h) { free(h->data); }
+static void free_on_close(uv_handle_t *h) {
+  free(h->data);
+}
 
 /* ---------------------------------------------------------------- B1 */
 
@@ -141,7 +143,8 @@ static void b1(size_t n) {
     check(uv_idle_start(&t->idle, b1_on_idle), "uv_idle_start");
   }
   check(uv_run(&loop, UV_RUN_DEFAULT), "uv_run");
-  for (i = 0; i < n; i++) sum += b1_results[i];
+  for (i = 0; i < n; i++)
+    sum += b1_results[i];
   t1 = now_s();
   peak = status_bytes("VmHWM");
   if (sum != (unsigned long long)n * (n - 1) / 2) die("B1: wrong sum");

@@ -50,7 +50,13 @@ AIOC_API const char *aioc_version_string(void);
   X(ESTATE, -4003, "object is in the wrong state for this call")               \
   X(ERUNNING, -4004, "event loop is already running")                          \
   X(ENOLOOP, -4005, "no event loop for this thread")                           \
-  X(ESTACK, -4006, "cannot allocate a coroutine stack")
+  X(ESTACK, -4006, "cannot allocate a coroutine stack")                        \
+  X(ESHUTDOWN, -4007, "queue is shut down")                                    \
+  X(EBROKEN, -4008, "barrier is broken")                                       \
+  X(EFULL, -4009, "queue is full")                                             \
+  X(EEMPTY, -4010, "queue is empty")                                           \
+  X(EGENEXIT, -4011, "generator is being closed")                              \
+  X(EGENYIELD, -4012, "generator yielded while being closed")
 
 enum {
 #define AIOC__ERRENUM(name, val, msg) AIOC_##name = (val),

@@ -17,6 +17,7 @@
 
 __thread aioc_loop *aioc__running;
 void (*aioc__live_abandon)(aioc__live *n);
+void (*aioc__shutdown_gens)(aioc_loop *loop);
 static __thread aioc_loop *thread_current;
 static __thread bool thread_current_owned;
 
@@ -42,13 +43,19 @@ int64_t aioc__now(aioc_loop *loop) {
 int64_t aioc__deadline_at(double when) {
   if (!(when < 9.2e9)) return AIOC__NEVER; /* also inf */
   if (when < -9.2e9) return INT64_MIN + 1;
-  return (int64_t)(when * 1e9);
+  return (int64_t)llround(when * 1e9);
 }
 
 int64_t aioc__deadline_after(aioc_loop *loop, double seconds) {
-  int64_t now = aioc__now(loop);
+  /* A relative deadline counts from now, not from the start of a long
+   * iteration: sleep(1) must not end early. The cache is refreshed. */
+  if (!loop->virtual_clock) {
+    loop->now = mono_ns();
+    loop->now_valid = true;
+  }
+  int64_t now = loop->now;
   if (!(seconds < 9.2e9)) return AIOC__NEVER;
-  int64_t d = (int64_t)(seconds * 1e9);
+  int64_t d = (int64_t)(seconds * 1e9 + 0.5); /* nearest ns */
   if (d > AIOC__NEVER - now) return AIOC__NEVER;
   return now + d;
 }
@@ -87,6 +94,7 @@ int aioc_loop_new(aioc_loop **out, const aioc_loop_options *opts) {
   loop->virtual_clock = opts && opts->virtual_clock;
   loop->quiet = opts && opts->quiet;
   loop->live.next = loop->live.prev = &loop->live;
+  loop->gens.next = loop->gens.prev = &loop->gens;
   aioc__overflow_install();
   *out = loop;
   return 0;
@@ -119,6 +127,9 @@ int aioc_loop_close(aioc_loop *loop) {
   if (!loop) return -EINVAL;
   if (loop->closed) return AIOC_ECLOSED;
   if (loop->running) return AIOC_ERUNNING;
+  /* Generators left unfinished run their cleanup first (asyncio's
+   * shutdown_asyncgens). */
+  if (loop->ngens && aioc__shutdown_gens) aioc__shutdown_gens(loop);
   loop->closed = true;
   /* Tasks that can no longer run: each reports itself and ends cancelled.
    * Abandoning one may schedule others (its waiters), which are dropped

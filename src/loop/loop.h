@@ -45,6 +45,10 @@ struct aioc__live {
 /* Set by the task layer: ends a live object when its loop closes. */
 extern void (*aioc__live_abandon)(aioc__live *n);
 
+/* Set by the gen layer: closes the loop's unfinished generators, running
+ * the loop (which must not be running) until their cleanup is done. */
+extern void (*aioc__shutdown_gens)(aioc_loop *loop);
+
 /* A thread-safe call waiting for the loop. */
 typedef struct aioc__tscall {
   struct aioc__tscall *next;
@@ -90,6 +94,9 @@ struct aioc_loop {
   /* live tasks */
   aioc__live live;
   size_t nlive;
+  /* live generators (gen layer) */
+  aioc__live gens;
+  size_t ngens;
   /* handles */
   void *handle_free;
   /* reports */

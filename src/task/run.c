@@ -59,7 +59,9 @@ int aioc_run_ex(aioc_fn main, void *arg, void **result,
   if (rc == 0) rc = aioc__future_take(&t->f, result, NULL);
   else aioc_task_cancel(t, "aioc_run interrupted");
 
-  /* Cancel what is left and let it clean up, within the grace period. */
+  /* Close the generators main left unfinished, then cancel what is left
+   * and let it clean up, within the grace period. */
+  if (loop->ngens && aioc__shutdown_gens) aioc__shutdown_gens(loop);
   if (loop->nlive) {
     for (aioc__live *n = loop->live.next; n != &loop->live; n = n->next)
       aioc_task_cancel(aioc__container_of(n, aioc_task, live),

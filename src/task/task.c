@@ -96,6 +96,29 @@ static void task_main(void *p) {
   aioc__coro_exit(&t->coro, &t->f.loop->main_coro);
 }
 
+void (*aioc__gen_blocked)(aioc_task *t);
+
+/* Gives a task that has never run its stack. On failure the task ends
+ * (with -ECANCELED if it was cancelled first, else the stack error) and the
+ * code is returned; the caller then drops the loop's reference. */
+static int task_start(aioc_task *t) {
+  if (t->cancel_requested) {
+    /* Cancelled before it started: it never runs (as in asyncio). */
+    task_complete(t, -ECANCELED, NULL);
+    return -ECANCELED;
+  }
+  aioc__stack *st;
+  int rc = aioc__stack_get(t->stride, &st);
+  if (rc < 0) {
+    aioc__task_set_errmsg(t, rc, aioc__strdup("no coroutine stack available"));
+    task_complete(t, rc, NULL);
+    return rc;
+  }
+  aioc__stack_set_owner(st, t->name, t->id);
+  aioc__coro_make(&t->coro, st, task_main, t);
+  return 0;
+}
+
 /* One step of a task: start or resume it until it suspends or ends. */
 static void task_run(aioc__runnable *r) {
   aioc_task *t = aioc__container_of(r, aioc_task, f.rq);
@@ -106,24 +129,9 @@ static void task_run(aioc__runnable *r) {
     task_unref(t);
     return;
   }
-  if (t->tstate == T_CREATED) {
-    if (t->cancel_requested) {
-      /* Cancelled before it started: it never runs (as in asyncio). */
-      task_complete(t, -ECANCELED, NULL);
-      task_unref(t);
-      return;
-    }
-    aioc__stack *st;
-    int rc = aioc__stack_get(t->stride, &st);
-    if (rc < 0) {
-      aioc__task_set_errmsg(t, rc,
-                            aioc__strdup("no coroutine stack available"));
-      task_complete(t, rc, NULL);
-      task_unref(t);
-      return;
-    }
-    aioc__stack_set_owner(st, t->name, t->id);
-    aioc__coro_make(&t->coro, st, task_main, t);
+  if (t->tstate == T_CREATED && task_start(t) < 0) {
+    task_unref(t);
+    return;
   }
   t->tstate = T_RUNNING;
   loop->current = t;
@@ -188,8 +196,29 @@ static void task_abandon(aioc__live *n) {
   if (!t->queued) task_unref(t);
 }
 
+int aioc__task_transfer(aioc_task *from, aioc_task *to) {
+  aioc_loop *loop = to->f.loop;
+  if (to->tstate == T_CREATED) {
+    int rc = task_start(to);
+    if (rc < 0) {
+      task_unref(to);
+      return rc;
+    }
+  }
+  to->wait = NULL;
+  to->tstate = T_RUNNING;
+  loop->current = to;
+  aioc__coro_switch(&from->coro, &to->coro);
+  return from->wake_rc;
+}
+
 int aioc_spawn_ex(aioc_task **out, aioc_loop *loop, aioc_fn fn, void *arg,
                   const aioc_task_options *opts) {
+  return aioc__task_create(out, loop, fn, arg, opts, true);
+}
+
+int aioc__task_create(aioc_task **out, aioc_loop *loop, aioc_fn fn, void *arg,
+                      const aioc_task_options *opts, bool queue) {
   if (out) *out = NULL;
   if (!fn) return -EINVAL;
   if (!loop) loop = aioc__running ? aioc__running : aioc_loop_current();
@@ -214,6 +243,8 @@ int aioc_spawn_ex(aioc_task **out, aioc_loop *loop, aioc_fn fn, void *arg,
   t->nocancel = 0;
   t->stride = (uint32_t)loop->stack_stride;
   t->tstate = T_CREATED;
+  t->is_gen = 0;
+  t->queued = 0;
   if (opts) {
     if (opts->name && !(t->name = aioc__strdup(opts->name))) {
       aioc__future_free(&t->f);
@@ -228,8 +259,10 @@ int aioc_spawn_ex(aioc_task **out, aioc_loop *loop, aioc_fn fn, void *arg,
     t->f.refs++;
     *out = t;
   }
-  t->queued = 1;
-  aioc__ready_push(loop, &t->f.rq);
+  if (queue) {
+    t->queued = 1;
+    aioc__ready_push(loop, &t->f.rq);
+  }
   return 0;
 }
 
@@ -270,6 +303,7 @@ int aioc_all_tasks(aioc_loop *loop, aioc_task **tasks, size_t cap) {
 /* ---- suspension ---- */
 
 int aioc__task_suspend(aioc_task *t, aioc__wait *w) {
+  if (aioc__unlikely(t->is_gen)) aioc__gen_blocked(t);
   t->wait = w;
   t->tstate = T_SUSPENDED;
   switch_out(t);
@@ -293,6 +327,7 @@ void aioc__task_interrupt(aioc_task *t, int rc) {
 }
 
 void aioc__task_yield(aioc_task *t) {
+  if (aioc__unlikely(t->is_gen)) aioc__gen_blocked(t);
   t->wake_rc = 0;
   t->wait = NULL;
   t->tstate = T_READY;

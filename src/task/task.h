@@ -65,6 +65,7 @@ struct aioc_task {
   uint8_t tstate;
   uint8_t queued;
   uint32_t stride;
+  uint8_t is_gen; /* the body of a generator (gen layer) */
 };
 
 struct aioc_scope {
@@ -112,6 +113,22 @@ AIOC_HIDDEN void aioc__task_interrupt(aioc_task *t, int rc);
 AIOC_HIDDEN void aioc__task_yield(aioc_task *t);
 AIOC_HIDDEN void aioc__task_set_errmsg(aioc_task *t, int code, char *msg);
 AIOC_HIDDEN const char *aioc__task_display_name(const aioc_task *t);
+
+/* Creates a task without scheduling it (queue false) or scheduling it
+ * like aioc_spawn_ex (queue true). */
+AIOC_HIDDEN int aioc__task_create(aioc_task **out, aioc_loop *loop, aioc_fn fn,
+                                  void *arg, const aioc_task_options *opts,
+                                  bool queue);
+
+/* Runs `to` (created, or suspended and detached from its wait) right now in
+ * place of the running task `from`, which must already be parked (wait set
+ * or woken later by someone). No loop round trip. Returns from's wake code
+ * when from is resumed, or a negative code if `to` could not start. */
+AIOC_HIDDEN int aioc__task_transfer(aioc_task *from, aioc_task *to);
+
+/* Called (when set) as a generator's body task is about to block in the
+ * loop: the gen layer arms its consumer's deadline lazily. */
+extern void (*aioc__gen_blocked)(aioc_task *t);
 
 /* Waits for f ignoring cancellation and deadlines (internal cleanup). */
 AIOC_HIDDEN void aioc__await_uninterruptible(aioc_task *t, aioc_future *f);

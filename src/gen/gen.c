@@ -1,0 +1,440 @@
+/* Generators.
+ *
+ * The body runs as a task of its own (so that a consumer's timeout or
+ * cancellation never reaches it), but is driven without the loop in the
+ * common case: a consumer task asking for an item switches straight into
+ * the body, and the body's yield switches straight back (two context
+ * switches per item). Only when the body blocks in the loop does the
+ * consumer wait like any task, with its deadline armed at that moment: a
+ * deadline cannot expire while no time passes for the loop, so arming it
+ * lazily changes nothing but the cost.
+ *
+ * From plain code (no running loop) the body is scheduled like a task and
+ * the thread's loop runs until the item is there. */
+#include <math.h>
+#include <string.h>
+
+#include "gen.h"
+
+enum { G_NEW, G_PARKED, G_BUSY, G_DONE };
+
+/* A consumer waiting for an item (task or plain code). */
+typedef struct genwait {
+  aioc__wait w;
+  aioc__timer tm;
+  aioc_gen *g;
+  aioc_task *t; /* NULL: plain code */
+  double timeout;
+  bool armed, delivered, timed_out;
+  int rc;
+  void *item;
+} genwait;
+
+struct aioc_gen {
+  aioc_loop *loop;
+  aioc__live link; /* in loop->gens */
+  aioc_task *task; /* the body, from the first request on */
+  aioc_gen_fn fn;
+  void *arg;
+  char *name;
+  size_t stack_size;
+  unsigned flags;
+  aioc_free_fn item_free;
+  uint8_t state;
+  bool closing, exit_sent, yielded_in_close, suppress, orphan;
+  void *resume_val; /* what the pending yield returns in *sent */
+  aioc__wait park;  /* the body parked at a yield */
+  genwait *cw;     /* the consumer waiting now */
+  bool have_item;  /* produced while nobody waited */
+  void *item;
+  int end_rc;
+  bool end_delivered;
+};
+
+/* ---- the consumer's wait ---- */
+
+static void cw_fire(aioc_loop *loop, aioc__timer *tm) {
+  (void)loop;
+  genwait *cw = aioc__container_of(tm, genwait, tm);
+  if (cw->t) {
+    aioc__task_interrupt(cw->t, -ETIMEDOUT);
+  } else {
+    cw->timed_out = true;
+    cw->g->cw = NULL;
+  }
+}
+
+static void cw_unhook(aioc_task *t, aioc__wait *w) {
+  genwait *cw = aioc__container_of(w, genwait, w);
+  aioc__timer_disarm(t->f.loop, &cw->tm);
+  if (cw->g->cw == cw) cw->g->cw = NULL;
+}
+
+static void cw_arm(genwait *cw) {
+  if (cw->armed || cw->timeout == AIOC_FOREVER) return;
+  cw->armed = true;
+  aioc__timer_arm(cw->g->loop, &cw->tm,
+                  aioc__deadline_after(cw->g->loop, cw->timeout));
+}
+
+/* The body is about to block in the loop: its consumer's deadline starts
+ * to matter now. */
+static void gen_blocked(aioc_task *t) {
+  aioc_gen *g = t->arg;
+  if (g->cw) cw_arm(g->cw);
+}
+
+/* Hands an outcome to the waiting consumer without switching to it. */
+static genwait *deliver(aioc_gen *g, int rc, void *item) {
+  genwait *cw = g->cw;
+  g->cw = NULL;
+  cw->rc = rc;
+  cw->item = item;
+  cw->delivered = true;
+  aioc__timer_disarm(g->loop, &cw->tm);
+  return cw;
+}
+
+/* ---- the body ---- */
+
+static void finish(aioc_gen *g, int rc);
+
+static void park_unhook(aioc_task *t, aioc__wait *w) {
+  (void)t;
+  aioc_gen *g = aioc__container_of(w, aioc_gen, park);
+  g->state = G_BUSY; /* cancelled at its yield: it runs again */
+}
+
+static int gen_body(void *arg, void **result) {
+  (void)result;
+  aioc_gen *g = arg;
+  int rc = g->fn(g, g->arg);
+  finish(g, rc);
+  /* The outcome travels through the generator, not the task. */
+  return 0;
+}
+
+static void gen_free_struct(aioc_gen *g);
+
+static void finish(aioc_gen *g, int rc) {
+  if (rc == AIOC_EGENEXIT) rc = 0;
+  g->state = G_DONE;
+  g->end_rc = rc;
+  aioc_task *self = g->task;
+  if (rc < 0 && self->errmsg && self->errcode == rc && g->cw && g->cw->t)
+    aioc__task_set_errmsg(g->cw->t, rc, aioc__strdup(self->errmsg));
+  if (g->cw) {
+    genwait *cw = deliver(g, rc == 0 || rc == -ECANCELED ? AIOC_EXHAUSTED : rc,
+                          NULL);
+    g->end_delivered = true;
+    if (cw->t) aioc__task_wake(cw->t, 0);
+  }
+  if (g->orphan) gen_free_struct(g);
+}
+
+int aioc_gen_yield(aioc_gen *g, void *value, void **sent) {
+  if (sent) *sent = NULL;
+  aioc_task *t = aioc__current();
+  if (!g || !t || t != g->task) return -EINVAL;
+  if (g->closing && g->exit_sent) {
+    /* Yielding while being closed: refused at once. */
+    g->yielded_in_close = true;
+    return AIOC_EGENEXIT;
+  }
+  int rc;
+  g->state = G_PARKED;
+  genwait *cw = g->cw;
+  if (cw && cw->t) {
+    /* Straight back to the consumer task. */
+    deliver(g, 0, value);
+    cw->t->wake_rc = 0;
+    t->wait = &g->park;
+    t->tstate = T_SUSPENDED;
+    rc = aioc__task_transfer(t, cw->t);
+  } else {
+    if (cw)
+      deliver(g, 0, value); /* plain code: the loop run ends */
+    else {
+      g->have_item = true; /* nobody waits any more (timed out) */
+      g->item = value;
+    }
+    rc = aioc__task_suspend(t, &g->park);
+  }
+  if (rc == 0 && sent) *sent = g->resume_val;
+  g->resume_val = NULL;
+  return rc;
+}
+
+/* ---- creation ---- */
+
+static void shutdown_gens(aioc_loop *loop);
+
+int aioc_gen_new(aioc_gen **out, aioc_gen_fn fn, void *arg,
+                 const aioc_gen_options *opts) {
+  if (!out) return -EINVAL;
+  *out = NULL;
+  if (!fn) return -EINVAL;
+  aioc_loop *loop = aioc__running ? aioc__running : aioc_loop_current();
+  if (!loop) return -ENOMEM;
+  if (loop->closed) return AIOC_ECLOSED;
+  aioc_gen *g = aioc__calloc(1, sizeof *g);
+  if (!g) return -ENOMEM;
+  g->loop = loop;
+  g->fn = fn;
+  g->arg = arg;
+  g->park.unhook = park_unhook;
+  if (opts) {
+    if (opts->name && !(g->name = aioc__strdup(opts->name))) {
+      aioc__free(g);
+      return -ENOMEM;
+    }
+    g->stack_size = opts->stack_size;
+    g->flags = opts->flags;
+    g->item_free = opts->item_free;
+  }
+  aioc__loop_retain(loop);
+  g->link.next = loop->gens.next;
+  g->link.prev = &loop->gens;
+  loop->gens.next->prev = &g->link;
+  loop->gens.next = &g->link;
+  loop->ngens++;
+  aioc__gen_blocked = gen_blocked;
+  aioc__shutdown_gens = shutdown_gens;
+  *out = g;
+  return 0;
+}
+
+/* The body task, created at the first request (not scheduled). */
+static int ensure_task(aioc_gen *g) {
+  if (g->task) return 0;
+  char buf[32];
+  const char *name = g->name;
+  if (!name) {
+    snprintf(buf, sizeof buf, "gen-%llu",
+             (unsigned long long)(g->loop->task_seq + 1));
+    name = buf;
+  }
+  aioc_task_options o = {.name = name, .stack_size = g->stack_size};
+  int rc = aioc__task_create(&g->task, g->loop, gen_body, g, &o, false);
+  if (rc < 0) return rc;
+  g->task->is_gen = 1;
+  return 0;
+}
+
+/* ---- requests ---- */
+
+static bool plain_done(void *arg) {
+  genwait *cw = arg;
+  return cw->delivered || cw->timed_out;
+}
+
+/* Outcome once the body has ended: its error once, then exhausted. */
+static int ended(aioc_gen *g) {
+  if (!g->end_delivered && g->end_rc < 0 && g->end_rc != -ECANCELED) {
+    g->end_delivered = true;
+    return g->end_rc;
+  }
+  g->end_delivered = true;
+  return AIOC_EXHAUSTED;
+}
+
+/* Makes the body handle a request: how is what its yield returns (0, a
+ * thrown code, AIOC_EGENEXIT). */
+static void resume_body(aioc_gen *g, int how, void *val) {
+  g->resume_val = val;
+  g->state = G_BUSY;
+  g->task->wake_rc = how;
+}
+
+static int request(aioc_gen *g, int how, void *val, double timeout,
+                   void **item) {
+  if (item) *item = NULL;
+  if (!g || isnan(timeout) || timeout < 0) return -EINVAL;
+  if (g->state == G_DONE) return ended(g);
+  if (g->cw) return -EBUSY;
+  if (g->have_item) {
+    if (how != 0 || val) return -EAGAIN; /* take the pending item first */
+    g->have_item = false;
+    if (item) *item = g->item;
+    g->item = NULL;
+    return 0;
+  }
+  if (g->state == G_NEW) {
+    if (val) return -EINVAL; /* nothing to send to yet */
+    if (how < 0) {
+      /* Thrown into a body that never ran: it ends with that error. */
+      g->state = G_DONE;
+      g->end_rc = how;
+      g->end_delivered = true;
+      return how;
+    }
+  }
+  aioc_task *c = aioc__current();
+  if (c && c == g->task) return -EDEADLK;
+  if (!c && aioc__running) return AIOC_ERUNNING;
+  int rc = ensure_task(g);
+  if (rc < 0) return rc;
+
+  genwait cw = {.w.unhook = cw_unhook, .g = g, .t = c, .timeout = timeout};
+  aioc__timer_init(&cw.tm, cw_fire);
+  if (c) {
+    rc = aioc__task_check(c);
+    if (rc) return rc;
+    g->cw = &cw;
+    c->wait = &cw.w;
+    c->tstate = T_SUSPENDED;
+    if (g->state == G_BUSY) {
+      /* Still producing since an earlier timeout: wait for it. */
+      c->wait = NULL;
+      cw_arm(&cw);
+      rc = aioc__task_suspend(c, &cw.w);
+    } else {
+      if (g->state == G_PARKED) g->task->wait = NULL;
+      resume_body(g, how, val);
+      rc = aioc__task_transfer(c, g->task);
+    }
+  } else {
+    /* Plain code: schedule the body and run the loop until it answers. */
+    g->cw = &cw;
+    if (g->state != G_BUSY) {
+      bool fresh = g->state == G_NEW;
+      if (g->state == G_PARKED) g->task->wait = NULL;
+      resume_body(g, how, val);
+      if (fresh) {
+        g->task->queued = 1;
+        aioc__ready_push(g->loop, &g->task->f.rq);
+      } else {
+        aioc__task_wake(g->task, how);
+      }
+    }
+    cw_arm(&cw);
+    rc = aioc__loop_run(g->loop, plain_done, &cw);
+    aioc__timer_disarm(g->loop, &cw.tm);
+    if (g->cw == &cw) g->cw = NULL;
+    if (rc == 0 && !cw.delivered) rc = -ETIMEDOUT;
+  }
+  if (cw.delivered) {
+    if (item) *item = cw.item;
+    return cw.rc;
+  }
+  if (rc == -ETIMEDOUT && (g->flags & AIOC_GEN_CANCEL_ON_TIMEOUT) &&
+      g->state != G_DONE)
+    aioc_task_cancel(g->task, "generator next() timed out");
+  return rc;
+}
+
+int aioc_gen_next(aioc_gen *g, double timeout, void **item) {
+  return request(g, 0, NULL, timeout, item);
+}
+
+int aioc_gen_send(aioc_gen *g, void *value, double timeout, void **item) {
+  return request(g, 0, value, timeout, item);
+}
+
+int aioc_gen_throw(aioc_gen *g, int code, double timeout, void **item) {
+  if (code >= 0) return -EINVAL;
+  return request(g, code, NULL, timeout, item);
+}
+
+int aioc_gen_finished(const aioc_gen *g) { return g && g->state == G_DONE; }
+
+/* ---- closing ---- */
+
+static bool body_done(void *arg) { return ((aioc_gen *)arg)->state == G_DONE; }
+
+static void drop_item(aioc_gen *g) {
+  if (g->have_item && g->item_free) g->item_free(g->item);
+  g->have_item = false;
+  g->item = NULL;
+}
+
+int aioc_gen_close(aioc_gen *g) {
+  if (!g) return -EINVAL;
+  drop_item(g);
+  if (g->state == G_NEW) {
+    g->state = G_DONE;
+    g->end_delivered = true;
+    return 0;
+  }
+  if (g->state == G_DONE) return 0;
+  aioc_task *c = aioc__current();
+  if (!c && aioc__running) return AIOC_ERUNNING;
+  g->closing = true;
+  if (g->state == G_PARKED) {
+    g->exit_sent = true;
+    g->task->wait = NULL;
+    resume_body(g, AIOC_EGENEXIT, NULL);
+    aioc__task_wake(g->task, AIOC_EGENEXIT);
+  } else {
+    /* Busy elsewhere (after a consumer's timeout): cancel it. */
+    aioc_task_cancel(g->task, "generator closed");
+  }
+  /* Cleanup always completes: wait regardless of our own cancellation. */
+  aioc_future *f = aioc_task_future(g->task);
+  if (c) {
+    aioc__await_uninterruptible(c, f);
+  } else {
+    int rc = aioc__loop_run(g->loop, body_done, g);
+    if (rc < 0 && g->state != G_DONE) return rc;
+  }
+  if (g->yielded_in_close) return AIOC_EGENYIELD;
+  int rc = g->end_delivered ? 0 : ended(g);
+  return rc == AIOC_EXHAUSTED ? 0 : rc;
+}
+
+static void gen_free_struct(aioc_gen *g) {
+  aioc_loop *loop = g->loop;
+  g->link.prev->next = g->link.next;
+  g->link.next->prev = g->link.prev;
+  loop->ngens--;
+  drop_item(g);
+  aioc_task *t = g->task;
+  aioc__free(g->name);
+  aioc__free(g);
+  if (t) aioc_task_release(t);
+  aioc__loop_unref(loop);
+}
+
+void aioc_gen_free(aioc_gen *g) {
+  if (!g) return;
+  if (g->state != G_DONE && g->state != G_NEW &&
+      !aioc__current() && aioc__running) {
+    /* In a callback: nothing can wait here. The body is told to close and
+     * the generator frees itself when the body ends. */
+    g->orphan = true;
+    g->closing = true;
+    if (g->state == G_PARKED) {
+      g->exit_sent = true;
+      g->task->wait = NULL;
+      resume_body(g, AIOC_EGENEXIT, NULL);
+      aioc__task_wake(g->task, AIOC_EGENEXIT);
+    } else {
+      aioc_task_cancel(g->task, "generator freed");
+    }
+    return;
+  }
+  aioc_gen_close(g);
+  if (g->state != G_DONE && g->state != G_NEW) {
+    g->orphan = true; /* could not wait (closed loop): leave it to end */
+    return;
+  }
+  gen_free_struct(g);
+}
+
+/* The loop closes (or aioc_run ends): every unfinished generator runs its
+ * cleanup now. */
+static void shutdown_gens(aioc_loop *loop) {
+  for (aioc__live *n = loop->gens.next; n != &loop->gens;) {
+    aioc_gen *g = aioc__container_of(n, aioc_gen, link);
+    n = n->next;
+    if (g->state == G_PARKED || g->state == G_BUSY) aioc_gen_close(g);
+  }
+}
+
+/* ---- for the context managers ---- */
+
+void aioc_cm_suppress(aioc_gen *g) {
+  if (g) g->suppress = true;
+}
+
+bool aioc__gen_suppressed(const aioc_gen *g) { return g->suppress; }

@@ -1,0 +1,818 @@
+/* Generators, the iterator interface, per-item timeouts, helpers and
+ * async context managers. Timings on the virtual clock. */
+#include <math.h>
+
+#include "check.h"
+
+static aioc_run_options vopts(void) {
+  aioc_run_options o = {.loop.virtual_clock = 1};
+  return o;
+}
+
+/* ---- bodies ---- */
+
+static int produced; /* how far the body got: laziness */
+static int cleanups; /* cleanup ran (exactly once is checked) */
+
+/* Yields 1..n; counts cleanup however it ends. */
+static int count_to(aioc_gen *g, void *arg) {
+  int n = (int)AIOC_TO_INT(arg);
+  int rc = 0;
+  for (int i = 1; i <= n && rc == 0; i++) {
+    produced = i;
+    rc = aioc_gen_yield(g, AIOC_INT(i), NULL);
+  }
+  cleanups++;
+  return rc == AIOC_EGENEXIT ? 0 : rc;
+}
+
+/* Sleeps pauses[i] before yielding i; the array ends with a negative. */
+static int paced(aioc_gen *g, void *arg) {
+  const double *pauses = arg;
+  int rc = 0;
+  for (int i = 0; pauses[i] >= 0 && rc == 0; i++) {
+    rc = aioc_sleep(pauses[i]);
+    if (rc == 0) rc = aioc_gen_yield(g, AIOC_INT(i), NULL);
+  }
+  /* Cleanup may wait: it runs in a shield. */
+  aioc_scope *s;
+  aioc_shield_enter(&s, 1);
+  aioc_sleep(0.01);
+  aioc_scope_exit(s);
+  cleanups++;
+  return rc == AIOC_EGENEXIT ? 0 : rc;
+}
+
+/* ---- basics ---- */
+
+static int basics_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  aioc_gen *g;
+  produced = cleanups = 0;
+  CHECK_RC(aioc_gen_new(&g, count_to, AIOC_INT(3), NULL), 0);
+  CHECK_EQ(produced, 0); /* lazy: nothing runs before the first next */
+  void *it;
+  for (int i = 1; i <= 3; i++) {
+    CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), 0);
+    CHECK_EQ(AIOC_TO_INT(it), i);
+    CHECK_EQ(produced, i); /* ran exactly up to this yield */
+  }
+  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), AIOC_EXHAUSTED);
+  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), AIOC_EXHAUSTED);
+  CHECK(aioc_gen_finished(g));
+  CHECK_EQ(cleanups, 1);
+  aioc_gen_free(g);
+  return 0;
+}
+
+static void test_basics(void) {
+  aioc_run_options o = vopts();
+  CHECK_RC(aioc_run_ex(basics_main, NULL, NULL, &o), 0);
+}
+
+/* From plain code: no task, the loop runs underneath. */
+static void test_plain_code(void) {
+  aioc_loop *loop = test_loop(1);
+  aioc_gen *g;
+  produced = cleanups = 0;
+  CHECK_RC(aioc_gen_new(&g, count_to, AIOC_INT(5), NULL), 0);
+  void *it;
+  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), 0);
+  CHECK_EQ(AIOC_TO_INT(it), 1);
+  CHECK(!aioc_loop_is_running(loop));
+  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), 0);
+  CHECK_EQ(AIOC_TO_INT(it), 2);
+  CHECK_RC(aioc_gen_close(g), 0); /* consumer stops early */
+  CHECK_EQ(cleanups, 1);
+  CHECK_EQ(produced, 2);
+  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), AIOC_EXHAUSTED);
+  aioc_gen_free(g);
+  /* An awaiting body from plain code, on the virtual clock. */
+  static const double pauses[] = {0.5, 0.5, -1};
+  CHECK_RC(aioc_gen_new(&g, paced, (void *)pauses, NULL), 0);
+  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), 0);
+  CHECK_DBL(aioc_loop_time(loop), 0.5, 1e-9);
+  CHECK_RC(aioc_gen_next(g, 0.1, &it), -ETIMEDOUT);
+  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), 0);
+  CHECK_EQ(AIOC_TO_INT(it), 1);
+  CHECK_DBL(aioc_loop_time(loop), 1.0, 1e-9);
+  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), AIOC_EXHAUSTED);
+  aioc_gen_free(g);
+  CLOSE_CLEAN(loop);
+}
+
+/* ---- the seed 000 scenario: a timeout between chunks ---- */
+
+static int chunks_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  static const double pauses[] = {0.1, 0.1, 2.0, 0.1, -1};
+  aioc_gen *g;
+  cleanups = 0;
+  CHECK_RC(aioc_gen_new(&g, paced, (void *)pauses, NULL), 0);
+  void *it;
+  CHECK_RC(aioc_gen_next(g, 1.0, &it), 0);
+  CHECK_EQ(AIOC_TO_INT(it), 0);
+  CHECK_RC(aioc_gen_next(g, 1.0, &it), 0);
+  CHECK_EQ(AIOC_TO_INT(it), 1);
+  CHECK_DBL(aioc_time(), 0.2, 1e-9);
+  /* The producer pauses 2 s: the consumer times out, the producer goes
+   * on. */
+  CHECK_RC(aioc_gen_next(g, 1.0, &it), -ETIMEDOUT);
+  CHECK_DBL(aioc_time(), 1.2, 1e-9);
+  /* Resume: the late chunk still arrives, nothing lost. */
+  CHECK_RC(aioc_gen_next(g, 1.5, &it), 0);
+  CHECK_EQ(AIOC_TO_INT(it), 2);
+  CHECK_DBL(aioc_time(), 2.2, 1e-9);
+  CHECK_RC(aioc_gen_next(g, 1.0, &it), 0);
+  CHECK_EQ(AIOC_TO_INT(it), 3);
+  CHECK_RC(aioc_gen_next(g, 1.0, &it), AIOC_EXHAUSTED);
+  CHECK_EQ(cleanups, 1);
+  aioc_gen_free(g);
+  CHECK_EQ(cleanups, 1);
+  return 0;
+}
+
+static void test_timeout_between_chunks(void) {
+  aioc_run_options o = vopts();
+  CHECK_RC(aioc_run_ex(chunks_main, NULL, NULL, &o), 0);
+}
+
+/* A producer that finishes its item after the consumer gave up: the item
+ * waits for the next call, even when that call comes much later. */
+static int late_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  static const double pauses[] = {1.0, -1};
+  aioc_gen *g;
+  aioc_gen_new(&g, paced, (void *)pauses, NULL);
+  void *it;
+  CHECK_RC(aioc_gen_next(g, 0.5, &it), -ETIMEDOUT);
+  CHECK_RC(aioc_sleep(3), 0); /* the item is produced meanwhile */
+  CHECK_RC(aioc_gen_next(g, 0, &it), 0);
+  CHECK_EQ(AIOC_TO_INT(it), 0);
+  CHECK_DBL(aioc_time(), 3.5, 1e-9);
+  aioc_gen_free(g);
+  return 0;
+}
+
+static void test_item_kept_after_timeout(void) {
+  aioc_run_options o = vopts();
+  CHECK_RC(aioc_run_ex(late_main, NULL, NULL, &o), 0);
+}
+
+/* Python's wait_for(anext()) behaviour, when asked for. */
+static int cancel_on_timeout_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  static const double pauses[] = {0.1, 5.0, 0.1, -1};
+  aioc_gen_options go = {.flags = AIOC_GEN_CANCEL_ON_TIMEOUT};
+  aioc_gen *g;
+  cleanups = 0;
+  aioc_gen_new(&g, paced, (void *)pauses, &go);
+  void *it;
+  CHECK_RC(aioc_gen_next(g, 1.0, &it), 0);
+  CHECK_RC(aioc_gen_next(g, 1.0, &it), -ETIMEDOUT);
+  CHECK_RC(aioc_gen_next(g, 1.0, &it), AIOC_EXHAUSTED);
+  CHECK_EQ(cleanups, 1);
+  aioc_gen_free(g);
+  CHECK_EQ(cleanups, 1);
+  return 0;
+}
+
+static void test_cancel_on_timeout(void) {
+  aioc_run_options o = vopts();
+  CHECK_RC(aioc_run_ex(cancel_on_timeout_main, NULL, NULL, &o), 0);
+}
+
+/* The consumer's deadline scope applies to next() like any wait. */
+static int scope_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  static const double pauses[] = {2.0, -1};
+  aioc_gen *g;
+  aioc_gen_new(&g, paced, (void *)pauses, NULL);
+  aioc_scope *s;
+  aioc_timeout_enter(&s, 0.5);
+  void *it;
+  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), -ETIMEDOUT);
+  CHECK_RC(aioc_scope_exit(s), -ETIMEDOUT);
+  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), 0);
+  CHECK_DBL(aioc_time(), 2.0, 1e-9);
+  aioc_gen_free(g);
+  return 0;
+}
+
+static void test_deadline_scope(void) {
+  aioc_run_options o = vopts();
+  CHECK_RC(aioc_run_ex(scope_main, NULL, NULL, &o), 0);
+}
+
+/* ---- send, throw, close ---- */
+
+/* Echoes what it is sent, doubled; a thrown -EAGAIN is answered with -1. */
+static int echo(aioc_gen *g, void *arg) {
+  (void)arg;
+  void *x = AIOC_INT(0);
+  for (;;) {
+    void *sent;
+    int rc = aioc_gen_yield(g, x, &sent);
+    if (rc == -EAGAIN) {
+      x = AIOC_INT(-1);
+      continue;
+    }
+    if (rc < 0) return rc == AIOC_EGENEXIT ? 0 : rc;
+    x = AIOC_INT(AIOC_TO_INT(sent) * 2);
+  }
+}
+
+static int send_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  aioc_gen *g;
+  aioc_gen_new(&g, echo, NULL, NULL);
+  void *it;
+  CHECK_RC(aioc_gen_send(g, AIOC_INT(5), AIOC_FOREVER, &it), -EINVAL);
+  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), 0);
+  CHECK_EQ(AIOC_TO_INT(it), 0);
+  CHECK_RC(aioc_gen_send(g, AIOC_INT(21), AIOC_FOREVER, &it), 0);
+  CHECK_EQ(AIOC_TO_INT(it), 42);
+  CHECK_RC(aioc_gen_throw(g, -EAGAIN, AIOC_FOREVER, &it), 0);
+  CHECK_EQ(AIOC_TO_INT(it), -1);
+  /* An error the body does not handle comes back. */
+  CHECK_RC(aioc_gen_throw(g, -EPIPE, AIOC_FOREVER, &it), -EPIPE);
+  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), AIOC_EXHAUSTED);
+  CHECK_RC(aioc_gen_throw(g, 5, AIOC_FOREVER, &it), -EINVAL);
+  aioc_gen_free(g);
+  return 0;
+}
+
+static void test_send_throw(void) {
+  CHECK_RC(aioc_run(send_main, NULL, NULL), 0);
+}
+
+/* A body that yields while being closed. */
+static int stubborn(aioc_gen *g, void *arg) {
+  (void)arg;
+  int rc;
+  do {
+    rc = aioc_gen_yield(g, NULL, NULL);
+  } while (rc == 0);
+  /* Told to close: yields again (a bug), which is refused at once. */
+  CHECK_RC(aioc_gen_yield(g, NULL, NULL), AIOC_EGENEXIT);
+  cleanups++;
+  return 0;
+}
+
+static int close_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  aioc_gen *g;
+  void *it;
+  cleanups = 0;
+  /* Unstarted: closing never runs the body. */
+  produced = 0;
+  aioc_gen_new(&g, count_to, AIOC_INT(3), NULL);
+  CHECK_RC(aioc_gen_close(g), 0);
+  CHECK_EQ(produced, 0);
+  CHECK_EQ(cleanups, 0);
+  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), AIOC_EXHAUSTED);
+  aioc_gen_free(g);
+  /* Yielding while closing. */
+  aioc_gen_new(&g, stubborn, NULL, NULL);
+  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), 0);
+  CHECK_RC(aioc_gen_close(g), AIOC_EGENYIELD);
+  CHECK(aioc_gen_finished(g));
+  CHECK_EQ(cleanups, 1);
+  CHECK_RC(aioc_gen_close(g), 0);
+  aioc_gen_free(g);
+  CHECK_EQ(cleanups, 1);
+  return 0;
+}
+
+static void test_close(void) { CHECK_RC(aioc_run(close_main, NULL, NULL), 0); }
+
+/* ---- errors and every close path ---- */
+
+static int failing(aioc_gen *g, void *arg) {
+  (void)arg;
+  int rc = aioc_gen_yield(g, AIOC_INT(1), NULL);
+  if (rc < 0) return rc;
+  cleanups++;
+  return aioc_error(-EPROTO, "bad chunk %d", 2);
+}
+
+static int error_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  aioc_gen *g;
+  cleanups = 0;
+  aioc_gen_new(&g, failing, NULL, NULL);
+  void *it;
+  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), 0);
+  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), -EPROTO);
+  CHECK_STR(aioc_error_message(), "bad chunk 2");
+  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), AIOC_EXHAUSTED);
+  CHECK_EQ(cleanups, 1);
+  aioc_gen_free(g);
+  return 0;
+}
+
+static void test_producer_error(void) {
+  CHECK_RC(aioc_run(error_main, NULL, NULL), 0);
+}
+
+static int driver(void *arg, void **result) {
+  (void)result;
+  void *it;
+  return aioc_gen_next(arg, AIOC_FOREVER, &it);
+}
+
+static int cancelled_consumer_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  static const double pauses[] = {5.0, -1};
+  aioc_gen *g;
+  cleanups = 0;
+  aioc_gen_new(&g, paced, (void *)pauses, NULL);
+  aioc_task *t, *t2;
+  aioc_spawn(&t, driver, g);
+  CHECK_RC(aioc_sleep(1), 0);
+  /* A second consumer while the first waits. */
+  aioc_spawn(&t2, driver, g);
+  CHECK_RC(aioc_task_await(t2, NULL), -EBUSY);
+  aioc_task_release(t2);
+  /* The consumer is cancelled mid-wait: the producer keeps its place. */
+  aioc_task_cancel(t, NULL);
+  CHECK_RC(aioc_task_await(t, NULL), -ECANCELED);
+  aioc_task_release(t);
+  CHECK_EQ(cleanups, 0);
+  void *it;
+  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), 0);
+  CHECK_DBL(aioc_time(), 5.0, 1e-9);
+  aioc_gen_free(g);
+  CHECK_EQ(cleanups, 1);
+  /* Closing while the producer is busy cancels it; cleanup runs once. */
+  cleanups = 0;
+  aioc_gen_new(&g, paced, (void *)pauses, NULL);
+  CHECK_RC(aioc_gen_next(g, 1, &it), -ETIMEDOUT);
+  double before = aioc_time();
+  CHECK_RC(aioc_gen_close(g), 0);
+  CHECK_EQ(cleanups, 1);
+  CHECK(aioc_time() - before < 1); /* did not wait for the 5 s pause */
+  aioc_gen_free(g);
+  CHECK_EQ(cleanups, 1);
+  return 0;
+}
+
+static void test_close_paths(void) {
+  aioc_run_options o = vopts();
+  CHECK_RC(aioc_run_ex(cancelled_consumer_main, NULL, NULL, &o), 0);
+}
+
+/* Generators left open when main returns, or when the loop closes, run
+ * their cleanup. */
+static aioc_gen *left_open[2];
+static int leave_open_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  static const double pauses[] = {0.1, 0.1, 0.1, -1};
+  void *it;
+  for (int i = 0; i < 2; i++) {
+    aioc_gen_new(&left_open[i], paced, (void *)pauses, NULL);
+    CHECK_RC(aioc_gen_next(left_open[i], AIOC_FOREVER, &it), 0);
+  }
+  return 0;
+}
+
+static void test_loop_closes_generators(void) {
+  aioc_run_options o = vopts();
+  cleanups = 0;
+  CHECK_RC(aioc_run_ex(leave_open_main, NULL, NULL, &o), 0);
+  CHECK_EQ(cleanups, 2);
+  for (int i = 0; i < 2; i++) {
+    CHECK(aioc_gen_finished(left_open[i]));
+    aioc_gen_free(left_open[i]);
+  }
+  /* Through aioc_loop_close, from plain code. */
+  aioc_loop *loop = test_loop(1);
+  cleanups = 0;
+  aioc_gen *g;
+  aioc_gen_new(&g, count_to, AIOC_INT(3), NULL);
+  void *it;
+  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), 0);
+  CHECK_RC(aioc_loop_close(loop), 0);
+  CHECK_EQ(cleanups, 1);
+  aioc_gen_free(g);
+}
+
+static void test_bad_input(void) {
+  void *it;
+  aioc_gen *g;
+  CHECK_RC(aioc_gen_new(NULL, count_to, NULL, NULL), -EINVAL);
+  CHECK_RC(aioc_gen_new(&g, NULL, NULL, NULL), -EINVAL);
+  CHECK_RC(aioc_gen_next(NULL, 1, &it), -EINVAL);
+  aioc_loop *loop = test_loop(1);
+  aioc_gen_new(&g, count_to, AIOC_INT(1), NULL);
+  CHECK_RC(aioc_gen_next(g, -1, &it), -EINVAL);
+  CHECK_RC(aioc_gen_next(g, NAN, &it), -EINVAL);
+  CHECK_RC(aioc_gen_yield(g, NULL, NULL), -EINVAL); /* not from its body */
+  CHECK_RC(aioc_gen_close(NULL), -EINVAL);
+  aioc_gen_free(g);
+  aioc_gen_free(NULL);
+  CHECK_RC(aioc_iter_next(NULL, 1, &it), -EINVAL);
+  CHECK_RC(aioc_iter_timed(NULL, NULL, NULL), -EINVAL);
+  CLOSE_CLEAN(loop);
+}
+
+/* ---- the timed iterator ---- */
+
+static aioc_iter *paced_iter(const double *pauses) {
+  aioc_gen *g;
+  aioc_iter *it;
+  aioc_gen_new(&g, paced, (void *)pauses, NULL);
+  aioc_gen_iter(&it, g);
+  return it;
+}
+
+static int timed_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  void *x;
+  /* first: 0.5 s to the first item. */
+  static const double slow_start[] = {1.0, 0.1, -1};
+  aioc_iter *it;
+  aioc_timed_options o = {.first = 0.5, .zero_is_none = 1};
+  CHECK_RC(aioc_iter_timed(&it, paced_iter(slow_start), &o), 0);
+  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), -ETIMEDOUT);
+  CHECK_DBL(aioc_time(), 0.5, 1e-9);
+  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), -ETIMEDOUT); /* still 1st */
+  aioc_iter_free(it);
+  /* between: 0.3 s between items. */
+  double t0 = aioc_time();
+  static const double gap[] = {0.1, 0.2, 0.5, 0.1, -1};
+  aioc_timed_options b = {.between = 0.3, .zero_is_none = 1};
+  CHECK_RC(aioc_iter_timed(&it, paced_iter(gap), &b), 0);
+  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), 0);
+  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), 0);
+  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), -ETIMEDOUT);
+  CHECK_DBL(aioc_time() - t0, 0.6, 1e-9);
+  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), 0); /* the late one */
+  CHECK_EQ(AIOC_TO_INT(x), 2);
+  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), 0);
+  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), AIOC_EXHAUSTED);
+  aioc_iter_free(it);
+  /* total: 1 s for the whole stream, then always -ETIMEDOUT. */
+  t0 = aioc_time();
+  static const double steady[] = {0.4, 0.4, 0.4, 0.4, -1};
+  aioc_timed_options tt = {.total = 1.0, .zero_is_none = 1};
+  CHECK_RC(aioc_iter_timed(&it, paced_iter(steady), &tt), 0);
+  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), 0);
+  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), 0);
+  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), -ETIMEDOUT);
+  CHECK_DBL(aioc_time() - t0, 1.0, 1e-9);
+  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), -ETIMEDOUT);
+  aioc_iter_free(it);
+  /* A negative limit is refused. */
+  aioc_timed_options bad = {.first = -1};
+  aioc_iter *src = paced_iter(steady);
+  CHECK_RC(aioc_iter_timed(&it, src, &bad), -EINVAL);
+  aioc_iter_free(src);
+  return 0;
+}
+
+static void test_timed_iterator(void) {
+  aioc_run_options o = vopts();
+  CHECK_RC(aioc_run_ex(timed_main, NULL, NULL, &o), 0);
+}
+
+/* ---- helpers ---- */
+
+static int times_ten(void *arg, void *item, void **out) {
+  (void)arg;
+  *out = AIOC_INT(AIOC_TO_INT(item) * 10);
+  return 0;
+}
+
+static int is_odd(void *arg, void *item) {
+  (void)arg;
+  return AIOC_TO_INT(item) % 2 != 0;
+}
+
+static aioc_iter *count_iter(int n) {
+  aioc_gen *g;
+  aioc_iter *it;
+  aioc_gen_new(&g, count_to, AIOC_INT(n), NULL);
+  aioc_gen_iter(&it, g);
+  return it;
+}
+
+static int helpers_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  void **v;
+  size_t n;
+  aioc_iter *it, *a, *b;
+  /* [x * 10 for x in count(1..6) if x odd][:2] */
+  aioc_iter_filter(&a, count_iter(6), is_odd, NULL, NULL);
+  aioc_iter_map(&b, a, times_ten, NULL);
+  aioc_iter_take(&it, b, 2);
+  CHECK_RC(aioc_iter_collect(it, AIOC_FOREVER, &v, &n), 0);
+  CHECK_EQ(n, 2);
+  CHECK_EQ(AIOC_TO_INT(v[0]), 10);
+  CHECK_EQ(AIOC_TO_INT(v[1]), 30);
+  free(v);
+  aioc_iter_free(it);
+  /* enumerate */
+  aioc_iter_enumerate(&it, count_iter(3));
+  void *x;
+  for (size_t i = 0; i < 3; i++) {
+    CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), 0);
+    aioc_indexed *e = x;
+    CHECK_EQ(e->index, i);
+    CHECK_EQ(AIOC_TO_INT(e->item), (long)i + 1);
+  }
+  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), AIOC_EXHAUSTED);
+  aioc_iter_free(it);
+  /* chain */
+  aioc_iter *two[2] = {count_iter(2), count_iter(3)};
+  aioc_iter_chain(&it, two, 2);
+  CHECK_RC(aioc_iter_collect(it, AIOC_FOREVER, &v, &n), 0);
+  CHECK_EQ(n, 5);
+  CHECK_EQ(AIOC_TO_INT(v[2]), 1);
+  free(v);
+  aioc_iter_free(it);
+  /* zip ends with the shortest */
+  aioc_iter *pair[2] = {count_iter(2), count_iter(5)};
+  aioc_iter_zip(&it, pair, 2);
+  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), 0);
+  CHECK_EQ(AIOC_TO_INT(((void **)x)[1]), 1);
+  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), 0);
+  CHECK_EQ(AIOC_TO_INT(((void **)x)[0]), 2);
+  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), AIOC_EXHAUSTED);
+  aioc_iter_free(it);
+  /* merge: items as they arrive */
+  static const double fast[] = {0.1, 0.1, 0.1, -1};
+  static const double slow[] = {0.25, 0.25, -1};
+  aioc_iter *ms[2] = {paced_iter(slow), paced_iter(fast)};
+  aioc_iter_merge(&it, ms, 2);
+  double t0 = aioc_time();
+  CHECK_RC(aioc_iter_collect(it, AIOC_FOREVER, &v, &n), 0);
+  CHECK_EQ(n, 5);
+  CHECK_DBL(aioc_time() - t0, 0.51, 1e-6); /* + the 0.01 s cleanup */
+  free(v);
+  aioc_iter_free(it);
+  /* chunks: by count, and by time */
+  aioc_iter_chunks(&it, count_iter(5), 2, AIOC_FOREVER);
+  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), 0);
+  CHECK_EQ(((aioc_chunk *)x)->n, 2);
+  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), 0);
+  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), 0);
+  CHECK_EQ(((aioc_chunk *)x)->n, 1);
+  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), AIOC_EXHAUSTED);
+  aioc_iter_free(it);
+  static const double bursts[] = {0.1, 0.1, 1.0, 0.1, -1};
+  aioc_iter_chunks(&it, paced_iter(bursts), 10, 0.5);
+  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), 0);
+  CHECK_EQ(((aioc_chunk *)x)->n, 2); /* the time limit closed it */
+  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), 0);
+  CHECK_EQ(((aioc_chunk *)x)->n, 2); /* the late item was not lost */
+  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), AIOC_EXHAUSTED);
+  aioc_iter_free(it);
+  /* closing a helper closes its source (the generator's cleanup runs) */
+  cleanups = 0;
+  aioc_iter_map(&it, count_iter(9), times_ten, NULL);
+  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), 0);
+  CHECK_RC(aioc_iter_close(it), 0);
+  CHECK_EQ(cleanups, 1);
+  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), AIOC_EXHAUSTED);
+  aioc_iter_free(it);
+  CHECK_EQ(cleanups, 1);
+  return 0;
+}
+
+static void test_helpers(void) {
+  aioc_run_options o = vopts();
+  CHECK_RC(aioc_run_ex(helpers_main, NULL, NULL, &o), 0);
+}
+
+/* as_completed through the iterator interface */
+static int sleeper(void *arg, void **result) {
+  *result = arg;
+  return aioc_sleep(AIOC_TO_INT(arg) / 10.0);
+}
+
+static int ac_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  aioc_task *t[3];
+  aioc_future *f[3];
+  int d[3] = {3, 1, 2};
+  for (int i = 0; i < 3; i++) {
+    aioc_spawn(&t[i], sleeper, AIOC_INT(d[i]));
+    f[i] = aioc_task_future(t[i]);
+  }
+  aioc_as_completed *ac;
+  aioc_as_completed_new(&ac, f, 3, AIOC_FOREVER);
+  aioc_iter *it;
+  CHECK_RC(aioc_as_completed_iter(&it, ac), 0);
+  int expect[3] = {1, 2, 3};
+  void *x;
+  for (int i = 0; i < 3; i++) {
+    CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), 0);
+    void *r;
+    aioc_future_result(x, &r);
+    CHECK_EQ(AIOC_TO_INT(r), expect[i]);
+  }
+  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), AIOC_EXHAUSTED);
+  aioc_iter_free(it);
+  for (int i = 0; i < 3; i++) aioc_task_release(t[i]);
+  return 0;
+}
+
+static void test_as_completed_iter(void) {
+  aioc_run_options o = vopts();
+  CHECK_RC(aioc_run_ex(ac_main, NULL, NULL, &o), 0);
+}
+
+/* ---- context managers ---- */
+
+static char trace[256];
+
+typedef struct res {
+  const char *name;
+  int exit_result; /* what exit returns (0 propagate, 1 suppress, <0 fail) */
+  int seen;        /* the body code exit received */
+} res;
+
+static int res_enter(void *self, void **bound) {
+  res *r = self;
+  int rc = aioc_sleep(0.1); /* enter may wait */
+  if (rc < 0) return rc;
+  strcat(trace, "+");
+  strcat(trace, r->name);
+  *bound = r;
+  return 0;
+}
+
+static int res_exit(void *self, int body_rc) {
+  res *r = self;
+  r->seen = body_rc;
+  /* exit may wait, even after a cancellation (it runs in a shield) */
+  if (aioc_sleep(0.1) != 0) strcat(trace, "!");
+  strcat(trace, "-");
+  strcat(trace, r->name);
+  return r->exit_result;
+}
+
+static const aioc_cm_vtable res_vt = {res_enter, res_exit};
+
+static int body_ok(void *arg, void *bound) {
+  (void)arg;
+  strcat(trace, " body:");
+  strcat(trace, ((res *)bound)->name);
+  strcat(trace, " ");
+  return 0;
+}
+
+static int body_fail(void *arg, void *bound) {
+  (void)arg;
+  (void)bound;
+  return -EIO;
+}
+
+static int body_sleeps(void *arg, void *bound) {
+  (void)arg;
+  (void)bound;
+  return aioc_sleep(10);
+}
+
+static int inner_with(void *arg, void *bound) {
+  aioc_cm *reader = arg;
+  (void)bound;
+  return aioc_with(reader, body_ok, NULL, NULL);
+}
+
+static int cm_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  res provider = {"provider", 0, 99}, reader = {"reader", 0, 99};
+  aioc_cm pcm = {&res_vt, &provider, 0}, rcm = {&res_vt, &reader, 0};
+  trace[0] = 0;
+  CHECK_RC(aioc_with(&pcm, inner_with, &rcm, NULL), 0);
+  CHECK_STR(trace, "+provider+reader body:reader -reader-provider");
+  /* exit sees the error; not suppressed, then suppressed */
+  CHECK_RC(aioc_with(&pcm, body_fail, NULL, NULL), -EIO);
+  CHECK_RC(provider.seen, -EIO);
+  provider.exit_result = 1;
+  CHECK_RC(aioc_with(&pcm, body_fail, NULL, NULL), 0);
+  /* exit fails while the body failed: both reported */
+  provider.exit_result = -ENOSPC;
+  int erc;
+  CHECK_RC(aioc_with(&pcm, body_fail, NULL, &erc), -EIO);
+  CHECK_RC(erc, -ENOSPC);
+  CHECK_RC(aioc_with(&pcm, body_ok, NULL, &erc), -ENOSPC);
+  provider.exit_result = 0;
+  /* exit runs, and can wait, when the body is cancelled */
+  trace[0] = 0;
+  aioc_task_cancel(aioc_current_task(), NULL);
+  CHECK_RC(aioc_with(&pcm, body_sleeps, NULL, NULL), -ECANCELED);
+  aioc_task_uncancel(aioc_current_task());
+  CHECK_STR(trace, ""); /* enter failed (cancelled): body and exit not run */
+  trace[0] = 0;
+  aioc_scope *s;
+  aioc_timeout_enter(&s, 1);
+  CHECK_RC(aioc_with(&pcm, body_sleeps, NULL, NULL), -ETIMEDOUT);
+  aioc_scope_exit(s);
+  CHECK_STR(trace, "+provider-provider"); /* exit slept in its shield */
+  CHECK_RC(provider.seen, -ETIMEDOUT);
+  return 0;
+}
+
+static void test_context_managers(void) {
+  aioc_run_options o = vopts();
+  CHECK_RC(aioc_run_ex(cm_main, NULL, NULL, &o), 0);
+  /* The same manager from plain code: the loop runs underneath. */
+  aioc_loop *loop = test_loop(1);
+  res plain = {"plain", 0, 99};
+  aioc_cm cm = {&res_vt, &plain, 0};
+  trace[0] = 0;
+  CHECK_RC(aioc_with(&cm, body_ok, NULL, NULL), 0);
+  CHECK_STR(trace, "+plain body:plain -plain");
+  CLOSE_CLEAN(loop);
+}
+
+/* asynccontextmanager */
+static int managed(aioc_gen *g, void *arg) {
+  res *r = arg;
+  strcat(trace, "+");
+  strcat(trace, r->name);
+  int rc = aioc_gen_yield(g, r, NULL);
+  r->seen = rc;
+  strcat(trace, "-");
+  strcat(trace, r->name);
+  if (rc == -EIO && r->exit_result == 1) aioc_cm_suppress(g);
+  return rc == -EIO && r->exit_result == 1 ? 0 : rc;
+}
+
+static int gen_cm_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  res r = {"g", 0, 99};
+  aioc_cm cm;
+  CHECK_RC(aioc_gen_cm(&cm, managed, &r), 0);
+  trace[0] = 0;
+  CHECK_RC(aioc_with(&cm, body_ok, NULL, NULL), 0);
+  CHECK_STR(trace, "+g body:g -g");
+  CHECK_RC(aioc_with(&cm, body_fail, NULL, NULL), -EIO);
+  CHECK_RC(r.seen, -EIO); /* the error arrived at the yield */
+  r.exit_result = 1;
+  CHECK_RC(aioc_with(&cm, body_fail, NULL, NULL), 0);
+  aioc_gen_cm_free(&cm);
+  /* exit stack: reverse order */
+  res a = {"a", 0, 0}, b = {"b", 0, 0}, c = {"c", 0, 0};
+  aioc_cm ca = {&res_vt, &a, 0}, cb = {&res_vt, &b, 0}, cc = {&res_vt, &c, 0};
+  aioc_exit_stack *st;
+  aioc_exit_stack_new(&st);
+  trace[0] = 0;
+  void *bound;
+  CHECK_RC(aioc_exit_stack_enter(st, &ca, &bound), 0);
+  CHECK(bound == &a);
+  CHECK_RC(aioc_exit_stack_enter(st, &cb, NULL), 0);
+  CHECK_RC(aioc_exit_stack_enter(st, &cc, NULL), 0);
+  b.exit_result = 1; /* b suppresses what c passed on */
+  CHECK_RC(aioc_exit_stack_close(st, -EIO), 0);
+  CHECK_STR(trace, "+a+b+c-c-b-a");
+  CHECK_RC(c.seen, -EIO);
+  CHECK_RC(a.seen, 0);
+  aioc_exit_stack_free(st);
+  return 0;
+}
+
+static void test_gen_cm_and_exit_stack(void) {
+  aioc_run_options o = vopts();
+  CHECK_RC(aioc_run_ex(gen_cm_main, NULL, NULL, &o), 0);
+}
+
+int main(void) {
+  watchdog(120);
+  RUN(test_basics);
+  RUN(test_plain_code);
+  RUN(test_timeout_between_chunks);
+  RUN(test_item_kept_after_timeout);
+  RUN(test_cancel_on_timeout);
+  RUN(test_deadline_scope);
+  RUN(test_send_throw);
+  RUN(test_close);
+  RUN(test_producer_error);
+  RUN(test_close_paths);
+  RUN(test_loop_closes_generators);
+  RUN(test_bad_input);
+  RUN(test_timed_iterator);
+  RUN(test_helpers);
+  RUN(test_as_completed_iter);
+  RUN(test_context_managers);
+  RUN(test_gen_cm_and_exit_stack);
+  return check_report();
+}
