@@ -32,7 +32,7 @@ static long status_kb(const char *key) {
 }
 
 static void result(const char *w, double v, const char *unit) {
-  printf("RESULT workload=%s runtime=aioc value=%.3f unit=%s "
+  printf("RESULT workload=%s runtime=aioc value=%.6g unit=%s "
          "lower_is_better=1\n", w, v, unit);
   fflush(stdout);
 }
@@ -176,6 +176,39 @@ static int b4c_main(void *arg, void **res) {
   return 0;
 }
 
+/* ---- B7: a generator of N items, plainly and with a timeout per item ---- */
+
+static int b7_gen(aioc_gen *g, void *arg) {
+  long n = (long)(intptr_t)arg;
+  for (long i = 0; i < n; i++)
+    if (aioc_gen_yield(g, AIOC_INT(i), NULL) != 0) return 0;
+  return 0;
+}
+
+static int b7_timed; /* B7t: a timeout on every item */
+
+static int b7_main(void *arg, void **res) {
+  long n = (long)(intptr_t)arg;
+  const char *w = b7_timed ? "B7t" : "B7";
+  double timeout = b7_timed ? 1.0 : AIOC_FOREVER;
+  aioc_gen *g;
+  if (aioc_gen_new(&g, b7_gen, AIOC_INT(n), NULL) != 0) return -ENOMEM;
+  long long sum = 0;
+  void *item;
+  double t0 = now_s();
+  int rc;
+  while ((rc = aioc_gen_next(g, timeout, &item)) == 0) sum += AIOC_TO_INT(item);
+  double t1 = now_s();
+  aioc_gen_free(g);
+  if (rc != AIOC_EXHAUSTED || sum != (long long)n * (n - 1) / 2) {
+    fprintf(stderr, "%s: rc %d, sum %lld\n", w, rc, sum);
+    return -EIO;
+  }
+  result(w, (t1 - t0) * 1e9 / n, "ns/item");
+  *res = NULL;
+  return 0;
+}
+
 int main(int argc, char **argv) {
   const char *w = argc > 1 ? argv[1] : "B1";
   aioc_fn fn;
@@ -195,8 +228,12 @@ int main(int argc, char **argv) {
   } else if (strcmp(w, "B4c") == 0) {
     fn = b4c_main;
     n = n_default(1000000);
+  } else if (strcmp(w, "B7") == 0 || strcmp(w, "B7t") == 0) {
+    b7_timed = strcmp(w, "B7t") == 0;
+    fn = b7_main;
+    n = n_default(1000000);
   } else {
-    fprintf(stderr, "usage: %s B1|B2|B3|B4|B4c\n", argv[0]);
+    fprintf(stderr, "usage: %s B1|B2|B3|B4|B4c|B7|B7t\n", argv[0]);
     return 2;
   }
   int rc = aioc_run(fn, AIOC_INT(n), NULL);

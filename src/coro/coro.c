@@ -180,11 +180,13 @@ void aioc__coro_make(aioc__coro *c, aioc__stack *st, void (*fn)(void *),
 #endif
 }
 
+#if !AIOC_CORO_INLINE_SWITCH
 void aioc__coro_switch(aioc__coro *from, aioc__coro *to) {
   before_switch(from, to, false);
   aioc__ctx_switch(&from->sp, to->sp);
   after_switch(from);
 }
+#endif
 
 void aioc__coro_exit(aioc__coro *from, aioc__coro *to) {
   before_switch(from, to, true);

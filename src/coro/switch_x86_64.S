@@ -44,7 +44,6 @@ aioc__ctx_switch:
   subq $8, %rsp
   .cfi_adjust_cfa_offset 8
 #ifndef AIOC_NO_FPENV
-  movq $0, (%rsp)
   stmxcsr (%rsp)
   fnstcw 4(%rsp)
 #endif
@@ -52,16 +51,21 @@ aioc__ctx_switch:
   .hidden aioc__ctx_switch_saved
 aioc__ctx_switch_saved:
   movq %rsp, (%rdi)
+#ifndef AIOC_NO_FPENV
+  /* Our values, read back at the width they were stored (so the loads
+   * forward from the stores), to compare with the other context's. */
+  movl (%rsp), %eax
+  movzwl 4(%rsp), %edx
+#endif
   movq %rsi, %rsp
 #ifndef AIOC_NO_FPENV
   /* Loading MXCSR and the x87 control word is slow; skip it when the two
    * contexts agree, which is almost always. */
-  movq (%rdi), %rax
-  movq (%rax), %rax
-  cmpq %rax, (%rsp)
-  je 1f
-  ldmxcsr (%rsp)
-  fldcw 4(%rsp)
+  xorl (%rsp), %eax
+  testl $0xffc0, %eax /* MXCSR control bits; status flags are not ours */
+  jne 2f
+  cmpw 4(%rsp), %dx
+  jne 2f
 1:
 #endif
   addq $8, %rsp
@@ -73,6 +77,12 @@ aioc__ctx_switch_saved:
   popq %rbp
   popq %rcx
   jmp *%rcx
+#ifndef AIOC_NO_FPENV
+2:
+  ldmxcsr (%rsp)
+  fldcw 4(%rsp)
+  jmp 1b
+#endif
   .cfi_endproc
   .size aioc__ctx_switch, .-aioc__ctx_switch
 

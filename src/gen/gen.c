@@ -66,13 +66,24 @@ static void cw_fire(aioc_loop *loop, aioc__timer *tm) {
 
 static void cw_unhook(aioc_task *t, aioc__wait *w) {
   genwait *cw = aioc__container_of(w, genwait, w);
-  aioc__timer_disarm(t->f.loop, &cw->tm);
+  if (cw->armed) aioc__timer_disarm(t->f.loop, &cw->tm);
   if (cw->g->cw == cw) cw->g->cw = NULL;
+}
+
+/* Only the fields every request needs: this is the per-item path. */
+static inline void cw_init(genwait *cw, aioc_gen *g, aioc_task *t,
+                           double timeout) {
+  cw->w.unhook = cw_unhook;
+  cw->g = g;
+  cw->t = t;
+  cw->timeout = timeout;
+  cw->armed = cw->delivered = cw->timed_out = false;
 }
 
 static void cw_arm(genwait *cw) {
   if (cw->armed || cw->timeout == AIOC_FOREVER) return;
   cw->armed = true;
+  aioc__timer_init(&cw->tm, cw_fire);
   aioc__timer_arm(cw->g->loop, &cw->tm,
                   aioc__deadline_after(cw->g->loop, cw->timeout));
 }
@@ -91,7 +102,7 @@ static genwait *deliver(aioc_gen *g, int rc, void *item) {
   cw->rc = rc;
   cw->item = item;
   cw->delivered = true;
-  aioc__timer_disarm(g->loop, &cw->tm);
+  if (cw->armed) aioc__timer_disarm(g->loop, &cw->tm);
   return cw;
 }
 
@@ -150,7 +161,7 @@ int aioc_gen_yield(aioc_gen *g, void *value, void **sent) {
     cw->t->wake_rc = 0;
     t->wait = &g->park;
     t->tstate = T_SUSPENDED;
-    rc = aioc__task_transfer(t, cw->t);
+    rc = aioc__task_resume_now(t, cw->t);
   } else {
     if (cw)
       deliver(g, 0, value); /* plain code: the loop run ends */
@@ -275,8 +286,8 @@ static int request(aioc_gen *g, int how, void *val, double timeout,
   int rc = ensure_task(g);
   if (rc < 0) return rc;
 
-  genwait cw = {.w.unhook = cw_unhook, .g = g, .t = c, .timeout = timeout};
-  aioc__timer_init(&cw.tm, cw_fire);
+  genwait cw;
+  cw_init(&cw, g, c, timeout);
   if (c) {
     rc = aioc__task_check(c);
     if (rc) return rc;
@@ -288,8 +299,10 @@ static int request(aioc_gen *g, int how, void *val, double timeout,
       c->wait = NULL;
       cw_arm(&cw);
       rc = aioc__task_suspend(c, &cw.w);
+    } else if (g->state == G_PARKED) {
+      resume_body(g, how, val);
+      rc = aioc__task_resume_now(c, g->task);
     } else {
-      if (g->state == G_PARKED) g->task->wait = NULL;
       resume_body(g, how, val);
       rc = aioc__task_transfer(c, g->task);
     }
@@ -309,7 +322,7 @@ static int request(aioc_gen *g, int how, void *val, double timeout,
     }
     cw_arm(&cw);
     rc = aioc__loop_run(g->loop, plain_done, &cw);
-    aioc__timer_disarm(g->loop, &cw.tm);
+    if (cw.armed) aioc__timer_disarm(g->loop, &cw.tm);
     if (g->cw == &cw) g->cw = NULL;
     if (rc == 0 && !cw.delivered) rc = -ETIMEDOUT;
   }

@@ -126,6 +126,16 @@ AIOC_HIDDEN int aioc__task_create(aioc_task **out, aioc_loop *loop, aioc_fn fn,
  * when from is resumed, or a negative code if `to` could not start. */
 AIOC_HIDDEN int aioc__task_transfer(aioc_task *from, aioc_task *to);
 
+/* aioc__task_transfer() to a task that has already started: inline, for
+ * the generator hand-offs. */
+static inline int aioc__task_resume_now(aioc_task *from, aioc_task *to) {
+  to->wait = NULL;
+  to->tstate = T_RUNNING;
+  to->f.loop->current = to;
+  aioc__coro_switch(&from->coro, &to->coro);
+  return from->wake_rc;
+}
+
 /* Called (when set) as a generator's body task is about to block in the
  * loop: the gen layer arms its consumer's deadline lazily. */
 extern void (*aioc__gen_blocked)(aioc_task *t);
