@@ -56,20 +56,20 @@ RUNTIMES = ["aioc", "asyncio", "uvloop", "go", "libuv"]
 # Which program workloads each peer implements. aioc is asked for every
 # selected workload except the Go-only variant and may answer "unsupported".
 SUPPORTED = {
-    "asyncio": {"B1", "B2", "B3", "B4", "B4c"},
-    "uvloop": {"B1", "B2", "B3", "B4", "B4c"},
+    "asyncio": {"B1", "B2", "B3", "B4", "B4c", "B7", "B7t", "B7w"},
+    "uvloop": {"B1", "B2", "B3", "B4", "B4c", "B7", "B7t", "B7w"},
     "go": {"B1", "B2", "B2ch", "B3", "B4", "B4c"},
     "libuv": {"B1", "B3", "B4c"},
 }
-NOT_AIOC = {"B2ch"}
+NOT_AIOC = {"B2ch", "B7w"}
 
 # A selected benchmark id and the program workloads it runs.
-EXPAND = {"B2": ["B2", "B2ch"], "B4": ["B4", "B4c"]}
+EXPAND = {"B2": ["B2", "B2ch"], "B4": ["B4", "B4c"], "B7": ["B7", "B7t", "B7w"]}
 DEFAULT_BENCH = "B1,B2,B3,B4"
 
 # Result ids without an aioc figure of their own take their ratio against
 # this aioc figure (Go's channel switch against aioc's switch).
-RATIO_BASE = {"B2ch": "B2"}
+RATIO_BASE = {"B2ch": "B2", "B7w": "B7t"}
 
 # Where bench_aioc is looked for when --aioc-bin is not given.
 AIOC_BIN_DIRS = ["build-bench/bench", "build/bench", "build"]
@@ -425,6 +425,14 @@ def targets(rows):
         check("B4", [("<= go", *at_most("B4", "go"))])
     if med("B4c", "aioc") is not None:
         check("B4c", [("<= libuv", *at_most("B4c", "libuv"))])
+    a = med("B7", "aioc")
+    if a is not None:
+        check("B7", [("<=25 ns", a <= 25, fmt(a)),
+                     (">=50x asyncio", *faster("B7", "asyncio", "B7", 50))])
+    t = med("B7t", "aioc")
+    if t is not None and a is not None:
+        check("B7t", [("<=1.25x aioc B7", t <= 1.25 * a,
+                       "%+.0f%%" % ((t / a - 1) * 100))])
     return out
 
 

@@ -197,6 +197,42 @@ async def b4c(n, runtime):
     result("B4c", runtime, (t1 - t0) - 1.0, "s")
 
 
+async def b7(n, runtime, variant):
+    """B7: an async generator of n items consumed plainly (B7), with
+    wait_for(anext()) per item (B7t, the seed's AsyncTimedIterable) and
+    with an asyncio.timeout block per item (B7w)."""
+
+    async def numbers():
+        for i in range(n):
+            yield i
+
+    total = 0
+    gen = numbers()
+    t0 = time.perf_counter()
+    if variant == "B7":
+        async for x in gen:
+            total += x
+    elif variant == "B7t":
+        while True:
+            try:
+                x = await asyncio.wait_for(gen.__anext__(), 1.0)
+            except StopAsyncIteration:
+                break
+            total += x
+    else:
+        while True:
+            try:
+                async with asyncio.timeout(1.0):
+                    x = await gen.__anext__()
+            except StopAsyncIteration:
+                break
+            total += x
+    t1 = time.perf_counter()
+    if total != n * (n - 1) // 2:
+        fail("B7: wrong sum %d" % total)
+    result(variant, runtime, (t1 - t0) * 1e9 / n, "ns/item")
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -230,6 +266,8 @@ def main(argv):
         coro = b4(n, runtime)
     elif workload == "B4c":
         coro = b4c(n, runtime)
+    elif workload in ("B7", "B7t", "B7w"):
+        coro = b7(n, runtime, workload)
     else:
         print("asyncio_bench: unknown workload %r" % workload, file=sys.stderr)
         return 2
