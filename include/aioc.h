@@ -7,6 +7,7 @@
  *   aioc/combine.h  sleep, wait_for, gather, wait, as_completed, TaskGroup
  *   aioc/gen.h      generators, iterators with per-item timeouts, helpers,
  *                   async context managers
+ *   aioc/group.h    Group, Pool, Yielder, OrderedYielder (sync bridging)
  */
 #ifndef AIOC_H
 #define AIOC_H
@@ -16,5 +17,6 @@
 #include "aioc/task.h"
 #include "aioc/combine.h"
 #include "aioc/gen.h"
+#include "aioc/group.h"
 
 #endif /* AIOC_H */

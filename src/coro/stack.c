@@ -457,6 +457,7 @@ static void cache_flush(void *unused) {
 
 /* ---- overflow reporting ---- */
 
+#if !AIOC_ASAN
 static struct sigaction prev_segv, prev_bus;
 static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
 static __thread bool altstack_done;
@@ -526,6 +527,8 @@ static void install_handler(void) {
   sigaction(SIGSEGV, &sa, &prev_segv);
   sigaction(SIGBUS, &sa, &prev_bus);
 }
+
+#endif /* !AIOC_ASAN */
 
 void aioc__overflow_install(void) {
 #if AIOC_ASAN

@@ -180,6 +180,12 @@ int aioc_gen_yield(aioc_gen *g, void *value, void **sent) {
 
 static void shutdown_gens(aioc_loop *loop);
 
+/* Hooks for the lower layers, set once. */
+__attribute__((constructor)) static void gen_layer_init(void) {
+  aioc__gen_blocked = gen_blocked;
+  aioc__shutdown_gens = shutdown_gens;
+}
+
 int aioc_gen_new(aioc_gen **out, aioc_gen_fn fn, void *arg,
                  const aioc_gen_options *opts) {
   if (!out) return -EINVAL;
@@ -209,8 +215,6 @@ int aioc_gen_new(aioc_gen **out, aioc_gen_fn fn, void *arg,
   loop->gens.next->prev = &g->link;
   loop->gens.next = &g->link;
   loop->ngens++;
-  aioc__gen_blocked = gen_blocked;
-  aioc__shutdown_gens = shutdown_gens;
   *out = g;
   return 0;
 }

@@ -196,6 +196,11 @@ static void task_abandon(aioc__live *n) {
   if (!t->queued) task_unref(t);
 }
 
+/* The loop layer calls back into this one through a hook, set once. */
+__attribute__((constructor)) static void task_layer_init(void) {
+  aioc__live_abandon = task_abandon;
+}
+
 int aioc__task_transfer(aioc_task *from, aioc_task *to) {
   aioc_loop *loop = to->f.loop;
   if (to->tstate == T_CREATED) {
@@ -229,7 +234,6 @@ int aioc__task_create(aioc_task **out, aioc_loop *loop, aioc_fn fn, void *arg,
   aioc__future_init(&t->f, loop, true);
   t->f.rq.run = task_run;
   memset(&t->coro, 0, sizeof t->coro);
-  aioc__live_abandon = task_abandon;
   t->fn = fn;
   t->arg = arg;
   t->name = NULL;

@@ -1,0 +1,593 @@
+/* Group, Pool, Yielder, OrderedYielder: async work driven from plain code.
+ *
+ * Every spawn becomes a job: a task running a wrapper that calls the user
+ * function and then accounts for it in the group (pending count, pool
+ * turn, errors, results). join and next wait for the group's condition:
+ * from plain code by running the loop until it holds, inside a task by
+ * suspending. Spawns from other threads travel through
+ * aioc_call_soon_threadsafe; the pending count is atomic so that a join in
+ * progress sees them at once. */
+#include <math.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "../task/task.h"
+
+typedef struct gjob gjob;
+struct gjob {
+  gjob *next;       /* pool queue, or yielder result list */
+  gjob *order_next; /* ordered yielder: spawn order */
+  aioc_group *g;
+  aioc_fn fn;
+  void *arg;
+  aioc_task *task;
+  gjob *run_prev, *run_next; /* running list (for cancellation) */
+  /* outcome */
+  bool done, is_put;
+  int rc;
+  void *value;
+  char *msg;
+};
+
+typedef struct gerr {
+  int code;
+  char *msg;
+} gerr;
+
+struct aioc_group {
+  aioc_loop *loop;
+  pthread_t owner;
+  pthread_mutex_t lock; /* cross-thread spawns and puts */
+  long limit;
+  aioc_group_policy policy;
+  size_t stack_size;
+  aioc_free_fn result_free;
+  atomic_size_t pending; /* running + waiting their turn + in flight */
+  size_t running;
+  gjob *queue_head, *queue_tail; /* pool: waiting their turn */
+  gjob running_list;              /* sentinel */
+  gerr *errors;
+  size_t nerrors, caperrors;
+  bool failed, closing, in_join;
+  bool errors_reported; /* a join returned them: the next one starts clean */
+  /* the waiter (join or next) */
+  aioc__wait w;
+  aioc__timer tm;
+  aioc_task *waiter;
+  bool plain_timed_out;
+  /* yielder */
+  bool yielder, ordered, exhausted;
+  gjob *ready_head, *ready_tail; /* completion order */
+  gjob *order_head, *order_tail; /* spawn order */
+};
+
+struct aioc_yielder {
+  struct aioc_group g;
+};
+
+/* ---- waiting ---- */
+
+static bool condition(aioc_group *g);
+static void clear_errors(aioc_group *g);
+
+static void wake_waiter(aioc_group *g) {
+  if (g->waiter && g->waiter->wait == &g->w && condition(g)) {
+    if (g->tm.idx != AIOC__NOTIMER) aioc__timer_disarm(g->loop, &g->tm);
+    aioc__task_wake(g->waiter, 0);
+  }
+}
+
+static void tm_fire(aioc_loop *loop, aioc__timer *tm) {
+  (void)loop;
+  aioc_group *g = aioc__container_of(tm, aioc_group, tm);
+  if (g->waiter)
+    aioc__task_interrupt(g->waiter, -ETIMEDOUT);
+  else
+    g->plain_timed_out = true;
+}
+
+static void w_unhook(aioc_task *t, aioc__wait *w) {
+  aioc_group *g = aioc__container_of(w, aioc_group, w);
+  if (g->tm.idx != AIOC__NOTIMER) aioc__timer_disarm(t->f.loop, &g->tm);
+}
+
+static bool plain_cond(void *arg) {
+  aioc_group *g = arg;
+  return condition(g) || g->plain_timed_out;
+}
+
+/* Waits for condition(g): 0, -ETIMEDOUT, -ECANCELED, or a loop error. With
+ * uninterruptible, cancellation and deadlines are ignored (cleanup). */
+static int wait_cond(aioc_group *g, double timeout, bool uninterruptible) {
+  if (condition(g)) return 0;
+  aioc_task *c = aioc__current();
+  if (!c && aioc__running) return AIOC_ERUNNING;
+  aioc__timer_init(&g->tm, tm_fire);
+  if (timeout != AIOC_FOREVER)
+    aioc__timer_arm(g->loop, &g->tm, aioc__deadline_after(g->loop, timeout));
+  int rc = 0;
+  if (c) {
+    g->waiter = c;
+    if (uninterruptible) c->nocancel++;
+    while (!condition(g)) {
+      rc = uninterruptible ? 0 : aioc__task_check(c);
+      if (rc == 0) rc = aioc__task_suspend(c, &g->w);
+      if (rc < 0) break;
+    }
+    if (uninterruptible) c->nocancel--;
+    g->waiter = NULL;
+  } else {
+    g->plain_timed_out = false;
+    rc = aioc__loop_run(g->loop, plain_cond, g);
+    if (rc == 0 && !condition(g)) rc = -ETIMEDOUT;
+  }
+  if (g->tm.idx != AIOC__NOTIMER) aioc__timer_disarm(g->loop, &g->tm);
+  return rc;
+}
+
+/* ---- jobs ---- */
+
+static void job_free(gjob *j) {
+  aioc__free(j->msg);
+  aioc__free(j);
+}
+
+static void start_job(aioc_group *g, gjob *j);
+
+static void record_error(aioc_group *g, int code, const char *msg) {
+  if (g->nerrors == g->caperrors) {
+    size_t cap = g->caperrors ? g->caperrors * 2 : 4;
+    gerr *e = aioc__realloc(g->errors, cap * sizeof *e);
+    if (!e) return;
+    g->errors = e;
+    g->caperrors = cap;
+  }
+  g->errors[g->nerrors++] = (gerr){code, msg ? aioc__strdup(msg) : NULL};
+}
+
+static void cancel_all(aioc_group *g) {
+  for (gjob *j = g->running_list.run_next; j != &g->running_list;
+       j = j->run_next)
+    if (j->task) aioc_task_cancel(j->task, "group is stopping");
+  /* Spawns still waiting their turn never start. */
+  while (g->queue_head) {
+    gjob *j = g->queue_head;
+    g->queue_head = j->next;
+    j->done = true;
+    j->rc = -ECANCELED;
+    atomic_fetch_sub(&g->pending, 1);
+    if (!g->ordered) job_free(j);
+  }
+  g->queue_tail = NULL;
+}
+
+static void push_ready(aioc_group *g, gjob *j) {
+  j->next = NULL;
+  if (g->ready_tail)
+    g->ready_tail->next = j;
+  else
+    g->ready_head = j;
+  g->ready_tail = j;
+}
+
+/* A job's function returned (or the job was settled without running). */
+static void job_done(gjob *j, int rc, void *value, const char *msg) {
+  aioc_group *g = j->g;
+  j->done = true;
+  j->rc = rc;
+  j->value = value;
+  bool ours = rc == -ECANCELED && (g->failed || g->closing);
+  if (rc < 0 && !ours) {
+    record_error(g, rc, msg);
+    if (msg) j->msg = aioc__strdup(msg);
+    if (g->policy == AIOC_FAIL_FAST && !g->failed) {
+      g->failed = true;
+      cancel_all(g);
+    }
+  }
+  if (j->run_next) {
+    j->run_prev->run_next = j->run_next;
+    j->run_next->run_prev = j->run_prev;
+    j->run_next = j->run_prev = NULL;
+    g->running--;
+  }
+  if (g->yielder && !g->ordered) {
+    if (rc == 0 || (rc < 0 && !ours)) push_ready(g, j);
+    else job_free(j);
+  } else if (!g->yielder) {
+    job_free(j);
+  }
+  atomic_fetch_sub(&g->pending, 1);
+  /* The next spawn waiting its turn. */
+  while (g->queue_head && (g->limit == 0 || (long)g->running < g->limit)) {
+    gjob *n = g->queue_head;
+    g->queue_head = n->next;
+    if (!g->queue_head) g->queue_tail = NULL;
+    start_job(g, n);
+  }
+  wake_waiter(g);
+}
+
+static int job_main(void *arg, void **result) {
+  (void)result;
+  gjob *j = arg;
+  void *value = NULL;
+  int rc = j->fn(j->arg, &value);
+  aioc_task *t = j->task;
+  const char *msg = rc < 0 && t->errmsg && t->errcode == rc ? t->errmsg : NULL;
+  job_done(j, rc, value, msg);
+  /* The group reports the outcome; the task itself ends quietly. */
+  return 0;
+}
+
+static void start_job(aioc_group *g, gjob *j) {
+  aioc_task_options o = {.stack_size = g->stack_size};
+  j->run_next = g->running_list.run_next;
+  j->run_prev = &g->running_list;
+  g->running_list.run_next->run_prev = j;
+  g->running_list.run_next = j;
+  g->running++;
+  int rc = aioc_spawn_ex(&j->task, g->loop, job_main, j, &o);
+  if (rc < 0) {
+    job_done(j, rc, NULL, "cannot spawn the task");
+  } else {
+    /* The handle is only needed to cancel it; the task runs regardless. */
+    aioc_task_release(j->task);
+  }
+}
+
+/* Runs on the group's thread: places a job (now, or in the pool's queue). */
+static void place(aioc_group *g, gjob *j) {
+  if (g->closing || (g->failed && g->policy == AIOC_FAIL_FAST)) {
+    j->done = true;
+    j->rc = -ECANCELED;
+    atomic_fetch_sub(&g->pending, 1);
+    if (!g->ordered) job_free(j);
+    wake_waiter(g);
+    return;
+  }
+  if (j->is_put) {
+    j->done = true;
+    j->rc = 0;
+    if (!g->ordered) push_ready(g, j);
+    atomic_fetch_sub(&g->pending, 1);
+    wake_waiter(g);
+    return;
+  }
+  if (g->limit && (long)g->running >= g->limit) {
+    j->next = NULL;
+    if (g->queue_tail)
+      g->queue_tail->next = j;
+    else
+      g->queue_head = j;
+    g->queue_tail = j;
+    return;
+  }
+  start_job(g, j);
+}
+
+static void place_cb(void *arg) {
+  gjob *j = arg;
+  place(j->g, j);
+}
+
+/* A task function's (fn == NULL: a put's) entry into the group. */
+static int submit(aioc_group *g, aioc_fn fn, void *arg, bool is_put,
+                  void *value) {
+  if (!g || (!fn && !is_put)) return -EINVAL;
+  if (g->closing) return AIOC_ESTATE;
+  if (!is_put && g->failed && g->policy == AIOC_FAIL_FAST && !g->in_join &&
+      atomic_load(&g->pending) == 0)
+    g->failed = false; /* a failed group is ready again after its join */
+  gjob *j = aioc__calloc(1, sizeof *j);
+  if (!j) return -ENOMEM;
+  j->g = g;
+  j->fn = fn;
+  j->arg = arg;
+  j->is_put = is_put;
+  j->value = value;
+  bool same_thread = pthread_equal(pthread_self(), g->owner);
+  pthread_mutex_lock(&g->lock);
+  atomic_fetch_add(&g->pending, 1);
+  g->exhausted = false;
+  if (g->ordered) {
+    /* Spawn order is the order of this call, whichever thread made it. */
+    if (g->order_tail)
+      g->order_tail->order_next = j;
+    else
+      g->order_head = j;
+    g->order_tail = j;
+  }
+  pthread_mutex_unlock(&g->lock);
+  if (same_thread) {
+    place(g, j);
+    return 0;
+  }
+  int rc = aioc_call_soon_threadsafe(g->loop, place_cb, j);
+  if (rc < 0) {
+    /* The loop is gone: the job never runs. */
+    pthread_mutex_lock(&g->lock);
+    j->done = true;
+    j->rc = rc;
+    atomic_fetch_sub(&g->pending, 1);
+    pthread_mutex_unlock(&g->lock);
+    if (!g->ordered) job_free(j);
+  }
+  return rc;
+}
+
+/* ---- Group ---- */
+
+static int group_init(aioc_group *g, const aioc_group_options *o) {
+  if (o && o->limit < 0) return -EINVAL;
+  aioc_loop *loop = aioc__running ? aioc__running : aioc_loop_current();
+  if (!loop) return -ENOMEM;
+  if (loop->closed) return AIOC_ECLOSED;
+  g->loop = loop;
+  aioc__loop_retain(loop);
+  g->owner = pthread_self();
+  pthread_mutex_init(&g->lock, NULL);
+  if (o) {
+    g->limit = o->limit;
+    g->policy = o->policy;
+    g->stack_size = o->stack_size;
+    g->result_free = o->result_free;
+  }
+  g->running_list.run_next = g->running_list.run_prev = &g->running_list;
+  g->w.unhook = w_unhook;
+  aioc__timer_init(&g->tm, tm_fire);
+  atomic_init(&g->pending, 0);
+  return 0;
+}
+
+int aioc_group_new(aioc_group **out, const aioc_group_options *opts) {
+  if (!out) return -EINVAL;
+  *out = NULL;
+  aioc_group *g = aioc__calloc(1, sizeof *g);
+  if (!g) return -ENOMEM;
+  int rc = group_init(g, opts);
+  if (rc < 0) {
+    aioc__free(g);
+    return rc;
+  }
+  *out = g;
+  return 0;
+}
+
+int aioc_pool_new(aioc_group **out, long n) {
+  if (out) *out = NULL;
+  if (n <= 0) return -EINVAL;
+  aioc_group_options o = {.limit = n};
+  return aioc_group_new(out, &o);
+}
+
+int aioc_group_spawn(aioc_group *g, aioc_fn fn, void *arg) {
+  return submit(g, fn, arg, false, NULL);
+}
+
+size_t aioc_group_pending(const aioc_group *g) {
+  return g ? atomic_load(&((aioc_group *)g)->pending) : 0;
+}
+
+/* Is the running task one of g's own? */
+static bool own_task(aioc_group *g) {
+  aioc_task *c = aioc__current();
+  if (!c || c->fn != job_main) return false;
+  return ((gjob *)c->arg)->g == g;
+}
+
+static bool condition(aioc_group *g) {
+  if (!g->yielder) return atomic_load(&g->pending) == 0;
+  /* A Yielder: a result to hand out, or nothing left at all. */
+  if (g->ordered) {
+    pthread_mutex_lock(&g->lock);
+    gjob *h = g->order_head;
+    while (h && h->done && h->rc > 0) h = h->order_next; /* no result */
+    bool ready = h && h->done;
+    pthread_mutex_unlock(&g->lock);
+    if (ready) return true;
+  } else if (g->ready_head) {
+    return true;
+  }
+  return atomic_load(&g->pending) == 0;
+}
+
+static void clear_errors(aioc_group *g) {
+  for (size_t i = 0; i < g->nerrors; i++) aioc__free(g->errors[i].msg);
+  g->nerrors = 0;
+}
+
+int aioc_group_join(aioc_group *g, double timeout) {
+  if (!g || isnan(timeout) || timeout < 0) return -EINVAL;
+  if (own_task(g)) return -EDEADLK;
+  if (g->in_join) return -EBUSY;
+  if (g->errors_reported) {
+    clear_errors(g);
+    g->errors_reported = false;
+  }
+  g->in_join = true;
+  int rc = wait_cond(g, timeout, false);
+  g->in_join = false;
+  if (rc < 0) return rc;
+  int first = g->nerrors ? g->errors[0].code : 0;
+  g->errors_reported = true;
+  if (first && g->errors[0].msg && aioc__current())
+    aioc__task_set_errmsg(aioc__current(), first,
+                          aioc__strdup(g->errors[0].msg));
+  g->failed = false; /* ready for reuse */
+  return first;
+}
+
+int aioc_group_errors(const aioc_group *g, size_t i, int *code,
+                      const char **message) {
+  if (!g) return -EINVAL;
+  if (i < g->nerrors) {
+    if (code) *code = g->errors[i].code;
+    if (message) *message = g->errors[i].msg;
+  }
+  return (int)g->nerrors;
+}
+
+static void drop_results(aioc_group *g) {
+  gjob *j = g->ordered ? g->order_head : g->ready_head;
+  while (j) {
+    gjob *next = g->ordered ? j->order_next : j->next;
+    if (j->done && j->rc == 0 && g->result_free) g->result_free(j->value);
+    job_free(j);
+    j = next;
+  }
+  g->order_head = g->order_tail = NULL;
+  g->ready_head = g->ready_tail = NULL;
+}
+
+int aioc_group_close(aioc_group *g) {
+  if (!g) return -EINVAL;
+  if (!aioc__current() && aioc__running) return AIOC_ERUNNING;
+  g->closing = true;
+  cancel_all(g);
+  /* Their cleanup always completes. */
+  bool was_yielder = g->yielder;
+  g->yielder = false; /* wait for all, not for a result */
+  int rc = wait_cond(g, AIOC_FOREVER, true);
+  g->yielder = was_yielder;
+  if (g->yielder) {
+    drop_results(g);
+    g->exhausted = true;
+  }
+  return rc < 0 ? rc : 0;
+}
+
+void aioc_group_free(aioc_group *g) {
+  if (!g) return;
+  if (atomic_load(&g->pending) || g->ready_head || g->order_head)
+    aioc_group_close(g);
+  clear_errors(g);
+  aioc__free(g->errors);
+  pthread_mutex_destroy(&g->lock);
+  aioc__loop_unref(g->loop);
+  aioc__free(g);
+}
+
+/* ---- Yielder ---- */
+
+int aioc_yielder_new(aioc_yielder **out, int ordered,
+                     const aioc_group_options *opts) {
+  if (!out) return -EINVAL;
+  *out = NULL;
+  aioc_yielder *y = aioc__calloc(1, sizeof *y);
+  if (!y) return -ENOMEM;
+  int rc = group_init(&y->g, opts);
+  if (rc < 0) {
+    aioc__free(y);
+    return rc;
+  }
+  y->g.yielder = true;
+  y->g.ordered = ordered != 0;
+  *out = y;
+  return 0;
+}
+
+int aioc_yielder_spawn(aioc_yielder *y, aioc_fn fn, void *arg) {
+  return y ? submit(&y->g, fn, arg, false, NULL) : -EINVAL;
+}
+
+int aioc_yielder_put(aioc_yielder *y, void *value) {
+  return y ? submit(&y->g, NULL, NULL, true, value) : -EINVAL;
+}
+
+/* Takes the next deliverable outcome, if any: 1 when one was taken. */
+static int take(aioc_group *g, int *rc, void **item) {
+  gjob *j;
+  if (g->ordered) {
+    pthread_mutex_lock(&g->lock);
+    while ((j = g->order_head) && j->done && j->rc > 0) {
+      g->order_head = j->order_next; /* AIOC_NORESULT: nothing to hand out */
+      if (!g->order_head) g->order_tail = NULL;
+      job_free(j);
+    }
+    if (j && j->done) {
+      g->order_head = j->order_next;
+      if (!g->order_head) g->order_tail = NULL;
+    } else {
+      j = NULL;
+    }
+    pthread_mutex_unlock(&g->lock);
+    /* Cancelled by the group (fail fast, close): not an outcome. */
+    if (j && j->rc == -ECANCELED && (g->failed || g->closing)) {
+      job_free(j);
+      return take(g, rc, item);
+    }
+  } else {
+    j = g->ready_head;
+    if (j) {
+      g->ready_head = j->next;
+      if (!g->ready_head) g->ready_tail = NULL;
+    }
+  }
+  if (!j) return 0;
+  *rc = j->rc;
+  *item = j->rc == 0 ? j->value : NULL;
+  if (j->rc < 0 && j->msg && aioc__current())
+    aioc__task_set_errmsg(aioc__current(), j->rc, aioc__strdup(j->msg));
+  job_free(j);
+  return 1;
+}
+
+int aioc_yielder_next(aioc_yielder *y, double timeout, void **item) {
+  if (item) *item = NULL;
+  if (!y || !item || isnan(timeout) || timeout < 0) return -EINVAL;
+  aioc_group *g = &y->g;
+  if (g->exhausted) return AIOC_EXHAUSTED;
+  if (own_task(g)) return -EDEADLK;
+  for (;;) {
+    int rc;
+    if (take(g, &rc, item)) {
+      if (rc < 0 && g->policy == AIOC_FAIL_FAST) {
+        /* The rest were cancelled; wait for their cleanup, then end. */
+        aioc_group_close(g);
+      }
+      return rc;
+    }
+    if (atomic_load(&g->pending) == 0) {
+      g->exhausted = true;
+      return AIOC_EXHAUSTED;
+    }
+    rc = wait_cond(g, timeout, false);
+    if (rc < 0) return rc;
+  }
+}
+
+int aioc_yielder_close(aioc_yielder *y) {
+  return y ? aioc_group_close(&y->g) : -EINVAL;
+}
+
+void aioc_yielder_free(aioc_yielder *y) {
+  if (y) aioc_group_free(&y->g);
+}
+
+static int y_next(void *self, double timeout, void **item) {
+  return aioc_yielder_next(self, timeout, item);
+}
+static int y_close(void *self) { return aioc_yielder_close(self); }
+static void y_free(void *self) { aioc_yielder_free(self); }
+static const aioc_iter_vtable y_vt = {y_next, y_close, y_free};
+
+int aioc_yielder_iter(aioc_iter **out, aioc_yielder *y) {
+  if (!y) {
+    if (out) *out = NULL;
+    return -EINVAL;
+  }
+  return aioc_iter_new(out, &y_vt, y);
+}
+
+int aioc_yielding(int ordered, const aioc_group_options *opts,
+                  int (*body)(void *arg, aioc_yielder *y), void *arg) {
+  if (!body) return -EINVAL;
+  aioc_yielder *y;
+  int rc = aioc_yielder_new(&y, ordered, opts);
+  if (rc < 0) return rc;
+  rc = body(arg, y);
+  aioc_yielder_close(y);
+  aioc_yielder_free(y);
+  return rc;
+}

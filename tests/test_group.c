@@ -1,0 +1,482 @@
+/* Group, Pool, Yielder, OrderedYielder, driven from plain code and from
+ * tasks. Timings on the virtual clock, except the cross-thread tests. */
+#include <pthread.h>
+
+#include "check.h"
+
+static int running, max_running, finished, cleaned;
+
+/* f(c): sleeps a little, returns its argument (a char). The sleep comes
+ * from a fixed table so that the completion order is known. */
+static const double delays[] = {0.07, 0.02, 0.05, 0.01, 0.06, 0.03, 0.04};
+
+static int f(void *arg, void **result) {
+  char c = (char)AIOC_TO_INT(arg);
+  running++;
+  if (running > max_running) max_running = running;
+  int rc = aioc_sleep(delays[c - 'a']);
+  running--;
+  if (rc < 0) {
+    cleaned++;
+    return rc;
+  }
+  finished++;
+  *result = AIOC_INT(c);
+  return 0;
+}
+
+static void reset(void) { running = max_running = finished = cleaned = 0; }
+
+static void test_group_plain(void) {
+  aioc_loop *loop = test_loop(1);
+  reset();
+  aioc_group *g;
+  CHECK_RC(aioc_group_new(&g, NULL), 0);
+  for (char c = 'a'; c <= 'g'; c++)
+    CHECK_RC(aioc_group_spawn(g, f, AIOC_INT(c)), 0);
+  CHECK_EQ(aioc_group_pending(g), 7);
+  CHECK_RC(aioc_group_join(g, AIOC_FOREVER), 0);
+  CHECK_EQ(finished, 7);
+  CHECK_EQ(max_running, 7);
+  CHECK(!aioc_loop_is_running(loop)); /* plain code goes on */
+  CHECK_DBL(aioc_loop_time(loop), 0.07, 1e-9);
+  /* joined again, and reused */
+  CHECK_RC(aioc_group_join(g, AIOC_FOREVER), 0);
+  CHECK_RC(aioc_group_spawn(g, f, AIOC_INT('b')), 0);
+  CHECK_RC(aioc_group_join(g, AIOC_FOREVER), 0);
+  CHECK_EQ(finished, 8);
+  aioc_group_free(g);
+  /* an empty group joins at once */
+  CHECK_RC(aioc_group_new(&g, NULL), 0);
+  CHECK_RC(aioc_group_join(g, AIOC_FOREVER), 0);
+  aioc_group_free(g);
+  CLOSE_CLEAN(loop);
+}
+
+static void test_pool(void) {
+  aioc_loop *loop = test_loop(1);
+  aioc_group *p;
+  CHECK_RC(aioc_pool_new(&p, 0), -EINVAL);
+  CHECK_RC(aioc_pool_new(&p, -3), -EINVAL);
+  for (long n = 1; n <= 2; n++) {
+    reset();
+    CHECK_RC(aioc_pool_new(&p, n), 0);
+    for (char c = 'a'; c <= 'g'; c++)
+      CHECK_RC(aioc_group_spawn(p, f, AIOC_INT(c)), 0);
+    CHECK_RC(aioc_group_join(p, AIOC_FOREVER), 0);
+    CHECK_EQ(finished, 7);
+    CHECK_EQ(max_running, n);
+    aioc_group_free(p);
+  }
+  /* Pool(1): strictly one after the other, in spawn order. */
+  CHECK_DBL(aioc_loop_time(loop), 0.28 + 0.15, 1e-6);
+  CLOSE_CLEAN(loop);
+}
+
+/* ---- Yielder ---- */
+
+static void test_yielder(void) {
+  aioc_loop *loop = test_loop(1);
+  for (int ordered = 0; ordered <= 1; ordered++) {
+    reset();
+    aioc_yielder *y;
+    CHECK_RC(aioc_yielder_new(&y, ordered, NULL), 0);
+    for (char c = 'a'; c <= 'g'; c++)
+      CHECK_RC(aioc_yielder_spawn(y, f, AIOC_INT(c)), 0);
+    char got[8] = {0};
+    void *it;
+    int i = 0, rc;
+    while ((rc = aioc_yielder_next(y, AIOC_FOREVER, &it)) == 0)
+      got[i++] = (char)AIOC_TO_INT(it);
+    CHECK_RC(rc, AIOC_EXHAUSTED);
+    CHECK_RC(aioc_yielder_next(y, AIOC_FOREVER, &it), AIOC_EXHAUSTED);
+    /* completion order (by delay), or spawn order */
+    CHECK_STR(got, ordered ? "abcdefg" : "dbfgcea");
+    aioc_yielder_free(y);
+  }
+  CLOSE_CLEAN(loop);
+}
+
+/* The loop runs only until the next result is ready. */
+static void test_yielder_lazy(void) {
+  aioc_loop *loop = test_loop(1);
+  reset();
+  aioc_yielder *y;
+  aioc_yielder_new(&y, 0, NULL);
+  for (char c = 'a'; c <= 'g'; c++) aioc_yielder_spawn(y, f, AIOC_INT(c));
+  void *it;
+  CHECK_RC(aioc_yielder_next(y, AIOC_FOREVER, &it), 0);
+  CHECK_EQ(AIOC_TO_INT(it), 'd');
+  CHECK_DBL(aioc_loop_time(loop), 0.01, 1e-9);
+  CHECK_EQ(finished, 1);
+  /* a per-call timeout: nothing lost */
+  CHECK_RC(aioc_yielder_next(y, 0.005, &it), -ETIMEDOUT);
+  CHECK_RC(aioc_yielder_next(y, AIOC_FOREVER, &it), 0);
+  CHECK_EQ(AIOC_TO_INT(it), 'b');
+  /* stopping early cancels the rest and waits for their cleanup */
+  CHECK_RC(aioc_yielder_close(y), 0);
+  CHECK_EQ(cleaned, 5);
+  CHECK_RC(aioc_yielder_next(y, AIOC_FOREVER, &it), AIOC_EXHAUSTED);
+  CHECK_RC(aioc_yielder_spawn(y, f, AIOC_INT('a')), AIOC_ESTATE);
+  aioc_yielder_free(y);
+  CLOSE_CLEAN(loop);
+}
+
+/* "No result" versus a result that is NULL or 0; put. */
+static int no_result(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  return AIOC_NORESULT;
+}
+
+static int null_result(void *arg, void **result) {
+  (void)arg;
+  *result = NULL;
+  return 0;
+}
+
+static int putter(void *arg, void **result) {
+  (void)result;
+  aioc_yielder *y = arg;
+  aioc_sleep(0.01);
+  aioc_yielder_put(y, AIOC_INT(7));
+  return AIOC_NORESULT;
+}
+
+static void test_noresult_and_put(void) {
+  aioc_loop *loop = test_loop(1);
+  for (int ordered = 0; ordered <= 1; ordered++) {
+    aioc_yielder *y;
+    aioc_yielder_new(&y, ordered, NULL);
+    aioc_yielder_spawn(y, no_result, NULL);
+    aioc_yielder_spawn(y, null_result, NULL);
+    aioc_yielder_put(y, AIOC_INT(5));
+    aioc_yielder_spawn(y, putter, y);
+    void *it;
+    /* Unordered, the put (done at once) comes before the task's result;
+     * ordered, in the order of the calls. */
+    void *first = ordered ? NULL : AIOC_INT(5);
+    void *second = ordered ? AIOC_INT(5) : NULL;
+    CHECK_RC(aioc_yielder_next(y, AIOC_FOREVER, &it), 0);
+    CHECK(it == first); /* a NULL result is still a result */
+    CHECK_RC(aioc_yielder_next(y, AIOC_FOREVER, &it), 0);
+    CHECK(it == second);
+    CHECK_RC(aioc_yielder_next(y, AIOC_FOREVER, &it), 0);
+    CHECK_EQ(AIOC_TO_INT(it), 7);
+    CHECK_RC(aioc_yielder_next(y, AIOC_FOREVER, &it), AIOC_EXHAUSTED);
+    aioc_yielder_free(y);
+  }
+  CLOSE_CLEAN(loop);
+}
+
+/* The scoped form. */
+static int yielding_body(void *arg, aioc_yielder *y) {
+  char *out = arg;
+  for (char c = 'a'; c <= 'g'; c++) aioc_yielder_spawn(y, f, AIOC_INT(c));
+  void *it;
+  int i = 0;
+  while (aioc_yielder_next(y, AIOC_FOREVER, &it) == 0 && i < 3)
+    out[i++] = (char)AIOC_TO_INT(it);
+  return 0; /* stops early: the scope cancels the rest */
+}
+
+static void test_yielding_scope(void) {
+  aioc_loop *loop = test_loop(1);
+  reset();
+  char out[8] = {0};
+  CHECK_RC(aioc_yielding(1, NULL, yielding_body, out), 0);
+  CHECK_STR(out, "abc");
+  CHECK_EQ(finished + cleaned, 7);
+  CLOSE_CLEAN(loop);
+}
+
+/* ---- the seed's nested loops: 10 outer tasks each spawning 10 inner
+ * tasks of 0.1 s into one group: 0.2 s, not 11 s ---- */
+
+static aioc_group *nested_group;
+static int inner_done;
+
+static int f2(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  int rc = aioc_sleep(0.1);
+  inner_done += rc == 0;
+  return rc;
+}
+
+static int outer(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  int rc = aioc_sleep(0.1); /* f1 */
+  if (rc < 0) return rc;
+  for (int i = 0; i < 10; i++) aioc_group_spawn(nested_group, f2, NULL);
+  return 0;
+}
+
+static void test_nested(void) {
+  aioc_loop *loop = test_loop(1);
+  inner_done = 0;
+  aioc_group_new(&nested_group, NULL);
+  for (int i = 0; i < 10; i++) aioc_group_spawn(nested_group, outer, NULL);
+  CHECK_RC(aioc_group_join(nested_group, AIOC_FOREVER), 0);
+  CHECK_EQ(inner_done, 100);
+  CHECK_DBL(aioc_loop_time(loop), 0.2, 1e-9);
+  aioc_group_free(nested_group);
+  CLOSE_CLEAN(loop);
+}
+
+/* ---- the seed's "sequential yield from" caveat ---- */
+
+static aioc_yielder *caveat_y;
+static int f1_f2_sequential(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  aioc_sleep(0.1); /* t1 = yield from f1() */
+  aioc_sleep(0.1); /* t2 = yield from f2() */
+  aioc_yielder_put(caveat_y, AIOC_INT(1));
+  return AIOC_NORESULT;
+}
+
+static int sleep_tenth(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  return aioc_sleep(0.1);
+}
+
+static int f1_f2_concurrent(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  aioc_task *t1, *t2;
+  aioc_spawn(&t1, sleep_tenth, NULL);
+  aioc_spawn(&t2, sleep_tenth, NULL);
+  aioc_future *fs[2] = {aioc_task_future(t1), aioc_task_future(t2)};
+  aioc_wait(fs, 2, AIOC_ALL_COMPLETED, AIOC_FOREVER, NULL, NULL, NULL, NULL);
+  aioc_task_release(t1);
+  aioc_task_release(t2);
+  aioc_yielder_put(caveat_y, AIOC_INT(1));
+  return AIOC_NORESULT;
+}
+
+static double first_result_time(aioc_fn fn) {
+  aioc_loop *loop = test_loop(1);
+  aioc_yielder_new(&caveat_y, 0, NULL);
+  for (int i = 0; i < 100; i++) aioc_yielder_spawn(caveat_y, fn, NULL);
+  void *it;
+  CHECK_RC(aioc_yielder_next(caveat_y, AIOC_FOREVER, &it), 0);
+  double t = aioc_loop_time(loop);
+  while (aioc_yielder_next(caveat_y, AIOC_FOREVER, &it) == 0) {
+  }
+  aioc_yielder_free(caveat_y);
+  CLOSE_CLEAN(loop);
+  return t;
+}
+
+static void test_sequential_caveat(void) {
+  CHECK_DBL(first_result_time(f1_f2_sequential), 0.2, 1e-9);
+  CHECK_DBL(first_result_time(f1_f2_concurrent), 0.1, 1e-9);
+}
+
+/* ---- errors ---- */
+
+static int failer(void *arg, void **result) {
+  (void)result;
+  int rc = aioc_sleep(0.015);
+  if (rc < 0) return rc;
+  return aioc_error((int)AIOC_TO_INT(arg), "job failed with %d",
+                    (int)AIOC_TO_INT(arg));
+}
+
+static void test_errors(void) {
+  aioc_loop *loop = test_loop(1);
+  /* fail fast: the first error cancels the rest */
+  reset();
+  aioc_group *g;
+  aioc_group_new(&g, NULL);
+  for (char c = 'a'; c <= 'g'; c++) aioc_group_spawn(g, f, AIOC_INT(c));
+  aioc_group_spawn(g, failer, AIOC_INT(-EIO));
+  CHECK_RC(aioc_group_join(g, AIOC_FOREVER), -EIO);
+  CHECK_EQ(finished, 1); /* only d (0.01) was done by 0.015 */
+  CHECK_EQ(cleaned, 6);
+  int code;
+  const char *msg;
+  CHECK_EQ(aioc_group_errors(g, 0, &code, &msg), 1);
+  CHECK_STR(msg, "job failed with -5");
+  /* reusable afterwards */
+  CHECK_RC(aioc_group_spawn(g, f, AIOC_INT('a')), 0);
+  CHECK_RC(aioc_group_join(g, AIOC_FOREVER), 0);
+  aioc_group_free(g);
+  /* collect: everything runs, every error is listed */
+  reset();
+  aioc_group_options o = {.policy = AIOC_COLLECT};
+  aioc_group_new(&g, &o);
+  aioc_group_spawn(g, failer, AIOC_INT(-EIO));
+  for (char c = 'a'; c <= 'g'; c++) aioc_group_spawn(g, f, AIOC_INT(c));
+  aioc_group_spawn(g, failer, AIOC_INT(-EPIPE));
+  CHECK_RC(aioc_group_join(g, AIOC_FOREVER), -EIO);
+  CHECK_EQ(finished, 7);
+  CHECK_EQ(aioc_group_errors(g, 1, &code, NULL), 2);
+  CHECK_RC(code, -EPIPE);
+  aioc_group_free(g);
+  /* a Yielder: the error arrives in its place */
+  aioc_yielder *y;
+  aioc_yielder_new(&y, 1, &o);
+  aioc_yielder_spawn(y, f, AIOC_INT('a'));
+  aioc_yielder_spawn(y, failer, AIOC_INT(-EPROTO));
+  aioc_yielder_spawn(y, f, AIOC_INT('c'));
+  void *it;
+  CHECK_RC(aioc_yielder_next(y, AIOC_FOREVER, &it), 0);
+  CHECK_RC(aioc_yielder_next(y, AIOC_FOREVER, &it), -EPROTO);
+  CHECK_RC(aioc_yielder_next(y, AIOC_FOREVER, &it), 0);
+  CHECK_EQ(AIOC_TO_INT(it), 'c');
+  CHECK_RC(aioc_yielder_next(y, AIOC_FOREVER, &it), AIOC_EXHAUSTED);
+  aioc_yielder_free(y);
+  CLOSE_CLEAN(loop);
+}
+
+/* ---- inside a task; bad input ---- */
+
+static aioc_group *own_group;
+static int joins_own_group(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  return aioc_group_join(own_group, AIOC_FOREVER);
+}
+
+static int task_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  reset();
+  aioc_group_new(&own_group, NULL);
+  for (char c = 'a'; c <= 'c'; c++) aioc_group_spawn(own_group, f, AIOC_INT(c));
+  aioc_group_spawn(own_group, joins_own_group, NULL);
+  /* join suspends this task; the inner join was refused, and that error
+   * (fail fast) cancelled the others */
+  CHECK_RC(aioc_group_join(own_group, AIOC_FOREVER), -EDEADLK);
+  CHECK_EQ(finished, 0);
+  CHECK_EQ(cleaned, 3);
+  /* a timeout: the tasks keep running, a later join finishes */
+  aioc_group_spawn(own_group, f, AIOC_INT('a'));
+  CHECK_RC(aioc_group_join(own_group, 0.01), -ETIMEDOUT);
+  CHECK_EQ(aioc_group_pending(own_group), 1);
+  CHECK_RC(aioc_group_join(own_group, AIOC_FOREVER), 0);
+  CHECK_EQ(finished, 1);
+  aioc_group_free(own_group);
+  return 0;
+}
+
+static void test_in_task_and_bad_input(void) {
+  aioc_run_options o = {.loop.virtual_clock = 1};
+  CHECK_RC(aioc_run_ex(task_main, NULL, NULL, &o), 0);
+  aioc_loop *loop = test_loop(1);
+  aioc_group *g;
+  CHECK_RC(aioc_group_new(NULL, NULL), -EINVAL);
+  aioc_group_options bad = {.limit = -1};
+  CHECK_RC(aioc_group_new(&g, &bad), -EINVAL);
+  CHECK_RC(aioc_group_spawn(NULL, f, NULL), -EINVAL);
+  aioc_group_new(&g, NULL);
+  CHECK_RC(aioc_group_spawn(g, NULL, NULL), -EINVAL);
+  CHECK_RC(aioc_group_join(g, -1), -EINVAL);
+  CHECK_RC(aioc_group_close(g), 0);
+  CHECK_RC(aioc_group_spawn(g, f, AIOC_INT('a')), AIOC_ESTATE);
+  aioc_group_free(g);
+  aioc_group_free(NULL);
+  aioc_yielder_free(NULL);
+  CLOSE_CLEAN(loop);
+}
+
+/* ---- threads ---- */
+
+typedef struct spawner {
+  aioc_group *g;
+  int n;
+} spawner;
+
+static int quick(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  __atomic_fetch_add(&finished, 1, __ATOMIC_SEQ_CST);
+  return aioc_sleep(0.001);
+}
+
+static void *spawn_from_thread(void *arg) {
+  spawner *s = arg;
+  for (int i = 0; i < s->n; i++) aioc_group_spawn(s->g, quick, NULL);
+  return NULL;
+}
+
+static int slow_first(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  return aioc_sleep(0.2); /* keeps the join waiting while the thread spawns */
+}
+
+static void test_spawn_from_thread(void) {
+  aioc_loop *loop = test_loop(0);
+  finished = 0;
+  aioc_group *g;
+  aioc_group_new(&g, NULL);
+  aioc_group_spawn(g, slow_first, NULL);
+  spawner s = {g, 200};
+  pthread_t th;
+  pthread_create(&th, NULL, spawn_from_thread, &s);
+  CHECK_RC(aioc_group_join(g, AIOC_FOREVER), 0);
+  pthread_join(th, NULL);
+  /* whatever arrived after the join is picked up by the next one */
+  CHECK_RC(aioc_group_join(g, AIOC_FOREVER), 0);
+  CHECK_EQ(finished, 200);
+  aioc_group_free(g);
+  CLOSE_CLEAN(loop);
+}
+
+/* Loops in several threads at once, each driving its own group. */
+static int thread_job(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  return aioc_sleep(0.1);
+}
+
+static void *own_loop_thread(void *arg) {
+  int *ok = arg;
+  aioc_loop *loop;
+  aioc_loop_options o = {.virtual_clock = 1};
+  aioc_loop_new(&loop, &o);
+  aioc_loop_set_current(loop);
+  aioc_yielder *y;
+  aioc_yielder_new(&y, 1, NULL);
+  for (char c = 'a'; c <= 'g'; c++) aioc_yielder_spawn(y, thread_job, NULL);
+  void *it;
+  int n = 0;
+  while (aioc_yielder_next(y, AIOC_FOREVER, &it) == 0) n++;
+  /* thread_job returns no value: it is yielded as NULL */
+  aioc_yielder_free(y);
+  *ok = n == 7 && aioc_loop_time(loop) > 0.099;
+  aioc_loop_close(loop);
+  return NULL;
+}
+
+static void test_loops_in_threads(void) {
+  pthread_t th[4];
+  int ok[4] = {0};
+  for (int i = 0; i < 4; i++) pthread_create(&th[i], NULL, own_loop_thread, &ok[i]);
+  for (int i = 0; i < 4; i++) {
+    pthread_join(th[i], NULL);
+    CHECK_EQ(ok[i], 1);
+  }
+}
+
+int main(void) {
+  watchdog(120);
+  RUN(test_group_plain);
+  RUN(test_pool);
+  RUN(test_yielder);
+  RUN(test_yielder_lazy);
+  RUN(test_noresult_and_put);
+  RUN(test_yielding_scope);
+  RUN(test_nested);
+  RUN(test_sequential_caveat);
+  RUN(test_errors);
+  RUN(test_in_task_and_bad_input);
+  RUN(test_spawn_from_thread);
+  RUN(test_loops_in_threads);
+  return check_report();
+}
