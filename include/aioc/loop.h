@@ -26,17 +26,20 @@ typedef struct aioc_loop_options {
    * (0: 128 KiB, or the AIOC_STACK_SIZE environment variable). Rounded up
    * to a power of two between 16 KiB and 64 MiB. */
   size_t stack_size;
-  /* Non-zero: virtual clock. Time starts at 0 and only moves when every
-   * task waits on timers alone: it then jumps to the next deadline at once.
-   * Timeout logic runs instantly and deterministically. */
+  /* Non-zero: virtual clock. Time starts at 0 and moves only when nothing
+   * is ready to run and no I/O is pending: it then jumps to the next
+   * deadline at once (a task waiting for another thread does not hold it
+   * back). Timeout logic runs instantly and deterministically.
+   * aioc_loop_run_once() never moves it. */
   int virtual_clock;
   /* Non-zero: at close, do not print tasks that are still pending. */
   int quiet;
 } aioc_loop_options;
 
 /* Creates a loop. It is not yet the thread's current loop; it becomes the
- * running loop while one of the run functions runs it. Returns 0, -ENOMEM,
- * or -EINVAL (bad options). */
+ * running loop while one of the run functions runs it. Out-of-range stack
+ * sizes are rounded into range. Returns 0, -EINVAL (out NULL), -ENOMEM, or
+ * the error of epoll_create1()/eventfd() (-EMFILE, ...). */
 AIOC_API int aioc_loop_new(aioc_loop **out, const aioc_loop_options *opts);
 
 /* Closes and frees a loop that is not running. Pending tasks cannot be
@@ -44,8 +47,10 @@ AIOC_API int aioc_loop_new(aioc_loop **out, const aioc_loop_options *opts);
  * "Task was destroyed but it is pending" and their handles stay valid until
  * released, with the task marked cancelled. Callbacks not yet run are
  * dropped. Returns 0, -EINVAL (NULL) or AIOC_ERUNNING (called while the
- * loop runs: nothing is closed). After it returns 0, the loop pointer is
- * invalid. */
+ * loop runs: nothing is closed). Generators left unfinished run their
+ * cleanup first. After it returns 0 the loop must not be used again (its
+ * memory lives on while futures, tasks or handles hold it; a second close
+ * then returns AIOC_ECLOSED). */
 AIOC_API int aioc_loop_close(aioc_loop *loop);
 
 /* Returns the loop running on this thread (inside a task or a callback), or
@@ -134,8 +139,11 @@ AIOC_API void aioc_handle_release(aioc_handle *h);
 AIOC_API int aioc_call_soon_threadsafe(aioc_loop *loop, aioc_callback cb,
                                        void *arg);
 
-/* What the loop reports: an error that nobody retrieved, a task pending
- * when its loop closed, a callback that failed. */
+/* What the loop reports: "Task exception was never retrieved" and
+ * "Future exception was never retrieved" (an error nobody looked at, when
+ * its last reference goes), "Task was destroyed but it is pending" (its
+ * loop closed first), "Task ignored its cancellation and did not finish"
+ * (aioc_run's grace period ran out). */
 typedef struct aioc_report {
   const char *message; /* "Task exception was never retrieved", ... */
   aioc_task *task;     /* the task concerned, or NULL */

@@ -72,9 +72,16 @@ typedef struct region {
 static region regions[MAX_REGIONS];
 static atomic_size_t nregions;
 
+/* A free slot whose pages went back to the kernel: its header is gone
+ * too, so it is remembered here and rebuilt when the slot is reused. */
+typedef struct cold_slot {
+  char *slot;
+  size_t guard;
+} cold_slot;
+
 typedef struct klass {
-  aioc__stack *free; /* global free list (overflow from threads) */
-  size_t nfree;
+  cold_slot *cold; /* global: trimmed slots (from any thread) */
+  size_t ncold, capcold;
   char *carve, *carve_end; /* unused part of the newest chunk */
   size_t carve_guard;
   size_t chunk_slots; /* slots in the next chunk (grows) */
@@ -290,6 +297,19 @@ static bool advise_batch(struct iovec *iov, size_t n, int advice) {
 
 static __thread struct iovec carve_iov[MAX_CARVE];
 
+static void init_header(aioc__stack *st, char *lo, unsigned c) {
+  st->lo = lo;
+  st->owner = NULL;
+  st->owner_id = 0;
+  st->cls = c;
+  st->tsan_fiber = NULL;
+#if AIOC_HAVE_VALGRIND
+  st->vg_id = VALGRIND_STACK_REGISTER(st->lo, (char *)st - 1);
+#else
+  st->vg_id = 0;
+#endif
+}
+
 /* Prepares new slots into the thread cache: guards, then the top page of
  * each slot made resident in one batch (the header lives there and the
  * coroutine's first frames touch it at once), which costs far less than
@@ -349,16 +369,7 @@ static int carve(unsigned c, size_t stride) {
   for (size_t i = n; i-- > 0;) {
     char *slot = first + i * stride;
     aioc__stack *st = (aioc__stack *)(slot + stride - HEADER_SIZE);
-    st->lo = slot + g;
-    st->owner = NULL;
-    st->owner_id = 0;
-    st->cls = c;
-    st->tsan_fiber = NULL;
-#if AIOC_HAVE_VALGRIND
-    st->vg_id = VALGRIND_STACK_REGISTER(st->lo, (char *)st - 1);
-#else
-    st->vg_id = 0;
-#endif
+    init_header(st, slot + g, c);
     st->next = cache.head[c];
     cache.head[c] = st;
     cache.count[c]++;
@@ -381,12 +392,13 @@ int aioc__stack_get(size_t stride, aioc__stack **out) {
   pthread_mutex_lock(&pool_lock);
   klass *k = &classes[c];
   int rc = 0;
-  if (k->free) {
-    /* Take a batch from the global list. */
-    for (int i = 0; i < BATCH && k->free; i++) {
-      aioc__stack *s = k->free;
-      k->free = s->next;
-      k->nfree--;
+  if (k->ncold) {
+    /* Reuse trimmed slots: rebuild their headers (fresh zero pages). */
+    size_t cstride = (size_t)1 << (c + MIN_SHIFT);
+    for (int i = 0; i < BATCH && k->ncold; i++) {
+      cold_slot cs = k->cold[--k->ncold];
+      aioc__stack *s = (aioc__stack *)(cs.slot + cstride - HEADER_SIZE);
+      init_header(s, cs.slot + cs.guard, c);
       s->next = cache.head[c];
       cache.head[c] = s;
       cache.count[c]++;
@@ -414,38 +426,48 @@ void aioc__stack_put(aioc__stack *st) {
   cache.count[st->cls]++;
 }
 
-/* Drops the resident pages of a free slot; the guard survives. */
-static void drop_pages(aioc__stack *st) {
+/* Returns every page of a free slot to the kernel, header included (the
+ * guard survives MADV_DONTNEED); the slot is remembered as cold. */
+static cold_slot drop_pages(aioc__stack *st) {
   size_t stride = (size_t)1 << (st->cls + MIN_SHIFT);
   char *slot = (char *)st + HEADER_SIZE - stride;
-  char *lo = slot + guard_size;
-  /* Keep the header page (it holds the free-list link). */
-  char *hi = (char *)((uintptr_t)st & ~(uintptr_t)(page_size - 1));
-  if (st->lo == slot) lo = slot;
-  if (hi > lo) madvise(lo, (size_t)(hi - lo), MADV_DONTNEED);
+  cold_slot cs = {slot, (size_t)(st->lo - slot)};
+#if AIOC_TSAN
+  if (st->tsan_fiber) __tsan_destroy_fiber(st->tsan_fiber);
+#endif
+#if AIOC_HAVE_VALGRIND
+  VALGRIND_STACK_DEREGISTER(st->vg_id);
+#endif
+  madvise(slot + cs.guard, stride - cs.guard, MADV_DONTNEED);
+  return cs;
 }
 
 void aioc__stack_trim(size_t keep) {
   for (unsigned c = 0; c < NCLASS; c++) {
     if (cache.count[c] <= keep) continue;
-    /* Keep the hottest `keep`, hand the rest to the global list. */
+    /* Keep the hottest `keep`; the rest go back to the kernel. */
     aioc__stack **pp = &cache.head[c];
     for (size_t i = 0; i < keep && *pp; i++) pp = &(*pp)->next;
     aioc__stack *rest = *pp;
     *pp = NULL;
-    size_t moved = 0;
-    aioc__stack *last = NULL;
-    for (aioc__stack *s = rest; s; s = s->next) {
-      drop_pages(s);
-      last = s;
-      moved++;
-    }
-    cache.count[c] -= moved;
-    if (!rest) continue;
+    klass *k = &classes[c];
     pthread_mutex_lock(&pool_lock);
-    last->next = classes[c].free;
-    classes[c].free = rest;
-    classes[c].nfree += moved;
+    while (rest) {
+      aioc__stack *next = rest->next;
+      if (k->ncold == k->capcold) {
+        size_t cap = k->capcold ? k->capcold * 2 : 256;
+        cold_slot *v = aioc__realloc(k->cold, cap * sizeof *v);
+        if (!v) { /* keep the rest hot rather than lose them */
+          *pp = rest;
+          break;
+        }
+        k->cold = v;
+        k->capcold = cap;
+      }
+      k->cold[k->ncold++] = drop_pages(rest);
+      cache.count[c]--;
+      rest = next;
+    }
     pthread_mutex_unlock(&pool_lock);
   }
 }
