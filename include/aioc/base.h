@@ -78,9 +78,11 @@ AIOC_API const char *aioc_err_name(int code);
 
 /* ---- Allocation ------------------------------------------------------
  *
- * Every allocation the library makes (except coroutine stacks, which come
- * from mmap'ed regions) goes through one function with realloc's contract:
- * realloc(ptr, size) with size 0 meaning free. */
+ * Every allocation the library makes goes through one function with
+ * realloc's contract: realloc(ptr, size) with size 0 meaning free — except
+ * memory mapped directly: coroutine stacks, the per-thread signal stack,
+ * and task records, which come from a per-thread slab while the default
+ * allocator is in use (a custom allocator receives them too). */
 typedef void *(*aioc_realloc_fn)(void *ud, void *ptr, size_t size);
 
 /* Replaces the allocator. Call it before any other aioc call; fn NULL

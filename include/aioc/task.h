@@ -2,9 +2,11 @@
  *
  * A task runs a coroutine function on its own stack, so the function reads
  * top to bottom and keeps its locals across waits. Functions documented as
- * "suspension point" may switch to other tasks; each one returns
- * -ECANCELED once the task is cancelled and -ETIMEDOUT once a deadline in
- * scope has passed. */
+ * "suspension point" may switch to other tasks; whenever one would have to
+ * wait, it returns -ECANCELED once the task is cancelled and -ETIMEDOUT
+ * once a deadline in scope has passed. A call whose answer is already
+ * there returns it without waiting and without those checks (as awaiting
+ * a done future in asyncio). */
 #ifndef AIOC_TASK_H
 #define AIOC_TASK_H
 
@@ -101,15 +103,16 @@ AIOC_API aioc_loop *aioc_future_loop(const aioc_future *f);
  * returning the code passes both on. */
 AIOC_API int aioc_await(aioc_future *f, void **result);
 
-/* Bridge from plain code: outside any running loop, runs the thread's loop
- * (f's loop) until f is done and returns its outcome as aioc_await() does.
+/* Bridge from plain code: outside any running loop, runs f's loop (on this
+ * thread) until f is done and returns its outcome as aioc_await() does.
  * Inside a task of f's loop it is aioc_await(). Returns AIOC_ERUNNING if
  * called from a callback (not a task) of a running loop. */
 AIOC_API int aioc_block_on(aioc_future *f, void **result);
 
 /* Creates a future that mirrors inner, except that cancelling the outer one
- * (or the task awaiting it) does not cancel inner. The caller owns *outer.
- * Returns 0, -EINVAL or -ENOMEM. */
+ * does not cancel inner — so aioc_wait_for(), aioc_gather() and the other
+ * calls that cancel what they wait on leave inner running. The caller owns
+ * *outer. Returns 0, -EINVAL or -ENOMEM. */
 AIOC_API int aioc_shield(aioc_future *inner, aioc_future **outer);
 
 /* ---- Tasks ---------------------------------------------------------- */
