@@ -56,15 +56,18 @@ RUNTIMES = ["aioc", "asyncio", "uvloop", "go", "libuv"]
 # Which program workloads each peer implements. aioc is asked for every
 # selected workload except the Go-only variant and may answer "unsupported".
 SUPPORTED = {
-    "asyncio": {"B1", "B2", "B3", "B4", "B4c", "B7", "B7t", "B7w"},
-    "uvloop": {"B1", "B2", "B3", "B4", "B4c", "B7", "B7t", "B7w"},
+    "asyncio": {"B1", "B2", "B3", "B4", "B4c", "B7", "B7t", "B7w", "B8",
+                "B8p"},
+    "uvloop": {"B1", "B2", "B3", "B4", "B4c", "B7", "B7t", "B7w", "B8",
+               "B8p"},
     "go": {"B1", "B2", "B2ch", "B3", "B4", "B4c"},
     "libuv": {"B1", "B3", "B4c"},
 }
 NOT_AIOC = {"B2ch", "B7w"}
 
 # A selected benchmark id and the program workloads it runs.
-EXPAND = {"B2": ["B2", "B2ch"], "B4": ["B4", "B4c"], "B7": ["B7", "B7t", "B7w"]}
+EXPAND = {"B2": ["B2", "B2ch"], "B4": ["B4", "B4c"], "B7": ["B7", "B7t", "B7w"],
+          "B8": ["B8", "B8p"]}
 DEFAULT_BENCH = "B1,B2,B3,B4"
 
 # Result ids without an aioc figure of their own take their ratio against
@@ -429,6 +432,10 @@ def targets(rows):
     if a is not None:
         check("B7", [("<=25 ns", a <= 25, fmt(a)),
                      (">=50x asyncio", *faster("B7", "asyncio", "B7", 50))])
+    a = med("B8", "aioc")
+    if a is not None:
+        check("B8", [("within 10 ms of 200 ms", abs(a - 200) <= 10,
+                      "%.1f ms" % a)])
     t = med("B7t", "aioc")
     if t is not None and a is not None:
         check("B7t", [("<=1.25x aioc B7", t <= 1.25 * a,

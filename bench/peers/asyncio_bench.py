@@ -233,6 +233,43 @@ async def b7(n, runtime, variant):
     result(variant, runtime, (t1 - t0) * 1e9 / n, "ns/item")
 
 
+async def b8(runtime):
+    """B8: aioutils' nested example, written in raw asyncio with two task
+    levels (the seed's version): 10 outer tasks of 0.1 s each spawning 10
+    inner tasks of 0.1 s; the optimum is 0.2 s."""
+    level2 = []
+
+    async def f2():
+        await asyncio.sleep(0.1)
+
+    async def f1():
+        await asyncio.sleep(0.1)
+        for _ in range(10):
+            level2.append(asyncio.create_task(f2()))
+
+    t0 = time.perf_counter()
+    level1 = [asyncio.create_task(f1()) for _ in range(10)]
+    await asyncio.wait(level1)
+    await asyncio.wait(level2)
+    t1 = time.perf_counter()
+    result("B8", runtime, (t1 - t0) * 1e3, "ms")
+
+
+async def b8p(n, runtime):
+    """B8p: 100,000 short tasks (one sleep(0) each), at most 100 at once
+    (a Semaphore, asyncio's way to write aioutils' Pool(100))."""
+    sem = asyncio.Semaphore(100)
+
+    async def short():
+        async with sem:
+            await asyncio.sleep(0)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(short() for _ in range(n)))
+    t1 = time.perf_counter()
+    result("B8p", runtime, (t1 - t0) * 1e9 / n, "ns/task")
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -268,6 +305,10 @@ def main(argv):
         coro = b4c(n, runtime)
     elif workload in ("B7", "B7t", "B7w"):
         coro = b7(n, runtime, workload)
+    elif workload == "B8":
+        coro = b8(runtime)
+    elif workload == "B8p":
+        coro = b8p(int(os.environ.get("BENCH_N") or 100000), runtime)
     else:
         print("asyncio_bench: unknown workload %r" % workload, file=sys.stderr)
         return 2
