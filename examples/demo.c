@@ -1,35 +1,77 @@
-/* aioc demo: a tour of the examples of "AsyncIO for the Working Python
- * Developer" (seed 002), ported to C.
+/* aioc demo: a tour of the seed articles' examples, ported to C.
+ *
+ *   seed 000  timeouts between the chunks of an async generator (an RPC
+ *             service over RabbitMQ, the AsyncTimedIterable wrapper)
+ *   seed 001  "Async Python. Deep Dive": iterators and generators
+ *   seed 002  "AsyncIO for the Working Python Developer" (Yeray Diaz)
+ *   seed 003  "Python Asyncio Part 3 - Asynchronous Context Managers and
+ *             Asynchronous Iterators" (BBC R&D)
  *
  * The examples are not repeated here: the demo is built from the seed ports
- * themselves (tests/seeds/seed_002_*.c, compiled with SEED_NO_MAIN), and
- * runs each one after a line saying what it shows. Everything runs on the
- * virtual clock, so the timings are the article's and the tour is instant.
- * The only output that varies from run to run is 1c's asynchronous order,
- * which is random, as in the article. */
+ * themselves (tests/seeds/seed_*.c, compiled with SEED_NO_MAIN), and runs
+ * each one after a line saying what it shows. Everything that waits runs on
+ * the virtual clock, so the timings are the articles' and the tour is
+ * instant. The only output that varies from run to run is 002/1c's
+ * asynchronous order, which is random, as in the article. */
 #include <stdio.h>
 
+#include "seed_000_examples.h"
+#include "seed_001_examples.h"
 #include "seed_002_examples.h"
+#include "seed_003_examples.h"
 
-#define SEED_002_ENTRY(name) &name,
-static const seed_example *const tour[] = {SEED_002_EXAMPLES(SEED_002_ENTRY)};
-#undef SEED_002_ENTRY
+#define SEED_ENTRY(name) &name,
+static const seed_example *const seed_000[] = {SEED_000_EXAMPLES(SEED_ENTRY)};
+static const seed_example *const seed_001[] = {SEED_001_EXAMPLES(SEED_ENTRY)};
+static const seed_example *const seed_002[] = {SEED_002_EXAMPLES(SEED_ENTRY)};
+static const seed_example *const seed_003[] = {SEED_003_EXAMPLES(SEED_ENTRY)};
+#undef SEED_ENTRY
+
+/* One seed article and its examples, in the article's order. */
+typedef struct seed_article {
+  const char *id;
+  const char *title;
+  const seed_example *const *examples;
+  size_t n;
+} seed_article;
+
+#define SEED_ARTICLE(id, title, arr) {id, title, arr, sizeof arr / sizeof *arr}
+static const seed_article tour[] = {
+    SEED_ARTICLE("000",
+                 "timeouts between the chunks of an async generator (RPC "
+                 "over RabbitMQ, AsyncTimedIterable)",
+                 seed_000),
+    SEED_ARTICLE("001", "\"Async Python. Deep Dive\": iterators and generators",
+                 seed_001),
+    SEED_ARTICLE("002",
+                 "\"AsyncIO for the Working Python Developer\" (Yeray Diaz)",
+                 seed_002),
+    SEED_ARTICLE("003",
+                 "\"Python Asyncio Part 3 - Asynchronous Context Managers "
+                 "and Asynchronous Iterators\" (BBC R&D)",
+                 seed_003),
+};
+#undef SEED_ARTICLE
 
 int main(void) {
-  size_t n = sizeof tour / sizeof *tour;
+  size_t narticles = sizeof tour / sizeof *tour, total = 0;
   int failed = 0;
-  printf("aioc %s demo: \"AsyncIO for the Working Python Developer\", "
-         "%zu examples in C\n",
-         aioc_version_string(), n);
-  printf("(virtual clock: the article's timings, exact and instant)\n");
-  for (size_t i = 0; i < n; i++) {
-    printf("\n== %s: %s\n", tour[i]->name, tour[i]->about);
-    fflush(stdout);
-    int rc = tour[i]->run();
-    if (rc != 0) {
-      printf("!! %s failed: %s (%s)\n", tour[i]->name, aioc_err_name(rc),
-             aioc_strerror(rc));
-      failed++;
+  for (size_t a = 0; a < narticles; a++) total += tour[a].n;
+  printf("aioc %s demo: %zu seed articles, %zu examples in C\n",
+         aioc_version_string(), narticles, total);
+  printf("(virtual clock: the articles' timings, exact and instant)\n");
+  for (size_t a = 0; a < narticles; a++) {
+    printf("\n######## seed %s: %s\n", tour[a].id, tour[a].title);
+    for (size_t i = 0; i < tour[a].n; i++) {
+      const seed_example *ex = tour[a].examples[i];
+      printf("\n== %s: %s\n", ex->name, ex->about);
+      fflush(stdout);
+      int rc = ex->run();
+      if (rc != 0) {
+        printf("!! %s failed: %s (%s)\n", ex->name, aioc_err_name(rc),
+               aioc_strerror(rc));
+        failed++;
+      }
     }
   }
   fflush(stdout);

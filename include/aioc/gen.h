@@ -173,9 +173,10 @@ AIOC_API int aioc_iter_timed(aioc_iter **out, aioc_iter *src,
 
 /* ---- Helpers (the comprehensions) ----------------------------------------
  *
- * Each takes ownership of its source iterator(s), is lazy (pulls only when
- * asked), passes the timeout of next() on, and closes its sources when
- * closed. Callbacks run in the consumer's task and may wait. */
+ * Each takes ownership of its source iterator(s) when it succeeds (on
+ * failure the caller keeps them), is lazy (pulls only when asked), passes
+ * the timeout of next() on, and closes its sources when closed. Callbacks
+ * run in the consumer's task and may wait. */
 
 /* Items transformed by fn: 0 with *out, or a negative code that ends the
  * iteration with that error. */
@@ -270,7 +271,8 @@ AIOC_API void aioc_gen_cm_free(aioc_cm *cm);
 AIOC_API void aioc_cm_suppress(aioc_gen *g);
 
 /* An exit stack (AsyncExitStack): managers entered one by one are exited
- * in reverse order, each seeing the code the previous exits left. */
+ * in reverse order, each seeing the code the previous exits left. Like
+ * aioc_with(), usable inside a task and from plain code. */
 typedef struct aioc_exit_stack aioc_exit_stack;
 AIOC_API int aioc_exit_stack_new(aioc_exit_stack **out);
 /* Enters cm and pushes it; *bound (may be NULL) receives enter's object.

@@ -42,6 +42,19 @@ static int with_in_task(with_call *w) {
   return settle(brc, erc, &w->exit_rc);
 }
 
+/* Runs fn(arg) in the current task, or, from plain code, in a task with
+ * the loop underneath: managers may wait in enter and exit. */
+static int in_task(aioc_fn fn, void *arg) {
+  if (aioc__current()) return fn(arg, NULL);
+  if (aioc__running) return AIOC_ERUNNING;
+  aioc_task *t;
+  int rc = aioc_spawn(&t, fn, arg);
+  if (rc < 0) return rc;
+  rc = aioc_block_on(aioc_task_future(t), NULL);
+  aioc_task_release(t);
+  return rc;
+}
+
 static int with_task(void *arg, void **result) {
   (void)result;
   return with_in_task(arg);
@@ -53,19 +66,7 @@ int aioc_with(const aioc_cm *cm, int (*body)(void *, void *), void *arg,
   if (!cm || !cm->vt || !cm->vt->enter || !cm->vt->exit || !body)
     return -EINVAL;
   with_call w = {cm, body, arg, 0};
-  int rc;
-  if (aioc__current()) {
-    rc = with_in_task(&w);
-  } else if (aioc__running) {
-    return AIOC_ERUNNING;
-  } else {
-    /* Plain code: the same protocol in a task, with the loop underneath. */
-    aioc_task *t;
-    rc = aioc_spawn(&t, with_task, &w);
-    if (rc < 0) return rc;
-    rc = aioc_block_on(aioc_task_future(t), NULL);
-    aioc_task_release(t);
-  }
+  int rc = in_task(with_task, &w);
   if (exit_rc) *exit_rc = w.exit_rc;
   return rc;
 }
@@ -147,9 +148,21 @@ int aioc_exit_stack_new(aioc_exit_stack **out) {
   return *out ? 0 : -ENOMEM;
 }
 
+typedef struct stack_call {
+  aioc_exit_stack *s;
+  const aioc_cm *cm;
+  void *bound;
+  int rc;
+} stack_call;
+
+static int stack_enter_task(void *arg, void **result) {
+  (void)result;
+  stack_call *c = arg;
+  return c->cm->vt->enter(c->cm->self, &c->bound);
+}
+
 int aioc_exit_stack_enter(aioc_exit_stack *s, const aioc_cm *cm,
                           void **bound) {
-  void *b = NULL;
   if (bound) *bound = NULL;
   if (!s || !cm || !cm->vt || !cm->vt->enter || !cm->vt->exit)
     return -EINVAL;
@@ -160,26 +173,35 @@ int aioc_exit_stack_enter(aioc_exit_stack *s, const aioc_cm *cm,
     s->v = v;
     s->cap = cap;
   }
-  int rc = cm->vt->enter(cm->self, &b);
+  stack_call c = {s, cm, NULL, 0};
+  int rc = in_task(stack_enter_task, &c);
   if (rc < 0) return rc;
   s->v[s->n++] = *cm;
-  if (bound) *bound = b;
+  if (bound) *bound = c.bound;
   return 0;
 }
 
-int aioc_exit_stack_close(aioc_exit_stack *s, int body_rc) {
-  if (!s) return -EINVAL;
-  int rc = body_rc;
-  while (s->n) {
-    const aioc_cm *cm = &s->v[--s->n];
-    int erc = aioc__current() ? shielded_exit(cm, rc)
-                              : cm->vt->exit(cm->self, rc);
+static int stack_close_task(void *arg, void **result) {
+  (void)result;
+  stack_call *c = arg;
+  int rc = c->rc;
+  while (c->s->n) {
+    const aioc_cm *cm = &c->s->v[--c->s->n];
+    int erc = shielded_exit(cm, rc);
     if (erc == 1)
       rc = 0;
     else if (erc < 0)
       rc = erc; /* a failing exit replaces the code it was given */
   }
-  return rc;
+  c->rc = rc;
+  return 0;
+}
+
+int aioc_exit_stack_close(aioc_exit_stack *s, int body_rc) {
+  if (!s) return -EINVAL;
+  stack_call c = {s, NULL, NULL, body_rc};
+  int rc = in_task(stack_close_task, &c);
+  return rc < 0 ? rc : c.rc;
 }
 
 void aioc_exit_stack_free(aioc_exit_stack *s) {
