@@ -10,19 +10,13 @@ typedef struct tgnode {
   aioc_task *t;
 } tgnode;
 
-typedef struct tgerr {
-  int code;
-  char *msg;
-} tgerr;
-
 struct aioc_taskgroup {
   aioc__wait w;
   aioc_task *owner;
   tgnode **nodes;
   size_t n, cap;
   size_t running;
-  tgerr *errors;
-  size_t nerrors, caperrors;
+  aioc__errlist errors;
   bool aborting;       /* siblings cancelled */
   bool owner_cancelled; /* we cancelled the owner: join withdraws it */
   bool joining;
@@ -43,18 +37,7 @@ static void tg_notify(aioc__waiter *n, aioc_future *f) {
   g->running--;
   if (f->state == AIOC_DONE && f->err) {
     f->retrieved = 1; /* the group reports it */
-    if (g->nerrors == g->caperrors) {
-      size_t cap = g->caperrors ? g->caperrors * 2 : 4;
-      tgerr *e = aioc__realloc(g->errors, cap * sizeof *e);
-      if (e) {
-        g->errors = e;
-        g->caperrors = cap;
-      }
-    }
-    if (g->nerrors < g->caperrors) {
-      const char *m = aioc_future_error_message(f);
-      g->errors[g->nerrors++] = (tgerr){f->err, m ? aioc__strdup(m) : NULL};
-    }
+    aioc__errlist_add(&g->errors, f->err, aioc_future_error_message(f));
     abort_all(g);
     if (!g->joining && !g->owner_cancelled &&
         g->owner->f.state == AIOC_PENDING) {
@@ -144,23 +127,14 @@ int aioc_taskgroup_join(aioc_taskgroup *g) {
     aioc_task_uncancel(t);
     g->owner_cancelled = false;
   }
-  if (g->nerrors) {
-    if (g->errors[0].msg)
-      aioc__task_set_errmsg(t, g->errors[0].code,
-                            aioc__strdup(g->errors[0].msg));
-    return g->errors[0].code;
-  }
-  return interrupted;
+  int first = aioc__errlist_first(&g->errors, t);
+  return first ? first : interrupted;
 }
 
 int aioc_taskgroup_errors(const aioc_taskgroup *g, size_t i, int *code,
                           const char **message) {
   if (!g) return -EINVAL;
-  if (i < g->nerrors) {
-    if (code) *code = g->errors[i].code;
-    if (message) *message = g->errors[i].msg;
-  }
-  return (int)g->nerrors;
+  return aioc__errlist_get(&g->errors, i, code, message);
 }
 
 void aioc_taskgroup_free(aioc_taskgroup *g) {
@@ -172,8 +146,7 @@ void aioc_taskgroup_free(aioc_taskgroup *g) {
     aioc_task_release(g->nodes[i]->t);
     aioc__free(g->nodes[i]);
   }
-  for (size_t i = 0; i < g->nerrors; i++) aioc__free(g->errors[i].msg);
-  aioc__free(g->errors);
+  aioc__errlist_free(&g->errors);
   aioc__free(g->nodes);
   aioc__free(g);
 }

@@ -365,6 +365,20 @@ static void drop_item(aioc_gen *g) {
   g->item = NULL;
 }
 
+/* Tells a started body to end: at its yield (AIOC_EGENEXIT) when parked,
+ * by cancellation when busy elsewhere (after a consumer's timeout). */
+static void request_close(aioc_gen *g, const char *why) {
+  g->closing = true;
+  if (g->state == G_PARKED) {
+    g->exit_sent = true;
+    g->task->wait = NULL;
+    resume_body(g, AIOC_EGENEXIT, NULL);
+    aioc__task_wake(g->task, AIOC_EGENEXIT);
+  } else {
+    aioc_task_cancel(g->task, why);
+  }
+}
+
 int aioc_gen_close(aioc_gen *g) {
   if (!g) return -EINVAL;
   drop_item(g);
@@ -376,16 +390,7 @@ int aioc_gen_close(aioc_gen *g) {
   if (g->state == G_DONE) return 0;
   aioc_task *c = aioc__current();
   if (!c && aioc__running) return AIOC_ERUNNING;
-  g->closing = true;
-  if (g->state == G_PARKED) {
-    g->exit_sent = true;
-    g->task->wait = NULL;
-    resume_body(g, AIOC_EGENEXIT, NULL);
-    aioc__task_wake(g->task, AIOC_EGENEXIT);
-  } else {
-    /* Busy elsewhere (after a consumer's timeout): cancel it. */
-    aioc_task_cancel(g->task, "generator closed");
-  }
+  request_close(g, "generator closed");
   /* Cleanup always completes: wait regardless of our own cancellation. */
   aioc_future *f = aioc_task_future(g->task);
   if (c) {
@@ -419,15 +424,7 @@ void aioc_gen_free(aioc_gen *g) {
     /* In a callback: nothing can wait here. The body is told to close and
      * the generator frees itself when the body ends. */
     g->orphan = true;
-    g->closing = true;
-    if (g->state == G_PARKED) {
-      g->exit_sent = true;
-      g->task->wait = NULL;
-      resume_body(g, AIOC_EGENEXIT, NULL);
-      aioc__task_wake(g->task, AIOC_EGENEXIT);
-    } else {
-      aioc_task_cancel(g->task, "generator freed");
-    }
+    request_close(g, "generator freed");
     return;
   }
   aioc_gen_close(g);

@@ -29,11 +29,6 @@ struct gjob {
   char *msg;
 };
 
-typedef struct gerr {
-  int code;
-  char *msg;
-} gerr;
-
 struct aioc_group {
   aioc_loop *loop;
   pthread_t owner;
@@ -46,8 +41,7 @@ struct aioc_group {
   size_t running;
   gjob *queue_head, *queue_tail; /* pool: waiting their turn */
   gjob running_list;              /* sentinel */
-  gerr *errors;
-  size_t nerrors, caperrors;
+  aioc__errlist errors;
   bool failed, closing, in_join;
   bool errors_reported; /* a join returned them: the next one starts clean */
   /* the waiter (join or next) */
@@ -68,7 +62,6 @@ struct aioc_yielder {
 /* ---- waiting ---- */
 
 static bool condition(aioc_group *g);
-static void clear_errors(aioc_group *g);
 
 static void wake_waiter(aioc_group *g) {
   if (g->waiter && g->waiter->wait == &g->w && condition(g)) {
@@ -134,17 +127,6 @@ static void job_free(gjob *j) {
 
 static void start_job(aioc_group *g, gjob *j);
 
-static void record_error(aioc_group *g, int code, const char *msg) {
-  if (g->nerrors == g->caperrors) {
-    size_t cap = g->caperrors ? g->caperrors * 2 : 4;
-    gerr *e = aioc__realloc(g->errors, cap * sizeof *e);
-    if (!e) return;
-    g->errors = e;
-    g->caperrors = cap;
-  }
-  g->errors[g->nerrors++] = (gerr){code, msg ? aioc__strdup(msg) : NULL};
-}
-
 static void cancel_all(aioc_group *g) {
   for (gjob *j = g->running_list.run_next; j != &g->running_list;
        j = j->run_next)
@@ -178,7 +160,7 @@ static void job_done(gjob *j, int rc, void *value, const char *msg) {
   j->value = value;
   bool ours = rc == -ECANCELED && (g->failed || g->closing);
   if (rc < 0 && !ours) {
-    record_error(g, rc, msg);
+    aioc__errlist_add(&g->errors, rc, msg);
     if (msg) j->msg = aioc__strdup(msg);
     if (g->policy == AIOC_FAIL_FAST && !g->failed) {
       g->failed = true;
@@ -392,28 +374,20 @@ static bool condition(aioc_group *g) {
   return atomic_load(&g->pending) == 0;
 }
 
-static void clear_errors(aioc_group *g) {
-  for (size_t i = 0; i < g->nerrors; i++) aioc__free(g->errors[i].msg);
-  g->nerrors = 0;
-}
-
 int aioc_group_join(aioc_group *g, double timeout) {
   if (!g || isnan(timeout) || timeout < 0) return -EINVAL;
   if (own_task(g)) return -EDEADLK;
   if (g->in_join) return -EBUSY;
   if (g->errors_reported) {
-    clear_errors(g);
+    aioc__errlist_clear(&g->errors);
     g->errors_reported = false;
   }
   g->in_join = true;
   int rc = wait_cond(g, timeout, false);
   g->in_join = false;
   if (rc < 0) return rc;
-  int first = g->nerrors ? g->errors[0].code : 0;
+  int first = aioc__errlist_first(&g->errors, aioc__current());
   g->errors_reported = true;
-  if (first && g->errors[0].msg && aioc__current())
-    aioc__task_set_errmsg(aioc__current(), first,
-                          aioc__strdup(g->errors[0].msg));
   g->failed = false; /* ready for reuse */
   return first;
 }
@@ -421,11 +395,7 @@ int aioc_group_join(aioc_group *g, double timeout) {
 int aioc_group_errors(const aioc_group *g, size_t i, int *code,
                       const char **message) {
   if (!g) return -EINVAL;
-  if (i < g->nerrors) {
-    if (code) *code = g->errors[i].code;
-    if (message) *message = g->errors[i].msg;
-  }
-  return (int)g->nerrors;
+  return aioc__errlist_get(&g->errors, i, code, message);
 }
 
 static void drop_results(aioc_group *g) {
@@ -461,8 +431,7 @@ void aioc_group_free(aioc_group *g) {
   if (!g) return;
   if (atomic_load(&g->pending) || g->ready_head || g->order_head)
     aioc_group_close(g);
-  clear_errors(g);
-  aioc__free(g->errors);
+  aioc__errlist_free(&g->errors);
   pthread_mutex_destroy(&g->lock);
   aioc__loop_unref(g->loop);
   aioc__free(g);

@@ -140,6 +140,24 @@ static inline int aioc__task_resume_now(aioc_task *from, aioc_task *to) {
  * loop: the gen layer arms its consumer's deadline lazily. */
 extern void (*aioc__gen_blocked)(aioc_task *t);
 
+/* A list of errors (code and message), as TaskGroup and Group keep. */
+typedef struct aioc__errent {
+  int code;
+  char *msg;
+} aioc__errent;
+typedef struct aioc__errlist {
+  aioc__errent *v;
+  size_t n, cap;
+} aioc__errlist;
+AIOC_HIDDEN void aioc__errlist_add(aioc__errlist *l, int code, const char *msg);
+/* The count; for i below it, the i-th entry in *code and *msg. */
+AIOC_HIDDEN int aioc__errlist_get(const aioc__errlist *l, size_t i, int *code,
+                                  const char **msg);
+/* The first error's code (0 if none); its message goes to t if not NULL. */
+AIOC_HIDDEN int aioc__errlist_first(const aioc__errlist *l, aioc_task *t);
+AIOC_HIDDEN void aioc__errlist_clear(aioc__errlist *l);
+AIOC_HIDDEN void aioc__errlist_free(aioc__errlist *l);
+
 /* Waits for f ignoring cancellation and deadlines (internal cleanup). */
 AIOC_HIDDEN void aioc__await_uninterruptible(aioc_task *t, aioc_future *f);
 
