@@ -6,6 +6,7 @@
  *   seed 002  "AsyncIO for the Working Python Developer" (Yeray Diaz)
  *   seed 003  "Python Asyncio Part 3 - Asynchronous Context Managers and
  *             Asynchronous Iterators" (BBC R&D)
+ *   seed 004  the aioutils README: Group, Pool, Yielder, OrderedYielder
  *
  * The examples are not repeated here: the demo is built from the seed ports
  * themselves (tests/seeds/seed_*.c, compiled with SEED_NO_MAIN), and runs
@@ -19,12 +20,14 @@
 #include "seed_001_examples.h"
 #include "seed_002_examples.h"
 #include "seed_003_examples.h"
+#include "seed_004_examples.h"
 
 #define SEED_ENTRY(name) &name,
 static const seed_example *const seed_000[] = {SEED_000_EXAMPLES(SEED_ENTRY)};
 static const seed_example *const seed_001[] = {SEED_001_EXAMPLES(SEED_ENTRY)};
 static const seed_example *const seed_002[] = {SEED_002_EXAMPLES(SEED_ENTRY)};
 static const seed_example *const seed_003[] = {SEED_003_EXAMPLES(SEED_ENTRY)};
+static const seed_example *const seed_004[] = {SEED_004_EXAMPLES(SEED_ENTRY)};
 #undef SEED_ENTRY
 
 /* One seed article and its examples, in the article's order. */
@@ -50,6 +53,10 @@ static const seed_article tour[] = {
                  "\"Python Asyncio Part 3 - Asynchronous Context Managers "
                  "and Asynchronous Iterators\" (BBC R&D)",
                  seed_003),
+    SEED_ARTICLE("004",
+                 "the aioutils README: Group, Pool, Yielder, OrderedYielder "
+                 "driven from plain code",
+                 seed_004),
 };
 #undef SEED_ARTICLE
 
