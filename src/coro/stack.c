@@ -426,9 +426,10 @@ void aioc__stack_put(aioc__stack *st) {
   cache.count[st->cls]++;
 }
 
-/* Returns every page of a free slot to the kernel, header included (the
- * guard survives MADV_DONTNEED); the slot is remembered as cold. */
-static cold_slot drop_pages(aioc__stack *st) {
+/* Releases the tool state of a free slot and describes it as cold; its
+ * pages, header included, go back to the kernel with the next flush (the
+ * guard survives MADV_DONTNEED). */
+static cold_slot drop_pages(aioc__stack *st, struct iovec *iov) {
   size_t stride = (size_t)1 << (st->cls + MIN_SHIFT);
   char *slot = (char *)st + HEADER_SIZE - stride;
   cold_slot cs = {slot, (size_t)(st->lo - slot)};
@@ -438,8 +439,15 @@ static cold_slot drop_pages(aioc__stack *st) {
 #if AIOC_HAVE_VALGRIND
   VALGRIND_STACK_DEREGISTER(st->vg_id);
 #endif
-  madvise(slot + cs.guard, stride - cs.guard, MADV_DONTNEED);
+  *iov = (struct iovec){slot + cs.guard, stride - cs.guard};
   return cs;
+}
+
+/* One system call for many slots where the kernel allows it. */
+static void flush_drops(struct iovec *iov, size_t n) {
+  if (n && !advise_batch(iov, n, MADV_DONTNEED))
+    for (size_t i = 0; i < n; i++)
+      madvise(iov[i].iov_base, iov[i].iov_len, MADV_DONTNEED);
 }
 
 void aioc__stack_trim(size_t keep) {
@@ -451,6 +459,7 @@ void aioc__stack_trim(size_t keep) {
     aioc__stack *rest = *pp;
     *pp = NULL;
     klass *k = &classes[c];
+    size_t ndrop = 0;
     pthread_mutex_lock(&pool_lock);
     while (rest) {
       aioc__stack *next = rest->next;
@@ -464,10 +473,15 @@ void aioc__stack_trim(size_t keep) {
         k->cold = v;
         k->capcold = cap;
       }
-      k->cold[k->ncold++] = drop_pages(rest);
+      k->cold[k->ncold++] = drop_pages(rest, &carve_iov[ndrop++]);
       cache.count[c]--;
+      if (ndrop == MAX_CARVE) {
+        flush_drops(carve_iov, ndrop);
+        ndrop = 0;
+      }
       rest = next;
     }
+    flush_drops(carve_iov, ndrop);
     pthread_mutex_unlock(&pool_lock);
   }
 }
