@@ -18,5 +18,6 @@
 #include "aioc/combine.h"
 #include "aioc/gen.h"
 #include "aioc/group.h"
+#include "aioc/sync.h"
 
 #endif /* AIOC_H */

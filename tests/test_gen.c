@@ -319,7 +319,35 @@ static int error_main(void *arg, void **result) {
   return 0;
 }
 
+/* The body fails while nobody waits (the consumer timed out): the error
+ * and its message wait for the next call. */
+static int late_failure(aioc_gen *g, void *arg) {
+  (void)g;
+  (void)arg;
+  int rc = aioc_sleep(2);
+  if (rc < 0) return rc;
+  return aioc_error(-ENODATA, "stream ended early");
+}
+
+static int late_error_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  aioc_gen *g;
+  aioc_gen_new(&g, late_failure, NULL, NULL);
+  void *it;
+  CHECK_RC(aioc_gen_next(g, 1, &it), -ETIMEDOUT);
+  CHECK_RC(aioc_gen_send(g, AIOC_INT(1), 1, &it), -EAGAIN); /* busy */
+  CHECK_RC(aioc_sleep(5), 0);
+  CHECK_RC(aioc_gen_next(g, 1, &it), -ENODATA);
+  CHECK_STR(aioc_error_message(), "stream ended early");
+  CHECK_RC(aioc_gen_next(g, 1, &it), AIOC_EXHAUSTED);
+  aioc_gen_free(g);
+  return 0;
+}
+
 static void test_producer_error(void) {
+  aioc_run_options o = vopts();
+  CHECK_RC(aioc_run_ex(late_error_main, NULL, NULL, &o), 0);
   CHECK_RC(aioc_run(error_main, NULL, NULL), 0);
 }
 
@@ -508,6 +536,13 @@ static aioc_iter *count_iter(int n) {
   return it;
 }
 
+static int fail_on_two(void *arg, void *item, void **out) {
+  (void)arg;
+  if (AIOC_TO_INT(item) == 2) return aioc_error(-EIO, "no twos");
+  *out = item;
+  return 0;
+}
+
 static int helpers_main(void *arg, void **result) {
   (void)arg;
   (void)result;
@@ -523,6 +558,13 @@ static int helpers_main(void *arg, void **result) {
   CHECK_EQ(AIOC_TO_INT(v[0]), 10);
   CHECK_EQ(AIOC_TO_INT(v[1]), 30);
   free(v);
+  aioc_iter_free(it);
+  /* an error of the function ends the iteration */
+  aioc_iter_map(&it, count_iter(5), fail_on_two, NULL);
+  void *y;
+  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &y), 0);
+  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &y), -EIO);
+  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &y), AIOC_EXHAUSTED);
   aioc_iter_free(it);
   /* enumerate */
   aioc_iter_enumerate(&it, count_iter(3));

@@ -464,6 +464,62 @@ static void test_loops_in_threads(void) {
   }
 }
 
+/* Tasks cancelled before they ever ran still count as finished. */
+static int fails_now(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  return aioc_error(-EPIPE, "failed at once");
+}
+
+static aioc_group *self_group;
+static int frees_own_group(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  CHECK_RC(aioc_group_close(self_group), -EDEADLK);
+  aioc_group_free(self_group); /* freed when the last task ends */
+  return 0;
+}
+
+static void test_unstarted_tasks_settle(void) {
+  aioc_loop *loop = test_loop(1);
+  reset();
+  aioc_group *g;
+  aioc_group_new(&g, NULL);
+  aioc_group_spawn(g, fails_now, NULL);
+  for (char c = 'a'; c <= 'g'; c++) aioc_group_spawn(g, f, AIOC_INT(c));
+  CHECK_RC(aioc_group_join(g, AIOC_FOREVER), -EPIPE);
+  CHECK_EQ(aioc_group_pending(g), 0);
+  CHECK_EQ(finished + cleaned, 0); /* none ever started */
+  CHECK_RC(aioc_group_spawn(g, f, AIOC_INT('a')), 0); /* joined: usable */
+  aioc_group_free(g); /* closes the unstarted one */
+  /* closed right after spawning, before the loop ever ran */
+  aioc_group_new(&g, NULL);
+  for (char c = 'a'; c <= 'g'; c++) aioc_group_spawn(g, f, AIOC_INT(c));
+  CHECK_RC(aioc_group_close(g), 0);
+  CHECK_EQ(aioc_group_pending(g), 0);
+  aioc_group_free(g);
+  /* a pooled Yielder stopped right after its first result */
+  aioc_group_options o = {.limit = 2};
+  aioc_yielder *y;
+  aioc_yielder_new(&y, 0, &o);
+  for (char c = 'a'; c <= 'g'; c++) aioc_yielder_spawn(y, f, AIOC_INT(c));
+  void *it;
+  CHECK_RC(aioc_yielder_next(y, AIOC_FOREVER, &it), 0);
+  CHECK_RC(aioc_yielder_close(y), 0);
+  aioc_yielder_free(y);
+  /* a group freed by one of its own tasks */
+  reset();
+  aioc_group_new(&self_group, NULL);
+  aioc_group_spawn(self_group, f, AIOC_INT('a'));
+  aioc_group_spawn(self_group, frees_own_group, NULL);
+  aioc_task *t;
+  aioc_spawn(&t, f, AIOC_INT('g')); /* lets the loop run to the end */
+  CHECK_RC(aioc_block_on(aioc_task_future(t), NULL), 0);
+  aioc_task_release(t);
+  CHECK_EQ(cleaned, 1); /* 'a' was cancelled by the close */
+  CLOSE_CLEAN(loop);
+}
+
 int main(void) {
   watchdog(120);
   RUN(test_group_plain);
@@ -478,5 +534,6 @@ int main(void) {
   RUN(test_in_task_and_bad_input);
   RUN(test_spawn_from_thread);
   RUN(test_loops_in_threads);
+  RUN(test_unstarted_tasks_settle);
   return check_report();
 }

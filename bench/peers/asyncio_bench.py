@@ -7,10 +7,10 @@ Runs one workload once and prints result lines on stdout:
 
   RESULT workload=B1 runtime=asyncio value=6271 unit=ns/task lower_is_better=1
 
-WORKLOAD is one of B1, B2, B3, B4, B4c (see PERFORMANCE.md in the design
-notes). The task count N of B1, B3, B4 and B4c is 1,000,000 unless -n N or
-the environment variable BENCH_N says otherwise; B2 always makes 2,000,000
-switches.
+WORKLOAD is one of B1, B2, B3, B4, B4c, B5 (see PERFORMANCE.md in the
+design notes). The task count N of B1, B3, B4 and B4c is 1,000,000 unless -n N
+or the environment variable BENCH_N says otherwise; B2 always makes 2,000,000
+switches, B5 passes 2,000,000 items (unless -n N is given).
 Every figure is normalised per task (or per switch), so runs with different N
 stay comparable.
 
@@ -27,6 +27,8 @@ import time
 
 DEFAULT_N = 1_000_000
 B2_SWITCHES = 2_000_000
+B5_ITEMS = 2_000_000
+B5_CAPACITY = 64
 SEED = 12345
 
 
@@ -270,6 +272,36 @@ async def b8p(n, runtime):
     result("B8p", runtime, (t1 - t0) * 1e9 / n, "ns/task")
 
 
+async def b5(n, runtime):
+    """B5: one producer task and one consumer task pass n integers through
+    an asyncio.Queue(64); the consumer checks the sum. Figure: wall time per
+    item."""
+    q = asyncio.Queue(B5_CAPACITY)
+
+    async def producer():
+        put = q.put
+        for i in range(n):
+            await put(i)
+
+    async def consumer():
+        get = q.get
+        total = 0
+        for _ in range(n):
+            total += await get()
+        return total
+
+    loop = asyncio.get_running_loop()
+    t0 = time.perf_counter()
+    p = loop.create_task(producer())
+    c = loop.create_task(consumer())
+    await p
+    total = await c
+    t1 = time.perf_counter()
+    if total != n * (n - 1) // 2:
+        fail("B5: wrong sum %d, expected %d" % (total, n * (n - 1) // 2))
+    result("B5", runtime, (t1 - t0) * 1e9 / n, "ns/item")
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -277,6 +309,7 @@ def main(argv):
     args = list(argv[1:])
     use_uvloop = "--uvloop" in args
     args = [a for a in args if a != "--uvloop"]
+    n_given = "-n" in args
     n = int(os.environ.get("BENCH_N") or DEFAULT_N)
     if "-n" in args:
         i = args.index("-n")
@@ -303,6 +336,8 @@ def main(argv):
         coro = b4(n, runtime)
     elif workload == "B4c":
         coro = b4c(n, runtime)
+    elif workload == "B5":
+        coro = b5(n if n_given else B5_ITEMS, runtime)
     elif workload in ("B7", "B7t", "B7w"):
         coro = b7(n, runtime, workload)
     elif workload == "B8":

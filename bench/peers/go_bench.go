@@ -3,7 +3,7 @@
 //
 // Usage: go_bench WORKLOAD [-n N]
 //
-// WORKLOAD is one of B1, B2, B2ch, B3, B4, B4c. It runs once and prints
+// WORKLOAD is one of B1, B2, B2ch, B3, B4, B4c, B5. It runs once and prints
 // result lines on stdout:
 //
 //	RESULT workload=B1 runtime=go value=1200 unit=ns/task lower_is_better=1
@@ -11,7 +11,8 @@
 // GOMAXPROCS is 1 unless the environment sets GOMAXPROCS, so that Go, like
 // aioc and the event loops, runs its tasks on one thread. The task count N
 // of B1, B3, B4 and B4c is 1,000,000 unless -n N or the environment variable
-// BENCH_N says otherwise; B2 and B2ch always make 2,000,000 switches.
+// BENCH_N says otherwise; B2 and B2ch always make 2,000,000 switches. B5
+// passes 2,000,000 items unless -n N gives a count.
 //
 // Build without network: GO111MODULE=off go build -o go_bench go_bench.go
 package main
@@ -32,6 +33,8 @@ import (
 const (
 	defaultN   = 1000000
 	b2Switches = 2000000
+	b5Items    = 2000000
+	b5Capacity = 64
 	seed       = 12345
 )
 
@@ -260,11 +263,39 @@ func b4c(n int) {
 	result("B4c", el.Seconds()-1.0, "s")
 }
 
+// B5: one producer goroutine and one consumer pass n integers through a
+// buffered channel of capacity 64; the consumer checks the sum. Figure: wall
+// time per item.
+func b5(n int) {
+	ch := make(chan int, b5Capacity)
+	done := make(chan int)
+	t0 := time.Now()
+	go func() {
+		for i := 0; i < n; i++ {
+			ch <- i
+		}
+	}()
+	go func() {
+		s := 0
+		for i := 0; i < n; i++ {
+			s += <-ch
+		}
+		done <- s
+	}()
+	s := <-done
+	el := time.Since(t0)
+	if want := n * (n - 1) / 2; s != want {
+		fail("B5: wrong sum %d, expected %d", s, want)
+	}
+	result("B5", float64(el.Nanoseconds())/float64(n), "ns/item")
+}
+
 func main() {
 	if os.Getenv("GOMAXPROCS") == "" {
 		runtime.GOMAXPROCS(1)
 	}
 	n := defaultN
+	nGiven := false
 	if s := os.Getenv("BENCH_N"); s != "" {
 		v, err := strconv.Atoi(s)
 		if err != nil {
@@ -280,13 +311,14 @@ func main() {
 				fail("bad -n %q", os.Args[i+1])
 			}
 			n = v
+			nGiven = true
 			i++
 			continue
 		}
 		args = append(args, os.Args[i])
 	}
 	if len(args) != 1 || n < 1 {
-		fmt.Fprintln(os.Stderr, "usage: go_bench B1|B2|B2ch|B3|B4|B4c [-n N]")
+		fmt.Fprintln(os.Stderr, "usage: go_bench B1|B2|B2ch|B3|B4|B4c|B5 [-n N]")
 		os.Exit(2)
 	}
 	switch args[0] {
@@ -302,6 +334,11 @@ func main() {
 		b4(n)
 	case "B4c":
 		b4c(n)
+	case "B5":
+		if !nGiven {
+			n = b5Items
+		}
+		b5(n)
 	default:
 		fail("unknown workload %q", args[0])
 	}

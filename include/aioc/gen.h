@@ -69,7 +69,9 @@ AIOC_API int aioc_gen_next(aioc_gen *g, double timeout, void **item);
 /* aioc_gen_next() that resumes the body's pending yield with value (which
  * the yield returns in *sent), as Python's asend(). The first call of a
  * generator cannot send (there is no yield to resume): -EINVAL unless
- * value is NULL. */
+ * value is NULL. -EAGAIN when there is no yield to resume now: the body is
+ * still busy since an earlier timed-out request, or the item it produced
+ * then waits to be taken with aioc_gen_next(). */
 AIOC_API int aioc_gen_send(aioc_gen *g, void *value, double timeout,
                            void **item);
 
@@ -77,7 +79,7 @@ AIOC_API int aioc_gen_send(aioc_gen *g, void *value, double timeout,
  * the yield returns code (negative), as Python's athrow(). If the body
  * does not handle it and returns it, the consumer gets it back. A
  * generator that has not started is finished by it without running:
- * returns code. */
+ * returns code. -EAGAIN as aioc_gen_send(). */
 AIOC_API int aioc_gen_throw(aioc_gen *g, int code, double timeout,
                             void **item);
 
@@ -179,13 +181,14 @@ AIOC_API int aioc_iter_timed(aioc_iter **out, aioc_iter *src,
  * run in the consumer's task and may wait. */
 
 /* Items transformed by fn: 0 with *out, or a negative code that ends the
- * iteration with that error. */
+ * iteration with that error (later calls: AIOC_EXHAUSTED). */
 typedef int (*aioc_map_fn)(void *arg, void *item, void **out);
 AIOC_API int aioc_iter_map(aioc_iter **out, aioc_iter *src, aioc_map_fn fn,
                            void *arg);
 
-/* Items for which pred returns 1 (0: skip, negative: error). Skipped items
- * are passed to drop (may be NULL). */
+/* Items for which pred returns 1 (0: skip, negative: an error that ends the
+ * iteration). Skipped items, and the one pred failed on, are passed to
+ * drop (may be NULL). */
 typedef int (*aioc_pred_fn)(void *arg, void *item);
 AIOC_API int aioc_iter_filter(aioc_iter **out, aioc_iter *src,
                               aioc_pred_fn pred, void *arg, aioc_free_fn drop);

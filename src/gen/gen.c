@@ -48,6 +48,7 @@ struct aioc_gen {
   bool have_item;  /* produced while nobody waited */
   void *item;
   int end_rc;
+  char *end_msg; /* the body's error message, kept until delivered */
   bool end_delivered;
 };
 
@@ -132,8 +133,12 @@ static void finish(aioc_gen *g, int rc) {
   g->state = G_DONE;
   g->end_rc = rc;
   aioc_task *self = g->task;
-  if (rc < 0 && self->errmsg && self->errcode == rc && g->cw && g->cw->t)
-    aioc__task_set_errmsg(g->cw->t, rc, aioc__strdup(self->errmsg));
+  if (rc < 0 && self->errmsg && self->errcode == rc) {
+    if (g->cw && g->cw->t)
+      aioc__task_set_errmsg(g->cw->t, rc, aioc__strdup(self->errmsg));
+    else if (!g->cw)
+      g->end_msg = aioc__strdup(self->errmsg); /* for a later next() */
+  }
   if (g->cw) {
     genwait *cw = deliver(g, rc == 0 || rc == -ECANCELED ? AIOC_EXHAUSTED : rc,
                           NULL);
@@ -247,6 +252,11 @@ static bool plain_done(void *arg) {
 static int ended(aioc_gen *g) {
   if (!g->end_delivered && g->end_rc < 0 && g->end_rc != -ECANCELED) {
     g->end_delivered = true;
+    aioc_task *c = aioc__current();
+    if (c && g->end_msg) {
+      aioc__task_set_errmsg(c, g->end_rc, g->end_msg);
+      g->end_msg = NULL;
+    }
     return g->end_rc;
   }
   g->end_delivered = true;
@@ -267,8 +277,11 @@ static int request(aioc_gen *g, int how, void *val, double timeout,
   if (!g || isnan(timeout) || timeout < 0) return -EINVAL;
   if (g->state == G_DONE) return ended(g);
   if (g->cw) return -EBUSY;
+  /* A value or error sent now would have no yield to go to: the body is
+   * still busy, or its item waits to be taken with next(). */
+  if ((how != 0 || val) && (g->have_item || g->state == G_BUSY))
+    return -EAGAIN;
   if (g->have_item) {
-    if (how != 0 || val) return -EAGAIN; /* take the pending item first */
     g->have_item = false;
     if (item) *item = g->item;
     g->item = NULL;
@@ -412,6 +425,7 @@ static void gen_free_struct(aioc_gen *g) {
   drop_item(g);
   aioc_task *t = g->task;
   aioc__free(g->name);
+  aioc__free(g->end_msg);
   aioc__free(g);
   if (t) aioc_task_release(t);
   aioc__loop_unref(loop);

@@ -61,14 +61,18 @@ typedef struct mapper {
   srcs s;
   aioc_map_fn fn;
   void *arg;
+  bool failed; /* an error of fn ended the iteration */
 } mapper;
 
 static int map_next(void *self, double timeout, void **item) {
   mapper *m = self;
+  if (m->failed) return AIOC_EXHAUSTED;
   void *x;
   int rc = aioc_iter_next(m->s.v[0], timeout, &x);
   if (rc != 0) return rc;
-  return m->fn(m->arg, x, item);
+  rc = m->fn(m->arg, x, item);
+  if (rc < 0) m->failed = true;
+  return rc;
 }
 
 static const aioc_iter_vtable map_vt = {map_next, one_close, one_free};
@@ -96,10 +100,12 @@ typedef struct filt {
   aioc_pred_fn pred;
   void *arg;
   aioc_free_fn drop;
+  bool failed; /* an error of pred ended the iteration */
 } filt;
 
 static int filter_next(void *self, double timeout, void **item) {
   filt *f = self;
+  if (f->failed) return AIOC_EXHAUSTED;
   /* The timeout covers the wait for a matching item. */
   double deadline = timeout == AIOC_FOREVER ? AIOC_FOREVER
                                             : aioc_time() + timeout;
@@ -110,7 +116,11 @@ static int filter_next(void *self, double timeout, void **item) {
     int rc = aioc_iter_next(f->s.v[0], left, &x);
     if (rc != 0) return rc;
     rc = f->pred(f->arg, x);
-    if (rc < 0) return rc;
+    if (rc < 0) {
+      f->failed = true;
+      if (f->drop) f->drop(x);
+      return rc;
+    }
     if (rc) {
       *item = x;
       return 0;

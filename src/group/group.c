@@ -15,6 +15,7 @@
 
 typedef struct gjob gjob;
 struct gjob {
+  aioc__waiter node; /* on the task's future: settles a job that never ran */
   gjob *next;       /* pool queue, or yielder result list */
   gjob *order_next; /* ordered yielder: spawn order */
   aioc_group *g;
@@ -42,7 +43,8 @@ struct aioc_group {
   gjob *queue_head, *queue_tail; /* pool: waiting their turn */
   gjob running_list;              /* sentinel */
   aioc__errlist errors;
-  bool failed, closing, in_join;
+  atomic_bool failed, closing; /* read by spawns from other threads */
+  bool in_join, orphan;
   bool errors_reported; /* a join returned them: the next one starts clean */
   /* the waiter (join or next) */
   aioc__wait w;
@@ -153,8 +155,11 @@ static void push_ready(aioc_group *g, gjob *j) {
 }
 
 /* A job's function returned (or the job was settled without running). */
+static void group_destroy(aioc_group *g);
+
 static void job_done(gjob *j, int rc, void *value, const char *msg) {
   aioc_group *g = j->g;
+  aioc__future_del_waiter(&j->node);
   j->done = true;
   j->rc = rc;
   j->value = value;
@@ -188,6 +193,15 @@ static void job_done(gjob *j, int rc, void *value, const char *msg) {
     start_job(g, n);
   }
   wake_waiter(g);
+  /* Freed while its tasks still ran (from a callback or one of them). */
+  if (g->orphan && atomic_load(&g->pending) == 0) group_destroy(g);
+}
+
+/* The job's task ended without running job_main to its end: cancelled
+ * before it started, or abandoned by its closing loop. */
+static void job_task_done(aioc__waiter *n, aioc_future *f) {
+  gjob *j = aioc__container_of(n, gjob, node);
+  if (!j->done) job_done(j, f->err ? f->err : -ECANCELED, NULL, NULL);
 }
 
 static int job_main(void *arg, void **result) {
@@ -213,6 +227,8 @@ static void start_job(aioc_group *g, gjob *j) {
   if (rc < 0) {
     job_done(j, rc, NULL, "cannot spawn the task");
   } else {
+    j->node.notify = job_task_done;
+    aioc__future_add_waiter(aioc_task_future(j->task), &j->node);
     /* The handle is only needed to cancel it; the task runs regardless. */
     aioc_task_release(j->task);
   }
@@ -257,10 +273,9 @@ static void place_cb(void *arg) {
 static int submit(aioc_group *g, aioc_fn fn, void *arg, bool is_put,
                   void *value) {
   if (!g || (!fn && !is_put)) return -EINVAL;
-  if (g->closing) return AIOC_ESTATE;
-  if (!is_put && g->failed && g->policy == AIOC_FAIL_FAST && !g->in_join &&
-      atomic_load(&g->pending) == 0)
-    g->failed = false; /* a failed group is ready again after its join */
+  /* Torn down, or failed (fail fast) and not yet joined. */
+  if (g->closing || (g->failed && g->policy == AIOC_FAIL_FAST))
+    return AIOC_ESTATE;
   gjob *j = aioc__calloc(1, sizeof *j);
   if (!j) return -ENOMEM;
   j->g = g;
@@ -412,9 +427,12 @@ static void drop_results(aioc_group *g) {
 
 int aioc_group_close(aioc_group *g) {
   if (!g) return -EINVAL;
-  if (!aioc__current() && aioc__running) return AIOC_ERUNNING;
   g->closing = true;
   cancel_all(g);
+  /* Waiting is impossible from a callback or from one of its own tasks:
+   * the tasks are cancelled, their cleanup goes on without us. */
+  if (!aioc__current() && aioc__running) return AIOC_ERUNNING;
+  if (own_task(g)) return -EDEADLK;
   /* Their cleanup always completes. */
   bool was_yielder = g->yielder;
   g->yielder = false; /* wait for all, not for a result */
@@ -427,14 +445,26 @@ int aioc_group_close(aioc_group *g) {
   return rc < 0 ? rc : 0;
 }
 
-void aioc_group_free(aioc_group *g) {
-  if (!g) return;
-  if (atomic_load(&g->pending) || g->ready_head || g->order_head)
-    aioc_group_close(g);
+static void group_destroy(aioc_group *g) {
+  drop_results(g);
   aioc__errlist_free(&g->errors);
   pthread_mutex_destroy(&g->lock);
   aioc__loop_unref(g->loop);
   aioc__free(g);
+}
+
+void aioc_group_free(aioc_group *g) {
+  if (!g) return;
+  if (atomic_load(&g->pending) || g->ready_head || g->order_head) {
+    int rc = aioc_group_close(g);
+    if (rc < 0 && atomic_load(&g->pending)) {
+      /* Cannot wait here (a callback, or one of its own tasks): the
+       * cancelled tasks finish on their own and the last one frees it. */
+      g->orphan = true;
+      return;
+    }
+  }
+  group_destroy(g);
 }
 
 /* ---- Yielder ---- */

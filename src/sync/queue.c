@@ -1,0 +1,391 @@
+/* Queue: FIFO (ring), LIFO (stack) and priority (binary heap, ties FIFO),
+ * bounded or not, with task_done/join and Python 3.13's shutdown.
+ *
+ * Hand-off keeps two invariants: getters wait only while the queue is
+ * empty (a put gives its item straight to the first getter), and putters
+ * wait only while it is full (a get moves the first putter's item in and
+ * wakes it). A waiter woken by a hand-off has its item delivered or taken
+ * already, so cancelling it afterwards loses nothing; one woken by a
+ * cancellation or timeout was unlinked first and got nothing. */
+#include "sync.h"
+
+typedef struct pslot {
+  void *item;
+  uint64_t seq; /* put order: FIFO among equal priorities */
+} pslot;
+
+struct aioc_queue {
+  /* hot: the buffer */
+  size_t size;  /* items queued */
+  size_t limit; /* capacity, SIZE_MAX when unbounded */
+  size_t alloc; /* slots allocated (grows up to limit) */
+  size_t head;  /* FIFO: slot of the oldest item */
+  union {
+    void **ring; /* FIFO, LIFO */
+    pslot *heap; /* PRIORITY */
+  } b;
+  uint8_t kind;
+  bool shutdown;
+  aioc__wlist getters; /* non-empty only while size == 0 */
+  aioc__wlist putters; /* non-empty only while size == limit */
+  size_t unfinished;   /* put and not yet task_done */
+  /* cold */
+  aioc__wlist joiners;
+  uint64_t seq;
+  aioc_compare_fn compare;
+  aioc_free_fn item_free;
+  aioc_loop *loop;
+  int capacity;
+};
+
+/* ---- the buffer ---- */
+
+static int cmp_int(const void *a, const void *b) {
+  intptr_t x = AIOC_TO_INT(a), y = AIOC_TO_INT(b);
+  return (x > y) - (x < y);
+}
+
+static inline bool before(const aioc_queue *q, const pslot *a,
+                          const pslot *b) {
+  int c = q->compare(a->item, b->item);
+  return c != 0 ? c < 0 : a->seq < b->seq;
+}
+
+static void heap_push(aioc_queue *q, void *item) {
+  pslot *h = q->b.heap;
+  pslot e = {item, q->seq++};
+  size_t i = q->size;
+  while (i > 0) {
+    size_t p = (i - 1) / 2;
+    if (!before(q, &e, &h[p])) break;
+    h[i] = h[p];
+    i = p;
+  }
+  h[i] = e;
+}
+
+static void *heap_pop(aioc_queue *q) {
+  pslot *h = q->b.heap;
+  void *top = h[0].item;
+  size_t n = q->size - 1; /* entries left after the pop */
+  pslot e = h[n];
+  size_t i = 0;
+  for (;;) {
+    size_t c = 2 * i + 1;
+    if (c >= n) break;
+    if (c + 1 < n && before(q, &h[c + 1], &h[c])) c++;
+    if (!before(q, &h[c], &e)) break;
+    h[i] = h[c];
+    i = c;
+  }
+  if (n) h[i] = e;
+  return top;
+}
+
+/* More room, doubling up to the capacity. The ring is unrolled so that
+ * the oldest item lands in slot 0. */
+static int grow(aioc_queue *q) {
+  size_t n = q->alloc ? q->alloc * 2 : 16;
+  if (n > q->limit) n = q->limit;
+  if (q->kind == AIOC_QUEUE_PRIORITY) {
+    if (n > SIZE_MAX / sizeof(pslot)) return -ENOMEM;
+    pslot *h = aioc__realloc(q->b.heap, n * sizeof *h);
+    if (!h) return -ENOMEM;
+    q->b.heap = h;
+  } else if (q->kind == AIOC_QUEUE_LIFO || q->head == 0) {
+    if (n > SIZE_MAX / sizeof(void *)) return -ENOMEM;
+    void **r = aioc__realloc(q->b.ring, n * sizeof *r);
+    if (!r) return -ENOMEM;
+    q->b.ring = r;
+  } else {
+    if (n > SIZE_MAX / sizeof(void *)) return -ENOMEM;
+    void **r = aioc__alloc(n * sizeof *r);
+    if (!r) return -ENOMEM;
+    size_t first = q->alloc - q->head; /* items from head to the end */
+    if (first > q->size) first = q->size;
+    for (size_t i = 0; i < first; i++) r[i] = q->b.ring[q->head + i];
+    for (size_t i = first; i < q->size; i++) r[i] = q->b.ring[i - first];
+    aioc__free(q->b.ring);
+    q->b.ring = r;
+    q->head = 0;
+  }
+  q->alloc = n;
+  return 0;
+}
+
+/* Appends item; there is room below the limit. */
+static inline int push(aioc_queue *q, void *item) {
+  if (aioc__unlikely(q->size == q->alloc)) {
+    int rc = grow(q);
+    if (rc) return rc;
+  }
+  if (aioc__likely(q->kind == AIOC_QUEUE_FIFO)) {
+    size_t i = q->head + q->size;
+    if (i >= q->alloc) i -= q->alloc;
+    q->b.ring[i] = item;
+  } else if (q->kind == AIOC_QUEUE_LIFO) {
+    q->b.ring[q->size] = item;
+  } else {
+    heap_push(q, item);
+  }
+  q->size++;
+  return 0;
+}
+
+/* Removes the next item; the queue is not empty. */
+static inline void *pop(aioc_queue *q) {
+  void *item;
+  if (aioc__likely(q->kind == AIOC_QUEUE_FIFO)) {
+    item = q->b.ring[q->head];
+    if (++q->head == q->alloc) q->head = 0;
+  } else if (q->kind == AIOC_QUEUE_LIFO) {
+    item = q->b.ring[q->size - 1];
+  } else {
+    item = heap_pop(q);
+  }
+  q->size--;
+  return item;
+}
+
+/* Items of a detached buffer, in the order they would have come out for
+ * FIFO and LIFO (heap order for priority), passed to item_free. */
+static void drop_items(uint8_t kind, void *buf, size_t alloc, size_t head,
+                       size_t size, aioc_free_fn item_free) {
+  if (item_free) {
+    for (size_t k = 0; k < size; k++) {
+      if (kind == AIOC_QUEUE_PRIORITY) {
+        item_free(((pslot *)buf)[k].item);
+      } else if (kind == AIOC_QUEUE_LIFO) {
+        item_free(((void **)buf)[size - 1 - k]);
+      } else {
+        size_t i = head + k;
+        if (i >= alloc) i -= alloc;
+        item_free(((void **)buf)[i]);
+      }
+    }
+  }
+  aioc__free(buf);
+}
+
+/* ---- lifetime ---- */
+
+int aioc_queue_new(aioc_queue **out, int capacity,
+                   const aioc_queue_options *opts) {
+  if (!out) return -EINVAL;
+  *out = NULL;
+  if (capacity < 0) return -EINVAL;
+  aioc_queue_options o = {AIOC_QUEUE_FIFO, NULL, NULL};
+  if (opts) o = *opts;
+  if (o.kind != AIOC_QUEUE_FIFO && o.kind != AIOC_QUEUE_LIFO &&
+      o.kind != AIOC_QUEUE_PRIORITY)
+    return -EINVAL;
+  aioc_queue *q = aioc__calloc(1, sizeof *q);
+  if (!q) return -ENOMEM;
+  q->limit = capacity ? (size_t)capacity : SIZE_MAX;
+  q->kind = (uint8_t)o.kind;
+  q->compare = o.compare ? o.compare : cmp_int;
+  q->item_free = o.item_free;
+  q->capacity = capacity;
+  aioc__wlist_init(&q->getters);
+  aioc__wlist_init(&q->putters);
+  aioc__wlist_init(&q->joiners);
+  *out = q;
+  return 0;
+}
+
+void aioc_queue_free(aioc_queue *q) {
+  if (!q) return;
+  aioc__sync_destroy_list(&q->getters);
+  aioc__sync_destroy_list(&q->putters);
+  aioc__sync_destroy_list(&q->joiners);
+  drop_items(q->kind, q->b.ring, q->alloc, q->head, q->size, q->item_free);
+  aioc__free(q);
+}
+
+/* ---- put and get ---- */
+
+/* Puts without waiting: 0, AIOC_EFULL, AIOC_ESHUTDOWN or -ENOMEM. */
+static inline int put_now(aioc_queue *q, void *item) {
+  if (aioc__unlikely(q->shutdown)) return AIOC_ESHUTDOWN;
+  if (aioc__unlikely(q->getters.n)) {
+    aioc__swait *g = aioc__wlist_first(&q->getters);
+    g->item = item;
+    q->unfinished++;
+    aioc__sync_deliver(g, 0);
+    return 0;
+  }
+  if (q->size >= q->limit) return AIOC_EFULL;
+  int rc = push(q, item);
+  if (aioc__unlikely(rc)) return rc;
+  q->unfinished++;
+  return 0;
+}
+
+/* Gets without waiting: 0, AIOC_EEMPTY or AIOC_ESHUTDOWN. */
+static inline int get_now(aioc_queue *q, void **item) {
+  if (aioc__likely(q->size)) {
+    *item = pop(q);
+    if (aioc__unlikely(q->putters.n)) {
+      /* The slot just freed takes the first putter's item: it cannot
+       * fail, the buffer is allocated up to the limit by now. */
+      aioc__swait *p = aioc__wlist_first(&q->putters);
+      push(q, p->item);
+      q->unfinished++;
+      aioc__sync_deliver(p, 0);
+    }
+    return 0;
+  }
+  return q->shutdown ? AIOC_ESHUTDOWN : AIOC_EEMPTY;
+}
+
+/* Everything but a FIFO put into free, allocated room: hand-off to a
+ * getter, growth, the other kinds, shutdown, and waiting. Kept out of
+ * line so that the fast path needs no frame for the waiter node. */
+static __attribute__((noinline)) int put_slow(aioc_queue *q, void *item,
+                                              double timeout) {
+  if (aioc__unlikely(!q || aioc__sync_bad_timeout(timeout))) return -EINVAL;
+  int rc = put_now(q, item);
+  if (rc != AIOC_EFULL) return rc;
+  aioc_task *t;
+  rc = aioc__sync_task(&q->loop, &t);
+  if (rc) return rc;
+  aioc__swait s;
+  s.item = item;
+  s.aux = 0;
+  /* 0: a getter moved the item in. Otherwise it never entered. */
+  return aioc__sync_park(t, &s, &q->putters, timeout);
+}
+
+int aioc_queue_put(aioc_queue *q, void *item, double timeout) {
+  /* The common case, B5's: room in the ring, no getter waiting (getters
+   * wait only on an empty queue), not shut down, timeout valid. */
+  if (aioc__likely(q && q->kind == AIOC_QUEUE_FIFO && q->size < q->alloc &&
+                   !q->getters.n && !q->shutdown && timeout >= 0)) {
+    size_t i = q->head + q->size;
+    if (i >= q->alloc) i -= q->alloc;
+    q->b.ring[i] = item;
+    q->size++;
+    q->unfinished++;
+    return 0;
+  }
+  return put_slow(q, item, timeout);
+}
+
+static __attribute__((noinline)) int get_slow(aioc_queue *q, void **item,
+                                              double timeout) {
+  if (aioc__likely(item != NULL)) *item = NULL;
+  if (aioc__unlikely(!q || !item || aioc__sync_bad_timeout(timeout)))
+    return -EINVAL;
+  int rc = get_now(q, item);
+  if (rc != AIOC_EEMPTY) return rc;
+  aioc_task *t;
+  rc = aioc__sync_task(&q->loop, &t);
+  if (rc) return rc;
+  aioc__swait s;
+  s.item = NULL;
+  s.aux = 0;
+  rc = aioc__sync_park(t, &s, &q->getters, timeout);
+  /* 0: a putter handed the item over. Otherwise nothing was taken. */
+  if (rc == 0) *item = s.item;
+  return rc;
+}
+
+int aioc_queue_get(aioc_queue *q, void **item, double timeout) {
+  /* The common case: a FIFO item and no putter to let in (putters wait
+   * only on a full queue). */
+  if (aioc__likely(q && item && q->kind == AIOC_QUEUE_FIFO && q->size &&
+                   !q->putters.n && timeout >= 0)) {
+    *item = q->b.ring[q->head];
+    if (++q->head == q->alloc) q->head = 0;
+    q->size--;
+    return 0;
+  }
+  return get_slow(q, item, timeout);
+}
+
+int aioc_queue_try_put(aioc_queue *q, void *item) {
+  if (!q) return -EINVAL;
+  return put_now(q, item);
+}
+
+int aioc_queue_try_get(aioc_queue *q, void **item) {
+  if (item) *item = NULL;
+  if (!q || !item) return -EINVAL;
+  return get_now(q, item);
+}
+
+/* ---- task_done, join, shutdown ---- */
+
+int aioc_queue_task_done(aioc_queue *q) {
+  if (!q) return -EINVAL;
+  if (q->unfinished == 0) return AIOC_ESTATE;
+  if (--q->unfinished == 0) aioc__sync_deliver_all(&q->joiners, 0);
+  return 0;
+}
+
+int aioc_queue_join(aioc_queue *q, double timeout) {
+  if (!q || aioc__sync_bad_timeout(timeout)) return -EINVAL;
+  if (q->unfinished == 0) return 0;
+  aioc_task *t;
+  int rc = aioc__sync_task(&q->loop, &t);
+  if (rc) return rc;
+  aioc__swait s;
+  s.item = NULL;
+  s.aux = 0;
+  return aioc__sync_park(t, &s, &q->joiners, timeout);
+}
+
+int aioc_queue_shutdown(aioc_queue *q, int immediate) {
+  if (!q) return -EINVAL;
+  q->shutdown = true;
+  void *buf = NULL;
+  size_t alloc = 0, head = 0, size = 0;
+  if (immediate && q->size) {
+    /* Detached first: item_free is user code and runs last. */
+    buf = q->b.ring;
+    alloc = q->alloc;
+    head = q->head;
+    size = q->size;
+    q->b.ring = NULL;
+    q->alloc = q->head = q->size = 0;
+    q->unfinished -= size < q->unfinished ? size : q->unfinished;
+    if (q->unfinished == 0) aioc__sync_deliver_all(&q->joiners, 0);
+  }
+  aioc__sync_deliver_all(&q->getters, AIOC_ESHUTDOWN);
+  aioc__sync_deliver_all(&q->putters, AIOC_ESHUTDOWN);
+  if (buf) drop_items(q->kind, buf, alloc, head, size, q->item_free);
+  return 0;
+}
+
+/* ---- state ---- */
+
+size_t aioc_queue_size(const aioc_queue *q) { return q ? q->size : 0; }
+
+int aioc_queue_capacity(const aioc_queue *q) {
+  return q ? q->capacity : -EINVAL;
+}
+
+int aioc_queue_empty(const aioc_queue *q) { return !q || q->size == 0; }
+
+int aioc_queue_full(const aioc_queue *q) {
+  return q && q->size >= q->limit;
+}
+
+int aioc_queue_is_shutdown(const aioc_queue *q) { return q && q->shutdown; }
+
+/* ---- the queue as an iterator ---- */
+
+static int queue_iter_next(void *self, double timeout, void **item) {
+  int rc = aioc_queue_get(self, item, timeout);
+  return rc == AIOC_ESHUTDOWN ? AIOC_EXHAUSTED : rc;
+}
+
+static const aioc_iter_vtable queue_iter_vt = {queue_iter_next, NULL, NULL};
+
+int aioc_queue_iter(aioc_iter **out, aioc_queue *q) {
+  if (!q) {
+    if (out) *out = NULL;
+    return -EINVAL;
+  }
+  return aioc_iter_new(out, &queue_iter_vt, q);
+}

@@ -1,0 +1,450 @@
+/* The thread-safe queue: the bridge between blocking threads and loops.
+ *
+ * One mutex guards everything. Waiters, threads and tasks alike, queue
+ * as nodes on their own stacks, and hand-off works as in the loop-bound
+ * queue: whoever frees a slot or brings an item delivers to the first
+ * waiter (sets node->rc and node->item) and removes it from its list.
+ *
+ *  - A thread waiter sleeps on a condition variable of its own (on its
+ *    stack) until its node is delivered or its timeout passes; a timeout
+ *    finds the node either still queued (it unlinks it: nothing was
+ *    handed over) or delivered (it takes the outcome).
+ *  - A task waiter of the loop running on the delivering thread is woken
+ *    directly. One of another thread's loop cannot be touched from here:
+ *    its node moves to the `granted` list and a wake-up callback goes to
+ *    its loop (aioc_call_soon_threadsafe) carrying the queue, not the
+ *    node, so it never refers to a node whose task has moved on. The
+ *    callback, on the loop's thread, wakes the tasks of its loop found in
+ *    `granted`. If the task is cancelled or times out meanwhile, its
+ *    unhook takes the node out of `granted` itself and the task returns
+ *    the outcome it was handed (an item is never dropped).
+ *
+ * The memory lives while anyone may still lock the mutex: the owner,
+ * each thread blocked inside, each node in `granted` and each wake-up
+ * callback in flight holds a reference (counted under the mutex). */
+#include <pthread.h>
+#include <time.h>
+
+#include "sync.h"
+
+#define TS_WAITING 1 /* node->rc until delivered */
+
+typedef struct tsnode tsnode;
+struct tsnode {
+  tsnode *next, *prev; /* NULL when in no list */
+  void *item;
+  int rc;
+  pthread_cond_t *cv; /* a blocked thread's, or NULL for a task */
+  /* a task's wait */
+  aioc__wait w;
+  aioc__timer tm;
+  aioc_task *t;
+  aioc_loop *loop;
+  aioc_tsqueue *q;
+};
+
+struct aioc_tsqueue {
+  pthread_mutex_t mu;
+  size_t refs;
+  void **ring;
+  size_t alloc, head, size, limit;
+  tsnode getters, putters, granted; /* sentinels */
+  aioc_free_fn item_free;
+  bool shutdown;
+};
+
+/* ---- lists ---- */
+
+static void list_init(tsnode *h) { h->next = h->prev = h; }
+static bool list_empty(const tsnode *h) { return h->next == h; }
+
+static void list_add(tsnode *h, tsnode *n) {
+  n->prev = h->prev;
+  n->next = h;
+  h->prev->next = n;
+  h->prev = n;
+}
+
+static void list_del(tsnode *n) {
+  n->prev->next = n->next;
+  n->next->prev = n->prev;
+  n->next = n->prev = NULL;
+}
+
+/* ---- lifetime ---- */
+
+static void destroy(aioc_tsqueue *q) {
+  pthread_mutex_destroy(&q->mu);
+  aioc__free(q->ring);
+  aioc__free(q);
+}
+
+/* Drops a reference with the mutex held, and unlocks. */
+static void unlock_unref(aioc_tsqueue *q) {
+  bool last = --q->refs == 0;
+  pthread_mutex_unlock(&q->mu);
+  if (last) destroy(q);
+}
+
+int aioc_tsqueue_new(aioc_tsqueue **out, int capacity,
+                     aioc_free_fn item_free) {
+  if (!out) return -EINVAL;
+  *out = NULL;
+  if (capacity < 0) return -EINVAL;
+  aioc_tsqueue *q = aioc__calloc(1, sizeof *q);
+  if (!q) return -ENOMEM;
+  int e = pthread_mutex_init(&q->mu, NULL);
+  if (e) {
+    aioc__free(q);
+    return -e;
+  }
+  q->refs = 1;
+  q->limit = capacity ? (size_t)capacity : SIZE_MAX;
+  q->item_free = item_free;
+  list_init(&q->getters);
+  list_init(&q->putters);
+  list_init(&q->granted);
+  *out = q;
+  return 0;
+}
+
+/* ---- the ring ---- */
+
+static int push(aioc_tsqueue *q, void *item) {
+  if (q->size == q->alloc) {
+    size_t n = q->alloc ? q->alloc * 2 : 16;
+    if (n > q->limit) n = q->limit;
+    if (n > SIZE_MAX / sizeof(void *)) return -ENOMEM;
+    void **r = aioc__alloc(n * sizeof *r);
+    if (!r) return -ENOMEM;
+    for (size_t i = 0; i < q->size; i++) {
+      size_t j = q->head + i;
+      r[i] = q->ring[j >= q->alloc ? j - q->alloc : j];
+    }
+    aioc__free(q->ring);
+    q->ring = r;
+    q->head = 0;
+    q->alloc = n;
+  }
+  size_t i = q->head + q->size;
+  q->ring[i >= q->alloc ? i - q->alloc : i] = item;
+  q->size++;
+  return 0;
+}
+
+static void *pop(aioc_tsqueue *q) {
+  void *item = q->ring[q->head];
+  if (++q->head == q->alloc) q->head = 0;
+  q->size--;
+  return item;
+}
+
+/* ---- delivery ---- */
+
+static void wake_cb(void *arg);
+
+/* Hands rc (and n->item, set by the caller) to the waiter n, which leaves
+ * its list. Mutex held. */
+static void deliver(aioc_tsqueue *q, tsnode *n, int rc) {
+  list_del(n);
+  n->rc = rc;
+  if (n->cv) {
+    pthread_cond_signal(n->cv);
+    return;
+  }
+  if (aioc__running == n->loop) {
+    /* The task's own loop runs on this thread: wake it now. */
+    aioc__timer_disarm(n->loop, &n->tm);
+    aioc__task_wake(n->t, 0);
+    return;
+  }
+  list_add(&q->granted, n);
+  q->refs++; /* the node's, while in granted */
+  q->refs++; /* the callback's */
+  /* If the loop cannot take the callback (out of memory, closing), the
+   * node waits in granted for the next wake-up of that loop, its own
+   * timeout, cancellation or the loop's close: nothing is lost. */
+  if (aioc_call_soon_threadsafe(n->loop, wake_cb, q) < 0) q->refs--;
+}
+
+/* On a loop's thread: wakes that loop's tasks whose nodes were granted. */
+static void wake_cb(void *arg) {
+  aioc_tsqueue *q = arg;
+  aioc_loop *loop = aioc__running;
+  pthread_mutex_lock(&q->mu);
+  tsnode *n = q->granted.next;
+  while (n != &q->granted) {
+    tsnode *next = n->next;
+    if (n->loop == loop) {
+      list_del(n);
+      q->refs--; /* the node's; the callback's keeps q alive */
+      aioc__timer_disarm(loop, &n->tm);
+      aioc__task_wake(n->t, 0);
+    }
+    n = next;
+  }
+  unlock_unref(q);
+}
+
+/* Delivers rc to every waiter of list. */
+static void deliver_all(aioc_tsqueue *q, tsnode *list, int rc) {
+  while (!list_empty(list)) deliver(q, list->next, rc);
+}
+
+/* ---- waiting ---- */
+
+static void task_fire(aioc_loop *loop, aioc__timer *tm) {
+  (void)loop;
+  tsnode *n = aioc__container_of(tm, tsnode, tm);
+  if (n->t->wait == &n->w) aioc__task_interrupt(n->t, -ETIMEDOUT);
+}
+
+/* Cancellation, a deadline, the timer or the loop's close: the node leaves
+ * whichever list holds it. If it was already granted, its outcome stays
+ * in the node for the task to take. */
+static void task_unhook(aioc_task *t, aioc__wait *w) {
+  tsnode *n = aioc__container_of(w, tsnode, w);
+  aioc_tsqueue *q = n->q;
+  aioc__timer_disarm(t->f.loop, &n->tm);
+  pthread_mutex_lock(&q->mu);
+  if (n->next) {
+    bool granted = n->rc != TS_WAITING;
+    list_del(n);
+    if (granted) {
+      unlock_unref(q); /* the node's reference */
+      return;
+    }
+  }
+  pthread_mutex_unlock(&q->mu);
+}
+
+/* Where the caller is: in a task (*t set), on a thread with no running
+ * loop (*t NULL), or in a callback of a running loop (AIOC_ERUNNING). */
+static int context(aioc_task **t) {
+  aioc_loop *loop = aioc__running;
+  *t = loop ? loop->current : NULL;
+  return loop && !*t ? AIOC_ERUNNING : 0;
+}
+
+static struct timespec abs_deadline(double timeout) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  double whole = (double)(time_t)timeout;
+  long ns = (long)((timeout - whole) * 1e9);
+  ts.tv_sec += (time_t)whole;
+  ts.tv_nsec += ns;
+  if (ts.tv_nsec >= 1000000000L) {
+    ts.tv_sec++;
+    ts.tv_nsec -= 1000000000L;
+  }
+  return ts;
+}
+
+/* Waits on list as n (n->item set by the caller) with the mutex held, and
+ * returns with it released. Returns n's outcome (0 and n->item, or the
+ * code delivered) or the wait's own failure. */
+static int wait_node(aioc_tsqueue *q, tsnode *list, tsnode *n,
+                     double timeout) {
+  aioc_task *t;
+  int rc = context(&t);
+  if (rc) goto out;
+  if (timeout == 0) {
+    rc = -ETIMEDOUT;
+    goto out;
+  }
+  n->rc = TS_WAITING;
+  if (!t) {
+    /* A plain thread: block on a condition variable of our own. */
+    pthread_condattr_t ca;
+    pthread_cond_t cv;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    rc = -pthread_cond_init(&cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (rc) goto out;
+    n->cv = &cv;
+    bool timed = timeout < 1e9; /* beyond 30 years: no limit */
+    struct timespec ts;
+    if (timed) ts = abs_deadline(timeout);
+    list_add(list, n);
+    q->refs++;
+    while (n->rc == TS_WAITING) {
+      int e = timed ? pthread_cond_timedwait(&cv, &q->mu, &ts)
+                    : pthread_cond_wait(&cv, &q->mu);
+      if (e == ETIMEDOUT && n->rc == TS_WAITING) {
+        list_del(n);
+        n->rc = -ETIMEDOUT;
+      }
+    }
+    rc = n->rc;
+    unlock_unref(q);
+    pthread_cond_destroy(&cv);
+    return rc;
+  }
+  /* A task: suspend it. */
+  rc = aioc__task_check(t);
+  if (rc) goto out;
+  n->cv = NULL;
+  n->t = t;
+  n->loop = t->f.loop;
+  n->q = q;
+  n->w.unhook = task_unhook;
+  aioc__timer_init(&n->tm, task_fire);
+  if (timeout != AIOC_FOREVER) {
+    int64_t deadline = aioc__deadline_after(n->loop, timeout);
+    if (deadline <= aioc__now(n->loop)) {
+      rc = -ETIMEDOUT;
+      goto out;
+    }
+    rc = aioc__timer_arm(n->loop, &n->tm, deadline);
+    if (rc < 0) goto out;
+  }
+  list_add(list, n);
+  pthread_mutex_unlock(&q->mu);
+  rc = aioc__task_suspend(t, &n->w);
+  aioc__timer_disarm(n->loop, &n->tm);
+  /* n is in no list now. Its rc was written under the mutex before the
+   * wake-up (or the unhook) that resumed us took the mutex on this
+   * thread, so it can be read without it. */
+  return n->rc == TS_WAITING ? rc : n->rc;
+out:
+  pthread_mutex_unlock(&q->mu);
+  return rc;
+}
+
+/* ---- put and get ---- */
+
+/* Mutex held: 0, AIOC_EFULL, AIOC_ESHUTDOWN or -ENOMEM. */
+static int put_now(aioc_tsqueue *q, void *item) {
+  if (q->shutdown) return AIOC_ESHUTDOWN;
+  if (!list_empty(&q->getters)) {
+    tsnode *g = q->getters.next;
+    g->item = item;
+    deliver(q, g, 0);
+    return 0;
+  }
+  if (q->size >= q->limit) return AIOC_EFULL;
+  return push(q, item);
+}
+
+/* Mutex held: 0, AIOC_EEMPTY or AIOC_ESHUTDOWN. */
+static int get_now(aioc_tsqueue *q, void **item) {
+  if (q->size) {
+    *item = pop(q);
+    if (!list_empty(&q->putters)) {
+      tsnode *p = q->putters.next;
+      push(q, p->item); /* a slot was just freed: cannot fail */
+      deliver(q, p, 0);
+    }
+    return 0;
+  }
+  return q->shutdown ? AIOC_ESHUTDOWN : AIOC_EEMPTY;
+}
+
+int aioc_tsqueue_put(aioc_tsqueue *q, void *item, double timeout) {
+  if (!q || aioc__sync_bad_timeout(timeout)) return -EINVAL;
+  pthread_mutex_lock(&q->mu);
+  int rc = put_now(q, item);
+  if (rc != AIOC_EFULL) {
+    pthread_mutex_unlock(&q->mu);
+    return rc;
+  }
+  tsnode n;
+  n.item = item;
+  return wait_node(q, &q->putters, &n, timeout);
+}
+
+int aioc_tsqueue_get(aioc_tsqueue *q, void **item, double timeout) {
+  if (item) *item = NULL;
+  if (!q || !item || aioc__sync_bad_timeout(timeout)) return -EINVAL;
+  pthread_mutex_lock(&q->mu);
+  int rc = get_now(q, item);
+  if (rc != AIOC_EEMPTY) {
+    pthread_mutex_unlock(&q->mu);
+    return rc;
+  }
+  tsnode n;
+  n.item = NULL;
+  rc = wait_node(q, &q->getters, &n, timeout);
+  if (rc == 0) *item = n.item;
+  return rc;
+}
+
+int aioc_tsqueue_try_put(aioc_tsqueue *q, void *item) {
+  if (!q) return -EINVAL;
+  pthread_mutex_lock(&q->mu);
+  int rc = put_now(q, item);
+  pthread_mutex_unlock(&q->mu);
+  return rc;
+}
+
+int aioc_tsqueue_try_get(aioc_tsqueue *q, void **item) {
+  if (item) *item = NULL;
+  if (!q || !item) return -EINVAL;
+  pthread_mutex_lock(&q->mu);
+  int rc = get_now(q, item);
+  pthread_mutex_unlock(&q->mu);
+  return rc;
+}
+
+/* ---- shutdown and free ---- */
+
+/* Mutex held: wakes every waiter with rc and detaches the items (if
+ * drop) into *ring for the caller to free outside the mutex. */
+static void close_locked(aioc_tsqueue *q, int rc, bool drop, void ***ring,
+                         size_t *alloc, size_t *head, size_t *size) {
+  q->shutdown = true;
+  *ring = NULL;
+  *alloc = *head = *size = 0;
+  if (drop) {
+    *ring = q->ring;
+    *alloc = q->alloc;
+    *head = q->head;
+    *size = q->size;
+    q->ring = NULL;
+    q->alloc = q->head = q->size = 0;
+  }
+  deliver_all(q, &q->getters, rc);
+  deliver_all(q, &q->putters, rc);
+}
+
+static void free_items(void **ring, size_t alloc, size_t head, size_t size,
+                       aioc_free_fn item_free) {
+  if (item_free)
+    for (size_t k = 0; k < size; k++) {
+      size_t i = head + k;
+      item_free(ring[i >= alloc ? i - alloc : i]);
+    }
+  aioc__free(ring);
+}
+
+int aioc_tsqueue_shutdown(aioc_tsqueue *q, int immediate) {
+  if (!q) return -EINVAL;
+  void **ring;
+  size_t alloc, head, size;
+  pthread_mutex_lock(&q->mu);
+  close_locked(q, AIOC_ESHUTDOWN, immediate, &ring, &alloc, &head, &size);
+  aioc_free_fn item_free = q->item_free;
+  pthread_mutex_unlock(&q->mu);
+  free_items(ring, alloc, head, size, item_free);
+  return 0;
+}
+
+void aioc_tsqueue_free(aioc_tsqueue *q) {
+  if (!q) return;
+  void **ring;
+  size_t alloc, head, size;
+  pthread_mutex_lock(&q->mu);
+  close_locked(q, -ECANCELED, true, &ring, &alloc, &head, &size);
+  aioc_free_fn item_free = q->item_free;
+  unlock_unref(q);
+  free_items(ring, alloc, head, size, item_free);
+}
+
+size_t aioc_tsqueue_size(aioc_tsqueue *q) {
+  if (!q) return 0;
+  pthread_mutex_lock(&q->mu);
+  size_t n = q->size;
+  pthread_mutex_unlock(&q->mu);
+  return n;
+}
