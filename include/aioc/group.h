@@ -22,7 +22,8 @@ typedef struct aioc_yielder aioc_yielder;
 /* A task function's return value meaning "I produced no result": the
  * Yielder yields nothing for it (the seed's rule for tasks that return
  * None). A result of NULL or 0 returned with 0 is a result like any other
- * and is yielded. Positive, so it is not an error. */
+ * and is yielded. Positive, so it is not an error; any positive return is
+ * read the same way. */
 #define AIOC_NORESULT 2
 
 /* What happens when a task of a group fails (returns a negative code

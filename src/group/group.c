@@ -52,7 +52,8 @@ struct aioc_group {
   aioc_task *waiter;
   bool plain_timed_out;
   /* yielder */
-  bool yielder, ordered, exhausted;
+  bool yielder, ordered;
+  atomic_bool exhausted; /* reset by spawns and puts from any thread */
   gjob *ready_head, *ready_tail; /* completion order */
   gjob *order_head, *order_tail; /* spawn order */
 };
@@ -538,6 +539,7 @@ int aioc_yielder_next(aioc_yielder *y, double timeout, void **item) {
   aioc_group *g = &y->g;
   if (g->exhausted) return AIOC_EXHAUSTED;
   if (own_task(g)) return -EDEADLK;
+  if (g->waiter || g->in_join) return -EBUSY; /* one consumer at a time */
   for (;;) {
     int rc;
     if (take(g, &rc, item)) {
