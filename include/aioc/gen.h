@@ -209,11 +209,14 @@ AIOC_API int aioc_iter_chain(aioc_iter **out, aioc_iter *const *srcs,
                              size_t n);
 
 /* Tuples: each item is an array of n items (valid until the next call),
- * one from every source; ends when the first source ends. */
+ * one from every source; ends as soon as any source ends (items already
+ * drawn for that last tuple are dropped, not freed). */
 AIOC_API int aioc_iter_zip(aioc_iter **out, aioc_iter *const *srcs, size_t n);
 
 /* Items from every source as they arrive (each source is pumped by its own
- * task); ends when all sources ended, or with the first error. */
+ * task that holds at most one item); ends when all sources ended, or with
+ * the first error. Items held by the pumps when it is closed are dropped,
+ * not freed. */
 AIOC_API int aioc_iter_merge(aioc_iter **out, aioc_iter *const *srcs,
                              size_t n);
 

@@ -73,7 +73,8 @@ AIOC_API int aioc_group_spawn(aioc_group *g, aioc_fn fn, void *arg);
  * tasks keep running; join again later), -ECANCELED (the joining task was
  * cancelled: the group's tasks are not), -EDEADLK when called from one of
  * the group's own tasks, AIOC_ERUNNING from a callback of a running loop,
- * -EINVAL. Joining an empty group returns 0 at once. */
+ * -EBUSY (another join is in progress), -EINVAL. Joining an empty group
+ * returns 0 at once. */
 AIOC_API int aioc_group_join(aioc_group *g, double timeout);
 
 /* The number of tasks running or waiting their turn now. */
@@ -86,10 +87,14 @@ AIOC_API int aioc_group_errors(const aioc_group *g, size_t i, int *code,
 
 /* Cancels every task of the group and the waiting spawns, and waits for
  * their cleanup (running the loop from plain code). Later spawns return
- * AIOC_ESTATE. Returns 0 or AIOC_ERUNNING. */
+ * AIOC_ESTATE. Returns 0; AIOC_ERUNNING from a callback and -EDEADLK from
+ * one of the group's own tasks, where it cannot wait: the tasks are
+ * cancelled all the same. */
 AIOC_API int aioc_group_close(aioc_group *g);
 
-/* Closes (if needed) and frees the group. NULL is harmless. */
+/* Closes (if needed) and frees the group. Where close cannot wait (a
+ * callback, one of its own tasks) the group frees itself when its last
+ * task has ended. NULL is harmless. */
 AIOC_API void aioc_group_free(aioc_group *g);
 
 /* ---- Yielder and OrderedYielder ------------------------------------------ */
@@ -114,9 +119,12 @@ AIOC_API int aioc_yielder_put(aioc_yielder *y, void *value);
  * runs only until that result is ready, then control returns; inside a
  * task, the task suspends. Returns 0 with *item (the caller owns it),
  * AIOC_EXHAUSTED once every task finished and every result was taken (and
- * on every call after that), a task's error (see the policy), -ETIMEDOUT
- * (nothing lost: the tasks keep running), -ECANCELED, AIOC_ERUNNING (in a
- * callback), -EDEADLK (from one of its own tasks), -EINVAL. */
+ * on every call after that, until something is spawned or put again), a
+ * task's error (see the policy; its message is the current task's
+ * aioc_error_message() when called from a task), -ETIMEDOUT (nothing lost:
+ * the tasks keep running), -ECANCELED, -EBUSY (another consumer is
+ * waiting), AIOC_ERUNNING (in a callback), -EDEADLK (from one of its own
+ * tasks), -EINVAL. */
 AIOC_API int aioc_yielder_next(aioc_yielder *y, double timeout, void **item);
 
 /* Stops early: cancels the pending tasks and waits for their cleanup;
