@@ -837,6 +837,87 @@ static void test_gen_cm_and_exit_stack(void) {
   CHECK_RC(aioc_run_ex(gen_cm_main, NULL, NULL, &o), 0);
 }
 
+/* ---- regressions ---- */
+
+static int yield_then_sleep(aioc_gen *g, void *arg) {
+  (void)arg;
+  int rc = aioc_gen_yield(g, AIOC_INT(1), NULL);
+  aioc_sleep(1);
+  return rc == AIOC_EGENEXIT ? 0 : rc;
+}
+
+static void free_in_callback(void *arg) { aioc_gen_free(arg); }
+
+static int sleep_then_yield(aioc_gen *g, void *arg) {
+  (void)arg;
+  aioc_sleep(10); /* cancelled by the close */
+  /* yields anyway: refused, the body must end */
+  CHECK_RC(aioc_gen_yield(g, AIOC_INT(1), NULL), AIOC_EGENEXIT);
+  return 0;
+}
+
+static aioc_future *never;
+static int blocks_forever(aioc_gen *g, void *arg) {
+  (void)arg;
+  int rc = aioc_await(never, NULL);
+  if (rc == 0) rc = aioc_gen_yield(g, NULL, NULL);
+  return rc == AIOC_EGENEXIT ? 0 : rc;
+}
+
+static int outer_of(aioc_gen *g, void *arg) {
+  void *x;
+  int rc = aioc_gen_next(arg, AIOC_FOREVER, &x);
+  if (rc == 0) rc = aioc_gen_yield(g, x, NULL);
+  return rc == AIOC_EGENEXIT || rc == AIOC_EXHAUSTED ? 0 : rc;
+}
+
+static int regressions_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  void *it;
+  /* A generator freed from a callback while its body still runs frees
+   * itself when the body ends, even while the loop shuts down. */
+  aioc_gen *g;
+  aioc_gen_new(&g, yield_then_sleep, NULL, NULL);
+  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), 0);
+  aioc_call_soon(aioc_loop_running(), free_in_callback, g, NULL);
+  CHECK_RC(aioc_sleep(0), 0);
+  /* Closing a busy body that yields after its cancellation ends. */
+  aioc_gen_new(&g, sleep_then_yield, NULL, NULL);
+  CHECK_RC(aioc_gen_next(g, 0.1, &it), -ETIMEDOUT);
+  CHECK_RC(aioc_gen_close(g), AIOC_EGENYIELD);
+  aioc_gen_free(g);
+  /* Nested generators: the outer consumer's timeout applies even though
+   * only the inner body blocks. */
+  aioc_future_new(&never, NULL);
+  aioc_gen *inner, *outer;
+  aioc_gen_new(&inner, blocks_forever, NULL, NULL);
+  aioc_gen_new(&outer, outer_of, inner, NULL);
+  double t0 = aioc_time();
+  CHECK_RC(aioc_gen_next(outer, 0.1, &it), -ETIMEDOUT);
+  CHECK_DBL(aioc_time() - t0, 0.1, 1e-9);
+  aioc_gen_free(outer);
+  aioc_gen_free(inner);
+  aioc_future_release(never);
+  /* A first next refused by an expired deadline leaves no task behind. */
+  int before = aioc_all_tasks(NULL, NULL, 0);
+  aioc_scope *s;
+  aioc_timeout_enter(&s, 0);
+  aioc_sleep(0.01);
+  aioc_gen_new(&g, count_to, AIOC_INT(2), NULL);
+  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), -ETIMEDOUT);
+  aioc_scope_exit(s);
+  aioc_gen_free(g);
+  CHECK_EQ(aioc_all_tasks(NULL, NULL, 0), before);
+  return 0;
+}
+
+static void test_regressions(void) {
+  aioc_run_options o = vopts();
+  o.loop.quiet = 0;
+  CHECK_RC(aioc_run_ex(regressions_main, NULL, NULL, &o), 0);
+}
+
 int main(void) {
   watchdog(120);
   RUN(test_basics);
@@ -856,5 +937,6 @@ int main(void) {
   RUN(test_as_completed_iter);
   RUN(test_context_managers);
   RUN(test_gen_cm_and_exit_stack);
+  RUN(test_regressions);
   return check_report();
 }

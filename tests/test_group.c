@@ -520,6 +520,38 @@ static void test_unstarted_tasks_settle(void) {
   CLOSE_CLEAN(loop);
 }
 
+/* One waiter at a time: a close while another task joins does not wait
+ * but cancels; the join sees the end. */
+static aioc_group *busy_group;
+static int joiner(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  return aioc_group_join(busy_group, 2.0);
+}
+
+static int busy_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  reset();
+  aioc_group_new(&busy_group, NULL);
+  for (char c = 'a'; c <= 'g'; c++) aioc_group_spawn(busy_group, f, AIOC_INT(c));
+  aioc_task *t;
+  aioc_spawn(&t, joiner, NULL);
+  CHECK_RC(aioc_sleep(0.005), 0);
+  CHECK_RC(aioc_group_close(busy_group), -EBUSY);
+  CHECK_RC(aioc_task_await(t, NULL), 0);
+  CHECK_EQ(cleaned, 7);
+  CHECK_DBL(aioc_time(), 0.005, 1e-9);
+  aioc_task_release(t);
+  aioc_group_free(busy_group);
+  return 0;
+}
+
+static void test_one_waiter(void) {
+  aioc_run_options o = {.loop.virtual_clock = 1};
+  CHECK_RC(aioc_run_ex(busy_main, NULL, NULL, &o), 0);
+}
+
 int main(void) {
   watchdog(120);
   RUN(test_group_plain);
@@ -535,5 +567,6 @@ int main(void) {
   RUN(test_spawn_from_thread);
   RUN(test_loops_in_threads);
   RUN(test_unstarted_tasks_settle);
+  RUN(test_one_waiter);
   return check_report();
 }

@@ -87,9 +87,10 @@ AIOC_API int aioc_group_errors(const aioc_group *g, size_t i, int *code,
 
 /* Cancels every task of the group and the waiting spawns, and waits for
  * their cleanup (running the loop from plain code). Later spawns return
- * AIOC_ESTATE. Returns 0; AIOC_ERUNNING from a callback and -EDEADLK from
- * one of the group's own tasks, where it cannot wait: the tasks are
- * cancelled all the same. */
+ * AIOC_ESTATE. Returns 0; AIOC_ERUNNING from a callback, -EDEADLK from
+ * one of the group's own tasks and -EBUSY while a join or next of another
+ * task is in progress: it does not wait then, but the tasks are cancelled
+ * all the same (and that join or next sees them end). */
 AIOC_API int aioc_group_close(aioc_group *g);
 
 /* Closes (if needed) and frees the group. Where close cannot wait (a

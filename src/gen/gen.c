@@ -42,6 +42,7 @@ struct aioc_gen {
   aioc_free_fn item_free;
   uint8_t state;
   bool closing, exit_sent, yielded_in_close, suppress, orphan;
+  bool shut; /* seen by the loop's shutdown */
   void *resume_val; /* what the pending yield returns in *sent */
   aioc__wait park;  /* the body parked at a yield */
   genwait *cw;     /* the consumer waiting now */
@@ -93,7 +94,11 @@ static void cw_arm(genwait *cw) {
  * to matter now. */
 static void gen_blocked(aioc_task *t) {
   aioc_gen *g = t->arg;
-  if (g->cw) cw_arm(g->cw);
+  if (!g->cw) return;
+  cw_arm(g->cw);
+  /* A consumer that is itself a generator's body blocks too: so does its
+   * own consumer, and so on outwards. */
+  if (g->cw->t && g->cw->t->is_gen) gen_blocked(g->cw->t);
 }
 
 /* Hands an outcome to the waiting consumer without switching to it. */
@@ -152,12 +157,15 @@ int aioc_gen_yield(aioc_gen *g, void *value, void **sent) {
   if (sent) *sent = NULL;
   aioc_task *t = aioc__current();
   if (!g || !t || t != g->task) return -EINVAL;
-  if (g->closing && g->exit_sent) {
+  if (g->closing) {
     /* Yielding while being closed: refused at once. */
     g->yielded_in_close = true;
     return AIOC_EGENEXIT;
   }
-  int rc;
+  /* A cancelled body (cancel-on-timeout) must not park with the cancel
+   * pending: cancellation stays level-triggered. */
+  int rc = aioc__task_check(t);
+  if (rc) return rc;
   g->state = G_PARKED;
   genwait *cw = g->cw;
   if (cw && cw->t) {
@@ -300,14 +308,14 @@ static int request(aioc_gen *g, int how, void *val, double timeout,
   aioc_task *c = aioc__current();
   if (c && c == g->task) return -EDEADLK;
   if (!c && aioc__running) return AIOC_ERUNNING;
-  int rc = ensure_task(g);
+  int rc = c ? aioc__task_check(c) : 0;
+  if (rc) return rc;
+  rc = ensure_task(g);
   if (rc < 0) return rc;
 
   genwait cw;
   cw_init(&cw, g, c, timeout);
   if (c) {
-    rc = aioc__task_check(c);
-    if (rc) return rc;
     g->cw = &cw;
     c->wait = &cw.w;
     c->tstate = T_SUSPENDED;
@@ -322,6 +330,18 @@ static int request(aioc_gen *g, int how, void *val, double timeout,
     } else {
       resume_body(g, how, val);
       rc = aioc__task_transfer(c, g->task);
+      if (rc < 0 && !cw.delivered && g->state != G_DONE &&
+          g->task->tstate == T_FINISHED) {
+        /* The body could not start (no stack, or cancelled first): the
+         * consumer never left; the generator is over. */
+        c->wait = NULL;
+        c->tstate = T_RUNNING;
+        g->cw = NULL;
+        g->state = G_DONE;
+        g->end_rc = rc;
+        g->end_delivered = true;
+        return rc;
+      }
     }
   } else {
     /* Plain code: schedule the body and run the loop until it answers. */
@@ -403,6 +423,7 @@ int aioc_gen_close(aioc_gen *g) {
   if (g->state == G_DONE) return 0;
   aioc_task *c = aioc__current();
   if (!c && aioc__running) return AIOC_ERUNNING;
+  if (c && c == g->task) return -EDEADLK; /* closing itself from its body */
   request_close(g, "generator closed");
   /* Cleanup always completes: wait regardless of our own cancellation. */
   aioc_future *f = aioc_task_future(g->task);
@@ -452,10 +473,28 @@ void aioc_gen_free(aioc_gen *g) {
 /* The loop closes (or aioc_run ends): every unfinished generator runs its
  * cleanup now. */
 static void shutdown_gens(aioc_loop *loop) {
-  for (aioc__live *n = loop->gens.next; n != &loop->gens;) {
-    aioc_gen *g = aioc__container_of(n, aioc_gen, link);
-    n = n->next;
-    if (g->state == G_PARKED || g->state == G_BUSY) aioc_gen_close(g);
+  /* Running the loop may end (and free) any of them: rescan each time. */
+  for (;;) {
+    aioc_gen *g = NULL;
+    for (aioc__live *n = loop->gens.next; n != &loop->gens; n = n->next) {
+      aioc_gen *x = aioc__container_of(n, aioc_gen, link);
+      if ((x->state == G_PARKED || x->state == G_BUSY) && !x->shut) {
+        g = x;
+        break;
+      }
+    }
+    if (!g) return;
+    g->shut = true;
+    if (!g->orphan) {
+      aioc_gen_close(g);
+      continue;
+    }
+    /* Its owner freed it already: it frees itself when the body ends, so
+     * wait on the body's task, not on the generator. */
+    aioc_task *t = aioc_task_retain(g->task);
+    request_close(g, "loop is closing");
+    aioc_loop_run_until_complete(loop, aioc_task_future(t));
+    aioc_task_release(t);
   }
 }
 

@@ -104,6 +104,7 @@ static bool plain_ready(void *arg) {
 static int merge_next(void *self, double timeout, void **item) {
   merger *m = self;
   if (m->failed) return AIOC_EXHAUSTED;
+  if (m->waiter) return -EBUSY; /* one consumer at a time */
   aioc_task *c = aioc__current();
   if (!c && aioc__running) return AIOC_ERUNNING;
   if (!m->started) {

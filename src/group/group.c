@@ -393,7 +393,7 @@ static bool condition(aioc_group *g) {
 int aioc_group_join(aioc_group *g, double timeout) {
   if (!g || isnan(timeout) || timeout < 0) return -EINVAL;
   if (own_task(g)) return -EDEADLK;
-  if (g->in_join) return -EBUSY;
+  if (g->in_join || g->waiter) return -EBUSY;
   if (g->errors_reported) {
     aioc__errlist_clear(&g->errors);
     g->errors_reported = false;
@@ -434,6 +434,8 @@ int aioc_group_close(aioc_group *g) {
    * the tasks are cancelled, their cleanup goes on without us. */
   if (!aioc__current() && aioc__running) return AIOC_ERUNNING;
   if (own_task(g)) return -EDEADLK;
+  /* A join or next in progress elsewhere sees the end; one waiter only. */
+  if (g->waiter || g->in_join) return -EBUSY;
   /* Their cleanup always completes. */
   bool was_yielder = g->yielder;
   g->yielder = false; /* wait for all, not for a result */

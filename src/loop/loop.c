@@ -130,7 +130,9 @@ int aioc_loop_close(aioc_loop *loop) {
   /* Generators left unfinished run their cleanup first (asyncio's
    * shutdown_asyncgens). */
   if (loop->ngens && aioc__shutdown_gens) aioc__shutdown_gens(loop);
+  pthread_mutex_lock(&loop->ts_lock);
   loop->closed = true;
+  pthread_mutex_unlock(&loop->ts_lock);
   /* Tasks that can no longer run: each reports itself and ends cancelled.
    * Abandoning one may schedule others (its waiters), which are dropped
    * with the ready queue below. */
@@ -164,14 +166,14 @@ int aioc_loop_close(aioc_loop *loop) {
   pthread_mutex_lock(&loop->ts_lock);
   aioc__tscall *c = loop->ts_head;
   loop->ts_head = loop->ts_tail = NULL;
+  close(loop->epfd);
+  close(loop->evfd);
   pthread_mutex_unlock(&loop->ts_lock);
   while (c) {
     aioc__tscall *next = c->next;
     aioc__free(c);
     c = next;
   }
-  close(loop->epfd);
-  close(loop->evfd);
   if (thread_current == loop) {
     thread_current = NULL;
     thread_current_owned = false;
@@ -329,9 +331,10 @@ int aioc_call_soon_threadsafe(aioc_loop *loop, aioc_callback cb, void *arg) {
     loop->ts_head = c;
   loop->ts_tail = c;
   atomic_store(&loop->ts_pending, true);
-  pthread_mutex_unlock(&loop->ts_lock);
-  /* Only a loop that may sleep needs the eventfd. */
+  /* Only a loop that may sleep needs the eventfd. Still under the lock:
+   * aioc_loop_close() takes it before closing the eventfd. */
   if (atomic_load(&loop->polling)) wake(loop);
+  pthread_mutex_unlock(&loop->ts_lock);
   return 0;
 }
 
@@ -354,9 +357,12 @@ static void drain_threadsafe(aioc_loop *loop) {
 
 int aioc_loop_stop(aioc_loop *loop) {
   if (!loop) return -EINVAL;
+  /* The loop re-checks `stopping` after announcing it may sleep. The lock
+   * keeps the eventfd open while we write to it. */
+  pthread_mutex_lock(&loop->ts_lock);
   atomic_store(&loop->stopping, true);
-  /* The loop re-checks `stopping` after announcing it may sleep. */
-  if (atomic_load(&loop->polling)) wake(loop);
+  if (!loop->closed && atomic_load(&loop->polling)) wake(loop);
+  pthread_mutex_unlock(&loop->ts_lock);
   return 0;
 }
 
