@@ -552,8 +552,14 @@ int aioc_yielder_next(aioc_yielder *y, double timeout, void **item) {
       return rc;
     }
     if (atomic_load(&g->pending) == 0) {
-      g->exhausted = true;
-      return AIOC_EXHAUSTED;
+      /* Under the lock: a spawn from another thread clears the flag there
+       * after counting itself. */
+      pthread_mutex_lock(&g->lock);
+      bool done = atomic_load(&g->pending) == 0;
+      if (done) g->exhausted = true;
+      pthread_mutex_unlock(&g->lock);
+      if (done) return AIOC_EXHAUSTED;
+      continue;
     }
     rc = wait_cond(g, timeout, false);
     if (rc < 0) return rc;

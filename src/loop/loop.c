@@ -312,11 +312,15 @@ static void wake(aioc_loop *loop) {
   (void)r;
 }
 
+static void tscall_run(aioc__runnable *r);
+
 int aioc_call_soon_threadsafe(aioc_loop *loop, aioc_callback cb, void *arg) {
   if (!loop || !cb) return -EINVAL;
   aioc__tscall *c = aioc__alloc(sizeof *c);
   if (!c) return -ENOMEM;
   c->next = NULL;
+  c->rq.run = tscall_run;
+  c->loop = loop;
   c->cb = cb;
   c->arg = arg;
   pthread_mutex_lock(&loop->ts_lock);
@@ -338,19 +342,23 @@ int aioc_call_soon_threadsafe(aioc_loop *loop, aioc_callback cb, void *arg) {
   return 0;
 }
 
+static void tscall_run(aioc__runnable *r) {
+  aioc__tscall *c = aioc__container_of(r, aioc__tscall, rq);
+  if (!c->loop->closed) c->cb(c->arg);
+  aioc__free(c);
+}
+
 static void drain_threadsafe(aioc_loop *loop) {
   pthread_mutex_lock(&loop->ts_lock);
   aioc__tscall *c = loop->ts_head;
   loop->ts_head = loop->ts_tail = NULL;
   atomic_store(&loop->ts_pending, false);
   pthread_mutex_unlock(&loop->ts_lock);
+  /* Each runs in this iteration, after what is already ready; nothing is
+   * allocated here, so nothing can be dropped for lack of memory. */
   while (c) {
     aioc__tscall *next = c->next;
-    aioc_handle *h;
-    /* Runs in this iteration, after what is already ready. */
-    if (schedule(loop, INT64_MIN, c->cb, c->arg, &h) == 0)
-      aioc_handle_release(h);
-    aioc__free(c);
+    aioc__ready_push(loop, &c->rq);
     c = next;
   }
 }

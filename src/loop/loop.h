@@ -51,7 +51,9 @@ extern void (*aioc__shutdown_gens)(aioc_loop *loop);
 
 /* A thread-safe call waiting for the loop. */
 typedef struct aioc__tscall {
+  aioc__runnable rq; /* queued as it is: draining allocates nothing */
   struct aioc__tscall *next;
+  aioc_loop *loop;
   aioc_callback cb;
   void *arg;
 } aioc__tscall;
