@@ -7,6 +7,8 @@
 #include <time.h>
 
 #include "check.h"
+#include "loop/loop.h" /* the internal poller: aioc__poll_add/del */
+#include <sys/epoll.h>
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -988,6 +990,60 @@ static void test_version(void) {
   CHECK_STR(aioc_version_string(), buf);
 }
 
+/* ---- the internal poller (for the I/O layer) ---- */
+
+typedef struct io_probe {
+  int fds[2];
+  int calls;
+  uint32_t events;
+  int del_other; /* fd whose registration the callback removes */
+} io_probe;
+
+static void on_readable(aioc_loop *loop, int fd, uint32_t events, void *arg) {
+  io_probe *p = arg;
+  p->calls++;
+  p->events = events;
+  char buf[16];
+  ssize_t r = read(fd, buf, sizeof buf);
+  (void)r;
+  if (p->del_other >= 0) {
+    aioc__poll_del(loop, p->del_other);
+    p->del_other = -1;
+  }
+  aioc_loop_stop(loop);
+}
+
+static void test_poller(void) {
+  aioc_loop *loop = test_loop(0);
+  io_probe a = {.del_other = -1}, b = {.del_other = -1};
+  CHECK_EQ(pipe(a.fds), 0);
+  CHECK_EQ(pipe(b.fds), 0);
+  CHECK_RC(aioc__poll_add(loop, a.fds[0], EPOLLIN, on_readable, &a), 0);
+  CHECK_RC(aioc__poll_add(loop, b.fds[0], EPOLLIN, on_readable, &b), 0);
+  CHECK_RC(aioc__poll_add(loop, -1, EPOLLIN, on_readable, &a), -EINVAL);
+  /* readiness wakes a loop that has nothing else to do */
+  CHECK_EQ(write(a.fds[1], "x", 1), 1);
+  CHECK_RC(aioc_loop_run_forever(loop), 0);
+  CHECK_EQ(a.calls, 1);
+  CHECK(a.events & EPOLLIN);
+  /* both ready in one poll; the first callback removes the other: it is
+   * not called */
+  a.del_other = b.fds[0];
+  b.del_other = a.fds[0];
+  CHECK_EQ(write(a.fds[1], "x", 1), 1);
+  CHECK_EQ(write(b.fds[1], "y", 1), 1);
+  CHECK_RC(aioc_loop_run_forever(loop), 0);
+  CHECK_EQ(a.calls + b.calls, 2); /* exactly one more callback ran */
+  CHECK_RC(aioc__poll_del(loop, a.fds[0]) == 0 ? 0 : aioc__poll_del(loop, b.fds[0]), 0);
+  CHECK_RC(aioc__poll_del(loop, a.fds[0]), -ENOENT);
+  CHECK_RC(aioc__poll_del(loop, b.fds[0]), -ENOENT);
+  for (int i = 0; i < 2; i++) {
+    close(a.fds[i]);
+    close(b.fds[i]);
+  }
+  CLOSE_CLEAN(loop);
+}
+
 int main(void) {
   watchdog(30);
   RUN(test_new_close);
@@ -1019,5 +1075,6 @@ int main(void) {
   RUN(test_version);
   /* Last: a library use-after-free here aborts the program under ASan. */
   RUN(test_report_unretrieved);
+  RUN(test_poller);
   return check_report();
 }

@@ -86,7 +86,9 @@ int aioc_loop_new(aioc_loop **out, const aioc_loop_options *opts) {
     aioc__free(loop);
     return err;
   }
-  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+  /* Events carry the fd, looked up at delivery (a callback may remove
+   * another fd's registration in the same poll); the eventfd is marked. */
+  struct epoll_event ev = {.events = EPOLLIN, .data.u64 = UINT64_MAX};
   epoll_ctl(loop->epfd, EPOLL_CTL_ADD, loop->evfd, &ev);
   pthread_mutex_init(&loop->ts_lock, NULL);
   loop->refs = 1;
@@ -169,6 +171,10 @@ int aioc_loop_close(aioc_loop *loop) {
   close(loop->epfd);
   close(loop->evfd);
   pthread_mutex_unlock(&loop->ts_lock);
+  for (size_t i = 0; i < loop->nio; i++) aioc__free(loop->io[i]);
+  aioc__free(loop->io);
+  loop->io = NULL;
+  loop->nio = loop->nfds = 0;
   while (c) {
     aioc__tscall *next = c->next;
     aioc__free(c);
@@ -376,7 +382,7 @@ int aioc_loop_stop(aioc_loop *loop) {
 
 /* ---- poller ---- */
 
-typedef struct io_reg {
+typedef struct aioc__ioreg {
   aioc__io_fn fn;
   void *arg;
   int fd;
@@ -384,26 +390,44 @@ typedef struct io_reg {
 
 int aioc__poll_add(aioc_loop *loop, int fd, uint32_t events, aioc__io_fn fn,
                    void *arg) {
-  io_reg *r = aioc__alloc(sizeof *r);
-  if (!r) return -ENOMEM;
+  if (!loop || fd < 0 || !fn) return -EINVAL;
+  if ((size_t)fd >= loop->nio) {
+    size_t n = loop->nio ? loop->nio : 64;
+    while (n <= (size_t)fd) n *= 2;
+    io_reg **v = aioc__realloc(loop->io, n * sizeof *v);
+    if (!v) return -ENOMEM;
+    for (size_t i = loop->nio; i < n; i++) v[i] = NULL;
+    loop->io = v;
+    loop->nio = n;
+  }
+  io_reg *r = loop->io[fd];
+  bool fresh = !r;
+  if (fresh && !(r = aioc__alloc(sizeof *r))) return -ENOMEM;
+  struct epoll_event ev = {.events = events, .data.u64 = (uint64_t)fd};
+  if (epoll_ctl(loop->epfd, fresh ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev) <
+      0) {
+    int err = -errno;
+    if (fresh) aioc__free(r);
+    return err;
+  }
   r->fn = fn;
   r->arg = arg;
   r->fd = fd;
-  struct epoll_event ev = {.events = events, .data.ptr = r};
-  if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-    int err = -errno;
-    aioc__free(r);
-    return err;
+  if (fresh) {
+    loop->io[fd] = r;
+    loop->nfds++;
   }
-  loop->nfds++;
   return 0;
 }
 
 int aioc__poll_del(aioc_loop *loop, int fd) {
-  (void)fd;
-  (void)loop;
-  /* The I/O layer keeps its registrations; removal lands with it. */
-  return -ENOSYS;
+  if (!loop || fd < 0) return -EINVAL;
+  if ((size_t)fd >= loop->nio || !loop->io[fd]) return -ENOENT;
+  epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
+  aioc__free(loop->io[fd]);
+  loop->io[fd] = NULL;
+  loop->nfds--;
+  return 0;
 }
 
 static void poll_io(aioc_loop *loop, int64_t timeout_ns) {
@@ -428,14 +452,16 @@ static void poll_io(aioc_loop *loop, int64_t timeout_ns) {
   atomic_store(&loop->polling, false);
   loop->now_valid = false;
   for (int i = 0; i < n; i++) {
-    io_reg *r = evs[i].data.ptr;
-    if (!r) {
+    uint64_t key = evs[i].data.u64;
+    if (key == UINT64_MAX) {
       uint64_t v;
       ssize_t rr = read(loop->evfd, &v, sizeof v);
       (void)rr;
       continue;
     }
-    r->fn(loop, r->fd, evs[i].events, r->arg);
+    /* Removed by an earlier callback of this poll: nothing to call. */
+    io_reg *r = key < loop->nio ? loop->io[key] : NULL;
+    if (r) r->fn(loop, r->fd, evs[i].events, r->arg);
   }
 }
 

@@ -84,6 +84,8 @@ struct aioc_loop {
   int epfd;
   int evfd;
   size_t nfds; /* fds registered besides the eventfd */
+  struct aioc__ioreg **io; /* registrations indexed by fd */
+  size_t nio;
   uint32_t iter;
   size_t batch_left; /* items of the current iteration still to run */
   bool (*run_done)(void *); /* the condition the loop runs until */
@@ -142,10 +144,14 @@ static inline void aioc__timer_init(aioc__timer *t,
   t->fire = fire;
 }
 
-/* Registers, modifies or removes fd readiness interest (EPOLLIN/OUT).
- * For the I/O layer and third-party libraries. */
+/* Registers interest in fd's readiness (EPOLLIN/EPOLLOUT...), or changes
+ * the events and callback of a registered fd: fn(loop, fd, events, arg)
+ * runs from the loop's poll whenever fd is ready. For the I/O layer and
+ * third-party libraries. Returns 0, -EINVAL, -ENOMEM or epoll's error. */
 AIOC_HIDDEN int aioc__poll_add(aioc_loop *loop, int fd, uint32_t events,
                                aioc__io_fn fn, void *arg);
+/* Removes fd's registration (before the fd is closed). Returns 0, -ENOENT
+ * (not registered) or -EINVAL. */
 AIOC_HIDDEN int aioc__poll_del(aioc_loop *loop, int fd);
 
 /* Reports through the loop's handler (loop may be closed, not freed). */
