@@ -72,12 +72,21 @@ static int pump_main(void *arg, void **result) {
   }
 }
 
+/* Spawns the pumps. A pump that cannot be spawned ends the merge with
+ * that error once the others have been drained (it counts as an ended
+ * source carrying the error). */
 static int start(merger *m) {
   m->started = true;
   for (size_t i = 0; i < m->n; i++) {
     aioc_task_options o = {.name = "merge-pump"};
     int rc = aioc_spawn_ex(&m->p[i].task, NULL, pump_main, &m->p[i], &o);
-    if (rc < 0) return rc;
+    if (rc < 0) {
+      m->p[i].task = NULL;
+      m->p[i].rc = rc;
+      m->p[i].done = m->p[i].queued = true;
+      m->fifo[m->tail++ % m->n] = i;
+      m->count++;
+    }
   }
   return 0;
 }
