@@ -329,36 +329,23 @@ static int carve(unsigned c, size_t stride) {
   char *first = k->carve;
   size_t idx = atomic_load(&nregions) - 1;
   size_t g = 0;
+  bool batched = false;
   if (guard_mode == AIOC_GUARD_MADVISE) {
     for (size_t i = 0; i < n; i++)
       carve_iov[i] = (struct iovec){first + i * stride, guard_size};
-    if (advise_batch(carve_iov, n, MADV_GUARD_INSTALL)) {
-      g = guard_size;
-    } else {
-      for (size_t i = 0; i < n; i++) {
-        long r = install_guard(first + i * stride);
-        if (r < 0) {
-          if (i == 0) return (int)r;
-          n = i;
-          break;
-        }
-        g = (size_t)r;
-      }
+    batched = advise_batch(carve_iov, n, MADV_GUARD_INSTALL);
+    if (batched) g = guard_size;
+  }
+  /* One guard at a time: the slots of one carve share one guard size (an
+   * mprotect budget running out midway ends the carve there). */
+  for (size_t i = 0; !batched && i < n; i++) {
+    long r = install_guard(first + i * stride);
+    if (r < 0 || (i > 0 && (size_t)r != g)) {
+      if (i == 0) return (int)r;
+      n = i;
+      break;
     }
-  } else {
-    for (size_t i = 0; i < n; i++) {
-      long r = install_guard(first + i * stride);
-      if (r < 0) {
-        if (i == 0) return (int)r;
-        n = i;
-        break;
-      }
-      if (i == 0) g = (size_t)r;
-      if ((size_t)r != g) { /* budget ran out midway: keep uniform slots */
-        n = i;
-        break;
-      }
-    }
+    g = (size_t)r;
   }
   k->carve += n * stride;
   if (g > 0) regions[idx].guard = g;
