@@ -95,7 +95,7 @@ typedef struct tcache {
   aioc__stack *head[NCLASS];
   size_t count[NCLASS];
 } tcache;
-static __thread tcache cache;
+static AIOC_TLS tcache cache;
 static pthread_key_t cache_key;
 static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
 

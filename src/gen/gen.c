@@ -156,6 +156,21 @@ static void finish(aioc_gen *g, int rc) {
 int aioc_gen_yield(aioc_gen *g, void *value, void **sent) {
   if (sent) *sent = NULL;
   aioc_task *t = aioc__current();
+  genwait *cw0;
+  if (aioc__likely(g && t && t == g->task && !g->closing &&
+                   !t->cancel_requested &&
+                   !t->scopes && (cw0 = g->cw) != NULL && cw0->t)) {
+    /* The common case on its own: straight back to a waiting consumer. */
+    g->state = G_PARKED;
+    deliver(g, 0, value);
+    cw0->t->wake_rc = 0;
+    t->wait = &g->park;
+    t->tstate = T_SUSPENDED;
+    int rc = aioc__task_resume_now(t, cw0->t);
+    if (rc == 0 && sent) *sent = g->resume_val;
+    g->resume_val = NULL;
+    return rc;
+  }
   if (!g || !t || t != g->task) return -EINVAL;
   if (g->closing) {
     /* Yielding while being closed: refused at once. */
@@ -279,6 +294,18 @@ static void resume_body(aioc_gen *g, int how, void *val) {
   g->task->wake_rc = how;
 }
 
+/* What a request returns once the consumer runs again. */
+static int settle(aioc_gen *g, genwait *cw, int rc, void **item) {
+  if (cw->delivered) {
+    if (item) *item = cw->item;
+    return cw->rc;
+  }
+  if (rc == -ETIMEDOUT && (g->flags & AIOC_GEN_CANCEL_ON_TIMEOUT) &&
+      g->state != G_DONE)
+    aioc_task_cancel(g->task, "generator next() timed out");
+  return rc;
+}
+
 static int request(aioc_gen *g, int how, void *val, double timeout,
                    void **item) {
   if (item) *item = NULL;
@@ -363,17 +390,29 @@ static int request(aioc_gen *g, int how, void *val, double timeout,
     if (g->cw == &cw) g->cw = NULL;
     if (rc == 0 && !cw.delivered) rc = -ETIMEDOUT;
   }
-  if (cw.delivered) {
-    if (item) *item = cw.item;
-    return cw.rc;
-  }
-  if (rc == -ETIMEDOUT && (g->flags & AIOC_GEN_CANCEL_ON_TIMEOUT) &&
-      g->state != G_DONE)
-    aioc_task_cancel(g->task, "generator next() timed out");
-  return rc;
+  return settle(g, &cw, rc, item);
 }
 
+/* The common case on its own: a task asks a body parked at its yield, with
+ * nothing pending and no cancellation or deadline in the way. */
 int aioc_gen_next(aioc_gen *g, double timeout, void **item) {
+  aioc_task *c;
+  if (aioc__likely(g && timeout >= 0 && g->state == G_PARKED && !g->cw &&
+                   !g->have_item && (c = aioc__current()) != NULL &&
+                   c != g->task && !c->cancel_requested && !c->scopes)) {
+    genwait cw;
+    cw_init(&cw, g, c, timeout);
+    g->cw = &cw;
+    c->wait = &cw.w;
+    c->tstate = T_SUSPENDED;
+    resume_body(g, 0, NULL);
+    int rc = aioc__task_resume_now(c, g->task);
+    if (aioc__likely(cw.delivered)) {
+      if (item) *item = cw.item;
+      return cw.rc;
+    }
+    return settle(g, &cw, rc, item);
+  }
   return request(g, 0, NULL, timeout, item);
 }
 

@@ -15,7 +15,7 @@
 
 #include "loop.h"
 
-__thread aioc_loop *aioc__running;
+AIOC_TLS aioc_loop *aioc__running;
 void (*aioc__live_abandon)(aioc__live *n);
 void (*aioc__shutdown_gens)(aioc_loop *loop);
 static __thread aioc_loop *thread_current;

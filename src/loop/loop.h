@@ -109,7 +109,7 @@ struct aioc_loop {
 };
 
 /* The loop running on this thread. */
-extern __thread aioc_loop *aioc__running;
+extern AIOC_TLS aioc_loop *aioc__running;
 
 AIOC_HIDDEN void aioc__loop_retain(aioc_loop *loop);
 AIOC_HIDDEN void aioc__loop_unref(aioc_loop *loop);

@@ -27,7 +27,7 @@ typedef struct slab {
 } slab;
 
 #define NSLAB 4
-static __thread slab slabs[NSLAB];
+static AIOC_TLS slab slabs[NSLAB];
 
 AIOC_HIDDEN bool aioc__alloc_is_default(void);
 
