@@ -12,11 +12,16 @@
 
 #define AIOC_HIDDEN __attribute__((visibility("hidden")))
 
-/* Thread-local state read on every switch, spawn and wait: initial-exec
- * makes each access one instruction instead of a __tls_get_addr call
- * (position-independent code defaults to the general-dynamic model). Kept
- * to a few hundred bytes so that dlopen() still finds static TLS room. */
+/* Thread-local state read on every switch, spawn and wait. In the static
+ * library, initial-exec makes each access one instruction instead of a
+ * __tls_get_addr call (position-independent code defaults to the
+ * general-dynamic model). The shared library keeps the default: with
+ * initial-exec, dlopen() of it fails when the static TLS block is full. */
+#if defined(AIOC_TLS_IE)
 #define AIOC_TLS __thread __attribute__((tls_model("initial-exec")))
+#else
+#define AIOC_TLS __thread
+#endif
 #define aioc__likely(x) __builtin_expect(!!(x), 1)
 #define aioc__unlikely(x) __builtin_expect(!!(x), 0)
 #define aioc__container_of(p, type, member)                                    \
