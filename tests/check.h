@@ -112,4 +112,52 @@ static inline aioc_loop *test_loop(int virtual_clock) {
     CHECK_RC(aioc_loop_close(loop), 0);                                        \
   } while (0)
 
+/* A log of small integers, to check the order in which things happen
+ * (a test with a log of its own defines CHECK_OWN_LOG first). */
+#ifndef CHECK_OWN_LOG
+static int g_log[256];
+static int g_nlog;
+static inline void log_reset(void) { g_nlog = 0; }
+static inline void log_add(int v) {
+  if (g_nlog < 256) g_log[g_nlog++] = v;
+}
+#define CHECK_LOG(...)                                                         \
+  do {                                                                         \
+    static const int want_[] = {__VA_ARGS__};                                  \
+    int n_ = (int)(sizeof want_ / sizeof want_[0]);                            \
+    CHECK_EQ(g_nlog, n_);                                                      \
+    for (int i_ = 0; i_ < n_ && i_ < g_nlog; i_++)                             \
+      CHECK_EQ(g_log[i_], want_[i_]);                                          \
+  } while (0)
+#endif
+
+/* Reports the loop makes (unretrieved errors, tasks left pending): the
+ * tests run through check_run_main() expect none. */
+static int g_reports;
+static inline void count_report(aioc_loop *loop, const aioc_report *r,
+                                void *arg) {
+  (void)arg;
+  g_reports++;
+  aioc_loop_default_report(loop, r);
+}
+
+/* Runs fn(arg) as the task "main" on a fresh loop (virtual clock unless
+ * real), checks that the loop closes clean with no report, and returns
+ * main's code (its result in *result if not NULL). */
+static inline int check_run_main(aioc_fn fn, void *arg, int virtual_clock,
+                                 void **result) {
+  aioc_loop *loop = test_loop(virtual_clock);
+  g_reports = 0;
+  aioc_loop_set_report_handler(loop, count_report, NULL);
+  aioc_task *t = NULL;
+  aioc_task_options o = {.name = "main"};
+  CHECK_RC(aioc_spawn_ex(&t, loop, fn, arg, &o), 0);
+  CHECK_RC(aioc_loop_run_until_complete(loop, aioc_task_future(t)), 0);
+  int rc = aioc_future_result(aioc_task_future(t), result);
+  aioc_task_release(t);
+  CLOSE_CLEAN(loop);
+  CHECK_EQ(g_reports, 0);
+  return rc;
+}
+
 #endif

@@ -9,39 +9,11 @@
 
 /* ---- harness ------------------------------------------------------------ */
 
-/* Reports the loop makes (unretrieved errors, tasks left pending): every
- * test expects none. */
-static int g_reports;
-static void count_report(aioc_loop *loop, const aioc_report *r, void *arg) {
-  (void)arg;
-  g_reports++;
-  aioc_loop_default_report(loop, r);
-}
-
-/* Runs fn(arg) as the task "main" on a fresh virtual-clock loop, checks
- * that the loop closes clean with no report, and returns main's code. */
+/* check_run_main() (check.h) on the virtual clock. */
 static int run_main(aioc_fn fn, void *arg, void **result) {
-  aioc_loop *loop = test_loop(1);
-  g_reports = 0;
-  aioc_loop_set_report_handler(loop, count_report, NULL);
-  aioc_task *t = NULL;
-  aioc_task_options o = {.name = "main"};
-  CHECK_RC(aioc_spawn_ex(&t, loop, fn, arg, &o), 0);
-  CHECK_RC(aioc_loop_run_until_complete(loop, aioc_task_future(t)), 0);
-  int rc = aioc_future_result(aioc_task_future(t), result);
-  aioc_task_release(t);
-  CLOSE_CLEAN(loop);
-  CHECK_EQ(g_reports, 0);
-  return rc;
+  return check_run_main(fn, arg, 1, result);
 }
 
-/* A log of small integers. */
-static int g_log[64];
-static int g_nlog;
-static void log_reset(void) { g_nlog = 0; }
-static void log_add(int v) {
-  if (g_nlog < 64) g_log[g_nlog++] = v;
-}
 
 /* A child: sleeps d seconds, then returns value or fails. On a failed
  * sleep it records what the sleep returned and the time, and runs its

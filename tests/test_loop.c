@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <time.h>
 
+#define CHECK_OWN_LOG /* ilog below: callbacks append to it */
 #include "check.h"
 #include "loop/loop.h" /* the internal poller: aioc__poll_add/del */
 #include <sys/epoll.h>

@@ -19,48 +19,13 @@
 
 /* ---- harness ------------------------------------------------------------- */
 
-static int g_reports;
-static void count_report(aioc_loop *loop, const aioc_report *r, void *arg) {
-  (void)arg;
-  g_reports++;
-  aioc_loop_default_report(loop, r);
-}
-
-/* Runs fn(arg) as the task "main" on a fresh loop (virtual clock unless
- * real), checks that the loop closes clean with no report, and returns
- * main's code. */
+/* check_run_main() (check.h), virtual clock unless real. */
 static int run_main_ex(aioc_fn fn, void *arg, int virtual_clock) {
-  aioc_loop *loop = test_loop(virtual_clock);
-  g_reports = 0;
-  aioc_loop_set_report_handler(loop, count_report, NULL);
-  aioc_task *t = NULL;
-  aioc_task_options o = {.name = "main"};
-  CHECK_RC(aioc_spawn_ex(&t, loop, fn, arg, &o), 0);
-  CHECK_RC(aioc_loop_run_until_complete(loop, aioc_task_future(t)), 0);
-  int rc = aioc_future_result(aioc_task_future(t), NULL);
-  aioc_task_release(t);
-  CLOSE_CLEAN(loop);
-  CHECK_EQ(g_reports, 0);
-  return rc;
+  return check_run_main(fn, arg, virtual_clock, NULL);
 }
 
 static int run_main(aioc_fn fn, void *arg) { return run_main_ex(fn, arg, 1); }
 
-/* A log of small integers. */
-static int g_log[256];
-static int g_nlog;
-static void log_reset(void) { g_nlog = 0; }
-static void log_add(int v) {
-  if (g_nlog < 256) g_log[g_nlog++] = v;
-}
-#define CHECK_LOG(...)                                                         \
-  do {                                                                         \
-    static const int want_[] = {__VA_ARGS__};                                  \
-    int n_ = (int)(sizeof want_ / sizeof want_[0]);                            \
-    CHECK_EQ(g_nlog, n_);                                                      \
-    for (int i_ = 0; i_ < n_ && i_ < g_nlog; i_++)                             \
-      CHECK_EQ(g_log[i_], want_[i_]);                                          \
-  } while (0)
 
 static aioc_task *spawn(aioc_fn fn, void *arg) {
   aioc_task *t = NULL;
