@@ -28,19 +28,10 @@ struct merger {
   size_t head, tail, count;
   size_t live; /* pumps not yet exhausted */
   bool started, failed;
-  /* the consumer waiting */
-  aioc__wait w;
-  aioc__timer tm;
-  aioc_task *waiter;
-  bool plain_waiting, plain_timed_out;
+  aioc__waitpoint wp; /* the consumer waiting */
 };
 
-static void consumer_notify(merger *m) {
-  if (m->waiter && m->waiter->wait == &m->w) {
-    aioc__timer_disarm(m->waiter->f.loop, &m->tm);
-    aioc__task_wake(m->waiter, 0);
-  }
-}
+static void consumer_notify(merger *m) { aioc__waitpoint_notify(&m->wp); }
 
 static void park_unhook(aioc_task *t, aioc__wait *w) {
   (void)t;
@@ -91,36 +82,22 @@ static int start(merger *m) {
   return 0;
 }
 
-static void tm_fire(aioc_loop *loop, aioc__timer *tm) {
-  (void)loop;
-  merger *m = aioc__container_of(tm, merger, tm);
-  if (m->waiter)
-    aioc__task_interrupt(m->waiter, -ETIMEDOUT);
-  else
-    m->plain_timed_out = true;
-}
-
-static void w_unhook(aioc_task *t, aioc__wait *w) {
-  merger *m = aioc__container_of(w, merger, w);
-  aioc__timer_disarm(t->f.loop, &m->tm);
-}
-
-static bool plain_ready(void *arg) {
+/* Something to hand out, or nothing left at all. */
+static bool ready(void *arg) {
   merger *m = arg;
-  return m->count > 0 || m->live == 0 || m->plain_timed_out;
+  return m->count > 0 || m->live == 0;
 }
 
 static int merge_next(void *self, double timeout, void **item) {
   merger *m = self;
   if (m->failed) return AIOC_EXHAUSTED;
-  if (m->waiter) return -EBUSY; /* one consumer at a time */
+  if (m->wp.waiting) return -EBUSY; /* one consumer at a time */
   aioc_task *c = aioc__current();
   if (!c && aioc__running) return AIOC_ERUNNING;
   if (!m->started) {
     int rc = start(m);
     if (rc < 0) return rc;
   }
-  aioc_loop *loop = aioc_loop_current();
   for (;;) {
     while (m->count) {
       pump *p = &m->p[m->fifo[m->head++ % m->n]];
@@ -143,24 +120,7 @@ static int merge_next(void *self, double timeout, void **item) {
       return 0;
     }
     if (m->live == 0) return AIOC_EXHAUSTED;
-    int rc;
-    if (c) {
-      rc = aioc__task_check(c);
-      if (rc) return rc;
-      m->waiter = c;
-      if (timeout != AIOC_FOREVER)
-        aioc__timer_arm(loop, &m->tm, aioc__deadline_after(loop, timeout));
-      rc = aioc__task_suspend(c, &m->w);
-      aioc__timer_disarm(loop, &m->tm);
-      m->waiter = NULL;
-    } else {
-      m->plain_timed_out = false;
-      if (timeout != AIOC_FOREVER)
-        aioc__timer_arm(loop, &m->tm, aioc__deadline_after(loop, timeout));
-      rc = aioc__loop_run(loop, plain_ready, m);
-      aioc__timer_disarm(loop, &m->tm);
-      if (rc == 0 && m->plain_timed_out && !m->count) rc = -ETIMEDOUT;
-    }
+    int rc = aioc__waitpoint_wait(&m->wp, ready, m, timeout, false);
     if (rc < 0) return rc;
   }
 }
@@ -223,8 +183,7 @@ int aioc_iter_merge(aioc_iter **out, aioc_iter *const *v, size_t n) {
   }
   m->n = n;
   m->live = n;
-  m->w.unhook = w_unhook;
-  aioc__timer_init(&m->tm, tm_fire);
+  aioc__waitpoint_init(&m->wp, aioc_loop_current());
   for (size_t i = 0; i < n; i++) {
     m->src[i] = v[i];
     m->p[i].m = m;

@@ -46,11 +46,7 @@ struct aioc_group {
   atomic_bool failed, closing; /* read by spawns from other threads */
   bool in_join, orphan;
   bool errors_reported; /* a join returned them: the next one starts clean */
-  /* the waiter (join or next) */
-  aioc__wait w;
-  aioc__timer tm;
-  aioc_task *waiter;
-  bool plain_timed_out;
+  aioc__waitpoint wp; /* the one waiter: join, next or close */
   /* yielder */
   bool yielder, ordered;
   atomic_bool exhausted; /* reset by spawns and puts from any thread */
@@ -66,59 +62,16 @@ struct aioc_yielder {
 
 static bool condition(aioc_group *g);
 
-static void wake_waiter(aioc_group *g) {
-  if (g->waiter && g->waiter->wait == &g->w && condition(g)) {
-    if (g->tm.idx != AIOC__NOTIMER) aioc__timer_disarm(g->loop, &g->tm);
-    aioc__task_wake(g->waiter, 0);
-  }
-}
+static bool condition_cb(void *arg) { return condition(arg); }
 
-static void tm_fire(aioc_loop *loop, aioc__timer *tm) {
-  (void)loop;
-  aioc_group *g = aioc__container_of(tm, aioc_group, tm);
-  if (g->waiter)
-    aioc__task_interrupt(g->waiter, -ETIMEDOUT);
-  else
-    g->plain_timed_out = true;
-}
+static void wake_waiter(aioc_group *g) { aioc__waitpoint_notify(&g->wp); }
 
-static void w_unhook(aioc_task *t, aioc__wait *w) {
-  aioc_group *g = aioc__container_of(w, aioc_group, w);
-  if (g->tm.idx != AIOC__NOTIMER) aioc__timer_disarm(t->f.loop, &g->tm);
-}
-
-static bool plain_cond(void *arg) {
-  aioc_group *g = arg;
-  return condition(g) || g->plain_timed_out;
-}
-
-/* Waits for condition(g): 0, -ETIMEDOUT, -ECANCELED, or a loop error. With
- * uninterruptible, cancellation and deadlines are ignored (cleanup). */
+/* Waits for condition(g): 0, -ETIMEDOUT, -ECANCELED, -EBUSY, or a loop
+ * error. With uninterruptible, cancellation and deadlines are ignored
+ * (cleanup). */
 static int wait_cond(aioc_group *g, double timeout, bool uninterruptible) {
-  if (condition(g)) return 0;
-  aioc_task *c = aioc__current();
-  if (!c && aioc__running) return AIOC_ERUNNING;
-  aioc__timer_init(&g->tm, tm_fire);
-  if (timeout != AIOC_FOREVER)
-    aioc__timer_arm(g->loop, &g->tm, aioc__deadline_after(g->loop, timeout));
-  int rc = 0;
-  if (c) {
-    g->waiter = c;
-    if (uninterruptible) c->nocancel++;
-    while (!condition(g)) {
-      rc = uninterruptible ? 0 : aioc__task_check(c);
-      if (rc == 0) rc = aioc__task_suspend(c, &g->w);
-      if (rc < 0) break;
-    }
-    if (uninterruptible) c->nocancel--;
-    g->waiter = NULL;
-  } else {
-    g->plain_timed_out = false;
-    rc = aioc__loop_run(g->loop, plain_cond, g);
-    if (rc == 0 && !condition(g)) rc = -ETIMEDOUT;
-  }
-  if (g->tm.idx != AIOC__NOTIMER) aioc__timer_disarm(g->loop, &g->tm);
-  return rc;
+  return aioc__waitpoint_wait(&g->wp, condition_cb, g, timeout,
+                              uninterruptible);
 }
 
 /* ---- jobs ---- */
@@ -332,8 +285,7 @@ static int group_init(aioc_group *g, const aioc_group_options *o) {
     g->result_free = o->result_free;
   }
   g->running_list.run_next = g->running_list.run_prev = &g->running_list;
-  g->w.unhook = w_unhook;
-  aioc__timer_init(&g->tm, tm_fire);
+  aioc__waitpoint_init(&g->wp, loop);
   atomic_init(&g->pending, 0);
   return 0;
 }
@@ -393,7 +345,7 @@ static bool condition(aioc_group *g) {
 int aioc_group_join(aioc_group *g, double timeout) {
   if (!g || isnan(timeout) || timeout < 0) return -EINVAL;
   if (own_task(g)) return -EDEADLK;
-  if (g->in_join || g->waiter) return -EBUSY;
+  if (g->in_join || g->wp.waiting) return -EBUSY;
   if (g->errors_reported) {
     aioc__errlist_clear(&g->errors);
     g->errors_reported = false;
@@ -435,7 +387,7 @@ int aioc_group_close(aioc_group *g) {
   if (!aioc__current() && aioc__running) return AIOC_ERUNNING;
   if (own_task(g)) return -EDEADLK;
   /* A join or next in progress elsewhere sees the end; one waiter only. */
-  if (g->waiter || g->in_join) return -EBUSY;
+  if (g->wp.waiting || g->in_join) return -EBUSY;
   /* Their cleanup always completes. */
   bool was_yielder = g->yielder;
   g->yielder = false; /* wait for all, not for a result */
@@ -541,7 +493,7 @@ int aioc_yielder_next(aioc_yielder *y, double timeout, void **item) {
   aioc_group *g = &y->g;
   if (g->exhausted) return AIOC_EXHAUSTED;
   if (own_task(g)) return -EDEADLK;
-  if (g->waiter || g->in_join) return -EBUSY; /* one consumer at a time */
+  if (g->wp.waiting || g->in_join) return -EBUSY; /* one consumer at a time */
   for (;;) {
     int rc;
     if (take(g, &rc, item)) {

@@ -140,6 +140,28 @@ static inline int aioc__task_resume_now(aioc_task *from, aioc_task *to) {
  * loop: the gen layer arms its consumer's deadline lazily. */
 extern void (*aioc__gen_blocked)(aioc_task *t);
 
+/* A place where one waiter — a task, or plain code running the loop —
+ * waits for a condition, with an optional timeout (Group, merge). */
+typedef struct aioc__waitpoint {
+  aioc__wait w;
+  aioc__timer tm;
+  aioc_loop *loop;
+  aioc_task *waiter; /* the task waiting, or NULL */
+  bool waiting;      /* someone waits (task or plain code) */
+  bool timed_out;    /* plain code: the timer fired */
+  bool (*cond)(void *);
+  void *arg;
+} aioc__waitpoint;
+AIOC_HIDDEN void aioc__waitpoint_init(aioc__waitpoint *wp, aioc_loop *loop);
+/* Waits until cond(arg) holds: 0, -ETIMEDOUT, -ECANCELED (not when
+ * uninterruptible, which takes no timeout), -EBUSY (someone waits
+ * already), AIOC_ERUNNING (in a callback) or a loop error. */
+AIOC_HIDDEN int aioc__waitpoint_wait(aioc__waitpoint *wp, bool (*cond)(void *),
+                                     void *arg, double timeout,
+                                     bool uninterruptible);
+/* The condition may hold now: wakes the waiting task if it does. */
+AIOC_HIDDEN void aioc__waitpoint_notify(aioc__waitpoint *wp);
+
 /* A list of errors (code and message), as TaskGroup and Group keep. */
 typedef struct aioc__errent {
   int code;
