@@ -49,15 +49,18 @@ static int enter(aioc_scope **out, int kind, int64_t when) {
   return 0;
 }
 
-static bool bad_seconds(double v) { return isnan(v) || v < 0; }
-
-int aioc_timeout_enter(aioc_scope **out, double seconds) {
+/* The scopes that expire some seconds from now. */
+static int enter_after(aioc_scope **out, int kind, double seconds) {
   if (!out) return -EINVAL;
   *out = NULL;
-  if (bad_seconds(seconds)) return -EINVAL;
+  if (isnan(seconds) || seconds < 0) return -EINVAL;
   aioc_task *t = aioc__current();
   if (!t) return AIOC_ENOTASK;
-  return enter(out, SCOPE_TIMEOUT, aioc__deadline_after(t->f.loop, seconds));
+  return enter(out, kind, aioc__deadline_after(t->f.loop, seconds));
+}
+
+int aioc_timeout_enter(aioc_scope **out, double seconds) {
+  return enter_after(out, SCOPE_TIMEOUT, seconds);
 }
 
 int aioc_timeout_at_enter(aioc_scope **out, double when) {
@@ -68,21 +71,11 @@ int aioc_timeout_at_enter(aioc_scope **out, double when) {
 }
 
 int aioc_move_on_enter(aioc_scope **out, double seconds) {
-  if (!out) return -EINVAL;
-  *out = NULL;
-  if (bad_seconds(seconds)) return -EINVAL;
-  aioc_task *t = aioc__current();
-  if (!t) return AIOC_ENOTASK;
-  return enter(out, SCOPE_MOVE_ON, aioc__deadline_after(t->f.loop, seconds));
+  return enter_after(out, SCOPE_MOVE_ON, seconds);
 }
 
 int aioc_shield_enter(aioc_scope **out, double seconds) {
-  if (!out) return -EINVAL;
-  *out = NULL;
-  if (bad_seconds(seconds)) return -EINVAL;
-  aioc_task *t = aioc__current();
-  if (!t) return AIOC_ENOTASK;
-  return enter(out, SCOPE_SHIELD, aioc__deadline_after(t->f.loop, seconds));
+  return enter_after(out, SCOPE_SHIELD, seconds);
 }
 
 int aioc_scope_reschedule(aioc_scope *s, double when) {
