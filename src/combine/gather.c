@@ -28,7 +28,7 @@ static void gather_notify(aioc__waiter *n, aioc_future *f) {
     g->failed = true;
     g->first = node->i;
   }
-  if (g->t->wait == &g->w && (g->remaining == 0 || (g->fail_fast && f->err)))
+  if (g->t->r->wait == &g->w && (g->remaining == 0 || (g->fail_fast && f->err)))
     aioc__task_wake(g->t, 0);
 }
 

@@ -45,7 +45,7 @@ static void tg_notify(aioc__waiter *n, aioc_future *f) {
       aioc_task_cancel(g->owner, "a task of its TaskGroup failed");
     }
   }
-  if (g->running == 0 && g->owner->wait == &g->w)
+  if (g->running == 0 && g->owner->r->wait == &g->w)
     aioc__task_wake(g->owner, 0);
 }
 
@@ -110,7 +110,7 @@ int aioc_taskgroup_join(aioc_taskgroup *g) {
     if (rc < 0) {
       /* Our own cancellation of the owner is not an interruption. */
       bool own = rc == -ECANCELED && g->owner_cancelled &&
-                 t->cancel_requested == 1;
+                 t->f.cancel_requested == 1;
       if (!own) interrupted = rc;
       abort_all(g);
       break;
@@ -118,9 +118,9 @@ int aioc_taskgroup_join(aioc_taskgroup *g) {
   }
   if (g->running) {
     /* The tasks were cancelled; wait for their cleanup regardless. */
-    t->nocancel++;
+    t->r->nocancel++;
     while (g->running) aioc__task_suspend(t, &g->w);
-    t->nocancel--;
+    t->r->nocancel--;
   }
   g->closed = true;
   if (g->owner_cancelled) {

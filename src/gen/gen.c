@@ -93,12 +93,12 @@ static void cw_arm(genwait *cw) {
 /* The body is about to block in the loop: its consumer's deadline starts
  * to matter now. */
 static void gen_blocked(aioc_task *t) {
-  aioc_gen *g = t->arg;
+  aioc_gen *g = t->r->arg;
   if (!g->cw) return;
   cw_arm(g->cw);
   /* A consumer that is itself a generator's body blocks too: so does its
    * own consumer, and so on outwards. */
-  if (g->cw->t && g->cw->t->is_gen) gen_blocked(g->cw->t);
+  if (g->cw->t && g->cw->t->f.is_gen) gen_blocked(g->cw->t);
 }
 
 /* Hands an outcome to the waiting consumer without switching to it. */
@@ -138,11 +138,11 @@ static void finish(aioc_gen *g, int rc) {
   g->state = G_DONE;
   g->end_rc = rc;
   aioc_task *self = g->task;
-  if (rc < 0 && self->errmsg && self->errcode == rc) {
+  if (rc < 0 && self->r->errmsg && self->r->errcode == rc) {
     if (g->cw && g->cw->t)
-      aioc__task_set_errmsg(g->cw->t, rc, aioc__strdup(self->errmsg));
+      aioc__task_set_errmsg(g->cw->t, rc, aioc__strdup(self->r->errmsg));
     else if (!g->cw)
-      g->end_msg = aioc__strdup(self->errmsg); /* for a later next() */
+      g->end_msg = aioc__strdup(self->r->errmsg); /* for a later next() */
   }
   if (g->cw) {
     genwait *cw = deliver(g, rc == 0 || rc == -ECANCELED ? AIOC_EXHAUSTED : rc,
@@ -158,14 +158,14 @@ int aioc_gen_yield(aioc_gen *g, void *value, void **sent) {
   aioc_task *t = aioc__current();
   genwait *cw0;
   if (aioc__likely(g && t && t == g->task && !g->closing &&
-                   !t->cancel_requested &&
-                   !t->scopes && (cw0 = g->cw) != NULL && cw0->t)) {
+                   !t->f.cancel_requested &&
+                   !t->r->scopes && (cw0 = g->cw) != NULL && cw0->t)) {
     /* The common case on its own: straight back to a waiting consumer. */
     g->state = G_PARKED;
     deliver(g, 0, value);
-    cw0->t->wake_rc = 0;
-    t->wait = &g->park;
-    t->tstate = T_SUSPENDED;
+    cw0->t->r->wake_rc = 0;
+    t->r->wait = &g->park;
+    t->f.tstate = T_SUSPENDED;
     int rc = aioc__task_resume_now(t, cw0->t);
     if (rc == 0 && sent) *sent = g->resume_val;
     g->resume_val = NULL;
@@ -186,9 +186,9 @@ int aioc_gen_yield(aioc_gen *g, void *value, void **sent) {
   if (cw && cw->t) {
     /* Straight back to the consumer task. */
     deliver(g, 0, value);
-    cw->t->wake_rc = 0;
-    t->wait = &g->park;
-    t->tstate = T_SUSPENDED;
+    cw->t->r->wake_rc = 0;
+    t->r->wait = &g->park;
+    t->f.tstate = T_SUSPENDED;
     rc = aioc__task_resume_now(t, cw->t);
   } else {
     if (cw)
@@ -260,7 +260,7 @@ static int ensure_task(aioc_gen *g) {
   aioc_task_options o = {.name = name, .stack_size = g->stack_size};
   int rc = aioc__task_create(&g->task, g->loop, gen_body, g, &o, false);
   if (rc < 0) return rc;
-  g->task->is_gen = 1;
+  g->task->f.is_gen = 1;
   return 0;
 }
 
@@ -291,7 +291,7 @@ static int ended(aioc_gen *g) {
 static void resume_body(aioc_gen *g, int how, void *val) {
   g->resume_val = val;
   g->state = G_BUSY;
-  g->task->wake_rc = how;
+  if (g->task->f.tstate != T_CREATED) g->task->r->wake_rc = how;
 }
 
 /* What a request returns once the consumer runs again. */
@@ -344,11 +344,11 @@ static int request(aioc_gen *g, int how, void *val, double timeout,
   cw_init(&cw, g, c, timeout);
   if (c) {
     g->cw = &cw;
-    c->wait = &cw.w;
-    c->tstate = T_SUSPENDED;
+    c->r->wait = &cw.w;
+    c->f.tstate = T_SUSPENDED;
     if (g->state == G_BUSY) {
       /* Still producing since an earlier timeout: wait for it. */
-      c->wait = NULL;
+      c->r->wait = NULL;
       cw_arm(&cw);
       rc = aioc__task_suspend(c, &cw.w);
     } else if (g->state == G_PARKED) {
@@ -358,11 +358,11 @@ static int request(aioc_gen *g, int how, void *val, double timeout,
       resume_body(g, how, val);
       rc = aioc__task_transfer(c, g->task);
       if (rc < 0 && !cw.delivered && g->state != G_DONE &&
-          g->task->tstate == T_FINISHED) {
+          g->task->f.tstate == T_FINISHED) {
         /* The body could not start (no stack, or cancelled first): the
          * consumer never left; the generator is over. */
-        c->wait = NULL;
-        c->tstate = T_RUNNING;
+        c->r->wait = NULL;
+        c->f.tstate = T_RUNNING;
         g->cw = NULL;
         g->state = G_DONE;
         g->end_rc = rc;
@@ -375,11 +375,10 @@ static int request(aioc_gen *g, int how, void *val, double timeout,
     g->cw = &cw;
     if (g->state != G_BUSY) {
       bool fresh = g->state == G_NEW;
-      if (g->state == G_PARKED) g->task->wait = NULL;
+      if (g->state == G_PARKED) g->task->r->wait = NULL;
       resume_body(g, how, val);
       if (fresh) {
-        g->task->queued = 1;
-        aioc__ready_push(g->loop, &g->task->f.rq);
+        aioc__task_push(g->task);
       } else {
         aioc__task_wake(g->task, how);
       }
@@ -399,12 +398,12 @@ int aioc_gen_next(aioc_gen *g, double timeout, void **item) {
   aioc_task *c;
   if (aioc__likely(g && timeout >= 0 && g->state == G_PARKED && !g->cw &&
                    !g->have_item && (c = aioc__current()) != NULL &&
-                   c != g->task && !c->cancel_requested && !c->scopes)) {
+                   c != g->task && !c->f.cancel_requested && !c->r->scopes)) {
     genwait cw;
     cw_init(&cw, g, c, timeout);
     g->cw = &cw;
-    c->wait = &cw.w;
-    c->tstate = T_SUSPENDED;
+    c->r->wait = &cw.w;
+    c->f.tstate = T_SUSPENDED;
     resume_body(g, 0, NULL);
     int rc = aioc__task_resume_now(c, g->task);
     if (aioc__likely(cw.delivered)) {
@@ -443,7 +442,7 @@ static void request_close(aioc_gen *g, const char *why) {
   g->closing = true;
   if (g->state == G_PARKED) {
     g->exit_sent = true;
-    g->task->wait = NULL;
+    g->task->r->wait = NULL;
     resume_body(g, AIOC_EGENEXIT, NULL);
     aioc__task_wake(g->task, AIOC_EGENEXIT);
   } else {

@@ -164,7 +164,7 @@ static int job_main(void *arg, void **result) {
   void *value = NULL;
   int rc = j->fn(j->arg, &value);
   aioc_task *t = j->task;
-  const char *msg = rc < 0 && t->errmsg && t->errcode == rc ? t->errmsg : NULL;
+  const char *msg = rc < 0 && t->r->errmsg && t->r->errcode == rc ? t->r->errmsg : NULL;
   job_done(j, rc, value, msg);
   /* The group reports the outcome; the task itself ends quietly. */
   return 0;
@@ -322,8 +322,8 @@ size_t aioc_group_pending(const aioc_group *g) {
 /* Is the running task one of g's own? */
 static bool own_task(aioc_group *g) {
   aioc_task *c = aioc__current();
-  if (!c || c->fn != job_main) return false;
-  return ((gjob *)c->arg)->g == g;
+  if (!c || c->r->fn != job_main) return false;
+  return ((gjob *)c->r->arg)->g == g;
 }
 
 static bool condition(aioc_group *g) {

@@ -115,14 +115,13 @@ void aioc__live_add(aioc_loop *loop, aioc__live *n) {
   n->prev = &loop->live;
   loop->live.next->prev = n;
   loop->live.next = n;
-  loop->nlive++;
 }
 
 void aioc__live_del(aioc_loop *loop, aioc__live *n) {
+  (void)loop;
   n->prev->next = n->next;
   n->next->prev = n->prev;
   n->next = n->prev = n;
-  loop->nlive--;
 }
 
 int aioc_loop_close(aioc_loop *loop) {
@@ -143,25 +142,16 @@ int aioc_loop_close(aioc_loop *loop) {
     aioc__live_del(loop, n);
     aioc__live_abandon(n);
   }
-  /* Callbacks never run: drop them. */
-  aioc__runnable *r;
-  while ((r = loop->ready.head) != NULL) {
-    loop->ready.head = r->next;
-    loop->ready.len--;
-    r->next = NULL;
-    r->run(r); /* every runnable checks loop->closed and only cleans up */
-  }
-  loop->ready.tail = NULL;
+  /* Callbacks never run: drop them. Every runnable (and task step)
+   * checks loop->closed and only cleans up; tasks that never started
+   * report themselves there. */
+  uintptr_t e;
+  while ((e = aioc__ready_pop(loop)) != 0) aioc__ready_run(e);
   while (loop->nheap) {
     aioc__timer *t = loop->heap[0].t;
     aioc__timer_disarm(loop, t);
     t->fire(loop, t); /* fired on a closed loop: owners clean up */
-    while ((r = loop->ready.head) != NULL) {
-      loop->ready.head = r->next;
-      r->next = NULL;
-      r->run(r);
-    }
-    loop->ready.tail = NULL;
+    while ((e = aioc__ready_pop(loop)) != 0) aioc__ready_run(e);
   }
   aioc__free(loop->heap);
   loop->heap = NULL;
@@ -471,7 +461,7 @@ static size_t run_once(aioc_loop *loop, bool may_block) {
   loop->now_valid = false;
   if (atomic_load_explicit(&loop->ts_pending, memory_order_relaxed))
     drain_threadsafe(loop);
-  bool idle = loop->ready.head == NULL;
+  bool idle = loop->ready.head == 0;
   if (idle && may_block && !atomic_load(&loop->stopping)) {
     int64_t timeout = -1;
     if (loop->nheap) {
@@ -485,7 +475,7 @@ static size_t run_once(aioc_loop *loop, bool may_block) {
     if (timeout != 0 || loop->nfds) poll_io(loop, timeout);
     if (atomic_load(&loop->ts_pending)) drain_threadsafe(loop);
     /* Virtual time jumps only when nothing else can happen first. */
-    if (loop->virtual_clock && loop->nheap && loop->ready.head == NULL &&
+    if (loop->virtual_clock && loop->nheap && loop->ready.head == 0 &&
         loop->heap[0].when > loop->now)
       loop->now = loop->heap[0].when;
   } else if (loop->nfds && (++loop->iter % 61 == 0 || idle)) {
@@ -499,11 +489,7 @@ static size_t run_once(aioc_loop *loop, bool may_block) {
   while (loop->batch_left) {
     loop->batch_left--;
     ran++;
-    aioc__runnable *r = loop->ready.head;
-    loop->ready.head = r->next;
-    if (!loop->ready.head) loop->ready.tail = NULL;
-    loop->ready.len--;
-    r->run(r);
+    aioc__ready_run(aioc__ready_pop(loop));
   }
   return ran;
 }

@@ -7,15 +7,25 @@
 
 #include "../coro/coro.h"
 
-/* Anything the loop can run: a callback handle or a task step. */
+/* The ready queue holds two kinds of node, each starting with its link:
+ * runnables (callback handles and the like), whose run() says what to do,
+ * and tasks, which have no run pointer (a task record is 64 bytes and
+ * those 8 would be an eighth of it). A link to a task has its low bit set
+ * (AIOC__QTASK); the loop steps tasks through aioc__task_step(). */
+typedef struct aioc__qnode {
+  uintptr_t next;
+} aioc__qnode;
+
 typedef struct aioc__runnable aioc__runnable;
 struct aioc__runnable {
-  aioc__runnable *next;
+  uintptr_t next;
   void (*run)(aioc__runnable *self);
 };
+#define AIOC__QTASK ((uintptr_t)1)
 
 typedef struct aioc__queue {
-  aioc__runnable *head, *tail;
+  uintptr_t head;     /* tagged link to the first node, 0 when empty */
+  aioc__qnode *tail;
   size_t len;
 } aioc__queue;
 
@@ -95,9 +105,12 @@ struct aioc_loop {
   aioc__tscall *ts_head, *ts_tail;
   atomic_bool ts_pending;
   atomic_bool polling;
-  /* live tasks */
+  /* tasks: started and unfinished ones (list), all unfinished (count) */
   aioc__live live;
   size_t nlive;
+  aioc__coro start_coro; /* a task about to start (see task.c) */
+  size_t start_stride;   /* and the stride of its stack */
+  aioc__stack *exited_stack; /* the stack of the task that just ended */
   /* live generators (gen layer) */
   aioc__live gens;
   size_t ngens;
@@ -114,14 +127,43 @@ extern AIOC_TLS aioc_loop *aioc__running;
 AIOC_HIDDEN void aioc__loop_retain(aioc_loop *loop);
 AIOC_HIDDEN void aioc__loop_unref(aioc_loop *loop);
 
-static inline void aioc__ready_push(aioc_loop *loop, aioc__runnable *r) {
-  r->next = NULL;
+static inline void aioc__queue_push(aioc_loop *loop, aioc__qnode *n,
+                                    uintptr_t tag) {
+  n->next = 0;
   if (loop->ready.tail)
-    loop->ready.tail->next = r;
+    loop->ready.tail->next = (uintptr_t)n | tag;
   else
-    loop->ready.head = r;
-  loop->ready.tail = r;
+    loop->ready.head = (uintptr_t)n | tag;
+  loop->ready.tail = n;
   loop->ready.len++;
+}
+
+static inline void aioc__ready_push(aioc_loop *loop, aioc__runnable *r) {
+  aioc__queue_push(loop, (aioc__qnode *)r, 0);
+}
+
+/* Takes the first node off the ready queue: its tagged link (0: empty). */
+static inline uintptr_t aioc__ready_pop(aioc_loop *loop) {
+  uintptr_t e = loop->ready.head;
+  if (!e) return 0;
+  aioc__qnode *n = (aioc__qnode *)(e & ~AIOC__QTASK);
+  loop->ready.head = n->next;
+  if (!n->next) loop->ready.tail = NULL;
+  loop->ready.len--;
+  return e;
+}
+
+/* One step of a task taken off the ready queue (task layer). */
+AIOC_HIDDEN void aioc__task_step(void *task);
+
+/* Runs what a tagged link from the ready queue names. */
+static inline void aioc__ready_run(uintptr_t e) {
+  if (e & AIOC__QTASK) {
+    aioc__task_step((void *)(e & ~AIOC__QTASK));
+  } else {
+    aioc__runnable *r = (aioc__runnable *)e;
+    r->run(r);
+  }
 }
 
 /* Current loop time in ns (refreshed once per iteration). */
@@ -171,7 +213,8 @@ static inline bool aioc__loop_can_continue(aioc_loop *loop) {
 AIOC_HIDDEN int aioc__loop_run(aioc_loop *loop, bool (*done)(void *),
                                void *arg);
 
-/* The live-task list. */
+/* The list of started, unfinished tasks (tasks not yet started wait in
+ * the ready queue); the count of unfinished tasks is loop->nlive. */
 AIOC_HIDDEN void aioc__live_add(aioc_loop *loop, aioc__live *n);
 AIOC_HIDDEN void aioc__live_del(aioc_loop *loop, aioc__live *n);
 

@@ -64,9 +64,9 @@ static int wait_until(aioc_condition *c, aioc_task *t, int64_t deadline) {
   /* c may be gone now: only l (if it is not c's) and s are used. */
   if (s.gone && own) return -ECANCELED;
   bool lock_gone;
-  t->nocancel++;
+  t->r->nocancel++;
   int arc = aioc__lock_acquire(l, t, AIOC_FOREVER, &lock_gone);
-  t->nocancel--;
+  t->r->nocancel--;
   if (arc) return -ECANCELED; /* the lock itself was freed */
   return s.gone ? -ECANCELED : rc;
 }

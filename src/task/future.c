@@ -1,45 +1,56 @@
 /* Futures: outcome, waiters, done-callbacks, reference counting, shield. */
 #include <stdarg.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "task.h"
 
 void aioc__future_init(aioc_future *f, aioc_loop *loop, bool is_task) {
-  f->rq.next = NULL;
-  f->rq.run = NULL;
+  /* One store for the 8 bytes of flags and counters that follow refs. */
+  memset(&f->refs + 1, 0, sizeof *f - offsetof(aioc_future, refs) -
+                              sizeof f->refs);
+  f->qnext = 0;
   f->loop = loop;
-  f->waiters.next = f->waiters.prev = &f->waiters;
+  f->waiters = NULL;
   f->result = NULL;
-  f->result_free = NULL;
-  f->einfo = NULL;
+  f->ext = NULL;
   f->err = 0;
   f->refs = 1;
   f->state = AIOC_PENDING;
   f->is_task = is_task;
-  f->retrieved = 0;
-  f->result_taken = 0;
   aioc__loop_retain(loop);
 }
 
 void aioc__future_add_waiter(aioc_future *f, aioc__waiter *w) {
-  aioc__link *l = &w->link;
-  l->prev = f->waiters.prev;
-  l->next = &f->waiters;
-  f->waiters.prev->next = l;
-  f->waiters.prev = l;
+  aioc__waiter *h = f->waiters;
+  w->f = f;
+  if (!h) {
+    w->next = w->prev = w;
+    f->waiters = w;
+    return;
+  }
+  w->next = h;
+  w->prev = h->prev;
+  h->prev->next = w;
+  h->prev = w;
 }
 
 void aioc__future_del_waiter(aioc__waiter *w) {
-  aioc__link *l = &w->link;
-  if (!l->next) return;
-  l->prev->next = l->next;
-  l->next->prev = l->prev;
-  l->next = l->prev = NULL;
+  if (!w->next) return;
+  aioc_future *f = w->f;
+  if (w->next == w) {
+    f->waiters = NULL;
+  } else {
+    w->prev->next = w->next;
+    w->next->prev = w->prev;
+    if (f->waiters == w) f->waiters = w->next;
+  }
+  w->next = w->prev = NULL;
 }
 
-static aioc__errinfo *einfo(aioc_future *f) {
-  if (!f->einfo) f->einfo = aioc__calloc(1, sizeof *f->einfo);
-  return f->einfo;
+aioc__fext *aioc__future_ext(aioc_future *f) {
+  if (!f->ext) f->ext = aioc__calloc(1, sizeof *f->ext);
+  return f->ext;
 }
 
 void aioc__future_finish(aioc_future *f, uint8_t state, int err,
@@ -48,7 +59,7 @@ void aioc__future_finish(aioc_future *f, uint8_t state, int err,
   f->err = state == AIOC_CANCELLED ? -ECANCELED : err;
   f->result = result;
   if (msg) {
-    aioc__errinfo *e = einfo(f);
+    aioc__fext *e = aioc__future_ext(f);
     if (e) {
       aioc__free(e->msg);
       e->msg = msg;
@@ -58,8 +69,8 @@ void aioc__future_finish(aioc_future *f, uint8_t state, int err,
   }
   /* Waiters are detached one by one so that a notify may add or remove
    * other waiters safely. */
-  while (f->waiters.next != &f->waiters) {
-    aioc__waiter *w = aioc__container_of(f->waiters.next, aioc__waiter, link);
+  aioc__waiter *w;
+  while ((w = f->waiters) != NULL) {
     aioc__future_del_waiter(w);
     w->notify(w, f);
   }
@@ -74,8 +85,8 @@ int aioc__future_take(aioc_future *f, void **result, aioc_task *t) {
     }
     return 0;
   }
-  if (t && f->einfo && f->einfo->msg)
-    aioc__task_set_errmsg(t, f->err, aioc__strdup(f->einfo->msg));
+  if (t && f->ext && f->ext->msg)
+    aioc__task_set_errmsg(t, f->err, aioc__strdup(f->ext->msg));
   return f->err;
 }
 
@@ -85,18 +96,21 @@ static void report_unretrieved(aioc_future *f) {
                             : "Future exception was never retrieved",
       .task = f->is_task ? (aioc_task *)f : NULL,
       .code = f->err,
-      .detail = f->einfo ? f->einfo->msg : NULL};
+      .detail = f->ext ? f->ext->msg : NULL};
   aioc__report(f->loop, &r);
 }
 
 void aioc__future_free(aioc_future *f) {
   if (f->state == AIOC_DONE && f->err && !f->retrieved) report_unretrieved(f);
-  if (f->state == AIOC_DONE && !f->err && !f->result_taken && f->result_free)
-    f->result_free(f->result);
-  if (f->einfo) {
-    if (f->einfo->payload_free) f->einfo->payload_free(f->einfo->payload);
-    aioc__free(f->einfo->msg);
-    aioc__free(f->einfo);
+  aioc__fext *e = f->ext;
+  if (e) {
+    if (f->state == AIOC_DONE && !f->err && !f->result_taken &&
+        e->result_free)
+      e->result_free(f->result);
+    if (e->payload_free) e->payload_free(e->payload);
+    aioc__free(e->msg);
+    aioc__free(e->name);
+    aioc__free(e);
   }
   aioc_loop *loop = f->loop;
   if (f->is_task)
@@ -117,6 +131,11 @@ int aioc_future_new(aioc_future **out, aioc_loop *loop) {
   aioc_future *f = aioc__alloc(sizeof *f);
   if (!f) return -ENOMEM;
   aioc__future_init(f, loop, false);
+  if (!aioc__future_ext(f)) {
+    aioc__loop_unref(loop);
+    aioc__free(f);
+    return -ENOMEM;
+  }
   *out = f;
   return 0;
 }
@@ -139,7 +158,7 @@ void aioc_future_release(aioc_future *f) {
 int aioc_future_set_result(aioc_future *f, void *result, aioc_free_fn fr) {
   if (!f || f->is_task) return -EINVAL;
   if (f->state != AIOC_PENDING) return AIOC_ESTATE;
-  f->result_free = fr;
+  f->ext->result_free = fr; /* plain futures have ext from the start */
   aioc__future_finish(f, AIOC_DONE, 0, result, NULL);
   return 0;
 }
@@ -163,7 +182,7 @@ int aioc_future_set_error_payload(aioc_future *f, void *payload,
                                   aioc_free_fn fr) {
   if (!f) return -EINVAL;
   if (f->state == AIOC_PENDING || f->err == 0) return AIOC_ESTATE;
-  aioc__errinfo *e = einfo(f);
+  aioc__fext *e = aioc__future_ext(f);
   if (!e) return -ENOMEM;
   if (e->payload_free) e->payload_free(e->payload);
   e->payload = payload;
@@ -202,11 +221,11 @@ int aioc_future_error(aioc_future *f) {
 }
 
 const char *aioc_future_error_message(const aioc_future *f) {
-  return f && f->einfo ? f->einfo->msg : NULL;
+  return f && f->ext ? f->ext->msg : NULL;
 }
 
 void *aioc_future_error_payload(const aioc_future *f) {
-  return f && f->einfo ? f->einfo->payload : NULL;
+  return f && f->ext ? f->ext->payload : NULL;
 }
 
 aioc_loop *aioc_future_loop(const aioc_future *f) { return f ? f->loop : NULL; }
@@ -240,7 +259,7 @@ int aioc_future_add_done_callback(aioc_future *f, aioc_callback cb,
   cbnode *n = aioc__alloc(sizeof *n);
   if (!n) return -ENOMEM;
   n->w.notify = cb_notify;
-  n->w.link.next = n->w.link.prev = NULL;
+  n->w.next = n->w.prev = NULL;
   n->rq.run = cb_run;
   n->f = aioc_future_retain(f);
   n->cb = cb;
@@ -256,20 +275,33 @@ int aioc_future_remove_done_callback(aioc_future *f, aioc_callback cb,
                                      void *arg) {
   if (!f) return -EINVAL;
   int removed = 0;
-  aioc__link *l = f->waiters.next;
-  while (l != &f->waiters) {
-    aioc__link *next = l->next;
-    aioc__waiter *w = aioc__container_of(l, aioc__waiter, link);
+  /* Matching nodes move to a list of their own, then are freed. */
+  aioc__waiter *w = f->waiters, *gone = NULL;
+  size_t n = 0;
+  if (w) {
+    do {
+      n++;
+      w = w->next;
+    } while (w != f->waiters);
+  }
+  for (; n; n--) {
+    aioc__waiter *next = w->next;
     if (w->notify == cb_notify) {
-      cbnode *n = aioc__container_of(w, cbnode, w);
-      if (n->cb == cb && n->arg == arg) {
+      cbnode *c = aioc__container_of(w, cbnode, w);
+      if (c->cb == cb && c->arg == arg) {
         aioc__future_del_waiter(w);
-        aioc__free(n);
-        f->refs--; /* the node's reference; f is still held by the caller */
-        removed++;
+        w->next = gone;
+        gone = w;
       }
     }
-    l = next;
+    w = next;
+  }
+  while (gone) {
+    aioc__waiter *next = gone->next;
+    aioc__free(aioc__container_of(gone, cbnode, w));
+    f->refs--; /* the node's reference; f is still held by the caller */
+    removed++;
+    gone = next;
   }
   return removed;
 }
@@ -294,7 +326,7 @@ static void shield_notify(aioc__waiter *w, aioc_future *inner) {
     } else {
       /* The result travels on; whoever takes it from outer owns it. */
       if (!inner->result_taken) {
-        outer->result_free = inner->result_free;
+        outer->ext->result_free = inner->ext ? inner->ext->result_free : NULL;
         inner->result_taken = 1;
       }
       aioc__future_finish(outer, AIOC_DONE, 0, inner->result, NULL);

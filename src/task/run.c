@@ -40,6 +40,18 @@ static bool all_finished(void *arg) {
 
 static void shutdown_timer(void *arg) { ((shutdown *)arg)->timed_out = true; }
 
+static void cancel_one(aioc_task *t, void *arg) {
+  (void)arg;
+  aioc_task_cancel(t, "aioc_run is shutting down");
+}
+
+static void report_one(aioc_task *t, void *loop) {
+  aioc_report r = {.message = "Task ignored its cancellation and did not "
+                              "finish",
+                   .task = t};
+  aioc__report(loop, &r);
+}
+
 int aioc_run_ex(aioc_fn main, void *arg, void **result,
                 const aioc_run_options *opts) {
   if (result) *result = NULL;
@@ -63,9 +75,7 @@ int aioc_run_ex(aioc_fn main, void *arg, void **result,
    * and let it clean up, within the grace period. */
   if (loop->ngens && aioc__shutdown_gens) aioc__shutdown_gens(loop);
   if (loop->nlive) {
-    for (aioc__live *n = loop->live.next; n != &loop->live; n = n->next)
-      aioc_task_cancel(aioc__container_of(n, aioc_task, live),
-                       "aioc_run is shutting down");
+    aioc__tasks_each(loop, cancel_one, NULL);
     shutdown s = {loop, false};
     double grace = opts && opts->shutdown_timeout > 0 ? opts->shutdown_timeout
                                                       : 5.0;
@@ -75,13 +85,7 @@ int aioc_run_ex(aioc_fn main, void *arg, void **result,
       aioc_handle_cancel(h);
       aioc_handle_release(h);
     }
-    if (loop->nlive && !loop->quiet)
-      for (aioc__live *n = loop->live.next; n != &loop->live; n = n->next) {
-        aioc_report r = {.message = "Task ignored its cancellation and did "
-                                    "not finish",
-                         .task = aioc__container_of(n, aioc_task, live)};
-        aioc__report(loop, &r);
-      }
+    if (loop->nlive && !loop->quiet) aioc__tasks_each(loop, report_one, loop);
   }
   aioc_task_release(t);
   aioc_loop_close(loop);

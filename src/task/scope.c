@@ -12,7 +12,7 @@
 /* Is s reachable from t's innermost scope without crossing a shield (a
  * shield reaches its own deadline)? */
 static bool in_force(const aioc_task *t, const aioc_scope *s) {
-  for (aioc_scope *x = t->scopes; x; x = x->parent) {
+  for (aioc_scope *x = t->r->scopes; x; x = x->parent) {
     if (x == s) return true;
     if (x->kind == SCOPE_SHIELD) return false;
   }
@@ -24,7 +24,7 @@ static void scope_fire(aioc_loop *loop, aioc__timer *tm) {
   aioc_task *t = s->task;
   s->expired = true;
   if (loop->closed) return;
-  if (t->tstate == T_SUSPENDED && t->wait && !t->nocancel && in_force(t, s))
+  if (t->f.tstate == T_SUSPENDED && t->r->wait && !t->r->nocancel && in_force(t, s))
     aioc__task_interrupt(t, -ETIMEDOUT);
 }
 
@@ -43,8 +43,8 @@ static int enter(aioc_scope **out, int kind, int64_t when) {
       return -ENOMEM;
     }
   }
-  s->parent = t->scopes;
-  t->scopes = s;
+  s->parent = t->r->scopes;
+  t->r->scopes = s;
   *out = s;
   return 0;
 }
@@ -94,8 +94,8 @@ int aioc_scope_expired(const aioc_scope *s) { return s && s->expired; }
 int aioc_scope_exit(aioc_scope *s) {
   if (!s) return -EINVAL;
   aioc_task *t = aioc__current();
-  if (!t || t != s->task || t->scopes != s) return -EINVAL;
-  t->scopes = s->parent;
+  if (!t || t != s->task || t->r->scopes != s) return -EINVAL;
+  t->r->scopes = s->parent;
   aioc__timer_disarm(t->f.loop, &s->tm);
   int rc = s->expired && s->kind != SCOPE_MOVE_ON ? -ETIMEDOUT : 0;
   aioc__free(s);

@@ -14,11 +14,13 @@
 /* Unnamed tasks get "Task-<id>" the first time anyone asks: formatting it
  * at spawn would cost more than the rest of a spawn. */
 const char *aioc__task_display_name(const aioc_task *t) {
-  if (t->name) return t->name;
+  aioc_task *m = (aioc_task *)t;
+  if (t->f.ext && t->f.ext->name) return t->f.ext->name;
   char buf[32];
-  snprintf(buf, sizeof buf, "Task-%llu", (unsigned long long)t->id);
-  ((aioc_task *)t)->name = aioc__strdup(buf);
-  return t->name ? t->name : "Task";
+  snprintf(buf, sizeof buf, "Task-%lu", (unsigned long)t->f.tid);
+  aioc__fext *e = aioc__future_ext(&m->f);
+  if (e) e->name = aioc__strdup(buf);
+  return e && e->name ? e->name : "Task";
 }
 
 const char *aioc_task_name(const aioc_task *t) {
@@ -26,9 +28,13 @@ const char *aioc_task_name(const aioc_task *t) {
 }
 
 void aioc__task_set_errmsg(aioc_task *t, int code, char *msg) {
-  aioc__free(t->errmsg);
-  t->errmsg = msg;
-  t->errcode = code;
+  if (!aioc__task_started(t)) {
+    aioc__free(msg); /* only a task with a stack can be asked for it */
+    return;
+  }
+  aioc__free(t->r->errmsg);
+  t->r->errmsg = msg;
+  t->r->errcode = code;
 }
 
 int aioc_error(int code, const char *fmt, ...) {
@@ -44,105 +50,189 @@ int aioc_error(int code, const char *fmt, ...) {
 
 const char *aioc_error_message(void) {
   aioc_task *t = aioc__current();
-  return t ? t->errmsg : NULL;
+  return t ? t->r->errmsg : NULL;
 }
 
 /* ---- lifetime ---- */
 
-void aioc__task_free(aioc_task *t) {
-  /* The future's release may report the task by name: free it after. */
-  char *name = t->name, *errmsg = t->errmsg;
-  aioc__future_free(&t->f);
-  aioc__free(name);
-  aioc__free(errmsg);
-}
+void aioc__task_free(aioc_task *t) { aioc__future_free(&t->f); }
 
 static void task_unref(aioc_task *t) { aioc_future_release(&t->f); }
 
-/* Sets the outcome of a task that ends (ran to its end, was cancelled
- * before starting, or was abandoned by its closing loop). */
-static void task_complete(aioc_task *t, int rc, void *result) {
+/* Sets the outcome of a task that ends: ran to its end, was cancelled
+ * before starting, could not start (msg says why), or was abandoned by its
+ * closing loop. */
+static void task_complete(aioc_task *t, int rc, void *result, char *msg) {
   aioc_loop *loop = t->f.loop;
-  aioc__live_del(loop, &t->live);
-  t->tstate = T_FINISHED;
-  /* Scopes the function left open (a bug, but not a leak). */
-  while (t->scopes) {
-    aioc_scope *s = t->scopes;
-    t->scopes = s->parent;
-    aioc__timer_disarm(loop, &s->tm);
-    aioc__free(s);
+  aioc__trun *r = t->f.tstate == T_CREATED ? NULL : t->r;
+  loop->nlive--;
+  t->f.tstate = T_FINISHED;
+  if (r) {
+    aioc__live_del(loop, &r->live);
+    /* Scopes the function left open (a bug, but not a leak). */
+    while (r->scopes) {
+      aioc_scope *s = r->scopes;
+      r->scopes = s->parent;
+      aioc__timer_disarm(loop, &s->tm);
+      aioc__free(s);
+    }
+    if (rc < 0 && rc != -ECANCELED && !msg && r->errmsg &&
+        r->errcode == rc) {
+      msg = r->errmsg;
+      r->errmsg = NULL;
+    }
   }
   if (rc == -ECANCELED) {
-    /* The message given to aioc_task_cancel() is already in einfo. */
+    /* The message given to aioc_task_cancel() is already in ext. */
+    aioc__free(msg);
     aioc__future_finish(&t->f, AIOC_CANCELLED, -ECANCELED, NULL, NULL);
   } else if (rc < 0) {
-    char *msg = NULL;
-    if (t->errmsg && t->errcode == rc) {
-      msg = t->errmsg;
-      t->errmsg = NULL;
-    }
     aioc__future_finish(&t->f, AIOC_DONE, rc, NULL, msg);
   } else {
     aioc__future_finish(&t->f, AIOC_DONE, 0, result, NULL);
   }
+  if (r) {
+    aioc__free(r->errmsg);
+    r->errmsg = NULL;
+  }
 }
 
+/* The task to run next on the stack of t, which just ended, without
+ * leaving it: the next task of this iteration's batch (or of the next
+ * iteration, if it may start here, as in switch_out) when it has never
+ * run and wants a stack of this size. t's loop reference is dropped here,
+ * so only when that runs no user code (a result or an error report to
+ * free). Saves the switches and the stack round trip of a short task. */
+static aioc_task *next_on_stack(aioc_loop *loop, aioc_task *t,
+                                size_t stride) {
+  uintptr_t e = loop->ready.head;
+  if (!(e & AIOC__QTASK)) return NULL;
+  if (t->f.refs == 1 && (t->f.err || t->f.ext)) return NULL;
+  aioc_task *n = (aioc_task *)(e & ~AIOC__QTASK);
+  if (n->f.tstate != T_CREATED || n->f.cancel_requested) return NULL;
+  aioc__fext *x = n->f.ext;
+  if ((x && x->stride ? x->stride : loop->stack_stride) != stride)
+    return NULL;
+  if (!loop->batch_left) {
+    if (!aioc__loop_can_continue(loop)) return NULL;
+    loop->batch_left = loop->ready.len;
+  }
+  loop->batch_left--;
+  aioc__ready_pop(loop);
+  n->f.queued = 0;
+  n->f.tstate = T_RUNNING;
+  loop->current = n;
+  task_unref(t);
+  return n;
+}
+
+/* The bottom frame of every stack a task runs on: the task's running state
+ * lives here, at the top of the stack. When the task ends, the next one
+ * may start in the same frame (next_on_stack). */
 static void task_main(void *p) {
   aioc_task *t = p;
-  aioc__coro_started(&t->coro);
-  void *result = NULL;
-  int rc = t->fn(t->arg, &result);
-  task_complete(t, rc, result);
-  aioc__coro_exit(&t->coro, &t->f.loop->main_coro);
+  aioc_loop *loop = t->f.loop;
+  size_t stride = loop->start_stride;
+  aioc__trun r;
+  r.coro = loop->start_coro;
+  aioc__coro_started(&r.coro);
+  do {
+    r.task = t;
+    r.fn = t->fn;
+    r.arg = t->f.result;
+    r.scopes = NULL;
+    r.wait = NULL;
+    r.errmsg = NULL;
+    r.errcode = 0;
+    r.wake_rc = 0;
+    r.nocancel = 0;
+    aioc__live_add(loop, &r.live);
+    t->f.result = NULL;
+    t->r = &r;
+    void *result = NULL;
+    int rc = r.fn(r.arg, &result);
+    task_complete(t, rc, result, NULL);
+    t->r = NULL;
+  } while ((t = next_on_stack(loop, t, stride)) != NULL &&
+           (aioc__stack_set_owner(r.coro.stack,
+                                  t->f.ext ? t->f.ext->name : NULL, t->f.tid),
+            true));
+  /* Whoever runs next gives the stack back (it cannot be freed under us);
+   * nothing may read r once we have left. */
+  loop->exited_stack = r.coro.stack;
+  aioc__coro_exit(&r.coro, &loop->main_coro);
 }
 
 void (*aioc__gen_blocked)(aioc_task *t);
 
-/* Gives a task that has never run its stack. On failure the task ends
- * (with -ECANCELED if it was cancelled first, else the stack error) and the
- * code is returned; the caller then drops the loop's reference. */
+/* Gets a task that has never run ready to: its stack, and its first
+ * context in loop->start_coro, which the next switch must go to. On
+ * failure the task ends (with -ECANCELED if it was cancelled first, else
+ * the stack error) and the code is returned; the caller then drops the
+ * loop's reference. */
 static int task_start(aioc_task *t) {
-  if (t->cancel_requested) {
+  aioc_loop *loop = t->f.loop;
+  if (t->f.cancel_requested) {
     /* Cancelled before it started: it never runs (as in asyncio). */
-    task_complete(t, -ECANCELED, NULL);
+    task_complete(t, -ECANCELED, NULL, NULL);
     return -ECANCELED;
   }
+  aioc__fext *e = t->f.ext;
+  size_t stride = e && e->stride ? e->stride : loop->stack_stride;
   aioc__stack *st;
-  int rc = aioc__stack_get(t->stride, &st);
+  int rc = aioc__stack_get(stride, &st);
   if (rc < 0) {
-    aioc__task_set_errmsg(t, rc, aioc__strdup("no coroutine stack available"));
-    task_complete(t, rc, NULL);
+    task_complete(t, rc, NULL, aioc__strdup("no coroutine stack available"));
     return rc;
   }
-  aioc__stack_set_owner(st, t->name, t->id);
-  aioc__coro_make(&t->coro, st, task_main, t);
+  aioc__stack_set_owner(st, e ? e->name : NULL, t->f.tid);
+  aioc__coro_make(&loop->start_coro, st, task_main, t);
+  loop->start_stride = stride;
   return 0;
 }
 
-/* One step of a task: start or resume it until it suspends or ends. */
-static void task_run(aioc__runnable *r) {
-  aioc_task *t = aioc__container_of(r, aioc_task, f.rq);
+/* A task that never started, on a loop that closed before it could. */
+static void task_abandon_created(aioc_task *t) {
   aioc_loop *loop = t->f.loop;
-  t->queued = 0;
-  if (t->tstate == T_FINISHED || loop->closed) {
-    /* Abandoned while queued: the queue held the loop's reference. */
-    task_unref(t);
+  if (!loop->quiet) {
+    aioc_report rep = {.message = "Task was destroyed but it is pending",
+                       .task = t};
+    aioc__report(loop, &rep);
+  }
+  task_complete(t, -ECANCELED, NULL, NULL);
+}
+
+/* One step of a task taken off the ready queue: start or resume it until
+ * it suspends or ends. */
+void aioc__task_step(void *p) {
+  aioc_task *t = p;
+  aioc_loop *loop = t->f.loop;
+  t->f.queued = 0;
+  if (aioc__unlikely(t->f.tstate == T_FINISHED || loop->closed)) {
+    if (t->f.tstate == T_CREATED) task_abandon_created(t);
+    task_unref(t); /* the queue held the loop's reference */
     return;
   }
-  if (t->tstate == T_CREATED && task_start(t) < 0) {
-    task_unref(t);
-    return;
+  aioc__coro *to;
+  if (t->f.tstate == T_CREATED) {
+    if (task_start(t) < 0) {
+      task_unref(t);
+      return;
+    }
+    to = &loop->start_coro;
+  } else {
+    to = &t->r->coro;
   }
-  t->tstate = T_RUNNING;
+  t->f.tstate = T_RUNNING;
   loop->current = t;
-  aioc__coro_switch(&loop->main_coro, &t->coro);
+  aioc__coro_switch(&loop->main_coro, to);
   /* Control may have passed from task to task before coming back: the one
    * that returned it is loop->current. */
   aioc_task *back = loop->current;
   loop->current = NULL;
-  if (back->tstate == T_FINISHED) {
-    aioc__stack_put(back->coro.stack);
-    back->coro.stack = NULL;
+  if (back->f.tstate == T_FINISHED) {
+    aioc__stack_put(loop->exited_stack);
+    loop->exited_stack = NULL;
     task_unref(back); /* the loop's reference */
   }
 }
@@ -152,48 +242,45 @@ static void task_run(aioc__runnable *r) {
  * loop. */
 static void switch_out(aioc_task *t) {
   aioc_loop *loop = t->f.loop;
-  aioc__runnable *r = loop->ready.head;
-  if (!loop->batch_left && r && aioc__loop_can_continue(loop))
+  uintptr_t e = loop->ready.head;
+  if (!loop->batch_left && e && aioc__loop_can_continue(loop))
     loop->batch_left = loop->ready.len; /* the next iteration, started here */
-  if (loop->batch_left && r && r->run == task_run) {
-    aioc_task *next = aioc__container_of(r, aioc_task, f.rq);
-    if (next->tstate == T_READY) {
+  if (loop->batch_left && (e & AIOC__QTASK)) {
+    aioc_task *next = (aioc_task *)(e & ~AIOC__QTASK);
+    if (next->f.tstate == T_READY) {
       loop->batch_left--;
-      loop->ready.head = r->next;
-      if (!r->next) loop->ready.tail = NULL;
-      loop->ready.len--;
-      next->queued = 0;
-      next->tstate = T_RUNNING;
+      aioc__ready_pop(loop);
+      next->f.queued = 0;
+      next->f.tstate = T_RUNNING;
       loop->current = next;
-      if (next != t) aioc__coro_switch(&t->coro, &next->coro);
+      if (next != t) aioc__coro_switch(&t->r->coro, &next->r->coro);
       return;
     }
   }
-  aioc__coro_switch(&t->coro, &loop->main_coro);
+  aioc__coro_switch(&t->r->coro, &loop->main_coro);
 }
 
-/* The loop closes under a task that has not finished. */
+/* The loop closes under a task that started and has not finished. */
 static void task_abandon(aioc__live *n) {
-  aioc_task *t = aioc__container_of(n, aioc_task, live);
+  aioc__trun *r = aioc__container_of(n, aioc__trun, live);
+  aioc_task *t = r->task;
   aioc_loop *loop = t->f.loop;
   if (!loop->quiet) {
     aioc_report rep = {.message = "Task was destroyed but it is pending",
                        .task = t};
     aioc__report(loop, &rep);
   }
-  if (t->wait) {
-    t->wait->unhook(t, t->wait);
-    t->wait = NULL;
+  if (r->wait) {
+    r->wait->unhook(t, r->wait);
+    r->wait = NULL;
   }
   /* Put back on the live list so that task_complete can unlink it. */
-  aioc__live_add(loop, &t->live);
-  task_complete(t, -ECANCELED, NULL);
-  if (t->coro.stack) {
-    /* Its frames are abandoned: C cannot unwind them. */
-    aioc__stack_put(t->coro.stack);
-    t->coro.stack = NULL;
-  }
-  if (!t->queued) task_unref(t);
+  aioc__live_add(loop, &r->live);
+  task_complete(t, -ECANCELED, NULL, NULL);
+  /* Its frames are abandoned: C cannot unwind them. */
+  aioc__stack_put(r->coro.stack);
+  t->r = NULL;
+  if (!t->f.queued) task_unref(t);
 }
 
 /* The loop layer calls back into this one through a hook, set once. */
@@ -201,20 +288,42 @@ __attribute__((constructor)) static void task_layer_init(void) {
   aioc__live_abandon = task_abandon;
 }
 
+void aioc__tasks_each(aioc_loop *loop, void (*fn)(aioc_task *t, void *arg),
+                      void *arg) {
+  for (aioc__live *n = loop->live.next; n != &loop->live;) {
+    aioc__live *next = n->next;
+    fn(aioc__container_of(n, aioc__trun, live)->task, arg);
+    n = next;
+  }
+  for (uintptr_t e = loop->ready.head; e;) {
+    aioc__qnode *q = (aioc__qnode *)(e & ~AIOC__QTASK);
+    uintptr_t next = q->next;
+    if (e & AIOC__QTASK) {
+      aioc_task *t = (aioc_task *)q;
+      if (t->f.tstate == T_CREATED) fn(t, arg);
+    }
+    e = next;
+  }
+}
+
 int aioc__task_transfer(aioc_task *from, aioc_task *to) {
   aioc_loop *loop = to->f.loop;
-  if (to->tstate == T_CREATED) {
+  aioc__coro *c;
+  if (to->f.tstate == T_CREATED) {
     int rc = task_start(to);
     if (rc < 0) {
       task_unref(to);
       return rc;
     }
+    c = &loop->start_coro;
+  } else {
+    to->r->wait = NULL;
+    c = &to->r->coro;
   }
-  to->wait = NULL;
-  to->tstate = T_RUNNING;
+  to->f.tstate = T_RUNNING;
   loop->current = to;
-  aioc__coro_switch(&from->coro, &to->coro);
-  return from->wake_rc;
+  aioc__coro_switch(&from->r->coro, c);
+  return from->r->wake_rc;
 }
 
 int aioc_spawn_ex(aioc_task **out, aioc_loop *loop, aioc_fn fn, void *arg,
@@ -232,41 +341,24 @@ int aioc__task_create(aioc_task **out, aioc_loop *loop, aioc_fn fn, void *arg,
   aioc_task *t = aioc__slab_alloc(AIOC__SLAB_TASK, sizeof *t);
   if (!t) return -ENOMEM;
   aioc__future_init(&t->f, loop, true);
-  t->f.rq.run = task_run;
-  memset(&t->coro, 0, sizeof t->coro);
   t->fn = fn;
-  t->arg = arg;
-  t->name = NULL;
-  t->id = ++loop->task_seq;
-  t->scopes = NULL;
-  t->wait = NULL;
-  t->errmsg = NULL;
-  t->errcode = 0;
-  t->wake_rc = 0;
-  t->cancel_requested = 0;
-  t->nocancel = 0;
-  t->stride = (uint32_t)loop->stack_stride;
-  t->tstate = T_CREATED;
-  t->is_gen = 0;
-  t->queued = 0;
-  if (opts) {
-    if (opts->name && !(t->name = aioc__strdup(opts->name))) {
+  t->f.result = arg;
+  t->f.tid = (uint32_t)++loop->task_seq;
+  if (opts && (opts->name || opts->stack_size || opts->result_free)) {
+    aioc__fext *e = aioc__future_ext(&t->f);
+    if (!e || (opts->name && !(e->name = aioc__strdup(opts->name)))) {
       aioc__future_free(&t->f);
       return -ENOMEM;
     }
-    if (opts->stack_size)
-      t->stride = (uint32_t)aioc__stack_stride(opts->stack_size);
-    t->f.result_free = opts->result_free;
+    if (opts->stack_size) e->stride = aioc__stack_stride(opts->stack_size);
+    e->result_free = opts->result_free;
   }
-  aioc__live_add(loop, &t->live);
+  loop->nlive++;
   if (out) {
     t->f.refs++;
     *out = t;
   }
-  if (queue) {
-    t->queued = 1;
-    aioc__ready_push(loop, &t->f.rq);
-  }
+  if (queue) aioc__task_push(t);
   return 0;
 }
 
@@ -295,48 +387,56 @@ void aioc_task_release(aioc_task *t) {
 
 aioc_task *aioc_current_task(void) { return aioc__current(); }
 
+typedef struct collect {
+  aioc_task **tasks;
+  size_t cap, n;
+} collect;
+
+static void collect_one(aioc_task *t, void *arg) {
+  collect *c = arg;
+  if (c->tasks && c->n < c->cap) c->tasks[c->n] = t;
+  c->n++;
+}
+
 int aioc_all_tasks(aioc_loop *loop, aioc_task **tasks, size_t cap) {
   if (!loop) loop = aioc__running ? aioc__running : aioc_loop_current();
   if (!loop) return 0;
-  size_t i = 0;
-  for (aioc__live *n = loop->live.next; n != &loop->live; n = n->next, i++)
-    if (tasks && i < cap) tasks[i] = aioc__container_of(n, aioc_task, live);
-  return (int)i;
+  collect c = {tasks, cap, 0};
+  aioc__tasks_each(loop, collect_one, &c);
+  return (int)c.n;
 }
 
 /* ---- suspension ---- */
 
 int aioc__task_suspend(aioc_task *t, aioc__wait *w) {
-  if (aioc__unlikely(t->is_gen)) aioc__gen_blocked(t);
-  t->wait = w;
-  t->tstate = T_SUSPENDED;
+  if (aioc__unlikely(t->f.is_gen)) aioc__gen_blocked(t);
+  t->r->wait = w;
+  t->f.tstate = T_SUSPENDED;
   switch_out(t);
-  return t->wake_rc;
+  return t->r->wake_rc;
 }
 
 void aioc__task_wake(aioc_task *t, int rc) {
-  t->wait = NULL;
-  t->wake_rc = rc;
-  t->tstate = T_READY;
-  t->queued = 1;
-  aioc__ready_push(t->f.loop, &t->f.rq);
+  t->r->wait = NULL;
+  t->r->wake_rc = rc;
+  t->f.tstate = T_READY;
+  aioc__task_push(t);
 }
 
 void aioc__task_interrupt(aioc_task *t, int rc) {
-  aioc__wait *w = t->wait;
+  aioc__wait *w = t->r->wait;
   if (!w) return;
-  t->wait = NULL;
+  t->r->wait = NULL;
   w->unhook(t, w);
   aioc__task_wake(t, rc);
 }
 
 void aioc__task_yield(aioc_task *t) {
-  if (aioc__unlikely(t->is_gen)) aioc__gen_blocked(t);
-  t->wake_rc = 0;
-  t->wait = NULL;
-  t->tstate = T_READY;
-  t->queued = 1;
-  aioc__ready_push(t->f.loop, &t->f.rq);
+  if (aioc__unlikely(t->f.is_gen)) aioc__gen_blocked(t);
+  t->r->wake_rc = 0;
+  t->r->wait = NULL;
+  t->f.tstate = T_READY;
+  aioc__task_push(t);
   switch_out(t);
 }
 
@@ -351,15 +451,15 @@ int aioc_yield(void) {
 
 /* Is the chain from the innermost scope out to the task shielded? */
 static bool shielded(const aioc_task *t) {
-  for (aioc_scope *s = t->scopes; s; s = s->parent)
+  for (aioc_scope *s = t->r->scopes; s; s = s->parent)
     if (s->kind == SCOPE_SHIELD) return true;
   return false;
 }
 
 int aioc__task_check_slow(aioc_task *t) {
-  if (t->nocancel) return 0;
+  if (t->r->nocancel) return 0;
   bool timed = false, shield = false;
-  for (aioc_scope *s = t->scopes; s; s = s->parent) {
+  for (aioc_scope *s = t->r->scopes; s; s = s->parent) {
     if (s->expired) timed = true;
     if (s->kind == SCOPE_SHIELD) {
       shield = true;
@@ -367,7 +467,7 @@ int aioc__task_check_slow(aioc_task *t) {
     }
   }
   /* Cancellation is an explicit request: it wins over deadlines. */
-  if (!shield && t->cancel_requested) return -ECANCELED;
+  if (!shield && t->f.cancel_requested) return -ECANCELED;
   return timed ? -ETIMEDOUT : 0;
 }
 
@@ -411,11 +511,11 @@ int aioc_await(aioc_future *f, void **result) {
 
 void aioc__await_uninterruptible(aioc_task *t, aioc_future *f) {
   if (f->state != AIOC_PENDING) return;
-  t->nocancel++;
+  t->r->nocancel++;
   awaitw a = {.w.unhook = await_unhook, .n.notify = await_notify, .t = t};
   aioc__future_add_waiter(f, &a.n);
   aioc__task_suspend(t, &a.w);
-  t->nocancel--;
+  t->r->nocancel--;
 }
 
 /* ---- cancellation ---- */
@@ -423,31 +523,30 @@ void aioc__await_uninterruptible(aioc_task *t, aioc_future *f) {
 int aioc_task_cancel(aioc_task *t, const char *msg) {
   if (!t) return -EINVAL;
   if (t->f.state != AIOC_PENDING) return 0;
-  t->cancel_requested++;
+  if (t->f.cancel_requested < UINT16_MAX) t->f.cancel_requested++;
   if (msg) {
     /* The message the task's cancellation will carry. */
     char *m = aioc__strdup(msg);
-    if (m) {
-      if (!t->f.einfo) t->f.einfo = aioc__calloc(1, sizeof *t->f.einfo);
-      if (t->f.einfo) {
-        aioc__free(t->f.einfo->msg);
-        t->f.einfo->msg = m;
-      } else {
-        aioc__free(m);
-      }
+    aioc__fext *e = m ? aioc__future_ext(&t->f) : NULL;
+    if (e) {
+      aioc__free(e->msg);
+      e->msg = m;
+    } else {
+      aioc__free(m);
     }
   }
-  if (t->tstate == T_SUSPENDED && t->wait && !t->nocancel && !shielded(t))
+  if (t->f.tstate == T_SUSPENDED && t->r->wait && !t->r->nocancel &&
+      !shielded(t))
     aioc__task_interrupt(t, -ECANCELED);
   return 1;
 }
 
 int aioc_task_uncancel(aioc_task *t) {
   if (!t) return -EINVAL;
-  if (t->cancel_requested > 0) t->cancel_requested--;
-  return t->cancel_requested;
+  if (t->f.cancel_requested > 0) t->f.cancel_requested--;
+  return t->f.cancel_requested;
 }
 
 int aioc_task_cancelling(const aioc_task *t) {
-  return t ? t->cancel_requested : -EINVAL;
+  return t ? t->f.cancel_requested : -EINVAL;
 }

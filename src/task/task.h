@@ -6,36 +6,55 @@
 
 /* Something waiting for a future: notified (without running user code)
  * when the future completes. Nodes usually live on the waiting task's
- * stack. The list is circular with the sentinel in the future. */
+ * stack. The waiters of a future form a ring; the future points at the
+ * first one (NULL: none). next is NULL while a waiter is detached. */
 typedef struct aioc__link {
   struct aioc__link *next, *prev;
 } aioc__link;
 
 typedef struct aioc__waiter aioc__waiter;
 struct aioc__waiter {
-  aioc__link link;
+  aioc__waiter *next, *prev;
+  aioc_future *f; /* the future waited on, while attached */
   void (*notify)(aioc__waiter *self, aioc_future *f);
 };
 
-typedef struct aioc__errinfo {
+/* The rarely needed part of a future, allocated on first need: error
+ * message and payload, how to free an untaken result, and for tasks a
+ * name and a stack size of their own. Plain futures have one from the
+ * start, so that setting their result never fails. */
+typedef struct aioc__fext {
   char *msg;
   void *payload;
   aioc_free_fn payload_free;
-} aioc__errinfo;
-
-struct aioc_future {
-  aioc__runnable rq; /* tasks: node in the ready queue */
-  aioc_loop *loop;
-  aioc__link waiters;
-  void *result;
   aioc_free_fn result_free;
-  aioc__errinfo *einfo; /* message of an error or cancellation */
+  char *name;      /* tasks: given, or "Task-<id>" once asked for */
+  size_t stride;   /* tasks: stack stride, 0 for the loop's */
+} aioc__fext;
+
+/* A future, and the first 56 bytes of a task record. A task record is 64
+ * bytes in all: spawning a million tasks is bound by touching fresh
+ * memory, so the state a task needs only while it runs (its context,
+ * scopes, wait, error message) lives in its stack frame (aioc__trun) and
+ * the cold part in ext. */
+struct aioc_future {
+  uintptr_t qnext; /* tasks: link in the ready queue (loop.h) */
+  aioc_loop *loop;
+  aioc__waiter *waiters;
+  void *result;    /* tasks: holds the argument until the task starts */
+  aioc__fext *ext; /* NULL until needed (tasks) */
   int32_t err;
   uint32_t refs;
-  uint8_t state;
-  uint8_t is_task;
-  uint8_t retrieved;    /* outcome observed by someone */
-  uint8_t result_taken; /* ownership of the result passed on */
+  uint8_t state : 2;
+  uint8_t is_task : 1;
+  uint8_t retrieved : 1;    /* outcome observed by someone */
+  uint8_t result_taken : 1; /* ownership of the result passed on */
+  /* Tasks only (here so that the record stays at 64 bytes). */
+  uint8_t tstate : 3;
+  uint8_t queued : 1;
+  uint8_t is_gen : 1;            /* the body of a generator (gen layer) */
+  uint16_t cancel_requested;     /* pending requests, saturating */
+  uint32_t tid;                  /* "Task-<tid>": spawn count, mod 2^32 */
 };
 
 /* What a suspended task waits on: unhook() detaches it (for cancellation
@@ -47,26 +66,38 @@ struct aioc__wait {
 
 enum { T_CREATED, T_READY, T_RUNNING, T_SUSPENDED, T_FINISHED };
 
-struct aioc_task {
-  aioc_future f;
+/* What a task has while it has a stack: it lives in the frame at the top
+ * of that stack (task_main), which is touched anyway. */
+typedef struct aioc__trun {
   aioc__coro coro;
-  aioc__live live;
+  aioc__live live; /* in loop->live */
+  aioc_task *task;
   aioc_fn fn;
   void *arg;
-  char *name; /* NULL until needed: then "Task-<id>" */
-  uint64_t id;
   aioc_scope *scopes; /* innermost first */
   aioc__wait *wait;   /* set while suspended on something */
   char *errmsg;       /* message for errcode (aioc_error, failed awaits) */
   int errcode;
   int wake_rc;
-  int cancel_requested;
-  uint16_t nocancel; /* internal uninterruptible waits */
-  uint8_t tstate;
-  uint8_t queued;
-  uint32_t stride;
-  uint8_t is_gen; /* the body of a generator (gen layer) */
+  uint32_t nocancel; /* internal uninterruptible waits */
+} aioc__trun;
+
+struct aioc_task {
+  aioc_future f;
+  union {
+    aioc_fn fn;    /* T_CREATED: the function (its argument: f.result) */
+    aioc__trun *r; /* started, until its stack goes back to the pool */
+  };
 };
+
+#if UINTPTR_MAX == UINT64_MAX
+_Static_assert(sizeof(aioc_task) == 64, "a task record is 64 bytes");
+#endif
+
+/* Has t a stack (and so t->r)? */
+static inline bool aioc__task_started(const aioc_task *t) {
+  return t->f.tstate != T_CREATED && t->f.tstate != T_FINISHED;
+}
 
 struct aioc_scope {
   aioc__timer tm;
@@ -99,7 +130,7 @@ static inline aioc_task *aioc__current(void) {
 /* 0, or -ECANCELED / -ETIMEDOUT if the task must not wait any more. */
 AIOC_HIDDEN int aioc__task_check_slow(aioc_task *t);
 static inline int aioc__task_check(aioc_task *t) {
-  if (aioc__likely(!t->cancel_requested && !t->scopes)) return 0;
+  if (aioc__likely(!t->f.cancel_requested && !t->r->scopes)) return 0;
   return aioc__task_check_slow(t);
 }
 
@@ -129,12 +160,27 @@ AIOC_HIDDEN int aioc__task_transfer(aioc_task *from, aioc_task *to);
 /* aioc__task_transfer() to a task that has already started: inline, for
  * the generator hand-offs. */
 static inline int aioc__task_resume_now(aioc_task *from, aioc_task *to) {
-  to->wait = NULL;
-  to->tstate = T_RUNNING;
+  to->r->wait = NULL;
+  to->f.tstate = T_RUNNING;
   to->f.loop->current = to;
-  aioc__coro_switch(&from->coro, &to->coro);
-  return from->wake_rc;
+  aioc__coro_switch(&from->r->coro, &to->r->coro);
+  return from->r->wake_rc;
 }
+
+/* Puts a task (created, or woken) on its loop's ready queue. */
+static inline void aioc__task_push(aioc_task *t) {
+  t->f.queued = 1;
+  aioc__queue_push(t->f.loop, (aioc__qnode *)&t->f.qnext, AIOC__QTASK);
+}
+
+/* Calls fn(t, arg) for every unfinished task of the loop: started ones,
+ * then those waiting in the ready queue to start. fn may cancel t. */
+AIOC_HIDDEN void aioc__tasks_each(aioc_loop *loop,
+                                  void (*fn)(aioc_task *t, void *arg),
+                                  void *arg);
+
+/* The cold part of f, allocated if missing (NULL when out of memory). */
+AIOC_HIDDEN aioc__fext *aioc__future_ext(aioc_future *f);
 
 /* Called (when set) as a generator's body task is about to block in the
  * loop: the gen layer arms its consumer's deadline lazily. */

@@ -46,13 +46,13 @@ int aioc__waitpoint_wait(aioc__waitpoint *wp, bool (*cond)(void *), void *arg,
   int rc = 0;
   if (c) {
     wp->waiter = c;
-    if (uninterruptible) c->nocancel++;
+    if (uninterruptible) c->r->nocancel++;
     while (!cond(arg)) {
       rc = uninterruptible ? 0 : aioc__task_check(c);
       if (rc == 0) rc = aioc__task_suspend(c, &wp->w);
       if (rc < 0) break;
     }
-    if (uninterruptible) c->nocancel--;
+    if (uninterruptible) c->r->nocancel--;
     wp->waiter = NULL;
   } else {
     rc = aioc__loop_run(wp->loop, plain_done, wp);
@@ -65,7 +65,7 @@ int aioc__waitpoint_wait(aioc__waitpoint *wp, bool (*cond)(void *), void *arg,
 
 void aioc__waitpoint_notify(aioc__waitpoint *wp) {
   aioc_task *t = wp->waiter;
-  if (t && t->wait == &wp->w && wp->cond(wp->arg)) {
+  if (t && t->r->wait == &wp->w && wp->cond(wp->arg)) {
     if (wp->tm.idx != AIOC__NOTIMER) aioc__timer_disarm(wp->loop, &wp->tm);
     aioc__task_wake(t, 0);
   }
