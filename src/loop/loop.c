@@ -102,26 +102,9 @@ int aioc_loop_new(aioc_loop **out, const aioc_loop_options *opts) {
   return 0;
 }
 
-void aioc__loop_retain(aioc_loop *loop) { loop->refs++; }
-
-void aioc__loop_unref(aioc_loop *loop) {
-  if (--loop->refs) return;
+void aioc__loop_free(aioc_loop *loop) {
   pthread_mutex_destroy(&loop->ts_lock);
   aioc__free(loop);
-}
-
-void aioc__live_add(aioc_loop *loop, aioc__live *n) {
-  n->next = loop->live.next;
-  n->prev = &loop->live;
-  loop->live.next->prev = n;
-  loop->live.next = n;
-}
-
-void aioc__live_del(aioc_loop *loop, aioc__live *n) {
-  (void)loop;
-  n->prev->next = n->next;
-  n->next->prev = n->prev;
-  n->next = n->prev = n;
 }
 
 int aioc_loop_close(aioc_loop *loop) {
@@ -139,7 +122,7 @@ int aioc_loop_close(aioc_loop *loop) {
    * with the ready queue below. */
   while (loop->live.next != &loop->live) {
     aioc__live *n = loop->live.next;
-    aioc__live_del(loop, n);
+    aioc__live_del(n);
     aioc__live_abandon(n);
   }
   /* Callbacks never run: drop them. Every runnable (and task step)

@@ -124,8 +124,11 @@ struct aioc_loop {
 /* The loop running on this thread. */
 extern AIOC_TLS aioc_loop *aioc__running;
 
-AIOC_HIDDEN void aioc__loop_retain(aioc_loop *loop);
-AIOC_HIDDEN void aioc__loop_unref(aioc_loop *loop);
+static inline void aioc__loop_retain(aioc_loop *loop) { loop->refs++; }
+AIOC_HIDDEN void aioc__loop_free(aioc_loop *loop);
+static inline void aioc__loop_unref(aioc_loop *loop) {
+  if (aioc__unlikely(--loop->refs == 0)) aioc__loop_free(loop);
+}
 
 static inline void aioc__queue_push(aioc_loop *loop, aioc__qnode *n,
                                     uintptr_t tag) {
@@ -215,7 +218,17 @@ AIOC_HIDDEN int aioc__loop_run(aioc_loop *loop, bool (*done)(void *),
 
 /* The list of started, unfinished tasks (tasks not yet started wait in
  * the ready queue); the count of unfinished tasks is loop->nlive. */
-AIOC_HIDDEN void aioc__live_add(aioc_loop *loop, aioc__live *n);
-AIOC_HIDDEN void aioc__live_del(aioc_loop *loop, aioc__live *n);
+static inline void aioc__live_add(aioc_loop *loop, aioc__live *n) {
+  n->next = loop->live.next;
+  n->prev = &loop->live;
+  loop->live.next->prev = n;
+  loop->live.next = n;
+}
+
+static inline void aioc__live_del(aioc__live *n) {
+  n->prev->next = n->next;
+  n->next->prev = n->prev;
+  n->next = n->prev = n;
+}
 
 #endif

@@ -68,7 +68,7 @@ static void task_complete(aioc_task *t, int rc, void *result, char *msg) {
   loop->nlive--;
   t->f.tstate = T_FINISHED;
   if (r) {
-    aioc__live_del(loop, &r->live);
+    aioc__live_del(&r->live);
     /* Scopes the function left open (a bug, but not a leak). */
     while (r->scopes) {
       aioc_scope *s = r->scopes;
@@ -340,10 +340,16 @@ int aioc__task_create(aioc_task **out, aioc_loop *loop, aioc_fn fn, void *arg,
   if (loop->closed) return AIOC_ECLOSED;
   aioc_task *t = aioc__slab_alloc(AIOC__SLAB_TASK, sizeof *t);
   if (!t) return -ENOMEM;
-  aioc__future_init(&t->f, loop, true);
+  /* aioc__future_init, written out for the hottest path. */
+  t->f = (aioc_future){.loop = loop,
+                       .result = arg,
+                       .refs = 1,
+                       .state = AIOC_PENDING,
+                       .is_task = 1,
+                       .tstate = T_CREATED,
+                       .tid = (uint32_t)++loop->task_seq};
+  aioc__loop_retain(loop);
   t->fn = fn;
-  t->f.result = arg;
-  t->f.tid = (uint32_t)++loop->task_seq;
   if (opts && (opts->name || opts->stack_size || opts->result_free)) {
     aioc__fext *e = aioc__future_ext(&t->f);
     if (!e || (opts->name && !(e->name = aioc__strdup(opts->name)))) {
@@ -363,7 +369,7 @@ int aioc__task_create(aioc_task **out, aioc_loop *loop, aioc_fn fn, void *arg,
 }
 
 int aioc_spawn(aioc_task **out, aioc_fn fn, void *arg) {
-  return aioc_spawn_ex(out, NULL, fn, arg, NULL);
+  return aioc__task_create(out, NULL, fn, arg, NULL, true);
 }
 
 aioc_future *aioc_task_future(aioc_task *t) { return t ? &t->f : NULL; }

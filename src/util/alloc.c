@@ -21,9 +21,11 @@ static void *alloc_ud;
 void aioc_set_allocator(aioc_realloc_fn fn, void *ud) {
   alloc_fn = fn ? fn : default_realloc;
   alloc_ud = fn ? ud : NULL;
+#if !AIOC_ASAN
+  /* Every object then comes from the hook (fault injection, accounting). */
+  aioc__slab_off = fn != NULL;
+#endif
 }
-
-bool aioc__alloc_is_default(void) { return alloc_fn == default_realloc; }
 
 void *aioc__alloc(size_t size) {
   return alloc_fn(alloc_ud, NULL, size ? size : 1);

@@ -51,9 +51,46 @@ AIOC_HIDDEN char *aioc__strdup(const char *s);
 AIOC_HIDDEN char *aioc__vformat(const char *fmt, va_list ap);
 
 /* Fixed-size objects from a per-thread slab (see slab.c); cls names the
- * object kind and must always come with the same size. */
-enum { AIOC__SLAB_TASK = 0 };
-AIOC_HIDDEN void *aioc__slab_alloc(unsigned cls, size_t size);
-AIOC_HIDDEN void aioc__slab_free(unsigned cls, void *p);
+ * object kind. The common cases are inline: pop the free list, or carve
+ * from the current chunk. */
+enum { AIOC__SLAB_TASK = 0, AIOC__NSLAB = 4 };
+typedef struct aioc__slab {
+  void *free; /* free list, linked through each object's first word */
+  char *carve, *end;
+  size_t chunk;
+} aioc__slab;
+extern AIOC_TLS aioc__slab aioc__slabs[AIOC__NSLAB];
+/* Objects come from the allocation hook instead (custom allocator, or
+ * AddressSanitizer, which must see every object). */
+extern bool aioc__slab_off;
+AIOC_HIDDEN void *aioc__slab_alloc_slow(unsigned cls, size_t size);
+AIOC_HIDDEN void aioc__slab_free_slow(unsigned cls, void *p);
+
+static inline void *aioc__slab_alloc(unsigned cls, size_t size) {
+  aioc__slab *s = &aioc__slabs[cls];
+  size = (size + 15) & ~(size_t)15;
+  if (aioc__likely(!aioc__slab_off)) {
+    void **o = (void **)s->free;
+    if (o) {
+      s->free = *o;
+      return o;
+    }
+    if ((size_t)(s->end - s->carve) >= size) {
+      void *r = s->carve;
+      s->carve += size;
+      return r;
+    }
+  }
+  return aioc__slab_alloc_slow(cls, size);
+}
+
+static inline void aioc__slab_free(unsigned cls, void *p) {
+  if (aioc__likely(p && !aioc__slab_off)) {
+    *(void **)p = aioc__slabs[cls].free;
+    aioc__slabs[cls].free = p;
+    return;
+  }
+  aioc__slab_free_slow(cls, p);
+}
 
 #endif

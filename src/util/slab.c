@@ -16,60 +16,29 @@
 
 #include "common.h"
 
-typedef struct freeobj {
-  struct freeobj *next;
-} freeobj;
-
-typedef struct slab {
-  freeobj *free;
-  char *carve, *end;
-  size_t chunk;
-} slab;
-
-#define NSLAB 4
-static AIOC_TLS slab slabs[NSLAB];
-
-AIOC_HIDDEN bool aioc__alloc_is_default(void);
-
-static bool use_slab(void) {
+AIOC_TLS aioc__slab aioc__slabs[AIOC__NSLAB];
 #if AIOC_ASAN
-  return false;
+bool aioc__slab_off = true;
 #else
-  return aioc__alloc_is_default();
+bool aioc__slab_off = false;
 #endif
+
+void *aioc__slab_alloc_slow(unsigned cls, size_t size) {
+  if (aioc__slab_off) return aioc__alloc(size);
+  aioc__slab *s = &aioc__slabs[cls];
+  size_t chunk = s->chunk ? s->chunk * 2 : (size_t)2 << 20;
+  if (chunk > ((size_t)64 << 20)) chunk = (size_t)64 << 20;
+  char *p = mmap(NULL, chunk, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return NULL;
+  /* The rest of the old chunk (less than one object) is left unused. */
+  s->carve = p + size;
+  s->end = p + chunk;
+  s->chunk = chunk;
+  return p;
 }
 
-void *aioc__slab_alloc(unsigned cls, size_t size) {
-  if (!use_slab()) return aioc__alloc(size);
-  slab *s = &slabs[cls];
-  freeobj *o = s->free;
-  if (aioc__likely(o != NULL)) {
-    s->free = o->next;
-    return o;
-  }
-  size = (size + 15) & ~(size_t)15;
-  if ((size_t)(s->end - s->carve) < size) {
-    size_t chunk = s->chunk ? s->chunk * 2 : (size_t)2 << 20;
-    if (chunk > ((size_t)64 << 20)) chunk = (size_t)64 << 20;
-    char *p = mmap(NULL, chunk, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) return NULL;
-    s->carve = p;
-    s->end = p + chunk;
-    s->chunk = chunk;
-  }
-  void *r = s->carve;
-  s->carve += size;
-  return r;
-}
-
-void aioc__slab_free(unsigned cls, void *p) {
-  if (!p) return;
-  if (!use_slab()) {
-    aioc__free(p);
-    return;
-  }
-  freeobj *o = p;
-  o->next = slabs[cls].free;
-  slabs[cls].free = o;
+void aioc__slab_free_slow(unsigned cls, void *p) {
+  (void)cls;
+  aioc__free(p);
 }
