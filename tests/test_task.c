@@ -3,6 +3,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 
 #include "check.h"
 
@@ -647,6 +648,143 @@ static void test_stack_size(void) {
   CHECK_RC(aioc_run(stack_main, NULL, NULL), 0);
 }
 
+/* ---- tasks started on the stack of the task before them ---- */
+
+/* When a task ends, the next new task of the batch may start on its stack
+ * without a switch. Order, callbacks in between, a cancellation before the
+ * start, a stack size of its own, an error nobody retrieves and
+ * fire-and-forget tasks must all behave as if each task had its own
+ * turn. */
+static char inplace_log[64];
+
+static int log_tag(void *arg, void **result) {
+  strcat(inplace_log, (const char *)arg);
+  *result = arg;
+  return 0;
+}
+
+static int log_fail(void *arg, void **result) {
+  (void)result;
+  strcat(inplace_log, (const char *)arg);
+  return aioc_error(-EIO, "in-place failure");
+}
+
+/* Needs its 512 KiB stack: 200 KiB of locals, touched page by page from
+ * the top, so that a smaller stack would meet its guard page. */
+static int log_deep(void *arg, void **result) {
+  volatile char buf[200 * 1024];
+  for (long i = (long)sizeof buf - 1; i >= 0; i -= 2048) buf[i] = 1;
+  buf[0] = 1;
+  strcat(inplace_log, (const char *)arg);
+  *result = AIOC_INT(buf[0] + buf[sizeof buf - 1]);
+  return 0;
+}
+
+static void log_cb(void *arg) { strcat(inplace_log, (const char *)arg); }
+
+static int inplace_main(void *arg, void **result) {
+  (void)result;
+  reports *rep = arg;
+  aioc_loop_set_report_handler(aioc_loop_running(), capture, rep);
+  inplace_log[0] = 0;
+  aioc_task *a, *b, *c, *d, *e;
+  aioc_task_options big = {.stack_size = 512 * 1024};
+  CHECK_RC(aioc_spawn(&a, log_tag, "a"), 0);
+  CHECK_RC(aioc_spawn(NULL, log_tag, "g"), 0);
+  CHECK_RC(aioc_spawn(NULL, log_tag, "h"), 0);
+  CHECK_RC(aioc_spawn_ex(&b, NULL, log_deep, "b", &big), 0);
+  CHECK_RC(aioc_spawn(&c, log_tag, "c"), 0);
+  CHECK_RC(aioc_call_soon(aioc_loop_running(), log_cb, "k", NULL), 0);
+  CHECK_RC(aioc_spawn(NULL, log_fail, "f"), 0);
+  CHECK_RC(aioc_spawn(&d, log_tag, "d"), 0);
+  CHECK_RC(aioc_spawn(&e, log_tag, "e"), 0);
+  CHECK_EQ(aioc_task_cancel(d, NULL), 1);
+  CHECK_EQ(aioc_all_tasks(NULL, NULL, 0), 9);
+  CHECK_RC(aioc_sleep(0), 0);
+  CHECK_STR(inplace_log, "aghbckfe");
+  CHECK_EQ(aioc_all_tasks(NULL, NULL, 0), 1);
+  void *r;
+  CHECK_RC(aioc_task_await(a, &r), 0);
+  CHECK_STR((const char *)r, "a");
+  CHECK_RC(aioc_task_await(b, &r), 0);
+  CHECK_EQ(AIOC_TO_INT(r), 2);
+  CHECK_RC(aioc_task_await(c, &r), 0);
+  CHECK_STR((const char *)r, "c");
+  CHECK_RC(aioc_task_await(d, &r), -ECANCELED);
+  CHECK_RC(aioc_task_await(e, &r), 0);
+  CHECK_STR((const char *)r, "e");
+  aioc_task *all[5] = {a, b, c, d, e};
+  for (int i = 0; i < 5; i++) aioc_task_release(all[i]);
+  return 0;
+}
+
+static void test_started_in_place(void) {
+  reports rep = {0};
+  CHECK_RC(aioc_run(inplace_main, &rep, NULL), 0);
+  CHECK_EQ(rep.n, 1);
+  CHECK_STR(rep.last, "Task exception was never retrieved");
+  CHECK_STR(rep.detail, "in-place failure");
+}
+
+/* A stack overflow names the task that overflowed, also when it started
+ * on the stack of the task before it. */
+static int dive(int n) {
+  volatile char pad[512];
+  pad[0] = (char)n;
+  pad[sizeof pad - 1] = (char)n;
+  if (n > 1000000) return 0;
+  return dive(n + 1) + pad[7];
+}
+
+static int overflow_task(void *arg, void **result) {
+  (void)arg;
+  *result = AIOC_INT(dive(0));
+  return 0;
+}
+
+static int overflow_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  aioc_task_options o = {.name = "second-deep"};
+  aioc_spawn(NULL, ret_index, NULL);
+  aioc_task *t;
+  aioc_spawn_ex(&t, NULL, overflow_task, NULL, &o);
+  aioc_task_await(t, NULL);
+  return 0;
+}
+
+static void test_overflow_names_task(void) {
+#if defined(__SANITIZE_ADDRESS__)
+  printf("  (skipped under ASan, which reports overflows itself)\n");
+  return;
+#endif
+  if (getenv("AIOC_TEST_VALGRIND") || getenv("AIOC_TEST_QEMU")) {
+    printf("  (skipped: guard pages or SIGSEGV not ours here)\n");
+    return;
+  }
+  int pipefd[2];
+  CHECK_EQ(pipe(pipefd), 0);
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(pipefd[1], 2);
+    struct rlimit rl = {0, 0};
+    setrlimit(RLIMIT_CORE, &rl);
+    aioc_run(overflow_main, NULL, NULL);
+    _exit(0);
+  }
+  close(pipefd[1]);
+  char buf[1024] = {0};
+  size_t n = 0;
+  ssize_t r;
+  while ((r = read(pipefd[0], buf + n, sizeof buf - 1 - n)) > 0) n += (size_t)r;
+  close(pipefd[0]);
+  int status;
+  waitpid(pid, &status, 0);
+  CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV);
+  CHECK(strstr(buf, "stack overflow in task 'second-deep'") != NULL);
+}
+
 /* ---- a million tasks alive at once (stock vm.max_map_count) ---- */
 
 static int million_main(void *arg, void **result) {
@@ -703,6 +841,8 @@ int main(void) {
   RUN(test_bad_input);
   RUN(test_names_and_all_tasks);
   RUN(test_stack_size);
+  RUN(test_started_in_place);
+  RUN(test_overflow_names_task);
   RUN(test_million_tasks);
   return check_report();
 }

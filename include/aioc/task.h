@@ -119,7 +119,7 @@ AIOC_API int aioc_shield(aioc_future *inner, aioc_future **outer);
 
 /* Options for aioc_spawn_ex(). Zero-initialise. */
 typedef struct aioc_task_options {
-  const char *name;        /* copied; NULL: "Task-N" */
+  const char *name;        /* copied; NULL: "Task-N" (N mod 2^32) */
   size_t stack_size;       /* 0: the loop's default */
   aioc_free_fn result_free; /* destroys a result nobody took */
 } aioc_task_options;
@@ -171,7 +171,7 @@ AIOC_API int aioc_task_cancel(aioc_task *t, const char *msg);
  * When it reaches 0 the task's waits no longer fail with -ECANCELED. */
 AIOC_API int aioc_task_uncancel(aioc_task *t);
 
-/* The number of pending cancellation requests of t. */
+/* The number of pending cancellation requests of t (saturating at 65535). */
 AIOC_API int aioc_task_cancelling(const aioc_task *t);
 
 /* Sets the current task's error message (printf-style) and returns code,

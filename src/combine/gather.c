@@ -28,7 +28,8 @@ static void gather_notify(aioc__waiter *n, aioc_future *f) {
     g->failed = true;
     g->first = node->i;
   }
-  if (g->t->r->wait == &g->w && (g->remaining == 0 || (g->fail_fast && f->err)))
+  if (aioc__task_waits_on(g->t, &g->w) &&
+      (g->remaining == 0 || (g->fail_fast && f->err)))
     aioc__task_wake(g->t, 0);
 }
 

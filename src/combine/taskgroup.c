@@ -45,7 +45,7 @@ static void tg_notify(aioc__waiter *n, aioc_future *f) {
       aioc_task_cancel(g->owner, "a task of its TaskGroup failed");
     }
   }
-  if (g->running == 0 && g->owner->r->wait == &g->w)
+  if (g->running == 0 && aioc__task_waits_on(g->owner, &g->w))
     aioc__task_wake(g->owner, 0);
 }
 

@@ -17,7 +17,8 @@ typedef struct waitw {
 static void waitw_fire(aioc_loop *loop, aioc__timer *tm) {
   (void)loop;
   waitw *ww = aioc__container_of(tm, waitw, tm);
-  if (ww->t->r->wait == &ww->w) aioc__task_wake(ww->t, WOKEN_BY_TIMER);
+  if (aioc__task_waits_on(ww->t, &ww->w))
+    aioc__task_wake(ww->t, WOKEN_BY_TIMER);
 }
 
 static void waitw_unhook(aioc_task *t, aioc__wait *w) {
@@ -47,7 +48,7 @@ static void waitw_init(waitw *ww, aioc_task *t) {
 }
 
 static void waitw_notify_task(waitw *ww) {
-  if (ww->t->r->wait == &ww->w) {
+  if (aioc__task_waits_on(ww->t, &ww->w)) {
     aioc__timer_disarm(ww->t->f.loop, &ww->tm);
     aioc__task_wake(ww->t, 0);
   }

@@ -398,7 +398,8 @@ int aioc_gen_next(aioc_gen *g, double timeout, void **item) {
   aioc_task *c;
   if (aioc__likely(g && timeout >= 0 && g->state == G_PARKED && !g->cw &&
                    !g->have_item && (c = aioc__current()) != NULL &&
-                   c != g->task && !c->f.cancel_requested && !c->r->scopes)) {
+                   c != g->task && !c->f.cancel_requested &&
+                   !c->r->scopes)) {
     genwait cw;
     cw_init(&cw, g, c, timeout);
     g->cw = &cw;

@@ -164,7 +164,8 @@ static int job_main(void *arg, void **result) {
   void *value = NULL;
   int rc = j->fn(j->arg, &value);
   aioc_task *t = j->task;
-  const char *msg = rc < 0 && t->r->errmsg && t->r->errcode == rc ? t->r->errmsg : NULL;
+  aioc__trun *r = t->r;
+  const char *msg = rc < 0 && r->errmsg && r->errcode == rc ? r->errmsg : NULL;
   job_done(j, rc, value, msg);
   /* The group reports the outcome; the task itself ends quietly. */
   return 0;

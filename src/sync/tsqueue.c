@@ -196,7 +196,7 @@ static void deliver_all(aioc_tsqueue *q, tsnode *list, int rc) {
 static void task_fire(aioc_loop *loop, aioc__timer *tm) {
   (void)loop;
   tsnode *n = aioc__container_of(tm, tsnode, tm);
-  if (n->t->r->wait == &n->w) aioc__task_interrupt(n->t, -ETIMEDOUT);
+  if (aioc__task_waits_on(n->t, &n->w)) aioc__task_interrupt(n->t, -ETIMEDOUT);
 }
 
 /* Cancellation, a deadline, the timer or the loop's close: the node leaves

@@ -7,7 +7,7 @@
 static void swait_fire(aioc_loop *loop, aioc__timer *tm) {
   (void)loop;
   aioc__swait *s = aioc__container_of(tm, aioc__swait, tm);
-  if (s->t->r->wait == &s->w) aioc__task_interrupt(s->t, -ETIMEDOUT);
+  if (aioc__task_waits_on(s->t, &s->w)) aioc__task_interrupt(s->t, -ETIMEDOUT);
 }
 
 static void swait_unhook(aioc_task *t, aioc__wait *w) {

@@ -24,7 +24,8 @@ static void scope_fire(aioc_loop *loop, aioc__timer *tm) {
   aioc_task *t = s->task;
   s->expired = true;
   if (loop->closed) return;
-  if (t->f.tstate == T_SUSPENDED && t->r->wait && !t->r->nocancel && in_force(t, s))
+  if (t->f.tstate == T_SUSPENDED && t->r->wait && !t->r->nocancel &&
+      in_force(t, s))
     aioc__task_interrupt(t, -ETIMEDOUT);
 }
 

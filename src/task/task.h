@@ -99,6 +99,12 @@ static inline bool aioc__task_started(const aioc_task *t) {
   return t->f.tstate != T_CREATED && t->f.tstate != T_FINISHED;
 }
 
+/* Is t suspended on w (for timers and notifications that may come late)? */
+static inline bool aioc__task_waits_on(const aioc_task *t,
+                                       const aioc__wait *w) {
+  return t->f.tstate == T_SUSPENDED && t->r->wait == w;
+}
+
 struct aioc_scope {
   aioc__timer tm;
   aioc_scope *parent;

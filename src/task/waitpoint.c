@@ -65,7 +65,7 @@ int aioc__waitpoint_wait(aioc__waitpoint *wp, bool (*cond)(void *), void *arg,
 
 void aioc__waitpoint_notify(aioc__waitpoint *wp) {
   aioc_task *t = wp->waiter;
-  if (t && t->r->wait == &wp->w && wp->cond(wp->arg)) {
+  if (t && aioc__task_waits_on(t, &wp->w) && wp->cond(wp->arg)) {
     if (wp->tm.idx != AIOC__NOTIMER) aioc__timer_disarm(wp->loop, &wp->tm);
     aioc__task_wake(t, 0);
   }
