@@ -86,6 +86,25 @@ aioc__ctx_switch_saved:
   .cfi_endproc
   .size aioc__ctx_switch, .-aioc__ctx_switch
 
+/* Return thunk for the functions that switch and then return to a caller
+ * on another stack (the generator hand-offs, marked with
+ * function_return("thunk-extern")): their ret would be predicted from the
+ * return-stack buffer, which holds the other stack's return addresses, and
+ * be mispredicted on every hand-off. An indirect jump is predicted by its
+ * target history instead. Weak: any other definition does as well. */
+  .weak __x86_return_thunk
+  .hidden __x86_return_thunk
+  .type __x86_return_thunk, @function
+  .p2align 4
+__x86_return_thunk:
+  .cfi_startproc
+  popq %rcx
+  .cfi_adjust_cfa_offset -8
+  .cfi_register rip, rcx
+  jmp *%rcx
+  .cfi_endproc
+  .size __x86_return_thunk, .-__x86_return_thunk
+
 /* First code run on a new stack: r12 holds the entry function, r13 its
  * argument. The entry never returns; if it did, trap. */
   .globl aioc__ctx_trampoline

@@ -153,7 +153,7 @@ static void finish(aioc_gen *g, int rc) {
   if (g->orphan) gen_free_struct(g);
 }
 
-int aioc_gen_yield(aioc_gen *g, void *value, void **sent) {
+AIOC__HANDOFF int aioc_gen_yield(aioc_gen *g, void *value, void **sent) {
   if (sent) *sent = NULL;
   aioc_task *t = aioc__current();
   genwait *cw0;
@@ -306,8 +306,8 @@ static int settle(aioc_gen *g, genwait *cw, int rc, void **item) {
   return rc;
 }
 
-static int request(aioc_gen *g, int how, void *val, double timeout,
-                   void **item) {
+AIOC__HANDOFF static int request(aioc_gen *g, int how, void *val,
+                                 double timeout, void **item) {
   if (item) *item = NULL;
   if (!g || isnan(timeout) || timeout < 0) return -EINVAL;
   if (g->state == G_DONE) return ended(g);
@@ -394,7 +394,7 @@ static int request(aioc_gen *g, int how, void *val, double timeout,
 
 /* The common case on its own: a task asks a body parked at its yield, with
  * nothing pending and no cancellation or deadline in the way. */
-int aioc_gen_next(aioc_gen *g, double timeout, void **item) {
+AIOC__HANDOFF int aioc_gen_next(aioc_gen *g, double timeout, void **item) {
   aioc_task *c;
   if (aioc__likely(g && timeout >= 0 && g->state == G_PARKED && !g->cw &&
                    !g->have_item && (c = aioc__current()) != NULL &&
