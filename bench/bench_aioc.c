@@ -209,6 +209,53 @@ static int b7_main(void *arg, void **res) {
   return 0;
 }
 
+/* ---- B7i: an async iterator object (no generator body, no switch) ---- */
+
+/* The C form of an async iterator class whose __anext__ returns at once
+ * (seed 001's EfficientFile): a step function behind aioc_iter_new(). The
+ * asyncio peer is such a class; B7 is the generator form. */
+typedef struct counter {
+  long i, n;
+} counter;
+
+static int counter_next(void *self, double timeout, void **item) {
+  (void)timeout;
+  counter *c = self;
+  if (c->i >= c->n) return AIOC_EXHAUSTED;
+  *item = AIOC_INT(c->i++);
+  return 0;
+}
+
+static int counter_close(void *self) {
+  (void)self;
+  return 0;
+}
+
+static void counter_free(void *self) { (void)self; }
+
+static int b7i_main(void *arg, void **res) {
+  static const aioc_iter_vtable vt = {counter_next, counter_close,
+                                      counter_free};
+  counter c = {0, (long)(intptr_t)arg};
+  aioc_iter *it;
+  if (aioc_iter_new(&it, &vt, &c) != 0) return -ENOMEM;
+  long long sum = 0;
+  void *item;
+  double t0 = now_s();
+  int rc;
+  while ((rc = aioc_iter_next(it, AIOC_FOREVER, &item)) == 0)
+    sum += AIOC_TO_INT(item);
+  double t1 = now_s();
+  aioc_iter_free(it);
+  if (rc != AIOC_EXHAUSTED || sum != (long long)c.n * (c.n - 1) / 2) {
+    fprintf(stderr, "B7i: rc %d, sum %lld\n", rc, sum);
+    return -EIO;
+  }
+  result("B7i", (t1 - t0) * 1e9 / c.n, "ns/item");
+  *res = NULL;
+  return 0;
+}
+
 /* ---- B8: aioutils' nested example in real time; Pool(100) ---- */
 
 static aioc_group *b8_group;
@@ -287,8 +334,12 @@ int main(int argc, char **argv) {
     b7_timed = strcmp(w, "B7t") == 0;
     fn = b7_main;
     n = n_default(1000000);
+  } else if (strcmp(w, "B7i") == 0) {
+    fn = b7i_main;
+    n = n_default(1000000);
   } else {
-    fprintf(stderr, "usage: %s B1|B2|B3|B4|B4c|B7|B7t|B8|B8p\n", argv[0]);
+    fprintf(stderr, "usage: %s B1|B2|B3|B4|B4c|B7|B7t|B7i|B8|B8p\n",
+            argv[0]);
     return 2;
   }
   int rc = aioc_run(fn, AIOC_INT(n), NULL);

@@ -235,6 +235,37 @@ async def b7(n, runtime, variant):
     result(variant, runtime, (t1 - t0) * 1e9 / n, "ns/item")
 
 
+class Numbers:
+    """An async iterator object whose __anext__ returns at once (seed 001's
+    EfficientFile shape), for B7i."""
+
+    def __init__(self, n):
+        self.i = 0
+        self.n = n
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        i = self.i
+        if i >= self.n:
+            raise StopAsyncIteration
+        self.i = i + 1
+        return i
+
+
+async def b7i(n, runtime):
+    """B7i: an async iterator object of n items consumed with async for."""
+    total = 0
+    t0 = time.perf_counter()
+    async for x in Numbers(n):
+        total += x
+    t1 = time.perf_counter()
+    if total != n * (n - 1) // 2:
+        fail("B7i: wrong sum %d" % total)
+    result("B7i", runtime, (t1 - t0) * 1e9 / n, "ns/item")
+
+
 async def b8(runtime):
     """B8: aioutils' nested example, written in raw asyncio with two task
     levels (the seed's version): 10 outer tasks of 0.1 s each spawning 10
@@ -340,6 +371,8 @@ def main(argv):
         coro = b5(n if n_given else B5_ITEMS, runtime)
     elif workload in ("B7", "B7t", "B7w"):
         coro = b7(n, runtime, workload)
+    elif workload == "B7i":
+        coro = b7i(n, runtime)
     elif workload == "B8":
         coro = b8(runtime)
     elif workload == "B8p":

@@ -50,10 +50,10 @@ struct aioc_future {
   uint8_t retrieved : 1;    /* outcome observed by someone */
   uint8_t result_taken : 1; /* ownership of the result passed on */
   /* Tasks only (here so that the record stays at 64 bytes). */
-  uint8_t tstate : 3;
   uint8_t queued : 1;
-  uint8_t is_gen : 1;            /* the body of a generator (gen layer) */
-  uint16_t cancel_requested;     /* pending requests, saturating */
+  uint8_t is_gen : 1;        /* the body of a generator (gen layer) */
+  uint8_t tstate;            /* a whole byte: written on every switch */
+  uint16_t cancel_requested; /* pending requests, saturating */
   uint32_t tid;                  /* "Task-<tid>": spawn count, mod 2^32 */
 };
 
