@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static int check_failures;
@@ -72,6 +74,36 @@ static void watchdog_fired(int sig) {
 static inline void watchdog(unsigned seconds) {
   signal(SIGALRM, watchdog_fired);
   alarm(seconds);
+}
+
+/* Runs child(arg) in a forked process whose stdout and stderr go to out
+ * (NUL-terminated, at most cap - 1 bytes); the child exits with what child
+ * returns, unless it dies first. Returns the wait status, -1 if it could
+ * not start. */
+static inline int run_in_child(int (*child)(void *), void *arg, char *out,
+                               size_t cap) {
+  int pipefd[2];
+  if (pipe(pipefd) != 0) return -1;
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(pipefd[1], 1);
+    dup2(pipefd[1], 2);
+    struct rlimit rl = {0, 0};
+    setrlimit(RLIMIT_CORE, &rl); /* expected crashes leave no core */
+    _exit(child(arg));
+  }
+  close(pipefd[1]);
+  size_t n = 0;
+  ssize_t r;
+  while (n + 1 < cap && (r = read(pipefd[0], out + n, cap - 1 - n)) > 0)
+    n += (size_t)r;
+  out[n] = 0;
+  close(pipefd[0]);
+  int status;
+  if (waitpid(pid, &status, 0) != pid) return -1;
+  return status;
 }
 
 typedef void (*test_fn)(void);

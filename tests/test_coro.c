@@ -152,6 +152,18 @@ static void overflow_co(void *arg) {
   aioc__coro_exit(&co_ctx, &main_ctx);
 }
 
+static int overflow_child(void *arg) {
+  (void)arg;
+  aioc__overflow_install();
+  aioc__stack *st;
+  aioc__stack_get(aioc__stack_stride(0), &st);
+  aioc__stack_set_owner(st, "deep-recursion", 7);
+  aioc__coro_init_thread(&main_ctx);
+  aioc__coro_make(&co_ctx, st, overflow_co, NULL);
+  aioc__coro_switch(&main_ctx, &co_ctx);
+  return 0;
+}
+
 static void test_overflow_report(void) {
 #if defined(__SANITIZE_ADDRESS__)
   printf("  (skipped under ASan, which reports overflows itself)\n");
@@ -167,31 +179,8 @@ static void test_overflow_report(void) {
     printf("  (skipped under qemu-user: guard pages are not emulated)\n");
     return;
   }
-  int pipefd[2];
-  CHECK_EQ(pipe(pipefd), 0);
-  fflush(stdout);
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(pipefd[1], 2);
-    struct rlimit rl = {0, 0};
-    setrlimit(RLIMIT_CORE, &rl);
-    aioc__overflow_install();
-    aioc__stack *st;
-    aioc__stack_get(aioc__stack_stride(0), &st);
-    aioc__stack_set_owner(st, "deep-recursion", 7);
-    aioc__coro_init_thread(&main_ctx);
-    aioc__coro_make(&co_ctx, st, overflow_co, NULL);
-    aioc__coro_switch(&main_ctx, &co_ctx);
-    _exit(0);
-  }
-  close(pipefd[1]);
-  char buf[1024] = {0};
-  size_t n = 0;
-  ssize_t r;
-  while ((r = read(pipefd[0], buf + n, sizeof buf - 1 - n)) > 0) n += (size_t)r;
-  close(pipefd[0]);
-  int status;
-  waitpid(pid, &status, 0);
+  char buf[1024];
+  int status = run_in_child(overflow_child, NULL, buf, sizeof buf);
   CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV);
   CHECK(strstr(buf, "stack overflow in task 'deep-recursion'") != NULL);
   CHECK(strstr(buf, "bytes") != NULL);
@@ -219,29 +208,17 @@ static int mprotect_child(void) {
 
 static const char *self_path = "/proc/self/exe";
 
+static int exec_mprotect_child(void *unguarded) {
+  setenv("AIOC_STACK_GUARD", "mprotect", 1);
+  setenv("AIOC_STACK_MAP_BUDGET", "100", 1);
+  if (unguarded) setenv("AIOC_STACK_UNGUARDED", unguarded, 1);
+  execl(self_path, "test_coro", "--mprotect-child", (char *)NULL);
+  return 127;
+}
+
 static int run_child(const char *unguarded, char *out, size_t cap) {
-  int pipefd[2];
-  if (pipe(pipefd) != 0) return -1;
-  fflush(stdout);
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(pipefd[1], 1);
-    dup2(pipefd[1], 2);
-    setenv("AIOC_STACK_GUARD", "mprotect", 1);
-    setenv("AIOC_STACK_MAP_BUDGET", "100", 1);
-    if (unguarded) setenv("AIOC_STACK_UNGUARDED", unguarded, 1);
-    execl(self_path, "test_coro", "--mprotect-child", (char *)NULL);
-    _exit(127);
-  }
-  close(pipefd[1]);
-  size_t n = 0;
-  ssize_t r;
-  while ((r = read(pipefd[0], out + n, cap - 1 - n)) > 0) n += (size_t)r;
-  out[n] = 0;
-  close(pipefd[0]);
-  int status;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  int status = run_in_child(exec_mprotect_child, (void *)unguarded, out, cap);
+  return status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 static void test_mprotect_fallback(void) {

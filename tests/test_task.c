@@ -753,6 +753,12 @@ static int overflow_main(void *arg, void **result) {
   return 0;
 }
 
+static int overflow_child(void *arg) {
+  (void)arg;
+  aioc_run(overflow_main, NULL, NULL);
+  return 0;
+}
+
 static void test_overflow_names_task(void) {
 #if defined(__SANITIZE_ADDRESS__)
   printf("  (skipped under ASan, which reports overflows itself)\n");
@@ -762,25 +768,8 @@ static void test_overflow_names_task(void) {
     printf("  (skipped: guard pages or SIGSEGV not ours here)\n");
     return;
   }
-  int pipefd[2];
-  CHECK_EQ(pipe(pipefd), 0);
-  fflush(stdout);
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(pipefd[1], 2);
-    struct rlimit rl = {0, 0};
-    setrlimit(RLIMIT_CORE, &rl);
-    aioc_run(overflow_main, NULL, NULL);
-    _exit(0);
-  }
-  close(pipefd[1]);
-  char buf[1024] = {0};
-  size_t n = 0;
-  ssize_t r;
-  while ((r = read(pipefd[0], buf + n, sizeof buf - 1 - n)) > 0) n += (size_t)r;
-  close(pipefd[0]);
-  int status;
-  waitpid(pid, &status, 0);
+  char buf[1024];
+  int status = run_in_child(overflow_child, NULL, buf, sizeof buf);
   CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV);
   CHECK(strstr(buf, "stack overflow in task 'second-deep'") != NULL);
 }
