@@ -1,5 +1,6 @@
 /* Generators, the iterator interface, per-item timeouts, helpers and
  * async context managers. Timings on the virtual clock. */
+#include <fenv.h>
 #include <math.h>
 
 #include "check.h"
@@ -918,6 +919,99 @@ static void test_regressions(void) {
   CHECK_RC(aioc_run_ex(regressions_main, NULL, NULL, &o), 0);
 }
 
+/* ---- floating-point control state ---- */
+
+/* A generator body runs as part of its consumer: the rounding mode passes
+ * along with each hand-off, both ways, as asyncio's context does. Other
+ * tasks keep their own across suspensions. (With the ucontext fallback,
+ * swapcontext() gives every context its own instead.) */
+static int fp_seen[3];
+
+static int fp_body(aioc_gen *g, void *arg) {
+  (void)arg;
+  fp_seen[0] = fegetround();
+  fesetround(FE_DOWNWARD);
+  int rc = aioc_gen_yield(g, AIOC_INT(1), NULL);
+  fp_seen[1] = fegetround();
+  CHECK_RC(aioc_sleep(0.01), 0); /* blocks in the loop: its own state */
+  fp_seen[2] = fegetround();
+  fesetround(FE_TONEAREST);
+  return rc;
+}
+
+/* Sleeps before its item and after it (arg: seconds), so that the
+ * consumer's wait ends by timeout or by the body's end. */
+static int fp_slow(aioc_gen *g, void *arg) {
+  double d = *(double *)arg;
+  int rc = aioc_sleep(d);
+  if (rc == 0) rc = aioc_gen_yield(g, AIOC_INT(2), NULL);
+  if (rc == 0) rc = aioc_sleep(d);
+  return rc == AIOC_EGENEXIT ? 0 : rc;
+}
+
+static int fp_other(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  fesetround(FE_UPWARD);
+  for (int i = 0; i < 4; i++) {
+    CHECK_RC(aioc_sleep(0.005), 0);
+    CHECK_EQ(fegetround(), FE_UPWARD);
+  }
+  fesetround(FE_TONEAREST);
+  return 0;
+}
+
+static int fp_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  aioc_task *other;
+  CHECK_RC(aioc_spawn(&other, fp_other, NULL), 0);
+  CHECK_RC(aioc_sleep(0), 0);
+  aioc_gen *g;
+  CHECK_RC(aioc_gen_new(&g, fp_body, NULL, NULL), 0);
+  fesetround(FE_UPWARD);
+  void *it;
+  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), 0);
+#if !defined(AIOC_UCONTEXT)
+  CHECK_EQ(fp_seen[0], FE_UPWARD);
+  CHECK_EQ(fegetround(), FE_DOWNWARD);
+#else
+  CHECK_EQ(fegetround(), FE_UPWARD);
+#endif
+  fesetround(FE_TOWARDZERO);
+  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), AIOC_EXHAUSTED);
+#if !defined(AIOC_UCONTEXT)
+  CHECK_EQ(fp_seen[1], FE_TOWARDZERO);
+  CHECK_EQ(fp_seen[2], FE_TOWARDZERO);
+#endif
+  fesetround(FE_TONEAREST);
+  aioc_gen_free(g);
+
+  /* The wait ends by timeout, then by the body's end after it blocked:
+   * the consumer resumes from the loop, still with its own mode. */
+  static double pause = 0.05;
+  CHECK_RC(aioc_gen_new(&g, fp_slow, &pause, NULL), 0);
+  fesetround(FE_UPWARD);
+  CHECK_RC(aioc_gen_next(g, 0.01, &it), -ETIMEDOUT);
+  CHECK_EQ(fegetround(), FE_UPWARD);
+  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), 0);
+  CHECK_EQ(AIOC_TO_INT(it), 2);
+  CHECK_EQ(fegetround(), FE_UPWARD);
+  fesetround(FE_DOWNWARD);
+  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), AIOC_EXHAUSTED);
+  CHECK_EQ(fegetround(), FE_DOWNWARD);
+  fesetround(FE_TONEAREST);
+  aioc_gen_free(g);
+  CHECK_RC(aioc_task_await(other, NULL), 0);
+  aioc_task_release(other);
+  CHECK_EQ(fegetround(), FE_TONEAREST);
+  return 0;
+}
+
+static void test_fp_state(void) {
+  CHECK_RC(check_run_main(fp_main, NULL, 1, NULL), 0);
+}
+
 int main(void) {
   watchdog(120);
   RUN(test_basics);
@@ -938,5 +1032,6 @@ int main(void) {
   RUN(test_context_managers);
   RUN(test_gen_cm_and_exit_stack);
   RUN(test_regressions);
+  RUN(test_fp_state);
   return check_report();
 }

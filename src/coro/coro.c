@@ -15,15 +15,14 @@
 #include <sanitizer/tsan_interface.h>
 #endif
 
-#if defined(AIOC_UCONTEXT) ||                                                  \
-    (!defined(__x86_64__) && !defined(__aarch64__))
-#define AIOC_USE_UCONTEXT 1
+#if AIOC_USE_UCONTEXT
 #include <ucontext.h>
 #endif
 
 #if !AIOC_USE_UCONTEXT
 /* Assembly in switch_<arch>.S. */
 void aioc__ctx_switch(void **save_sp, void *to_sp);
+void aioc__ctx_switch_inherit(void **save_sp, void *to_sp);
 void aioc__ctx_trampoline(void);
 #endif
 
@@ -77,6 +76,39 @@ static inline void after_switch(aioc__coro *self) {
   }
 #else
   (void)self;
+#endif
+}
+
+/* Where a suspended context keeps its floating-point control state: the
+ * first 8 bytes of the x86-64 frame (MXCSR, x87 CW), or FPCR at 160 in the
+ * aarch64 one; all ones: take over the current state. */
+#define FP_MARK UINT64_MAX
+
+void aioc__coro_fpenv_adopt(aioc__coro *dst, const aioc__coro *src) {
+#if AIOC_USE_UCONTEXT || defined(AIOC_NO_FPENV)
+  (void)dst;
+  (void)src;
+#else
+#if defined(__x86_64__)
+  const size_t off = 0;
+#else
+  const size_t off = 160;
+#endif
+  uint64_t *d = (uint64_t *)((char *)dst->sp + off);
+  if (*d != FP_MARK) return;
+  if (src) {
+    *d = *(const uint64_t *)((const char *)src->sp + off);
+    return;
+  }
+#if defined(__x86_64__)
+  uint32_t env[2] = {0, 0};
+  __asm__ volatile("stmxcsr %0\n\tfnstcw %1" : "=m"(env[0]), "=m"(env[1]));
+  memcpy(d, env, sizeof env);
+#else
+  uint64_t fpcr;
+  __asm__ volatile("mrs %0, fpcr" : "=r"(fpcr));
+  *d = fpcr;
+#endif
 #endif
 }
 
@@ -157,8 +189,7 @@ void aioc__coro_make(aioc__coro *c, aioc__stack *st, void (*fn)(void *),
    * rbp, resume address. The trampoline then finds the stack 16-aligned
    * for its call. */
   void **sp = (void **)(top - 64);
-  uint32_t fpenv[2] = {0x1F80u, 0x037Fu}; /* MXCSR, x87 CW defaults */
-  memcpy(&sp[0], fpenv, sizeof fpenv);
+  sp[0] = (void *)(intptr_t)-1;             /* fp env: take the current */
   sp[1] = NULL;                             /* r15 */
   sp[2] = NULL;                             /* r14 */
   sp[3] = arg;                              /* r13 */
@@ -169,6 +200,7 @@ void aioc__coro_make(aioc__coro *c, aioc__stack *st, void (*fn)(void *),
 #else
   void **sp = (void **)(top - 176);
   memset(sp, 0, 176);
+  sp[20] = (void *)(intptr_t)-1;            /* FPCR: take the current */
   sp[0] = (void *)fn;                       /* x19 */
   sp[1] = arg;                              /* x20 */
   sp[11] = (void *)aioc__ctx_trampoline;    /* x30 */
@@ -184,6 +216,12 @@ void aioc__coro_make(aioc__coro *c, aioc__stack *st, void (*fn)(void *),
 void aioc__coro_switch(aioc__coro *from, aioc__coro *to) {
   before_switch(from, to, false);
   aioc__ctx_switch(&from->sp, to->sp);
+  after_switch(from);
+}
+
+void aioc__coro_switch_inherit(aioc__coro *from, aioc__coro *to) {
+  before_switch(from, to, false);
+  aioc__ctx_switch_inherit(&from->sp, to->sp);
   after_switch(from);
 }
 #endif

@@ -35,18 +35,43 @@ AIOC_HIDDEN void aioc__coro_init_thread(aioc__coro *c);
 AIOC_HIDDEN void aioc__coro_make(aioc__coro *c, aioc__stack *st,
                                  void (*fn)(void *), void *arg);
 
+/* Which switch: the assembly one, or makecontext()/swapcontext(). */
+#if defined(AIOC_UCONTEXT) ||                                                  \
+    (!defined(__x86_64__) && !defined(__aarch64__))
+#define AIOC_USE_UCONTEXT 1
+#endif
+
 /* Suspends from and resumes to. Returns when something switches back.
  * Without sanitizers and with the assembly switch it is inline: the hot
- * paths (task to task, generator to consumer) pay for the switch alone. */
+ * paths (task to task, generator to consumer) pay for the switch alone.
+ *
+ * aioc__coro_switch keeps each context's floating-point control state
+ * (MXCSR and x87 control word, FPCR): the context resumed gets its own
+ * back. aioc__coro_switch_inherit hands the current state over instead,
+ * and the context left takes over the current state when it is resumed:
+ * for contexts that are one logical thread (a generator body and its
+ * consumer). A fresh context takes over the state of whoever first
+ * resumes it. With swapcontext() both keep each context's own. */
 #if !AIOC_ASAN && !AIOC_TSAN && !defined(AIOC_UCONTEXT) &&                     \
     (defined(__x86_64__) || defined(__aarch64__))
 #define AIOC_CORO_INLINE_SWITCH 1
 AIOC_HIDDEN void aioc__ctx_switch(void **save_sp, void *to_sp);
+AIOC_HIDDEN void aioc__ctx_switch_inherit(void **save_sp, void *to_sp);
 static inline void aioc__coro_switch(aioc__coro *from, aioc__coro *to) {
   aioc__ctx_switch(&from->sp, to->sp);
 }
+static inline void aioc__coro_switch_inherit(aioc__coro *from,
+                                             aioc__coro *to) {
+  aioc__ctx_switch_inherit(&from->sp, to->sp);
+}
 #else
 AIOC_HIDDEN void aioc__coro_switch(aioc__coro *from, aioc__coro *to);
+#if AIOC_USE_UCONTEXT
+/* swapcontext() always restores the context's own floating-point state. */
+#define aioc__coro_switch_inherit aioc__coro_switch
+#else
+AIOC_HIDDEN void aioc__coro_switch_inherit(aioc__coro *from, aioc__coro *to);
+#endif
 #endif
 
 /* For a function that switches stacks and then returns to its caller: its
@@ -65,6 +90,13 @@ AIOC_HIDDEN void aioc__coro_switch(aioc__coro *from, aioc__coro *to);
 #ifndef AIOC__HANDOFF
 #define AIOC__HANDOFF
 #endif
+
+/* dst is suspended; if it was left by aioc__coro_switch_inherit (so that it
+ * would take over whatever state is current when resumed), it gets src's
+ * saved floating-point control state instead (src suspended too), or the
+ * current one if src is NULL. For a generator's consumer resumed by the
+ * loop rather than by its body. No-op with swapcontext(). */
+AIOC_HIDDEN void aioc__coro_fpenv_adopt(aioc__coro *dst, const aioc__coro *src);
 
 /* Leaves a finished coroutine for good: from is never resumed, so its stack
  * can go back to the pool once to runs. Does not return. */

@@ -1,21 +1,17 @@
 /* Context switch for aarch64 (AAPCS64).
  *
  * void aioc__ctx_switch(void **save_sp, void *to_sp)
+ * void aioc__ctx_switch_inherit(void **save_sp, void *to_sp)
  *
  * Saves x19-x30, d8-d15 and FPCR (unless AIOC_NO_FPENV) in a 176-byte frame
  * on the current stack, stores sp in *save_sp, loads to_sp, restores the
  * same frame from there and returns through x30. `bti c` lands the call;
- * resuming with ret needs no landing pad. */
+ * resuming with ret needs no landing pad. The inherit variant leaves FPCR
+ * as it is and marks the frame it leaves (all ones, not a valid FPCR) to
+ * take over the current FPCR when resumed (see switch_x86_64.S). */
 #if defined(__aarch64__) && !defined(AIOC_UCONTEXT)
 
-  .text
-  .globl aioc__ctx_switch
-  .hidden aioc__ctx_switch
-  .type aioc__ctx_switch, %function
-  .p2align 4
-aioc__ctx_switch:
-  .cfi_startproc
-  hint #34
+.macro SAVE_FRAME
   sub sp, sp, #176
   .cfi_adjust_cfa_offset 176
   stp x19, x20, [sp, #0]
@@ -30,22 +26,9 @@ aioc__ctx_switch:
   stp d10, d11, [sp, #112]
   stp d12, d13, [sp, #128]
   stp d14, d15, [sp, #144]
-#ifndef AIOC_NO_FPENV
-  mrs x9, fpcr
-  str x9, [sp, #160]
-#endif
-  mov x9, sp
-  str x9, [x0]
-  mov sp, x1
-#ifndef AIOC_NO_FPENV
-  /* Writing FPCR can be slow: only when the contexts differ. */
-  mrs x10, fpcr
-  ldr x9, [sp, #160]
-  cmp x9, x10
-  b.eq 1f
-  msr fpcr, x9
-1:
-#endif
+.endm
+
+.macro RESUME_FRAME
   ldp x19, x20, [sp, #0]
   ldp x21, x22, [sp, #16]
   ldp x23, x24, [sp, #32]
@@ -58,8 +41,56 @@ aioc__ctx_switch:
   ldp d14, d15, [sp, #144]
   add sp, sp, #176
   ret
+.endm
+
+  .text
+  .globl aioc__ctx_switch
+  .hidden aioc__ctx_switch
+  .type aioc__ctx_switch, %function
+  .p2align 4
+aioc__ctx_switch:
+  .cfi_startproc
+  hint #34
+  SAVE_FRAME
+#ifndef AIOC_NO_FPENV
+  mrs x9, fpcr
+  str x9, [sp, #160]
+#endif
+  mov x9, sp
+  str x9, [x0]
+  mov sp, x1
+#ifndef AIOC_NO_FPENV
+  /* Writing FPCR can be slow: only when the contexts differ, and not into
+   * a frame marked by the inherit variant. */
+  mrs x10, fpcr
+  ldr x9, [sp, #160]
+  cmp x9, x10
+  b.eq 1f
+  cmn x9, #1
+  b.eq 1f
+  msr fpcr, x9
+1:
+#endif
+  RESUME_FRAME
   .cfi_endproc
   .size aioc__ctx_switch, .-aioc__ctx_switch
+
+  .globl aioc__ctx_switch_inherit
+  .hidden aioc__ctx_switch_inherit
+  .type aioc__ctx_switch_inherit, %function
+  .p2align 4
+aioc__ctx_switch_inherit:
+  .cfi_startproc
+  hint #34
+  SAVE_FRAME
+  mov x9, #-1
+  str x9, [sp, #160]
+  mov x9, sp
+  str x9, [x0]
+  mov sp, x1
+  RESUME_FRAME
+  .cfi_endproc
+  .size aioc__ctx_switch_inherit, .-aioc__ctx_switch_inherit
 
 /* First code run on a new stack: x19 holds the entry, x20 its argument. */
   .globl aioc__ctx_trampoline

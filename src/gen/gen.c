@@ -66,10 +66,21 @@ static void cw_fire(aioc_loop *loop, aioc__timer *tm) {
   }
 }
 
+/* The consumer is resumed by the loop instead of by its body (timeout,
+ * cancellation, the body's end): it continues with the floating-point
+ * control state its body has (they are one logical thread), which the
+ * hand-off into the body did not save. */
+static void cw_take_fpenv(genwait *cw) {
+  aioc_task *b = cw->g->task;
+  bool saved = b && aioc__task_started(b) && b->f.tstate != T_RUNNING;
+  aioc__coro_fpenv_adopt(&cw->t->r->coro, saved ? &b->r->coro : NULL);
+}
+
 static void cw_unhook(aioc_task *t, aioc__wait *w) {
   genwait *cw = aioc__container_of(w, genwait, w);
   if (cw->armed) aioc__timer_disarm(t->f.loop, &cw->tm);
   if (cw->g->cw == cw) cw->g->cw = NULL;
+  cw_take_fpenv(cw);
 }
 
 /* Only the fields every request needs: this is the per-item path. */
@@ -148,7 +159,10 @@ static void finish(aioc_gen *g, int rc) {
     genwait *cw = deliver(g, rc == 0 || rc == -ECANCELED ? AIOC_EXHAUSTED : rc,
                           NULL);
     g->end_delivered = true;
-    if (cw->t) aioc__task_wake(cw->t, 0);
+    if (cw->t) {
+      cw_take_fpenv(cw); /* the body runs: its state is the current one */
+      aioc__task_wake(cw->t, 0);
+    }
   }
   if (g->orphan) gen_free_struct(g);
 }

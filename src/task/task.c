@@ -322,7 +322,7 @@ int aioc__task_transfer(aioc_task *from, aioc_task *to) {
   }
   to->f.tstate = T_RUNNING;
   loop->current = to;
-  aioc__coro_switch(&from->r->coro, c);
+  aioc__coro_switch_inherit(&from->r->coro, c);
   return from->r->wake_rc;
 }
 

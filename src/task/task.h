@@ -160,7 +160,9 @@ AIOC_HIDDEN int aioc__task_create(aioc_task **out, aioc_loop *loop, aioc_fn fn,
 /* Runs `to` (created, or suspended and detached from its wait) right now in
  * place of the running task `from`, which must already be parked (wait set
  * or woken later by someone). No loop round trip. Returns from's wake code
- * when from is resumed, or a negative code if `to` could not start. */
+ * when from is resumed, or a negative code if `to` could not start. For
+ * the generator hand-offs: the two are one logical thread, and the
+ * floating-point control state passes over (aioc__coro_switch_inherit). */
 AIOC_HIDDEN int aioc__task_transfer(aioc_task *from, aioc_task *to);
 
 /* aioc__task_transfer() to a task that has already started: inline, for
@@ -169,7 +171,7 @@ static inline int aioc__task_resume_now(aioc_task *from, aioc_task *to) {
   to->r->wait = NULL;
   to->f.tstate = T_RUNNING;
   to->f.loop->current = to;
-  aioc__coro_switch(&from->r->coro, &to->r->coro);
+  aioc__coro_switch_inherit(&from->r->coro, &to->r->coro);
   return from->r->wake_rc;
 }
 
