@@ -2038,6 +2038,41 @@ static int blocked_main(void *arg, void **res) {
   return 0;
 }
 
+/* A loop closes while a wake-up for one of its tasks is on its way: the
+ * task is abandoned, the wake-up dropped, and the queue's memory still
+ * goes when it is freed (LeakSanitizer checks that in the ASan build). */
+static int tsq_getter(void *arg, void **res) {
+  return aioc_tsqueue_get(arg, res, AIOC_FOREVER);
+}
+
+static void stop_loop(void *loop) { aioc_loop_stop(loop); }
+
+static void count_reports(aioc_loop *loop, const aioc_report *r, void *n) {
+  (void)loop;
+  (void)r;
+  (*(int *)n)++;
+}
+
+static void test_tsqueue_loop_closed(void) {
+  aioc_tsqueue *q;
+  CHECK_RC(aioc_tsqueue_new(&q, 1, NULL), 0);
+  aioc_loop *loop = test_loop(1);
+  int reports = 0;
+  aioc_loop_set_report_handler(loop, count_reports, &reports);
+  aioc_task *t;
+  CHECK_RC(aioc_spawn_ex(&t, loop, tsq_getter, q, NULL), 0);
+  CHECK_RC(aioc_call_soon(loop, stop_loop, loop, NULL), 0);
+  CHECK_RC(aioc_loop_run_forever(loop), 0);
+  /* The task waits in get(); the loop is not running, so the put sends it
+   * a wake-up through the loop's thread-safe queue. */
+  CHECK_RC(aioc_tsqueue_put(q, AIOC_INT(5), 0), 0);
+  CHECK_RC(aioc_loop_close(loop), 0);
+  CHECK_EQ(reports, 1); /* the abandoned task */
+  CHECK_EQ(aioc_future_state(aioc_task_future(t)), AIOC_CANCELLED);
+  aioc_task_release(t);
+  aioc_tsqueue_free(q);
+}
+
 static void test_tsqueue_blocked_threads(void) {
   CHECK_RC(run_main_ex(blocked_main, NULL, 0), 0);
 }
@@ -2125,6 +2160,7 @@ int main(void) {
   RUN(test_tsqueue_bridge);
   RUN(test_tsqueue_timeout_race);
   RUN(test_tsqueue_blocked_threads);
+  RUN(test_tsqueue_loop_closed);
   RUN(test_queue_iter);
   return check_report();
 }

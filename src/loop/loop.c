@@ -150,6 +150,7 @@ int aioc_loop_close(aioc_loop *loop) {
   loop->nio = loop->nfds = 0;
   while (c) {
     aioc__tscall *next = c->next;
+    if (c->drop) c->drop(c->arg);
     aioc__free(c);
     c = next;
   }
@@ -294,6 +295,11 @@ static void wake(aioc_loop *loop) {
 static void tscall_run(aioc__runnable *r);
 
 int aioc_call_soon_threadsafe(aioc_loop *loop, aioc_callback cb, void *arg) {
+  return aioc__call_soon_threadsafe_ex(loop, cb, NULL, arg);
+}
+
+int aioc__call_soon_threadsafe_ex(aioc_loop *loop, aioc_callback cb,
+                                  aioc_callback drop, void *arg) {
   if (!loop || !cb) return -EINVAL;
   aioc__tscall *c = aioc__alloc(sizeof *c);
   if (!c) return -ENOMEM;
@@ -301,6 +307,7 @@ int aioc_call_soon_threadsafe(aioc_loop *loop, aioc_callback cb, void *arg) {
   c->rq.run = tscall_run;
   c->loop = loop;
   c->cb = cb;
+  c->drop = drop;
   c->arg = arg;
   pthread_mutex_lock(&loop->ts_lock);
   if (loop->closed) {
@@ -323,7 +330,10 @@ int aioc_call_soon_threadsafe(aioc_loop *loop, aioc_callback cb, void *arg) {
 
 static void tscall_run(aioc__runnable *r) {
   aioc__tscall *c = aioc__container_of(r, aioc__tscall, rq);
-  if (!c->loop->closed) c->cb(c->arg);
+  if (!c->loop->closed)
+    c->cb(c->arg);
+  else if (c->drop)
+    c->drop(c->arg);
   aioc__free(c);
 }
 

@@ -65,8 +65,16 @@ typedef struct aioc__tscall {
   struct aioc__tscall *next;
   aioc_loop *loop;
   aioc_callback cb;
+  aioc_callback drop; /* instead of cb if the loop closes first, or NULL */
   void *arg;
 } aioc__tscall;
+
+/* aioc_call_soon_threadsafe() that calls drop(arg) (on the closing loop's
+ * thread, no lock held) instead of cb(arg) if the loop closes before cb
+ * could run: for callers that must release what the call holds. */
+AIOC_HIDDEN int aioc__call_soon_threadsafe_ex(aioc_loop *loop,
+                                              aioc_callback cb,
+                                              aioc_callback drop, void *arg);
 
 /* The poller: I/O readiness callbacks keyed by fd. */
 typedef void (*aioc__io_fn)(aioc_loop *loop, int fd, uint32_t events,

@@ -142,6 +142,7 @@ static void *pop(aioc_tsqueue *q) {
 /* ---- delivery ---- */
 
 static void wake_cb(void *arg);
+static void wake_drop(void *arg);
 
 /* Hands rc (and n->item, set by the caller) to the waiter n, which leaves
  * its list. Mutex held. */
@@ -164,7 +165,8 @@ static void deliver(aioc_tsqueue *q, tsnode *n, int rc) {
   /* If the loop cannot take the callback (out of memory, closing), the
    * node waits in granted for the next wake-up of that loop, its own
    * timeout, cancellation or the loop's close: nothing is lost. */
-  if (aioc_call_soon_threadsafe(n->loop, wake_cb, q) < 0) q->refs--;
+  if (aioc__call_soon_threadsafe_ex(n->loop, wake_cb, wake_drop, q) < 0)
+    q->refs--;
 }
 
 /* On a loop's thread: wakes that loop's tasks whose nodes were granted. */
@@ -183,6 +185,15 @@ static void wake_cb(void *arg) {
     }
     n = next;
   }
+  unlock_unref(q);
+}
+
+/* The wake-up's loop closed before it could run: its tasks were abandoned
+ * (their nodes left granted then); only the callback's reference is
+ * left. */
+static void wake_drop(void *arg) {
+  aioc_tsqueue *q = arg;
+  pthread_mutex_lock(&q->mu);
   unlock_unref(q);
 }
 
