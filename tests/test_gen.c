@@ -640,6 +640,83 @@ static void test_helpers(void) {
   CHECK_RC(aioc_run_ex(helpers_main, NULL, NULL, &o), 0);
 }
 
+/* Items a helper drew but cannot deliver go to their source's item
+ * destructor: zip's incomplete last tuple, a partial chunk and the items
+ * merge's pumps hold when closed. */
+static int dropped[8];
+static void drop_count(void *item) { dropped[AIOC_TO_INT(item) & 7]++; }
+
+/* Yields from, from + 1, ... (arg: from * 16 + count), pausing pause_s
+ * before each item after the first. */
+static double pause_s;
+static int yield_range(aioc_gen *g, void *arg) {
+  int from = AIOC_TO_INT(arg) / 16, n = AIOC_TO_INT(arg) % 16, rc = 0;
+  for (int i = 0; i < n && rc == 0; i++) {
+    if (i > 0 && pause_s > 0) rc = aioc_sleep(pause_s);
+    if (rc == 0) rc = aioc_gen_yield(g, AIOC_INT(from + i), NULL);
+  }
+  return rc == AIOC_EGENEXIT || rc == -ECANCELED ? 0 : rc;
+}
+
+static aioc_iter *range_iter(int from, int n, int owned) {
+  aioc_gen_options o = {.item_free = owned ? drop_count : NULL};
+  aioc_gen *g;
+  CHECK_RC(aioc_gen_new(&g, yield_range, AIOC_INT(from * 16 + n), &o), 0);
+  aioc_iter *it;
+  CHECK_RC(aioc_gen_iter(&it, g), 0);
+  return it;
+}
+
+static int drop_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  void *x;
+  /* zip: 0 1 2 against 0 1: the third tuple ends with item 2 drawn. */
+  memset(dropped, 0, sizeof dropped);
+  pause_s = 0;
+  aioc_iter *zs[2] = {range_iter(0, 3, 1), range_iter(0, 2, 0)};
+  aioc_iter *z;
+  CHECK_RC(aioc_iter_zip(&z, zs, 2), 0);
+  CHECK_RC(aioc_iter_next(z, AIOC_FOREVER, &x), 0);
+  CHECK_RC(aioc_iter_next(z, AIOC_FOREVER, &x), 0);
+  CHECK_RC(aioc_iter_next(z, AIOC_FOREVER, &x), AIOC_EXHAUSTED);
+  CHECK_EQ(dropped[2], 1);
+  CHECK_EQ(dropped[0] + dropped[1], 0);
+  aioc_iter_free(z);
+  CHECK_EQ(dropped[2], 1);
+
+  /* chunks: item 4 gathered, then the caller's timeout, then close. */
+  memset(dropped, 0, sizeof dropped);
+  pause_s = 1.0;
+  aioc_iter *c;
+  CHECK_RC(aioc_iter_chunks(&c, range_iter(4, 2, 1), 4, AIOC_FOREVER), 0);
+  CHECK_RC(aioc_iter_next(c, 0.1, &x), -ETIMEDOUT);
+  CHECK_EQ(dropped[4], 0);
+  aioc_iter_free(c);
+  CHECK_EQ(dropped[4], 1);
+  CHECK_EQ(dropped[5], 0); /* never produced */
+
+  /* merge: one item taken; the other pump's item is dropped at close. */
+  memset(dropped, 0, sizeof dropped);
+  pause_s = 0;
+  aioc_iter *ms[2] = {range_iter(1, 3, 1), range_iter(6, 3, 1)};
+  aioc_iter *m;
+  CHECK_RC(aioc_iter_merge(&m, ms, 2), 0);
+  CHECK_RC(aioc_iter_next(m, AIOC_FOREVER, &x), 0);
+  int got = AIOC_TO_INT(x);
+  CHECK(got == 1 || got == 6);
+  aioc_iter_free(m);
+  int total = 0;
+  for (int i = 0; i < 8; i++) total += dropped[i];
+  CHECK_EQ(total, 1);
+  CHECK_EQ(dropped[got == 1 ? 6 : 1], 1);
+  return 0;
+}
+
+static void test_item_destructors(void) {
+  CHECK_RC(check_run_main(drop_main, NULL, 1, NULL), 0);
+}
+
 /* as_completed through the iterator interface */
 static int sleeper(void *arg, void **result) {
   *result = arg;
@@ -1028,6 +1105,7 @@ int main(void) {
   RUN(test_bad_input);
   RUN(test_timed_iterator);
   RUN(test_helpers);
+  RUN(test_item_destructors);
   RUN(test_as_completed_iter);
   RUN(test_context_managers);
   RUN(test_gen_cm_and_exit_stack);

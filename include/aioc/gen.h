@@ -142,6 +142,14 @@ AIOC_API int aioc_iter_close(aioc_iter *it);
 /* Closes (if not closed) and frees the iterator. NULL is harmless. */
 AIOC_API void aioc_iter_free(aioc_iter *it);
 
+/* Sets how to destroy an item of it that a helper drew from it but cannot
+ * deliver: the incomplete tuple of aioc_iter_zip() at the end, items the
+ * pumps of aioc_iter_merge() or a partial chunk of aioc_iter_chunks() hold
+ * when closed. NULL (the default): such items are dropped. An iterator
+ * over a generator starts with the generator's item_free. A NULL it is
+ * harmless. */
+AIOC_API void aioc_iter_set_item_free(aioc_iter *it, aioc_free_fn fn);
+
 /* Iterator over a generator; the iterator takes ownership of g. */
 AIOC_API int aioc_gen_iter(aioc_iter **out, aioc_gen *g);
 
@@ -210,13 +218,14 @@ AIOC_API int aioc_iter_chain(aioc_iter **out, aioc_iter *const *srcs,
 
 /* Tuples: each item is an array of n items (valid until the next call),
  * one from every source; ends as soon as any source ends (items already
- * drawn for that last tuple are dropped, not freed). */
+ * drawn for that last tuple go to their sources' item destructors, see
+ * aioc_iter_set_item_free()). */
 AIOC_API int aioc_iter_zip(aioc_iter **out, aioc_iter *const *srcs, size_t n);
 
 /* Items from every source as they arrive (each source is pumped by its own
  * task that holds at most one item); ends when all sources ended, or with
- * the first error. Items held by the pumps when it is closed are dropped,
- * not freed. */
+ * the first error. Items held by the pumps when it is closed go to their
+ * sources' item destructors (aioc_iter_set_item_free()). */
 AIOC_API int aioc_iter_merge(aioc_iter **out, aioc_iter *const *srcs,
                              size_t n);
 

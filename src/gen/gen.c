@@ -558,3 +558,5 @@ void aioc_cm_suppress(aioc_gen *g) {
 }
 
 bool aioc__gen_suppressed(const aioc_gen *g) { return g->suppress; }
+
+aioc_free_fn aioc__gen_item_free(const aioc_gen *g) { return g->item_free; }

@@ -259,13 +259,23 @@ typedef struct zipper {
   bool ended;
 } zipper;
 
+/* The items of an incomplete tuple go to their sources' destructors. */
+static void zip_drop(zipper *z) {
+  for (size_t i = 0; i < z->have; i++)
+    aioc__iter_drop(z->s.v[i], z->tuple[i]);
+  z->have = 0;
+}
+
 static int zip_next(void *self, double timeout, void **item) {
   zipper *z = self;
   if (z->ended || z->s.n == 0) return AIOC_EXHAUSTED;
   /* A timeout keeps what was drawn: the next call completes the tuple. */
   while (z->have < z->s.n) {
     int rc = aioc_iter_next(z->s.v[z->have], timeout, &z->tuple[z->have]);
-    if (rc == AIOC_EXHAUSTED) z->ended = true;
+    if (rc == AIOC_EXHAUSTED) {
+      z->ended = true;
+      zip_drop(z);
+    }
     if (rc != 0) return rc;
     z->have++;
   }
@@ -274,13 +284,18 @@ static int zip_next(void *self, double timeout, void **item) {
   return 0;
 }
 
+static int zip_close(void *self) {
+  zip_drop(self);
+  return one_close(self);
+}
+
 static void zip_free(void *self) {
   zipper *z = self;
   aioc__free(z->tuple);
   one_free(z);
 }
 
-static const aioc_iter_vtable zip_vt = {zip_next, one_close, zip_free};
+static const aioc_iter_vtable zip_vt = {zip_next, zip_close, zip_free};
 
 int aioc_iter_zip(aioc_iter **out, aioc_iter *const *v, size_t n) {
   if (!out) return -EINVAL;
@@ -350,13 +365,22 @@ static int chunk_next(void *self, double timeout, void **item) {
   return 0;
 }
 
+/* Items gathered for a chunk that will not be handed out. */
+static int chunk_close(void *self) {
+  chunker *c = self;
+  for (size_t i = 0; i < c->pending; i++)
+    aioc__iter_drop(c->s.v[0], c->cur.items[i]);
+  c->pending = 0;
+  return one_close(c);
+}
+
 static void chunk_free(void *self) {
   chunker *c = self;
   aioc__free(c->cur.items);
   one_free(c);
 }
 
-static const aioc_iter_vtable chunk_vt = {chunk_next, one_close, chunk_free};
+static const aioc_iter_vtable chunk_vt = {chunk_next, chunk_close, chunk_free};
 
 int aioc_iter_chunks(aioc_iter **out, aioc_iter *src, size_t max_items,
                      double max_seconds) {

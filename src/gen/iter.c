@@ -6,6 +6,7 @@
 struct aioc_iter {
   const aioc_iter_vtable *vt;
   void *self;
+  aioc_free_fn item_free; /* for items a helper drops, or NULL */
   bool closed;
 };
 
@@ -17,9 +18,18 @@ int aioc_iter_new(aioc_iter **out, const aioc_iter_vtable *vt, void *self) {
   if (!it) return -ENOMEM;
   it->vt = vt;
   it->self = self;
+  it->item_free = NULL;
   it->closed = false;
   *out = it;
   return 0;
+}
+
+void aioc_iter_set_item_free(aioc_iter *it, aioc_free_fn fn) {
+  if (it) it->item_free = fn;
+}
+
+void aioc__iter_drop(aioc_iter *it, void *item) {
+  if (it && it->item_free) it->item_free(item);
 }
 
 int aioc_iter_next(aioc_iter *it, double timeout, void **item) {
@@ -58,7 +68,9 @@ int aioc_gen_iter(aioc_iter **out, aioc_gen *g) {
     if (out) *out = NULL;
     return -EINVAL;
   }
-  return aioc_iter_new(out, &gen_vt, g);
+  int rc = aioc_iter_new(out, &gen_vt, g);
+  if (rc == 0) (*out)->item_free = aioc__gen_item_free(g);
+  return rc;
 }
 
 /* ---- as_completed ---- */

@@ -140,6 +140,13 @@ static int merge_close(void *self) {
         aioc_loop_run_until_complete(f->loop, f);
     }
   }
+  /* Items the pumps fetched that nobody will take. */
+  while (m->count) {
+    pump *p = &m->p[m->fifo[m->head++ % m->n]];
+    m->count--;
+    p->queued = false;
+    if (p->rc == 0) aioc__iter_drop(m->src[p->i], p->item);
+  }
   int first = 0;
   for (size_t i = 0; i < m->n; i++) {
     int rc = aioc_iter_close(m->src[i]);
