@@ -313,51 +313,63 @@ def command(cmds, rt, w):
 
 def run_all(args, cmds, workloads, n):
     """Runs every (workload, runtime) pair args.runs times, interleaving the
-    runtimes within each round so that slow drifts of a noisy machine hit
-    them all alike. Returns {(workload, runtime): entry}."""
+    runtimes (and the variants of one workload) within each round so that
+    slow drifts of a noisy machine hit them all alike. Returns
+    {(workload, runtime): entry}."""
     env = dict(os.environ)
     env.pop("BENCH_N", None)
     if n is not None:
         env["BENCH_N"] = str(n)
     env["GOMAXPROCS"] = str(args.go_procs)
     data = {}
+    # Workloads compared with each other (B7 and B7t, B2 and B2ch) take
+    # turns within each round too, so that a drift of the machine does not
+    # land on one of them only.
+    groups = []
     for w in workloads:
-        rts = [rt for rt in RUNTIMES if rt in cmds and
-               (w in SUPPORTED.get(rt, ()) if rt != "aioc"
-                else w not in NOT_AIOC)]
+        g = next((k for k, ws in EXPAND.items() if w in ws), w)
+        if groups and groups[-1][0] == g:
+            groups[-1][1].append(w)
+        else:
+            groups.append((g, [w]))
+    for _, ws in groups:
         skipped = set()
         for i in range(args.runs):
-            for rt in rts:
-                if rt in skipped:
-                    continue
-                cmd = command(cmds, rt, w)
-                if not os.access(cmd[0], os.X_OK):
-                    log("skip %s %s: %s not found (build it first)"
-                        % (w, rt, cmd[0]))
-                    skipped.add(rt)
-                    continue
-                status, res, output, took = run_one(cmd, w, env,
-                                                    args.timeout)
-                if status == "unsupported":
-                    log("skip %s %s: not implemented there" % (w, rt))
-                    skipped.add(rt)
-                    continue
-                if status == "failed":
-                    log("FAIL %s %s run %d: %s"
-                        % (w, rt, i + 1, tail(output, 8).strip()))
-                    continue
-                shown = []
-                for r in res:
-                    key = (r["workload"], r["runtime"])
-                    e = data.setdefault(key, {
-                        "unit": r["unit"],
-                        "lower_is_better": r["lower_is_better"],
-                        "values": []})
-                    e["values"].append(r["value"])
-                    shown.append("%s=%s %s" % (r["workload"], fmt(r["value"]),
-                                               r["unit"]))
-                log("%-5s %-8s run %d/%d  %s  (%.1f s)"
-                    % (w, rt, i + 1, args.runs, ", ".join(shown), took))
+            for w in ws:
+                rts = [rt for rt in RUNTIMES if rt in cmds and
+                       (w in SUPPORTED.get(rt, ()) if rt != "aioc"
+                        else w not in NOT_AIOC)]
+                for rt in rts:
+                    if (w, rt) in skipped:
+                        continue
+                    cmd = command(cmds, rt, w)
+                    if not os.access(cmd[0], os.X_OK):
+                        log("skip %s %s: %s not found (build it first)"
+                            % (w, rt, cmd[0]))
+                        skipped.add((w, rt))
+                        continue
+                    status, res, output, took = run_one(cmd, w, env,
+                                                        args.timeout)
+                    if status == "unsupported":
+                        log("skip %s %s: not implemented there" % (w, rt))
+                        skipped.add((w, rt))
+                        continue
+                    if status == "failed":
+                        log("FAIL %s %s run %d: %s"
+                            % (w, rt, i + 1, tail(output, 8).strip()))
+                        continue
+                    shown = []
+                    for r in res:
+                        key = (r["workload"], r["runtime"])
+                        e = data.setdefault(key, {
+                            "unit": r["unit"],
+                            "lower_is_better": r["lower_is_better"],
+                            "values": []})
+                        e["values"].append(r["value"])
+                        shown.append("%s=%s %s" % (r["workload"],
+                                                   fmt(r["value"]), r["unit"]))
+                    log("%-5s %-8s run %d/%d  %s  (%.1f s)"
+                        % (w, rt, i + 1, args.runs, ", ".join(shown), took))
     return data
 
 
