@@ -136,7 +136,7 @@ static void task_main(void *p) {
   aioc__trun r;
   r.coro = loop->start_coro;
   aioc__coro_started(&r.coro);
-  do {
+  for (;;) {
     r.task = t;
     r.fn = t->fn;
     r.arg = t->f.result;
@@ -153,10 +153,10 @@ static void task_main(void *p) {
     int rc = r.fn(r.arg, &result);
     task_complete(t, rc, result, NULL);
     t->r = NULL;
-  } while ((t = next_on_stack(loop, t, stride)) != NULL &&
-           (aioc__stack_set_owner(r.coro.stack,
-                                  t->f.ext ? t->f.ext->name : NULL, t->f.tid),
-            true));
+    if (!(t = next_on_stack(loop, t, stride))) break;
+    aioc__stack_set_owner(r.coro.stack, t->f.ext ? t->f.ext->name : NULL,
+                          t->f.tid);
+  }
   /* Whoever runs next gives the stack back (it cannot be freed under us);
    * nothing may read r once we have left. */
   loop->exited_stack = r.coro.stack;
