@@ -1,25 +1,8 @@
 /* Futures: outcome, waiters, done-callbacks, reference counting, shield. */
 #include <stdarg.h>
-#include <stddef.h>
 #include <string.h>
 
 #include "task.h"
-
-void aioc__future_init(aioc_future *f, aioc_loop *loop, bool is_task) {
-  /* One store for the 8 bytes of flags and counters that follow refs. */
-  memset(&f->refs + 1, 0, sizeof *f - offsetof(aioc_future, refs) -
-                              sizeof f->refs);
-  f->qnext = 0;
-  f->loop = loop;
-  f->waiters = NULL;
-  f->result = NULL;
-  f->ext = NULL;
-  f->err = 0;
-  f->refs = 1;
-  f->state = AIOC_PENDING;
-  f->is_task = is_task;
-  aioc__loop_retain(loop);
-}
 
 void aioc__future_add_waiter(aioc_future *f, aioc__waiter *w) {
   aioc__waiter *h = f->waiters;

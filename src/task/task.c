@@ -340,15 +340,9 @@ int aioc__task_create(aioc_task **out, aioc_loop *loop, aioc_fn fn, void *arg,
   if (loop->closed) return AIOC_ECLOSED;
   aioc_task *t = aioc__slab_alloc(AIOC__SLAB_TASK, sizeof *t);
   if (!t) return -ENOMEM;
-  /* aioc__future_init, written out for the hottest path. */
-  t->f = (aioc_future){.loop = loop,
-                       .result = arg,
-                       .refs = 1,
-                       .state = AIOC_PENDING,
-                       .is_task = 1,
-                       .tstate = T_CREATED,
-                       .tid = (uint32_t)++loop->task_seq};
-  aioc__loop_retain(loop);
+  aioc__future_init(&t->f, loop, true);
+  t->f.result = arg;
+  t->f.tid = (uint32_t)++loop->task_seq;
   t->fn = fn;
   if (opts && (opts->name || opts->stack_size || opts->result_free)) {
     aioc__fext *e = aioc__future_ext(&t->f);

@@ -115,8 +115,15 @@ struct aioc_scope {
 enum { SCOPE_TIMEOUT, SCOPE_MOVE_ON, SCOPE_SHIELD };
 
 /* ---- futures ---- */
-AIOC_HIDDEN void aioc__future_init(aioc_future *f, aioc_loop *loop,
-                                   bool is_task);
+static inline void aioc__future_init(aioc_future *f, aioc_loop *loop,
+                                     bool is_task) {
+  *f = (aioc_future){.loop = loop,
+                     .refs = 1,
+                     .state = AIOC_PENDING,
+                     .is_task = is_task,
+                     .tstate = T_CREATED};
+  aioc__loop_retain(loop);
+}
 AIOC_HIDDEN void aioc__future_add_waiter(aioc_future *f, aioc__waiter *w);
 AIOC_HIDDEN void aioc__future_del_waiter(aioc__waiter *w);
 /* Sets the outcome and notifies the waiters. msg may be NULL. */
