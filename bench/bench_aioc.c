@@ -56,7 +56,7 @@ static int b1_main(void *arg, void **res) {
     void *r;
     if (aioc_task_await(ts[i], &r) != 0) return -EIO;
     sum += AIOC_TO_INT(r);
-    aioc_task_release(ts[i]);
+    aioc_task_unref(ts[i]);
   }
   double t1 = now_s();
   long hwm = status_kb("VmHWM:");
@@ -90,8 +90,8 @@ static int b2_main(void *arg, void **res) {
   aioc_task_await(a, NULL);
   aioc_task_await(b, NULL);
   double t1 = now_s();
-  aioc_task_release(a);
-  aioc_task_release(b);
+  aioc_task_unref(a);
+  aioc_task_unref(b);
   result("B2", (t1 - t0) * 1e9 / total, "ns/switch");
   *res = NULL;
   return 0;
@@ -119,7 +119,7 @@ static int b3_main(void *arg, void **res) {
   long rss1 = status_kb("VmRSS:") + status_kb("VmPTE:");
   for (long i = 0; i < n; i++) {
     aioc_task_await(ts[i], NULL);
-    aioc_task_release(ts[i]);
+    aioc_task_unref(ts[i]);
   }
   double t1 = now_s();
   free(ts);
@@ -142,7 +142,7 @@ static int b4_main(void *arg, void **res) {
     if (aioc_spawn(&ts[i], sleeper, &d[i]) != 0) return -ENOMEM;
   for (long i = 0; i < n; i++) {
     aioc_task_await(ts[i], NULL);
-    aioc_task_release(ts[i]);
+    aioc_task_unref(ts[i]);
   }
   double t1 = now_s();
   free(ts);
@@ -161,13 +161,13 @@ static void b4c_cb(void *arg) {
 
 static int b4c_main(void *arg, void **res) {
   long n = (long)(intptr_t)arg;
-  aioc_loop *loop = aioc_loop_running();
+  aioc_loop *loop = aioc_get_running_loop();
   srand(12345);
   b4c_left = n;
   double t0 = now_s();
   for (long i = 0; i < n; i++)
-    if (aioc_call_later(loop, (double)rand() / RAND_MAX, b4c_cb, NULL,
-                        NULL) != 0)
+    if (aioc_call_later(NULL, loop, (double)rand() / RAND_MAX, b4c_cb, NULL) !=
+        0)
       return -ENOMEM;
   while (b4c_left) aioc_sleep(0.001);
   double t1 = now_s();
@@ -178,7 +178,7 @@ static int b4c_main(void *arg, void **res) {
 
 /* ---- B7: a generator of N items, plainly and with a timeout per item ---- */
 
-static int b7_gen(aioc_gen *g, void *arg) {
+static int b7_gen(void *arg, aioc_gen *g) {
   long n = (long)(intptr_t)arg;
   for (long i = 0; i < n; i++)
     if (aioc_gen_yield(g, AIOC_INT(i), NULL) != 0) return 0;
@@ -197,7 +197,8 @@ static int b7_main(void *arg, void **res) {
   void *item;
   double t0 = now_s();
   int rc;
-  while ((rc = aioc_gen_next(g, timeout, &item)) == 0) sum += AIOC_TO_INT(item);
+  while ((rc = aioc_gen_next(g, &item, timeout)) == 0)
+    sum += AIOC_TO_INT(item);
   double t1 = now_s();
   aioc_gen_free(g);
   if (rc != AIOC_EXHAUSTED || sum != (long long)n * (n - 1) / 2) {
@@ -218,7 +219,7 @@ typedef struct counter {
   long i, n;
 } counter;
 
-static int counter_next(void *self, double timeout, void **item) {
+static int counter_next(void *self, void **item, double timeout) {
   (void)timeout;
   counter *c = self;
   if (c->i >= c->n) return AIOC_EXHAUSTED;
@@ -243,7 +244,7 @@ static int b7i_main(void *arg, void **res) {
   void *item;
   double t0 = now_s();
   int rc;
-  while ((rc = aioc_iter_next(it, AIOC_FOREVER, &item)) == 0)
+  while ((rc = aioc_iter_next(it, &item, AIOC_FOREVER)) == 0)
     sum += AIOC_TO_INT(item);
   double t1 = now_s();
   aioc_iter_free(it);

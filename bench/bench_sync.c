@@ -71,8 +71,8 @@ static int b5_main(void *arg, void **res) {
   int rp = aioc_task_await(p, NULL);
   int rcons = aioc_task_await(c, NULL);
   double t1 = now_s();
-  aioc_task_release(p);
-  aioc_task_release(c);
+  aioc_task_unref(p);
+  aioc_task_unref(c);
   aioc_queue_free(b->q);
   if (rp || rcons) {
     fprintf(stderr, "B5: producer %s, consumer %s\n", aioc_err_name(rp),

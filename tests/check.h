@@ -166,8 +166,8 @@ static inline void log_add(int v) {
 /* Reports the loop makes (unretrieved errors, tasks left pending): the
  * tests run through check_run_main() expect none. */
 static int g_reports;
-static inline void count_report(aioc_loop *loop, const aioc_report *r,
-                                void *arg) {
+static inline void count_report(void *arg, aioc_loop *loop,
+                                const aioc_report *r) {
   (void)arg;
   g_reports++;
   aioc_loop_default_report(loop, r);
@@ -186,7 +186,7 @@ static inline int check_run_main(aioc_fn fn, void *arg, int virtual_clock,
   CHECK_RC(aioc_spawn_ex(&t, loop, fn, arg, &o), 0);
   CHECK_RC(aioc_loop_run_until_complete(loop, aioc_task_future(t)), 0);
   int rc = aioc_future_result(aioc_task_future(t), result);
-  aioc_task_release(t);
+  aioc_task_unref(t);
   CLOSE_CLEAN(loop);
   CHECK_EQ(g_reports, 0);
   return rc;

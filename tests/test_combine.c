@@ -102,7 +102,7 @@ static int sleep_order_main(void *arg, void **result) {
   for (int i = 0; i < 5; i++) CHECK_RC(aioc_spawn(&ts[i], sleep_log_fn, &ss[i]), 0);
   for (int i = 0; i < 5; i++) {
     CHECK_RC(aioc_task_await(ts[i], NULL), 0);
-    aioc_task_release(ts[i]);
+    aioc_task_unref(ts[i]);
   }
   CHECK_DBL(aioc_time(), 3.0, EPS);
   static const int want[] = {5, 1, 2, 25, 3};
@@ -135,7 +135,7 @@ static int sleep0_main(void *arg, void **result) {
     CHECK_RC(aioc_spawn(&ts[i], yield_fn, AIOC_INT(i + 1)), 0);
   for (int i = 0; i < 3; i++) {
     CHECK_RC(aioc_task_await(ts[i], NULL), 0);
-    aioc_task_release(ts[i]);
+    aioc_task_unref(ts[i]);
   }
   static const int want[] = {10, 20, 30, 11, 21, 31, 12, 22, 32};
   CHECK_EQ(g_nlog, 9);
@@ -167,8 +167,8 @@ static int sleep0_other_main(void *arg, void **result) {
   log_add(3);
   CHECK_EQ(g_nlog, 3);
   for (int i = 0; i < g_nlog; i++) CHECK_EQ(g_log[i], i + 1);
-  CHECK(aioc_future_done(fut(t)));
-  aioc_task_release(t);
+  CHECK(aioc_future_is_done(fut(t)));
+  aioc_task_unref(t);
   return 0;
 }
 
@@ -210,9 +210,9 @@ static int sleep_cancel_main(void *arg, void **result) {
   CHECK_RC(aioc_task_await(t, NULL), -ECANCELED);
   CHECK_RC(c.sleep_rc, -ECANCELED);
   CHECK_DBL(c.woke_at, 1.5, EPS);
-  CHECK_EQ(aioc_future_state(fut(t)), AIOC_CANCELLED);
+  CHECK_EQ(aioc_future_state(fut(t)), AIOC_FUTURE_CANCELLED);
   CHECK_STR(aioc_future_error_message(fut(t)), "stop it");
-  aioc_task_release(t);
+  aioc_task_unref(t);
   return 0;
 }
 
@@ -229,23 +229,23 @@ static int wait_for_main(void *arg, void **result) {
   child a = mk(1.0, 42);
   aioc_task *t = spawn_child(&a);
   void *r = NULL;
-  CHECK_RC(aioc_wait_for(fut(t), 5.0, &r), 0);
+  CHECK_RC(aioc_wait_for(fut(t), &r, 5.0), 0);
   CHECK_EQ(AIOC_TO_INT(r), 42);
   CHECK_DBL(aioc_time(), 1.0, EPS);
-  aioc_task_release(t);
+  aioc_task_unref(t);
 
   /* Too late: -ETIMEDOUT at the deadline, the task cancelled. */
   child b = mk(10.0, 1);
   t = spawn_child(&b);
   r = AIOC_INT(99);
-  CHECK_RC(aioc_wait_for(fut(t), 2.0, &r), -ETIMEDOUT);
+  CHECK_RC(aioc_wait_for(fut(t), &r, 2.0), -ETIMEDOUT);
   CHECK(r == NULL);
   CHECK_DBL(aioc_time(), 3.0, EPS);
-  CHECK_EQ(aioc_future_state(fut(t)), AIOC_CANCELLED);
+  CHECK_EQ(aioc_future_state(fut(t)), AIOC_FUTURE_CANCELLED);
   CHECK_RC(b.sleep_rc, -ECANCELED);
   CHECK(b.cleaned); /* waited for: its cleanup ran before wait_for returned */
   CHECK_DBL(b.woke_at, 3.0, EPS);
-  aioc_task_release(t);
+  aioc_task_unref(t);
 
   /* The task swallows the cancellation and returns a result: nothing is
    * lost, wait_for returns it. */
@@ -253,51 +253,51 @@ static int wait_for_main(void *arg, void **result) {
   c.swallow = 1;
   t = spawn_child(&c);
   r = NULL;
-  CHECK_RC(aioc_wait_for(fut(t), 2.0, &r), 0);
+  CHECK_RC(aioc_wait_for(fut(t), &r, 2.0), 0);
   CHECK_EQ(AIOC_TO_INT(r), 7);
   CHECK_RC(c.sleep_rc, -ECANCELED);
   CHECK_DBL(aioc_time(), 5.0, EPS);
-  CHECK_EQ(aioc_future_state(fut(t)), AIOC_DONE);
-  aioc_task_release(t);
+  CHECK_EQ(aioc_future_state(fut(t)), AIOC_FUTURE_DONE);
+  aioc_task_unref(t);
 
   /* A failure in time passes through. */
   child d = mk_fail(0.5, -EIO, "disk");
   t = spawn_child(&d);
-  CHECK_RC(aioc_wait_for(fut(t), 2.0, NULL), -EIO);
+  CHECK_RC(aioc_wait_for(fut(t), NULL, 2.0), -EIO);
   CHECK_STR(aioc_error_message(), "disk");
   CHECK_DBL(aioc_time(), 5.5, EPS);
-  aioc_task_release(t);
+  aioc_task_unref(t);
 
   /* AIOC_FOREVER: no limit. */
   child e = mk(1000.0, 8);
   t = spawn_child(&e);
-  CHECK_RC(aioc_wait_for(fut(t), AIOC_FOREVER, &r), 0);
+  CHECK_RC(aioc_wait_for(fut(t), &r, AIOC_FOREVER), 0);
   CHECK_EQ(AIOC_TO_INT(r), 8);
   CHECK_DBL(aioc_time(), 1005.5, EPS);
-  aioc_task_release(t);
+  aioc_task_unref(t);
 
   /* A plain future, timed out: cancelled. */
   aioc_future *f;
   CHECK_RC(aioc_future_new(&f, NULL), 0);
-  CHECK_RC(aioc_wait_for(f, 0.5, NULL), -ETIMEDOUT);
-  CHECK_EQ(aioc_future_state(f), AIOC_CANCELLED);
+  CHECK_RC(aioc_wait_for(f, NULL, 0.5), -ETIMEDOUT);
+  CHECK_EQ(aioc_future_state(f), AIOC_FUTURE_CANCELLED);
   CHECK_DBL(aioc_time(), 1006.0, EPS);
-  aioc_future_release(f);
+  aioc_future_unref(f);
 
   /* Already done, zero timeout: the result, no wait. */
   CHECK_RC(aioc_future_new(&f, NULL), 0);
   CHECK_RC(aioc_future_set_result(f, AIOC_INT(3), NULL), 0);
-  CHECK_RC(aioc_wait_for(f, 0.0, &r), 0);
+  CHECK_RC(aioc_wait_for(f, &r, 0.0), 0);
   CHECK_EQ(AIOC_TO_INT(r), 3);
-  aioc_future_release(f);
+  aioc_future_unref(f);
 
   /* Bad input. */
   CHECK_RC(aioc_future_new(&f, NULL), 0);
-  CHECK_RC(aioc_wait_for(f, -1.0, NULL), -EINVAL);
-  CHECK_RC(aioc_wait_for(f, NAN, NULL), -EINVAL);
-  CHECK_RC(aioc_wait_for(NULL, 1.0, NULL), -EINVAL);
-  CHECK_EQ(aioc_future_state(f), AIOC_PENDING);
-  aioc_future_release(f);
+  CHECK_RC(aioc_wait_for(f, NULL, -1.0), -EINVAL);
+  CHECK_RC(aioc_wait_for(f, NULL, NAN), -EINVAL);
+  CHECK_RC(aioc_wait_for(NULL, NULL, 1.0), -EINVAL);
+  CHECK_EQ(aioc_future_state(f), AIOC_FUTURE_PENDING);
+  aioc_future_unref(f);
   CHECK_DBL(aioc_time(), 1006.0, EPS);
   return 0;
 }
@@ -318,7 +318,7 @@ static int wf_outer_fn(void *arg, void **result) {
   (void)result;
   wf_outer *o = arg;
   o->inner_t = spawn_child(o->inner);
-  o->rc = aioc_wait_for(fut(o->inner_t), 5.0, NULL);
+  o->rc = aioc_wait_for(fut(o->inner_t), NULL, 5.0);
   return o->rc;
 }
 
@@ -334,12 +334,12 @@ static int wait_for_cancel_main(void *arg, void **result) {
   CHECK_RC(aioc_task_await(t, NULL), -ECANCELED);
   CHECK_RC(o.rc, -ECANCELED);
   CHECK_DBL(aioc_time(), 1.0, EPS);
-  aioc_task_release(t);
+  aioc_task_unref(t);
   /* The inner task is cancelled (asyncio.wait_for cancels it). */
   CHECK_RC(aioc_task_await(o.inner_t, NULL), -ECANCELED);
   CHECK_RC(in.sleep_rc, -ECANCELED);
   CHECK_DBL(in.woke_at, 1.0, EPS);
-  aioc_task_release(o.inner_t);
+  aioc_task_unref(o.inner_t);
   return 0;
 }
 
@@ -370,7 +370,8 @@ static int gather_order_main(void *arg, void **result) {
   CHECK_EQ(AIOC_TO_INT(res[2]), 20);
   CHECK_EQ(AIOC_TO_INT(res[3]), 5);
   CHECK_DBL(aioc_time(), 3.0, EPS);
-  for (int i = 0; i < 4; i++) aioc_task_release(ts[i]);
+  for (int i = 0; i < 4; i++)
+    aioc_task_unref(ts[i]);
 
   /* Empty. */
   CHECK_RC(aioc_gather(NULL, 0, NULL, NULL, 0), 0);
@@ -392,15 +393,15 @@ static int gather_order_main(void *arg, void **result) {
   CHECK_RC(aioc_future_new(&f2, NULL), 0);
   CHECK_RC(aioc_future_set_result(f1, AIOC_INT(1), NULL), 0);
   aioc_future *two[2] = {f1, f2};
-  aioc_loop *loop = aioc_loop_running();
+  aioc_loop *loop = aioc_get_running_loop();
   CHECK(loop != NULL);
-  CHECK_RC(aioc_call_later(loop, 0.5, set2_cb, f2, NULL), 0);
+  CHECK_RC(aioc_call_later(NULL, loop, 0.5, set2_cb, f2), 0);
   CHECK_RC(aioc_gather(two, 2, res, NULL, 0), 0);
   CHECK_EQ(AIOC_TO_INT(res[0]), 1);
   CHECK_EQ(AIOC_TO_INT(res[1]), 2);
   CHECK_DBL(aioc_time(), 3.5, EPS);
-  aioc_future_release(f1);
-  aioc_future_release(f2);
+  aioc_future_unref(f1);
+  aioc_future_unref(f2);
   return 0;
 }
 
@@ -413,16 +414,17 @@ static void test_gather_order(void) {
   aioc_future *one[1] = {f};
   size_t nd = 9, np = 9;
   CHECK_RC(aioc_gather(one, 1, NULL, NULL, 0), AIOC_ENOTASK);
-  CHECK_RC(aioc_wait(one, 1, AIOC_ALL_COMPLETED, 1.0, NULL, &nd, NULL, &np),
-           AIOC_ENOTASK);
-  CHECK_RC(aioc_wait_for(f, 1.0, NULL), AIOC_ENOTASK);
-  CHECK_EQ(aioc_future_state(f), AIOC_PENDING);
+  CHECK_RC(
+      aioc_wait(one, 1, AIOC_WAIT_ALL_COMPLETED, NULL, &nd, NULL, &np, 1.0),
+      AIOC_ENOTASK);
+  CHECK_RC(aioc_wait_for(f, NULL, 1.0), AIOC_ENOTASK);
+  CHECK_EQ(aioc_future_state(f), AIOC_FUTURE_PENDING);
   aioc_as_completed *it;
   CHECK_RC(aioc_as_completed_new(&it, one, 1, AIOC_FOREVER), 0);
   aioc_future *got;
-  CHECK_RC(aioc_as_completed_next(it, 1.0, &got), AIOC_ENOTASK);
+  CHECK_RC(aioc_as_completed_next(it, &got, 1.0), AIOC_ENOTASK);
   aioc_as_completed_free(it);
-  aioc_future_release(f);
+  aioc_future_unref(f);
   CLOSE_CLEAN(loop);
 }
 
@@ -449,17 +451,18 @@ static int gather_fail_main(void *arg, void **result) {
   CHECK(res[1] == NULL);
   CHECK(res[2] == NULL);
   CHECK(res[3] == NULL);
-  CHECK_EQ(aioc_future_state(fs[0]), AIOC_DONE);
-  CHECK_EQ(aioc_future_state(fs[1]), AIOC_CANCELLED);
-  CHECK_EQ(aioc_future_state(fs[2]), AIOC_DONE);
-  CHECK_EQ(aioc_future_state(fs[3]), AIOC_CANCELLED);
+  CHECK_EQ(aioc_future_state(fs[0]), AIOC_FUTURE_DONE);
+  CHECK_EQ(aioc_future_state(fs[1]), AIOC_FUTURE_CANCELLED);
+  CHECK_EQ(aioc_future_state(fs[2]), AIOC_FUTURE_DONE);
+  CHECK_EQ(aioc_future_state(fs[3]), AIOC_FUTURE_CANCELLED);
   for (int i = 1; i < 4; i += 2) {
     CHECK_RC(cs[i].sleep_rc, -ECANCELED);
     CHECK(cs[i].cleaned);
     CHECK_DBL(cs[i].woke_at, 1.0, EPS);
   }
   CHECK(!cs[0].cleaned);
-  for (int i = 0; i < 4; i++) aioc_task_release(ts[i]);
+  for (int i = 0; i < 4; i++)
+    aioc_task_unref(ts[i]);
   return 0;
 }
 
@@ -482,8 +485,8 @@ static int gather_keep_main(void *arg, void **result) {
   CHECK_STR(aioc_error_message(), "B failed");
   CHECK_DBL(aioc_time(), 1.0, EPS);
   /* The others still run. */
-  CHECK_EQ(aioc_future_state(fs[0]), AIOC_PENDING);
-  CHECK_EQ(aioc_future_state(fs[2]), AIOC_PENDING);
+  CHECK_EQ(aioc_future_state(fs[0]), AIOC_FUTURE_PENDING);
+  CHECK_EQ(aioc_future_state(fs[2]), AIOC_FUTURE_PENDING);
   CHECK_EQ(aioc_task_cancelling(ts[0]), 0);
   CHECK_EQ(aioc_task_cancelling(ts[2]), 0);
   void *r;
@@ -494,7 +497,8 @@ static int gather_keep_main(void *arg, void **result) {
   CHECK_EQ(AIOC_TO_INT(r), 50);
   CHECK_DBL(aioc_time(), 5.0, EPS);
   CHECK(!cs[0].cleaned && !cs[2].cleaned);
-  for (int i = 0; i < 3; i++) aioc_task_release(ts[i]);
+  for (int i = 0; i < 3; i++)
+    aioc_task_unref(ts[i]);
   return 0;
 }
 
@@ -533,7 +537,8 @@ static int gather_codes_main(void *arg, void **result) {
   CHECK(!cs[1].cleaned && !cs[2].cleaned);
   CHECK_STR(aioc_future_error_message(fs[0]), "first");
   CHECK_STR(aioc_future_error_message(fs[2]), "third");
-  for (int i = 0; i < 4; i++) aioc_task_release(ts[i]);
+  for (int i = 0; i < 4; i++)
+    aioc_task_unref(ts[i]);
   return 0;
 }
 
@@ -563,7 +568,7 @@ static int gatherer_fn(void *arg, void **result) {
   g->returned_at = aioc_time();
   for (size_t i = 0; i < g->n; i++) {
     /* Children are finished by now, every one of them. */
-    CHECK(aioc_future_done(fs[i]));
+    CHECK(aioc_future_is_done(fs[i]));
   }
   return g->rc;
 }
@@ -582,13 +587,13 @@ static int gather_cancelled_main(void *arg, void **result) {
   CHECK_RC(g.rc, -ECANCELED);
   CHECK_DBL(g.returned_at, 1.0, EPS);
   for (int i = 0; i < 2; i++) {
-    CHECK_EQ(aioc_future_state(fut(ts[i])), AIOC_CANCELLED);
+    CHECK_EQ(aioc_future_state(fut(ts[i])), AIOC_FUTURE_CANCELLED);
     CHECK_RC(cs[i].sleep_rc, -ECANCELED);
     CHECK(cs[i].cleaned);
     CHECK_DBL(cs[i].woke_at, 1.0, EPS);
-    aioc_task_release(ts[i]);
+    aioc_task_unref(ts[i]);
   }
-  aioc_task_release(t);
+  aioc_task_unref(t);
   CHECK_DBL(aioc_time(), 1.0, EPS);
   return 0;
 }
@@ -614,13 +619,14 @@ static int gather_deadline_main(void *arg, void **result) {
   CHECK_RC(aioc_gather(fs, 2, res, NULL, 0), -ETIMEDOUT);
   CHECK_RC(aioc_scope_exit(s), -ETIMEDOUT);
   CHECK_DBL(aioc_time(), 2.0, EPS);
-  CHECK_EQ(aioc_future_state(fs[0]), AIOC_DONE);
-  CHECK_EQ(aioc_future_state(fs[1]), AIOC_CANCELLED);
+  CHECK_EQ(aioc_future_state(fs[0]), AIOC_FUTURE_DONE);
+  CHECK_EQ(aioc_future_state(fs[1]), AIOC_FUTURE_CANCELLED);
   CHECK(cs[1].cleaned);
   void *r;
   CHECK_RC(aioc_future_result(fs[0], &r), 0);
   CHECK_EQ(AIOC_TO_INT(r), 1);
-  for (int i = 0; i < 2; i++) aioc_task_release(ts[i]);
+  for (int i = 0; i < 2; i++)
+    aioc_task_unref(ts[i]);
   return 0;
 }
 
@@ -642,8 +648,8 @@ static int wait_first_completed_main(void *arg, void **result) {
   }
   aioc_future *done[3] = {0}, *pending[3] = {0};
   size_t nd = 99, np = 99;
-  CHECK_RC(aioc_wait(fs, 3, AIOC_FIRST_COMPLETED, AIOC_FOREVER, done, &nd,
-                     pending, &np),
+  CHECK_RC(aioc_wait(fs, 3, AIOC_WAIT_FIRST_COMPLETED, done, &nd, pending, &np,
+                     AIOC_FOREVER),
            0);
   CHECK_DBL(aioc_time(), 1.0, EPS);
   CHECK_EQ(nd, 1);
@@ -652,20 +658,20 @@ static int wait_first_completed_main(void *arg, void **result) {
   CHECK(pending[0] == fs[0]);
   CHECK(pending[1] == fs[2]);
   /* Nothing cancelled. */
-  CHECK_EQ(aioc_future_state(fs[0]), AIOC_PENDING);
-  CHECK_EQ(aioc_future_state(fs[2]), AIOC_PENDING);
+  CHECK_EQ(aioc_future_state(fs[0]), AIOC_FUTURE_PENDING);
+  CHECK_EQ(aioc_future_state(fs[2]), AIOC_FUTURE_PENDING);
 
   /* Again: the one already done satisfies it at once. */
-  CHECK_RC(aioc_wait(fs, 3, AIOC_FIRST_COMPLETED, AIOC_FOREVER, done, &nd,
-                     NULL, &np),
+  CHECK_RC(aioc_wait(fs, 3, AIOC_WAIT_FIRST_COMPLETED, done, &nd, NULL, &np,
+                     AIOC_FOREVER),
            0);
   CHECK_DBL(aioc_time(), 1.0, EPS);
   CHECK_EQ(nd, 1);
   CHECK_EQ(np, 2);
 
   /* ALL_COMPLETED. */
-  CHECK_RC(aioc_wait(fs, 3, AIOC_ALL_COMPLETED, AIOC_FOREVER, done, &nd,
-                     pending, &np),
+  CHECK_RC(aioc_wait(fs, 3, AIOC_WAIT_ALL_COMPLETED, done, &nd, pending, &np,
+                     AIOC_FOREVER),
            0);
   CHECK_DBL(aioc_time(), 3.0, EPS);
   CHECK_EQ(nd, 3);
@@ -676,23 +682,26 @@ static int wait_first_completed_main(void *arg, void **result) {
     CHECK_RC(aioc_future_result(fs[i], &r), 0);
     CHECK_EQ(AIOC_TO_INT(r), cs[i].value);
     CHECK(!cs[i].cleaned);
-    aioc_task_release(ts[i]);
+    aioc_task_unref(ts[i]);
   }
 
   /* Empty. */
-  CHECK_RC(aioc_wait(NULL, 0, AIOC_ALL_COMPLETED, AIOC_FOREVER, NULL, &nd,
-                     NULL, &np),
+  CHECK_RC(aioc_wait(NULL, 0, AIOC_WAIT_ALL_COMPLETED, NULL, &nd, NULL, &np,
+                     AIOC_FOREVER),
            0);
   CHECK_EQ(nd, 0);
   CHECK_EQ(np, 0);
   /* Bad input. */
-  CHECK_RC(aioc_wait(fs, 3, AIOC_ALL_COMPLETED, -1.0, NULL, NULL, NULL, NULL),
-           -EINVAL);
-  CHECK_RC(aioc_wait(fs, 3, AIOC_ALL_COMPLETED, NAN, NULL, NULL, NULL, NULL),
-           -EINVAL);
-  CHECK_RC(aioc_wait(NULL, 3, AIOC_ALL_COMPLETED, 1.0, NULL, NULL, NULL, NULL),
-           -EINVAL);
-  CHECK_RC(aioc_wait(fs, 0, (aioc_return_when)7, 1.0, NULL, NULL, NULL, NULL),
+  CHECK_RC(
+      aioc_wait(fs, 3, AIOC_WAIT_ALL_COMPLETED, NULL, NULL, NULL, NULL, -1.0),
+      -EINVAL);
+  CHECK_RC(
+      aioc_wait(fs, 3, AIOC_WAIT_ALL_COMPLETED, NULL, NULL, NULL, NULL, NAN),
+      -EINVAL);
+  CHECK_RC(
+      aioc_wait(NULL, 3, AIOC_WAIT_ALL_COMPLETED, NULL, NULL, NULL, NULL, 1.0),
+      -EINVAL);
+  CHECK_RC(aioc_wait(fs, 0, (aioc_wait_when)7, NULL, NULL, NULL, NULL, 1.0),
            -EINVAL);
   CHECK_DBL(aioc_time(), 3.0, EPS);
   return 0;
@@ -714,8 +723,8 @@ static int wait_first_exception_main(void *arg, void **result) {
   }
   aioc_future *done[3], *pending[3];
   size_t nd, np;
-  CHECK_RC(aioc_wait(fs, 3, AIOC_FIRST_EXCEPTION, AIOC_FOREVER, done, &nd,
-                     pending, &np),
+  CHECK_RC(aioc_wait(fs, 3, AIOC_WAIT_FIRST_EXCEPTION, done, &nd, pending, &np,
+                     AIOC_FOREVER),
            0);
   CHECK_DBL(aioc_time(), 2.0, EPS);
   CHECK_EQ(nd, 2);
@@ -724,17 +733,18 @@ static int wait_first_exception_main(void *arg, void **result) {
   CHECK(done[1] == fs[1]);
   CHECK(pending[0] == fs[2]);
   CHECK_RC(aioc_future_error(fs[1]), -EIO);
-  CHECK_EQ(aioc_future_state(fs[2]), AIOC_PENDING);
+  CHECK_EQ(aioc_future_state(fs[2]), AIOC_FUTURE_PENDING);
   CHECK_EQ(aioc_task_cancelling(ts[2]), 0);
   /* No failure among the rest: FIRST_EXCEPTION waits for all. */
   aioc_future *rest[2] = {fs[0], fs[2]};
-  CHECK_RC(aioc_wait(rest, 2, AIOC_FIRST_EXCEPTION, AIOC_FOREVER, done, &nd,
-                     pending, &np),
+  CHECK_RC(aioc_wait(rest, 2, AIOC_WAIT_FIRST_EXCEPTION, done, &nd, pending,
+                     &np, AIOC_FOREVER),
            0);
   CHECK_DBL(aioc_time(), 5.0, EPS);
   CHECK_EQ(nd, 2);
   CHECK_EQ(np, 0);
-  for (int i = 0; i < 3; i++) aioc_task_release(ts[i]);
+  for (int i = 0; i < 3; i++)
+    aioc_task_unref(ts[i]);
   return 0;
 }
 
@@ -755,28 +765,29 @@ static int wait_timeout_main(void *arg, void **result) {
   }
   aioc_future *done[3], *pending[3];
   size_t nd, np;
-  CHECK_RC(aioc_wait(fs, 3, AIOC_ALL_COMPLETED, 2.5, done, &nd, pending, &np),
-           0);
+  CHECK_RC(
+      aioc_wait(fs, 3, AIOC_WAIT_ALL_COMPLETED, done, &nd, pending, &np, 2.5),
+      0);
   CHECK_DBL(aioc_time(), 2.5, EPS);
   CHECK_EQ(nd, 1);
   CHECK_EQ(np, 2);
   CHECK(done[0] == fs[0]);
   CHECK(pending[0] == fs[1] && pending[1] == fs[2]);
   for (int i = 1; i < 3; i++) {
-    CHECK_EQ(aioc_future_state(fs[i]), AIOC_PENDING);
+    CHECK_EQ(aioc_future_state(fs[i]), AIOC_FUTURE_PENDING);
     CHECK_EQ(aioc_task_cancelling(ts[i]), 0);
   }
   /* FIRST_COMPLETED with a zero timeout: polls. */
   aioc_future *late[2] = {fs[1], fs[2]};
-  CHECK_RC(aioc_wait(late, 2, AIOC_FIRST_COMPLETED, 0.0, done, &nd, pending,
-                     &np),
+  CHECK_RC(aioc_wait(late, 2, AIOC_WAIT_FIRST_COMPLETED, done, &nd, pending,
+                     &np, 0.0),
            0);
   CHECK_DBL(aioc_time(), 2.5, EPS);
   CHECK_EQ(nd, 0);
   CHECK_EQ(np, 2);
   /* FIRST_EXCEPTION with a timeout before anything fails. */
-  CHECK_RC(aioc_wait(late, 2, AIOC_FIRST_EXCEPTION, 1.0, done, &nd, pending,
-                     &np),
+  CHECK_RC(aioc_wait(late, 2, AIOC_WAIT_FIRST_EXCEPTION, done, &nd, pending,
+                     &np, 1.0),
            0);
   CHECK_DBL(aioc_time(), 3.5, EPS);
   CHECK_EQ(nd, 0);
@@ -790,7 +801,7 @@ static int wait_timeout_main(void *arg, void **result) {
   CHECK_DBL(aioc_time(), 10.0, EPS);
   for (int i = 0; i < 3; i++) {
     CHECK(!cs[i].cleaned);
-    aioc_task_release(ts[i]);
+    aioc_task_unref(ts[i]);
   }
   return 0;
 }
@@ -809,14 +820,14 @@ static int wait_deadline_main(void *arg, void **result) {
   aioc_scope *s;
   CHECK_RC(aioc_timeout_enter(&s, 1.0), 0);
   size_t nd = 99, np = 99;
-  CHECK_RC(aioc_wait(fs, 1, AIOC_ALL_COMPLETED, 3.0, NULL, &nd, NULL, &np),
+  CHECK_RC(aioc_wait(fs, 1, AIOC_WAIT_ALL_COMPLETED, NULL, &nd, NULL, &np, 3.0),
            -ETIMEDOUT);
   CHECK_RC(aioc_scope_exit(s), -ETIMEDOUT);
   CHECK_DBL(aioc_time(), 1.0, EPS);
-  CHECK_EQ(aioc_future_state(fs[0]), AIOC_PENDING); /* not cancelled */
+  CHECK_EQ(aioc_future_state(fs[0]), AIOC_FUTURE_PENDING); /* not cancelled */
   CHECK_RC(aioc_task_await(t, NULL), 0);
   CHECK_DBL(aioc_time(), 5.0, EPS);
-  aioc_task_release(t);
+  aioc_task_unref(t);
   return 0;
 }
 
@@ -842,7 +853,7 @@ static int as_completed_main(void *arg, void **result) {
   static const double at[] = {1.0, 2.0, 2.0, 3.0};
   for (int k = 0; k < 4; k++) {
     aioc_future *f = NULL;
-    CHECK_RC(aioc_as_completed_next(it, AIOC_FOREVER, &f), 0);
+    CHECK_RC(aioc_as_completed_next(it, &f, AIOC_FOREVER), 0);
     CHECK(f == fs[order[k]]);
     CHECK_DBL(aioc_time(), at[k], EPS);
     void *r;
@@ -852,25 +863,25 @@ static int as_completed_main(void *arg, void **result) {
     }
   }
   aioc_future *f = fs[0];
-  CHECK_EQ(aioc_as_completed_next(it, AIOC_FOREVER, &f), AIOC_EXHAUSTED);
+  CHECK_EQ(aioc_as_completed_next(it, &f, AIOC_FOREVER), AIOC_EXHAUSTED);
   CHECK(f == NULL);
-  CHECK_EQ(aioc_as_completed_next(it, 1.0, &f), AIOC_EXHAUSTED);
+  CHECK_EQ(aioc_as_completed_next(it, &f, 1.0), AIOC_EXHAUSTED);
   CHECK_DBL(aioc_time(), 3.0, EPS);
   aioc_as_completed_free(it);
   aioc_as_completed_free(NULL);
 
   /* Already done futures come first, in the order given. */
   CHECK_RC(aioc_as_completed_new(&it, fs, 2, AIOC_FOREVER), 0);
-  CHECK_RC(aioc_as_completed_next(it, 0.0, &f), 0);
+  CHECK_RC(aioc_as_completed_next(it, &f, 0.0), 0);
   CHECK(f == fs[0]);
-  CHECK_RC(aioc_as_completed_next(it, 0.0, &f), 0);
+  CHECK_RC(aioc_as_completed_next(it, &f, 0.0), 0);
   CHECK(f == fs[1]);
-  CHECK_EQ(aioc_as_completed_next(it, 0.0, &f), AIOC_EXHAUSTED);
+  CHECK_EQ(aioc_as_completed_next(it, &f, 0.0), AIOC_EXHAUSTED);
   aioc_as_completed_free(it);
 
   /* Empty. */
   CHECK_RC(aioc_as_completed_new(&it, NULL, 0, AIOC_FOREVER), 0);
-  CHECK_EQ(aioc_as_completed_next(it, AIOC_FOREVER, &f), AIOC_EXHAUSTED);
+  CHECK_EQ(aioc_as_completed_next(it, &f, AIOC_FOREVER), AIOC_EXHAUSTED);
   aioc_as_completed_free(it);
   /* Bad input. */
   it = (aioc_as_completed *)&it;
@@ -879,7 +890,8 @@ static int as_completed_main(void *arg, void **result) {
   CHECK_RC(aioc_as_completed_new(&it, fs, 2, NAN), -EINVAL);
   CHECK_RC(aioc_as_completed_new(&it, NULL, 2, 1.0), -EINVAL);
   CHECK_DBL(aioc_time(), 3.0, EPS);
-  for (int i = 0; i < 4; i++) aioc_task_release(ts[i]);
+  for (int i = 0; i < 4; i++)
+    aioc_task_unref(ts[i]);
   return 0;
 }
 
@@ -901,21 +913,22 @@ static int as_completed_whole_main(void *arg, void **result) {
   aioc_as_completed *it;
   CHECK_RC(aioc_as_completed_new(&it, fs, 2, 2.5), 0);
   aioc_future *f;
-  CHECK_RC(aioc_as_completed_next(it, AIOC_FOREVER, &f), 0);
+  CHECK_RC(aioc_as_completed_next(it, &f, AIOC_FOREVER), 0);
   CHECK(f == fs[1]);
   CHECK_DBL(aioc_time(), 1.0, EPS);
-  CHECK_RC(aioc_as_completed_next(it, AIOC_FOREVER, &f), -ETIMEDOUT);
+  CHECK_RC(aioc_as_completed_next(it, &f, AIOC_FOREVER), -ETIMEDOUT);
   CHECK(f == NULL);
   CHECK_DBL(aioc_time(), 2.5, EPS);
   /* Past the whole deadline: -ETIMEDOUT at once. */
-  CHECK_RC(aioc_as_completed_next(it, 10.0, &f), -ETIMEDOUT);
+  CHECK_RC(aioc_as_completed_next(it, &f, 10.0), -ETIMEDOUT);
   CHECK_DBL(aioc_time(), 2.5, EPS);
   /* Nothing was cancelled. */
-  CHECK_EQ(aioc_future_state(fs[0]), AIOC_PENDING);
+  CHECK_EQ(aioc_future_state(fs[0]), AIOC_FUTURE_PENDING);
   aioc_as_completed_free(it);
   CHECK_RC(aioc_task_await(ts[0], NULL), 0);
   CHECK_DBL(aioc_time(), 5.0, EPS);
-  for (int i = 0; i < 2; i++) aioc_task_release(ts[i]);
+  for (int i = 0; i < 2; i++)
+    aioc_task_unref(ts[i]);
   return 0;
 }
 
@@ -937,19 +950,19 @@ static int as_completed_item_main(void *arg, void **result) {
   aioc_as_completed *it;
   CHECK_RC(aioc_as_completed_new(&it, fs, 2, AIOC_FOREVER), 0);
   aioc_future *f;
-  CHECK_RC(aioc_as_completed_next(it, 3.0, &f), 0);
+  CHECK_RC(aioc_as_completed_next(it, &f, 3.0), 0);
   CHECK(f == fs[1]);
   CHECK_DBL(aioc_time(), 2.0, EPS);
-  CHECK_RC(aioc_as_completed_next(it, 1.0, &f), -ETIMEDOUT);
+  CHECK_RC(aioc_as_completed_next(it, &f, 1.0), -ETIMEDOUT);
   CHECK(f == NULL);
   CHECK_DBL(aioc_time(), 3.0, EPS);
-  CHECK_RC(aioc_as_completed_next(it, 0.5, &f), -ETIMEDOUT);
+  CHECK_RC(aioc_as_completed_next(it, &f, 0.5), -ETIMEDOUT);
   CHECK_DBL(aioc_time(), 3.5, EPS);
-  CHECK_EQ(aioc_future_state(fs[0]), AIOC_PENDING);
-  CHECK_RC(aioc_as_completed_next(it, AIOC_FOREVER, &f), 0);
+  CHECK_EQ(aioc_future_state(fs[0]), AIOC_FUTURE_PENDING);
+  CHECK_RC(aioc_as_completed_next(it, &f, AIOC_FOREVER), 0);
   CHECK(f == fs[0]);
   CHECK_DBL(aioc_time(), 5.0, EPS);
-  CHECK_EQ(aioc_as_completed_next(it, AIOC_FOREVER, &f), AIOC_EXHAUSTED);
+  CHECK_EQ(aioc_as_completed_next(it, &f, AIOC_FOREVER), AIOC_EXHAUSTED);
   aioc_as_completed_free(it);
 
   /* An item that completes while nobody waits is not lost either. */
@@ -958,12 +971,13 @@ static int as_completed_item_main(void *arg, void **result) {
   aioc_future *f3[1] = {fut(t3)};
   CHECK_RC(aioc_as_completed_new(&it, f3, 1, AIOC_FOREVER), 0);
   CHECK_RC(aioc_sleep(2.0), 0);
-  CHECK_RC(aioc_as_completed_next(it, 0.0, &f), 0);
+  CHECK_RC(aioc_as_completed_next(it, &f, 0.0), 0);
   CHECK(f == f3[0]);
   CHECK_DBL(aioc_time(), 7.0, EPS);
   aioc_as_completed_free(it);
-  aioc_task_release(t3);
-  for (int i = 0; i < 2; i++) aioc_task_release(ts[i]);
+  aioc_task_unref(t3);
+  for (int i = 0; i < 2; i++)
+    aioc_task_unref(ts[i]);
   return 0;
 }
 
@@ -989,7 +1003,7 @@ static int tg_join_main(void *arg, void **result) {
     void *r;
     CHECK_RC(aioc_future_result(fut(ts[i]), &r), 0);
     CHECK_EQ(AIOC_TO_INT(r), cs[i].value);
-    aioc_task_release(ts[i]);
+    aioc_task_unref(ts[i]);
   }
   /* Joined: no more spawns, no second join. */
   child late = mk(1.0, 0);
@@ -1056,17 +1070,17 @@ static int tg_fail_main(void *arg, void **result) {
   CHECK_RC(c.sleep_rc, -ECANCELED);
   CHECK(b.cleaned && c.cleaned);
   CHECK_DBL(c.woke_at, 1.0, EPS);
-  CHECK_EQ(aioc_future_state(fut(tc)), AIOC_CANCELLED);
-  CHECK_EQ(aioc_future_state(fut(tb)), AIOC_DONE);
+  CHECK_EQ(aioc_future_state(fut(tc)), AIOC_FUTURE_CANCELLED);
+  CHECK_EQ(aioc_future_state(fut(tb)), AIOC_FUTURE_DONE);
   /* The owner is no longer cancelled: it can wait again. */
   CHECK_RC(aioc_sleep(1.0), 0);
   CHECK_DBL(aioc_time(), 2.0, EPS);
   /* Spawning after join is refused. */
   CHECK_RC(aioc_taskgroup_spawn(g, NULL, child_fn, &c, NULL), AIOC_ESTATE);
   aioc_taskgroup_free(g);
-  aioc_task_release(ta);
-  aioc_task_release(tb);
-  aioc_task_release(tc);
+  aioc_task_unref(ta);
+  aioc_task_unref(tb);
+  aioc_task_unref(tc);
   return 0;
 }
 
@@ -1145,10 +1159,10 @@ static int tg_outside_cancel_main(void *arg, void **result) {
     CHECK_RC(o.cs[i].sleep_rc, -ECANCELED);
     CHECK(o.cs[i].cleaned);
     CHECK_DBL(o.cs[i].woke_at, 1.0, EPS);
-    CHECK_EQ(aioc_future_state(fut(o.ts[i])), AIOC_CANCELLED);
-    aioc_task_release(o.ts[i]);
+    CHECK_EQ(aioc_future_state(fut(o.ts[i])), AIOC_FUTURE_CANCELLED);
+    aioc_task_unref(o.ts[i]);
   }
-  aioc_task_release(t);
+  aioc_task_unref(t);
   return 0;
 }
 
@@ -1178,7 +1192,7 @@ static int tg_not_owner_main(void *arg, void **result) {
   aioc_task *t;
   CHECK_RC(aioc_spawn(&t, tg_other_join_fn, &o), 0);
   CHECK_RC(aioc_task_await(t, NULL), 0);
-  aioc_task_release(t);
+  aioc_task_unref(t);
   CHECK_RC(o.rc, AIOC_ESTATE);
   CHECK_RC(aioc_taskgroup_join(o.g), 0);
   CHECK_DBL(aioc_time(), 1.0, EPS);
@@ -1199,10 +1213,10 @@ static int timeout_scope_main(void *arg, void **result) {
   /* Expires. */
   CHECK_RC(aioc_timeout_enter(&s, 2.0), 0);
   CHECK_DBL(aioc_scope_deadline(s), 2.0, EPS);
-  CHECK(!aioc_scope_expired(s));
+  CHECK(!aioc_scope_is_expired(s));
   CHECK_RC(aioc_sleep(5.0), -ETIMEDOUT);
   CHECK_DBL(aioc_time(), 2.0, EPS);
-  CHECK(aioc_scope_expired(s));
+  CHECK(aioc_scope_is_expired(s));
   /* Level-triggered: every later wait inside fails too, at once. */
   CHECK_RC(aioc_sleep(1.0), -ETIMEDOUT);
   CHECK_RC(aioc_sleep(0), -ETIMEDOUT);
@@ -1275,8 +1289,8 @@ static int nested_scopes_main(void *arg, void **result) {
   CHECK_RC(aioc_timeout_enter(&inner, 5.0), 0);
   CHECK_RC(aioc_sleep(10.0), -ETIMEDOUT);
   CHECK_DBL(aioc_time(), 2.0, EPS);
-  CHECK(!aioc_scope_expired(inner));
-  CHECK(aioc_scope_expired(outer));
+  CHECK(!aioc_scope_is_expired(inner));
+  CHECK(aioc_scope_is_expired(outer));
   CHECK_RC(aioc_scope_exit(inner), 0); /* not its own deadline */
   CHECK_RC(aioc_sleep(1.0), -ETIMEDOUT); /* still inside outer */
   CHECK_RC(aioc_scope_exit(outer), -ETIMEDOUT);
@@ -1287,8 +1301,8 @@ static int nested_scopes_main(void *arg, void **result) {
   CHECK_RC(aioc_timeout_enter(&inner, 1.0), 0);
   CHECK_RC(aioc_sleep(10.0), -ETIMEDOUT);
   CHECK_DBL(aioc_time(), 3.0, EPS);
-  CHECK(aioc_scope_expired(inner));
-  CHECK(!aioc_scope_expired(outer));
+  CHECK(aioc_scope_is_expired(inner));
+  CHECK(!aioc_scope_is_expired(outer));
   CHECK_RC(aioc_scope_exit(inner), -ETIMEDOUT);
   CHECK_RC(aioc_sleep(1.0), 0);
   CHECK_DBL(aioc_time(), 4.0, EPS);
@@ -1333,7 +1347,7 @@ static int foreign_exit_main(void *arg, void **result) {
   aioc_task *t;
   CHECK_RC(aioc_spawn(&t, foreign_exit_fn, &f), 0);
   CHECK_RC(aioc_task_await(t, NULL), 0);
-  aioc_task_release(t);
+  aioc_task_unref(t);
   CHECK_RC(f.rc, -EINVAL);
   CHECK_RC(aioc_sleep(5.0), -ETIMEDOUT);
   CHECK_DBL(aioc_time(), 3.0, EPS);
@@ -1352,14 +1366,14 @@ static int move_on_main(void *arg, void **result) {
   CHECK_RC(aioc_move_on_enter(&s, 2.0), 0);
   CHECK_RC(aioc_sleep(5.0), -ETIMEDOUT);
   CHECK_DBL(aioc_time(), 2.0, EPS);
-  CHECK(aioc_scope_expired(s));
+  CHECK(aioc_scope_is_expired(s));
   CHECK_RC(aioc_scope_exit(s), 0);
   CHECK_RC(aioc_sleep(1.0), 0);
   CHECK_DBL(aioc_time(), 3.0, EPS);
   /* Not expiring. */
   CHECK_RC(aioc_move_on_enter(&s, 2.0), 0);
   CHECK_RC(aioc_sleep(1.0), 0);
-  CHECK(!aioc_scope_expired(s));
+  CHECK(!aioc_scope_is_expired(s));
   CHECK_RC(aioc_scope_exit(s), 0);
   CHECK_DBL(aioc_time(), 4.0, EPS);
   /* Inside a timeout scope whose deadline is later. */
@@ -1368,7 +1382,7 @@ static int move_on_main(void *arg, void **result) {
   CHECK_RC(aioc_move_on_enter(&s, 1.0), 0);
   CHECK_RC(aioc_sleep(5.0), -ETIMEDOUT);
   CHECK_RC(aioc_scope_exit(s), 0);
-  CHECK(!aioc_scope_expired(outer));
+  CHECK(!aioc_scope_is_expired(outer));
   CHECK_RC(aioc_sleep(1.0), 0);
   CHECK_RC(aioc_scope_exit(outer), 0);
   CHECK_DBL(aioc_time(), 6.0, EPS);
@@ -1414,7 +1428,7 @@ static int reschedule_main(void *arg, void **result) {
   CHECK_RC(aioc_scope_reschedule(s, 1.0), 0);
   CHECK_RC(aioc_sleep(3.0), -ETIMEDOUT);
   CHECK_DBL(aioc_time(), 57.0, EPS);
-  CHECK(aioc_scope_expired(s));
+  CHECK(aioc_scope_is_expired(s));
   CHECK_RC(aioc_scope_exit(s), 0);
 
   CHECK_RC(aioc_scope_reschedule(NULL, 1.0), -EINVAL);
@@ -1472,7 +1486,7 @@ static int shield_main(void *arg, void **result) {
   CHECK_RC(s.exit_rc, -ETIMEDOUT);
   CHECK_RC(s.rc4, -ECANCELED);
   CHECK_DBL(aioc_time(), 4.0, EPS);
-  aioc_task_release(t);
+  aioc_task_unref(t);
   return 0;
 }
 
@@ -1516,7 +1530,7 @@ static int shield_main2(void *arg, void **result) {
   CHECK_RC(s.exit_rc, 0);
   CHECK_RC(s.rc2, -ECANCELED);
   CHECK_DBL(s.t2, 3.0, EPS);
-  aioc_task_release(t);
+  aioc_task_unref(t);
 
   /* An outer deadline waits for the shield to end. */
   aioc_scope *outer, *sh;
@@ -1525,7 +1539,7 @@ static int shield_main2(void *arg, void **result) {
   CHECK_RC(aioc_sleep(3.0), 0);
   CHECK_DBL(aioc_time(), 6.0, EPS);
   CHECK_RC(aioc_scope_exit(sh), 0);
-  CHECK(aioc_scope_expired(outer));
+  CHECK(aioc_scope_is_expired(outer));
   CHECK_RC(aioc_sleep(1.0), -ETIMEDOUT);
   CHECK_RC(aioc_scope_exit(outer), -ETIMEDOUT);
   CHECK_DBL(aioc_time(), 6.0, EPS);
@@ -1585,8 +1599,8 @@ static int run_ex_main(void *arg, void **result) {
   child c = mk(1000.0, 9);
   aioc_task *t = spawn_child(&c);
   void *r;
-  int rc = aioc_wait_for(fut(t), 2000.0, &r);
-  aioc_task_release(t);
+  int rc = aioc_wait_for(fut(t), &r, 2000.0);
+  aioc_task_unref(t);
   if (rc < 0) return rc;
   CHECK_DBL(aioc_time(), 1000.0, EPS);
   *result = r;

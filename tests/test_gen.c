@@ -16,7 +16,7 @@ static int produced; /* how far the body got: laziness */
 static int cleanups; /* cleanup ran (exactly once is checked) */
 
 /* Yields 1..n; counts cleanup however it ends. */
-static int count_to(aioc_gen *g, void *arg) {
+static int count_to(void *arg, aioc_gen *g) {
   int n = (int)AIOC_TO_INT(arg);
   int rc = 0;
   for (int i = 1; i <= n && rc == 0; i++) {
@@ -28,7 +28,7 @@ static int count_to(aioc_gen *g, void *arg) {
 }
 
 /* Sleeps pauses[i] before yielding i; the array ends with a negative. */
-static int paced(aioc_gen *g, void *arg) {
+static int paced(void *arg, aioc_gen *g) {
   const double *pauses = arg;
   int rc = 0;
   for (int i = 0; pauses[i] >= 0 && rc == 0; i++) {
@@ -55,13 +55,13 @@ static int basics_main(void *arg, void **result) {
   CHECK_EQ(produced, 0); /* lazy: nothing runs before the first next */
   void *it;
   for (int i = 1; i <= 3; i++) {
-    CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), 0);
+    CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), 0);
     CHECK_EQ(AIOC_TO_INT(it), i);
     CHECK_EQ(produced, i); /* ran exactly up to this yield */
   }
-  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), AIOC_EXHAUSTED);
-  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), AIOC_EXHAUSTED);
-  CHECK(aioc_gen_finished(g));
+  CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), AIOC_EXHAUSTED);
+  CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), AIOC_EXHAUSTED);
+  CHECK(aioc_gen_is_finished(g));
   CHECK_EQ(cleanups, 1);
   aioc_gen_free(g);
   return 0;
@@ -79,26 +79,26 @@ static void test_plain_code(void) {
   produced = cleanups = 0;
   CHECK_RC(aioc_gen_new(&g, count_to, AIOC_INT(5), NULL), 0);
   void *it;
-  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), 0);
+  CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), 0);
   CHECK_EQ(AIOC_TO_INT(it), 1);
   CHECK(!aioc_loop_is_running(loop));
-  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), 0);
+  CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), 0);
   CHECK_EQ(AIOC_TO_INT(it), 2);
   CHECK_RC(aioc_gen_close(g), 0); /* consumer stops early */
   CHECK_EQ(cleanups, 1);
   CHECK_EQ(produced, 2);
-  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), AIOC_EXHAUSTED);
+  CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), AIOC_EXHAUSTED);
   aioc_gen_free(g);
   /* An awaiting body from plain code, on the virtual clock. */
   static const double pauses[] = {0.5, 0.5, -1};
   CHECK_RC(aioc_gen_new(&g, paced, (void *)pauses, NULL), 0);
-  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), 0);
+  CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), 0);
   CHECK_DBL(aioc_loop_time(loop), 0.5, 1e-9);
-  CHECK_RC(aioc_gen_next(g, 0.1, &it), -ETIMEDOUT);
-  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), 0);
+  CHECK_RC(aioc_gen_next(g, &it, 0.1), -ETIMEDOUT);
+  CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), 0);
   CHECK_EQ(AIOC_TO_INT(it), 1);
   CHECK_DBL(aioc_loop_time(loop), 1.0, 1e-9);
-  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), AIOC_EXHAUSTED);
+  CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), AIOC_EXHAUSTED);
   aioc_gen_free(g);
   CLOSE_CLEAN(loop);
 }
@@ -113,22 +113,22 @@ static int chunks_main(void *arg, void **result) {
   cleanups = 0;
   CHECK_RC(aioc_gen_new(&g, paced, (void *)pauses, NULL), 0);
   void *it;
-  CHECK_RC(aioc_gen_next(g, 1.0, &it), 0);
+  CHECK_RC(aioc_gen_next(g, &it, 1.0), 0);
   CHECK_EQ(AIOC_TO_INT(it), 0);
-  CHECK_RC(aioc_gen_next(g, 1.0, &it), 0);
+  CHECK_RC(aioc_gen_next(g, &it, 1.0), 0);
   CHECK_EQ(AIOC_TO_INT(it), 1);
   CHECK_DBL(aioc_time(), 0.2, 1e-9);
   /* The producer pauses 2 s: the consumer times out, the producer goes
    * on. */
-  CHECK_RC(aioc_gen_next(g, 1.0, &it), -ETIMEDOUT);
+  CHECK_RC(aioc_gen_next(g, &it, 1.0), -ETIMEDOUT);
   CHECK_DBL(aioc_time(), 1.2, 1e-9);
   /* Resume: the late chunk still arrives, nothing lost. */
-  CHECK_RC(aioc_gen_next(g, 1.5, &it), 0);
+  CHECK_RC(aioc_gen_next(g, &it, 1.5), 0);
   CHECK_EQ(AIOC_TO_INT(it), 2);
   CHECK_DBL(aioc_time(), 2.2, 1e-9);
-  CHECK_RC(aioc_gen_next(g, 1.0, &it), 0);
+  CHECK_RC(aioc_gen_next(g, &it, 1.0), 0);
   CHECK_EQ(AIOC_TO_INT(it), 3);
-  CHECK_RC(aioc_gen_next(g, 1.0, &it), AIOC_EXHAUSTED);
+  CHECK_RC(aioc_gen_next(g, &it, 1.0), AIOC_EXHAUSTED);
   CHECK_EQ(cleanups, 1);
   aioc_gen_free(g);
   CHECK_EQ(cleanups, 1);
@@ -149,9 +149,9 @@ static int late_main(void *arg, void **result) {
   aioc_gen *g;
   aioc_gen_new(&g, paced, (void *)pauses, NULL);
   void *it;
-  CHECK_RC(aioc_gen_next(g, 0.5, &it), -ETIMEDOUT);
+  CHECK_RC(aioc_gen_next(g, &it, 0.5), -ETIMEDOUT);
   CHECK_RC(aioc_sleep(3), 0); /* the item is produced meanwhile */
-  CHECK_RC(aioc_gen_next(g, 0, &it), 0);
+  CHECK_RC(aioc_gen_next(g, &it, 0), 0);
   CHECK_EQ(AIOC_TO_INT(it), 0);
   CHECK_DBL(aioc_time(), 3.5, 1e-9);
   aioc_gen_free(g);
@@ -173,9 +173,9 @@ static int cancel_on_timeout_main(void *arg, void **result) {
   cleanups = 0;
   aioc_gen_new(&g, paced, (void *)pauses, &go);
   void *it;
-  CHECK_RC(aioc_gen_next(g, 1.0, &it), 0);
-  CHECK_RC(aioc_gen_next(g, 1.0, &it), -ETIMEDOUT);
-  CHECK_RC(aioc_gen_next(g, 1.0, &it), AIOC_EXHAUSTED);
+  CHECK_RC(aioc_gen_next(g, &it, 1.0), 0);
+  CHECK_RC(aioc_gen_next(g, &it, 1.0), -ETIMEDOUT);
+  CHECK_RC(aioc_gen_next(g, &it, 1.0), AIOC_EXHAUSTED);
   CHECK_EQ(cleanups, 1);
   aioc_gen_free(g);
   CHECK_EQ(cleanups, 1);
@@ -197,9 +197,9 @@ static int scope_main(void *arg, void **result) {
   aioc_scope *s;
   aioc_timeout_enter(&s, 0.5);
   void *it;
-  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), -ETIMEDOUT);
+  CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), -ETIMEDOUT);
   CHECK_RC(aioc_scope_exit(s), -ETIMEDOUT);
-  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), 0);
+  CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), 0);
   CHECK_DBL(aioc_time(), 2.0, 1e-9);
   aioc_gen_free(g);
   return 0;
@@ -213,7 +213,7 @@ static void test_deadline_scope(void) {
 /* ---- send, throw, close ---- */
 
 /* Echoes what it is sent, doubled; a thrown -EAGAIN is answered with -1. */
-static int echo(aioc_gen *g, void *arg) {
+static int echo(void *arg, aioc_gen *g) {
   (void)arg;
   void *x = AIOC_INT(0);
   for (;;) {
@@ -234,17 +234,17 @@ static int send_main(void *arg, void **result) {
   aioc_gen *g;
   aioc_gen_new(&g, echo, NULL, NULL);
   void *it;
-  CHECK_RC(aioc_gen_send(g, AIOC_INT(5), AIOC_FOREVER, &it), -EINVAL);
-  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), 0);
+  CHECK_RC(aioc_gen_send(g, AIOC_INT(5), &it, AIOC_FOREVER), -EINVAL);
+  CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), 0);
   CHECK_EQ(AIOC_TO_INT(it), 0);
-  CHECK_RC(aioc_gen_send(g, AIOC_INT(21), AIOC_FOREVER, &it), 0);
+  CHECK_RC(aioc_gen_send(g, AIOC_INT(21), &it, AIOC_FOREVER), 0);
   CHECK_EQ(AIOC_TO_INT(it), 42);
-  CHECK_RC(aioc_gen_throw(g, -EAGAIN, AIOC_FOREVER, &it), 0);
+  CHECK_RC(aioc_gen_throw(g, -EAGAIN, &it, AIOC_FOREVER), 0);
   CHECK_EQ(AIOC_TO_INT(it), -1);
   /* An error the body does not handle comes back. */
-  CHECK_RC(aioc_gen_throw(g, -EPIPE, AIOC_FOREVER, &it), -EPIPE);
-  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), AIOC_EXHAUSTED);
-  CHECK_RC(aioc_gen_throw(g, 5, AIOC_FOREVER, &it), -EINVAL);
+  CHECK_RC(aioc_gen_throw(g, -EPIPE, &it, AIOC_FOREVER), -EPIPE);
+  CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), AIOC_EXHAUSTED);
+  CHECK_RC(aioc_gen_throw(g, 5, &it, AIOC_FOREVER), -EINVAL);
   aioc_gen_free(g);
   return 0;
 }
@@ -254,7 +254,7 @@ static void test_send_throw(void) {
 }
 
 /* A body that yields while being closed. */
-static int stubborn(aioc_gen *g, void *arg) {
+static int stubborn(void *arg, aioc_gen *g) {
   (void)arg;
   int rc;
   do {
@@ -278,13 +278,13 @@ static int close_main(void *arg, void **result) {
   CHECK_RC(aioc_gen_close(g), 0);
   CHECK_EQ(produced, 0);
   CHECK_EQ(cleanups, 0);
-  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), AIOC_EXHAUSTED);
+  CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), AIOC_EXHAUSTED);
   aioc_gen_free(g);
   /* Yielding while closing. */
   aioc_gen_new(&g, stubborn, NULL, NULL);
-  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), 0);
+  CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), 0);
   CHECK_RC(aioc_gen_close(g), AIOC_EGENYIELD);
-  CHECK(aioc_gen_finished(g));
+  CHECK(aioc_gen_is_finished(g));
   CHECK_EQ(cleanups, 1);
   CHECK_RC(aioc_gen_close(g), 0);
   aioc_gen_free(g);
@@ -296,7 +296,7 @@ static void test_close(void) { CHECK_RC(aioc_run(close_main, NULL, NULL), 0); }
 
 /* ---- errors and every close path ---- */
 
-static int failing(aioc_gen *g, void *arg) {
+static int failing(void *arg, aioc_gen *g) {
   (void)arg;
   int rc = aioc_gen_yield(g, AIOC_INT(1), NULL);
   if (rc < 0) return rc;
@@ -311,10 +311,10 @@ static int error_main(void *arg, void **result) {
   cleanups = 0;
   aioc_gen_new(&g, failing, NULL, NULL);
   void *it;
-  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), 0);
-  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), -EPROTO);
+  CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), 0);
+  CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), -EPROTO);
   CHECK_STR(aioc_error_message(), "bad chunk 2");
-  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), AIOC_EXHAUSTED);
+  CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), AIOC_EXHAUSTED);
   CHECK_EQ(cleanups, 1);
   aioc_gen_free(g);
   return 0;
@@ -322,7 +322,7 @@ static int error_main(void *arg, void **result) {
 
 /* The body fails while nobody waits (the consumer timed out): the error
  * and its message wait for the next call. */
-static int late_failure(aioc_gen *g, void *arg) {
+static int late_failure(void *arg, aioc_gen *g) {
   (void)g;
   (void)arg;
   int rc = aioc_sleep(2);
@@ -336,12 +336,12 @@ static int late_error_main(void *arg, void **result) {
   aioc_gen *g;
   aioc_gen_new(&g, late_failure, NULL, NULL);
   void *it;
-  CHECK_RC(aioc_gen_next(g, 1, &it), -ETIMEDOUT);
-  CHECK_RC(aioc_gen_send(g, AIOC_INT(1), 1, &it), -EAGAIN); /* busy */
+  CHECK_RC(aioc_gen_next(g, &it, 1), -ETIMEDOUT);
+  CHECK_RC(aioc_gen_send(g, AIOC_INT(1), &it, 1), -EAGAIN); /* busy */
   CHECK_RC(aioc_sleep(5), 0);
-  CHECK_RC(aioc_gen_next(g, 1, &it), -ENODATA);
+  CHECK_RC(aioc_gen_next(g, &it, 1), -ENODATA);
   CHECK_STR(aioc_error_message(), "stream ended early");
-  CHECK_RC(aioc_gen_next(g, 1, &it), AIOC_EXHAUSTED);
+  CHECK_RC(aioc_gen_next(g, &it, 1), AIOC_EXHAUSTED);
   aioc_gen_free(g);
   return 0;
 }
@@ -355,7 +355,7 @@ static void test_producer_error(void) {
 static int driver(void *arg, void **result) {
   (void)result;
   void *it;
-  return aioc_gen_next(arg, AIOC_FOREVER, &it);
+  return aioc_gen_next(arg, &it, AIOC_FOREVER);
 }
 
 static int cancelled_consumer_main(void *arg, void **result) {
@@ -371,21 +371,21 @@ static int cancelled_consumer_main(void *arg, void **result) {
   /* A second consumer while the first waits. */
   aioc_spawn(&t2, driver, g);
   CHECK_RC(aioc_task_await(t2, NULL), -EBUSY);
-  aioc_task_release(t2);
+  aioc_task_unref(t2);
   /* The consumer is cancelled mid-wait: the producer keeps its place. */
   aioc_task_cancel(t, NULL);
   CHECK_RC(aioc_task_await(t, NULL), -ECANCELED);
-  aioc_task_release(t);
+  aioc_task_unref(t);
   CHECK_EQ(cleanups, 0);
   void *it;
-  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), 0);
+  CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), 0);
   CHECK_DBL(aioc_time(), 5.0, 1e-9);
   aioc_gen_free(g);
   CHECK_EQ(cleanups, 1);
   /* Closing while the producer is busy cancels it; cleanup runs once. */
   cleanups = 0;
   aioc_gen_new(&g, paced, (void *)pauses, NULL);
-  CHECK_RC(aioc_gen_next(g, 1, &it), -ETIMEDOUT);
+  CHECK_RC(aioc_gen_next(g, &it, 1), -ETIMEDOUT);
   double before = aioc_time();
   CHECK_RC(aioc_gen_close(g), 0);
   CHECK_EQ(cleanups, 1);
@@ -410,7 +410,7 @@ static int leave_open_main(void *arg, void **result) {
   void *it;
   for (int i = 0; i < 2; i++) {
     aioc_gen_new(&left_open[i], paced, (void *)pauses, NULL);
-    CHECK_RC(aioc_gen_next(left_open[i], AIOC_FOREVER, &it), 0);
+    CHECK_RC(aioc_gen_next(left_open[i], &it, AIOC_FOREVER), 0);
   }
   return 0;
 }
@@ -421,7 +421,7 @@ static void test_loop_closes_generators(void) {
   CHECK_RC(aioc_run_ex(leave_open_main, NULL, NULL, &o), 0);
   CHECK_EQ(cleanups, 2);
   for (int i = 0; i < 2; i++) {
-    CHECK(aioc_gen_finished(left_open[i]));
+    CHECK(aioc_gen_is_finished(left_open[i]));
     aioc_gen_free(left_open[i]);
   }
   /* Through aioc_loop_close, from plain code. */
@@ -430,7 +430,7 @@ static void test_loop_closes_generators(void) {
   aioc_gen *g;
   aioc_gen_new(&g, count_to, AIOC_INT(3), NULL);
   void *it;
-  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), 0);
+  CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), 0);
   CHECK_RC(aioc_loop_close(loop), 0);
   CHECK_EQ(cleanups, 1);
   aioc_gen_free(g);
@@ -441,16 +441,16 @@ static void test_bad_input(void) {
   aioc_gen *g;
   CHECK_RC(aioc_gen_new(NULL, count_to, NULL, NULL), -EINVAL);
   CHECK_RC(aioc_gen_new(&g, NULL, NULL, NULL), -EINVAL);
-  CHECK_RC(aioc_gen_next(NULL, 1, &it), -EINVAL);
+  CHECK_RC(aioc_gen_next(NULL, &it, 1), -EINVAL);
   aioc_loop *loop = test_loop(1);
   aioc_gen_new(&g, count_to, AIOC_INT(1), NULL);
-  CHECK_RC(aioc_gen_next(g, -1, &it), -EINVAL);
-  CHECK_RC(aioc_gen_next(g, NAN, &it), -EINVAL);
+  CHECK_RC(aioc_gen_next(g, &it, -1), -EINVAL);
+  CHECK_RC(aioc_gen_next(g, &it, NAN), -EINVAL);
   CHECK_RC(aioc_gen_yield(g, NULL, NULL), -EINVAL); /* not from its body */
   CHECK_RC(aioc_gen_close(NULL), -EINVAL);
   aioc_gen_free(g);
   aioc_gen_free(NULL);
-  CHECK_RC(aioc_iter_next(NULL, 1, &it), -EINVAL);
+  CHECK_RC(aioc_iter_next(NULL, &it, 1), -EINVAL);
   CHECK_RC(aioc_iter_timed(NULL, NULL, NULL), -EINVAL);
   CLOSE_CLEAN(loop);
 }
@@ -474,34 +474,34 @@ static int timed_main(void *arg, void **result) {
   aioc_iter *it;
   aioc_timed_options o = {.first = 0.5, .zero_is_none = 1};
   CHECK_RC(aioc_iter_timed(&it, paced_iter(slow_start), &o), 0);
-  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), -ETIMEDOUT);
+  CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), -ETIMEDOUT);
   CHECK_DBL(aioc_time(), 0.5, 1e-9);
-  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), -ETIMEDOUT); /* still 1st */
+  CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), -ETIMEDOUT); /* still 1st */
   aioc_iter_free(it);
   /* between: 0.3 s between items. */
   double t0 = aioc_time();
   static const double gap[] = {0.1, 0.2, 0.5, 0.1, -1};
   aioc_timed_options b = {.between = 0.3, .zero_is_none = 1};
   CHECK_RC(aioc_iter_timed(&it, paced_iter(gap), &b), 0);
-  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), 0);
-  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), 0);
-  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), -ETIMEDOUT);
+  CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), 0);
+  CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), 0);
+  CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), -ETIMEDOUT);
   CHECK_DBL(aioc_time() - t0, 0.6, 1e-9);
-  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), 0); /* the late one */
+  CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), 0); /* the late one */
   CHECK_EQ(AIOC_TO_INT(x), 2);
-  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), 0);
-  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), AIOC_EXHAUSTED);
+  CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), 0);
+  CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), AIOC_EXHAUSTED);
   aioc_iter_free(it);
   /* total: 1 s for the whole stream, then always -ETIMEDOUT. */
   t0 = aioc_time();
   static const double steady[] = {0.4, 0.4, 0.4, 0.4, -1};
   aioc_timed_options tt = {.total = 1.0, .zero_is_none = 1};
   CHECK_RC(aioc_iter_timed(&it, paced_iter(steady), &tt), 0);
-  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), 0);
-  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), 0);
-  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), -ETIMEDOUT);
+  CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), 0);
+  CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), 0);
+  CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), -ETIMEDOUT);
   CHECK_DBL(aioc_time() - t0, 1.0, 1e-9);
-  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), -ETIMEDOUT);
+  CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), -ETIMEDOUT);
   aioc_iter_free(it);
   /* A negative limit is refused. */
   aioc_timed_options bad = {.first = -1};
@@ -554,7 +554,7 @@ static int helpers_main(void *arg, void **result) {
   aioc_iter_filter(&a, count_iter(6), is_odd, NULL, NULL);
   aioc_iter_map(&b, a, times_ten, NULL);
   aioc_iter_take(&it, b, 2);
-  CHECK_RC(aioc_iter_collect(it, AIOC_FOREVER, &v, &n), 0);
+  CHECK_RC(aioc_iter_collect(it, &v, &n, AIOC_FOREVER), 0);
   CHECK_EQ(n, 2);
   CHECK_EQ(AIOC_TO_INT(v[0]), 10);
   CHECK_EQ(AIOC_TO_INT(v[1]), 30);
@@ -563,25 +563,25 @@ static int helpers_main(void *arg, void **result) {
   /* an error of the function ends the iteration */
   aioc_iter_map(&it, count_iter(5), fail_on_two, NULL);
   void *y;
-  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &y), 0);
-  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &y), -EIO);
-  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &y), AIOC_EXHAUSTED);
+  CHECK_RC(aioc_iter_next(it, &y, AIOC_FOREVER), 0);
+  CHECK_RC(aioc_iter_next(it, &y, AIOC_FOREVER), -EIO);
+  CHECK_RC(aioc_iter_next(it, &y, AIOC_FOREVER), AIOC_EXHAUSTED);
   aioc_iter_free(it);
   /* enumerate */
   aioc_iter_enumerate(&it, count_iter(3));
   void *x;
   for (size_t i = 0; i < 3; i++) {
-    CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), 0);
+    CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), 0);
     aioc_indexed *e = x;
     CHECK_EQ(e->index, i);
     CHECK_EQ(AIOC_TO_INT(e->item), (long)i + 1);
   }
-  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), AIOC_EXHAUSTED);
+  CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), AIOC_EXHAUSTED);
   aioc_iter_free(it);
   /* chain */
   aioc_iter *two[2] = {count_iter(2), count_iter(3)};
   aioc_iter_chain(&it, two, 2);
-  CHECK_RC(aioc_iter_collect(it, AIOC_FOREVER, &v, &n), 0);
+  CHECK_RC(aioc_iter_collect(it, &v, &n, AIOC_FOREVER), 0);
   CHECK_EQ(n, 5);
   CHECK_EQ(AIOC_TO_INT(v[2]), 1);
   free(v);
@@ -589,11 +589,11 @@ static int helpers_main(void *arg, void **result) {
   /* zip ends with the shortest */
   aioc_iter *pair[2] = {count_iter(2), count_iter(5)};
   aioc_iter_zip(&it, pair, 2);
-  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), 0);
+  CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), 0);
   CHECK_EQ(AIOC_TO_INT(((void **)x)[1]), 1);
-  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), 0);
+  CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), 0);
   CHECK_EQ(AIOC_TO_INT(((void **)x)[0]), 2);
-  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), AIOC_EXHAUSTED);
+  CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), AIOC_EXHAUSTED);
   aioc_iter_free(it);
   /* merge: items as they arrive */
   static const double fast[] = {0.1, 0.1, 0.1, -1};
@@ -601,35 +601,35 @@ static int helpers_main(void *arg, void **result) {
   aioc_iter *ms[2] = {paced_iter(slow), paced_iter(fast)};
   aioc_iter_merge(&it, ms, 2);
   double t0 = aioc_time();
-  CHECK_RC(aioc_iter_collect(it, AIOC_FOREVER, &v, &n), 0);
+  CHECK_RC(aioc_iter_collect(it, &v, &n, AIOC_FOREVER), 0);
   CHECK_EQ(n, 5);
   CHECK_DBL(aioc_time() - t0, 0.51, 1e-6); /* + the 0.01 s cleanup */
   free(v);
   aioc_iter_free(it);
   /* chunks: by count, and by time */
   aioc_iter_chunks(&it, count_iter(5), 2, AIOC_FOREVER);
-  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), 0);
+  CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), 0);
   CHECK_EQ(((aioc_chunk *)x)->n, 2);
-  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), 0);
-  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), 0);
+  CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), 0);
+  CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), 0);
   CHECK_EQ(((aioc_chunk *)x)->n, 1);
-  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), AIOC_EXHAUSTED);
+  CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), AIOC_EXHAUSTED);
   aioc_iter_free(it);
   static const double bursts[] = {0.1, 0.1, 1.0, 0.1, -1};
   aioc_iter_chunks(&it, paced_iter(bursts), 10, 0.5);
-  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), 0);
+  CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), 0);
   CHECK_EQ(((aioc_chunk *)x)->n, 2); /* the time limit closed it */
-  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), 0);
+  CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), 0);
   CHECK_EQ(((aioc_chunk *)x)->n, 2); /* the late item was not lost */
-  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), AIOC_EXHAUSTED);
+  CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), AIOC_EXHAUSTED);
   aioc_iter_free(it);
   /* closing a helper closes its source (the generator's cleanup runs) */
   cleanups = 0;
   aioc_iter_map(&it, count_iter(9), times_ten, NULL);
-  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), 0);
+  CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), 0);
   CHECK_RC(aioc_iter_close(it), 0);
   CHECK_EQ(cleanups, 1);
-  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), AIOC_EXHAUSTED);
+  CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), AIOC_EXHAUSTED);
   aioc_iter_free(it);
   CHECK_EQ(cleanups, 1);
   return 0;
@@ -649,7 +649,7 @@ static void drop_count(void *item) { dropped[AIOC_TO_INT(item) & 7]++; }
 /* Yields from, from + 1, ... (arg: from * 16 + count), pausing pause_s
  * before each item after the first. */
 static double pause_s;
-static int yield_range(aioc_gen *g, void *arg) {
+static int yield_range(void *arg, aioc_gen *g) {
   int from = AIOC_TO_INT(arg) / 16, n = AIOC_TO_INT(arg) % 16, rc = 0;
   for (int i = 0; i < n && rc == 0; i++) {
     if (i > 0 && pause_s > 0) rc = aioc_sleep(pause_s);
@@ -677,9 +677,9 @@ static int drop_main(void *arg, void **result) {
   aioc_iter *zs[2] = {range_iter(0, 3, 1), range_iter(0, 2, 0)};
   aioc_iter *z;
   CHECK_RC(aioc_iter_zip(&z, zs, 2), 0);
-  CHECK_RC(aioc_iter_next(z, AIOC_FOREVER, &x), 0);
-  CHECK_RC(aioc_iter_next(z, AIOC_FOREVER, &x), 0);
-  CHECK_RC(aioc_iter_next(z, AIOC_FOREVER, &x), AIOC_EXHAUSTED);
+  CHECK_RC(aioc_iter_next(z, &x, AIOC_FOREVER), 0);
+  CHECK_RC(aioc_iter_next(z, &x, AIOC_FOREVER), 0);
+  CHECK_RC(aioc_iter_next(z, &x, AIOC_FOREVER), AIOC_EXHAUSTED);
   CHECK_EQ(dropped[2], 1);
   CHECK_EQ(dropped[0] + dropped[1], 0);
   aioc_iter_free(z);
@@ -690,7 +690,7 @@ static int drop_main(void *arg, void **result) {
   pause_s = 1.0;
   aioc_iter *c;
   CHECK_RC(aioc_iter_chunks(&c, range_iter(4, 2, 1), 4, AIOC_FOREVER), 0);
-  CHECK_RC(aioc_iter_next(c, 0.1, &x), -ETIMEDOUT);
+  CHECK_RC(aioc_iter_next(c, &x, 0.1), -ETIMEDOUT);
   CHECK_EQ(dropped[4], 0);
   aioc_iter_free(c);
   CHECK_EQ(dropped[4], 1);
@@ -702,7 +702,7 @@ static int drop_main(void *arg, void **result) {
   aioc_iter *ms[2] = {range_iter(1, 3, 1), range_iter(6, 3, 1)};
   aioc_iter *m;
   CHECK_RC(aioc_iter_merge(&m, ms, 2), 0);
-  CHECK_RC(aioc_iter_next(m, AIOC_FOREVER, &x), 0);
+  CHECK_RC(aioc_iter_next(m, &x, AIOC_FOREVER), 0);
   int got = AIOC_TO_INT(x);
   CHECK(got == 1 || got == 6);
   aioc_iter_free(m);
@@ -740,14 +740,15 @@ static int ac_main(void *arg, void **result) {
   int expect[3] = {1, 2, 3};
   void *x;
   for (int i = 0; i < 3; i++) {
-    CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), 0);
+    CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), 0);
     void *r;
     aioc_future_result(x, &r);
     CHECK_EQ(AIOC_TO_INT(r), expect[i]);
   }
-  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), AIOC_EXHAUSTED);
+  CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), AIOC_EXHAUSTED);
   aioc_iter_free(it);
-  for (int i = 0; i < 3; i++) aioc_task_release(t[i]);
+  for (int i = 0; i < 3; i++)
+    aioc_task_unref(t[i]);
   return 0;
 }
 
@@ -864,7 +865,7 @@ static void test_context_managers(void) {
 }
 
 /* asynccontextmanager */
-static int managed(aioc_gen *g, void *arg) {
+static int managed(void *arg, aioc_gen *g) {
   res *r = arg;
   strcat(trace, "+");
   strcat(trace, r->name);
@@ -917,7 +918,7 @@ static void test_gen_cm_and_exit_stack(void) {
 
 /* ---- regressions ---- */
 
-static int yield_then_sleep(aioc_gen *g, void *arg) {
+static int yield_then_sleep(void *arg, aioc_gen *g) {
   (void)arg;
   int rc = aioc_gen_yield(g, AIOC_INT(1), NULL);
   aioc_sleep(1);
@@ -926,7 +927,7 @@ static int yield_then_sleep(aioc_gen *g, void *arg) {
 
 static void free_in_callback(void *arg) { aioc_gen_free(arg); }
 
-static int sleep_then_yield(aioc_gen *g, void *arg) {
+static int sleep_then_yield(void *arg, aioc_gen *g) {
   (void)arg;
   aioc_sleep(10); /* cancelled by the close */
   /* yields anyway: refused, the body must end */
@@ -935,16 +936,16 @@ static int sleep_then_yield(aioc_gen *g, void *arg) {
 }
 
 static aioc_future *never;
-static int blocks_forever(aioc_gen *g, void *arg) {
+static int blocks_forever(void *arg, aioc_gen *g) {
   (void)arg;
   int rc = aioc_await(never, NULL);
   if (rc == 0) rc = aioc_gen_yield(g, NULL, NULL);
   return rc == AIOC_EGENEXIT ? 0 : rc;
 }
 
-static int outer_of(aioc_gen *g, void *arg) {
+static int outer_of(void *arg, aioc_gen *g) {
   void *x;
-  int rc = aioc_gen_next(arg, AIOC_FOREVER, &x);
+  int rc = aioc_gen_next(arg, &x, AIOC_FOREVER);
   if (rc == 0) rc = aioc_gen_yield(g, x, NULL);
   return rc == AIOC_EGENEXIT || rc == AIOC_EXHAUSTED ? 0 : rc;
 }
@@ -957,12 +958,12 @@ static int regressions_main(void *arg, void **result) {
    * itself when the body ends, even while the loop shuts down. */
   aioc_gen *g;
   aioc_gen_new(&g, yield_then_sleep, NULL, NULL);
-  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), 0);
-  aioc_call_soon(aioc_loop_running(), free_in_callback, g, NULL);
+  CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), 0);
+  aioc_call_soon(NULL, aioc_get_running_loop(), free_in_callback, g);
   CHECK_RC(aioc_sleep(0), 0);
   /* Closing a busy body that yields after its cancellation ends. */
   aioc_gen_new(&g, sleep_then_yield, NULL, NULL);
-  CHECK_RC(aioc_gen_next(g, 0.1, &it), -ETIMEDOUT);
+  CHECK_RC(aioc_gen_next(g, &it, 0.1), -ETIMEDOUT);
   CHECK_RC(aioc_gen_close(g), AIOC_EGENYIELD);
   aioc_gen_free(g);
   /* Nested generators: the outer consumer's timeout applies even though
@@ -972,18 +973,18 @@ static int regressions_main(void *arg, void **result) {
   aioc_gen_new(&inner, blocks_forever, NULL, NULL);
   aioc_gen_new(&outer, outer_of, inner, NULL);
   double t0 = aioc_time();
-  CHECK_RC(aioc_gen_next(outer, 0.1, &it), -ETIMEDOUT);
+  CHECK_RC(aioc_gen_next(outer, &it, 0.1), -ETIMEDOUT);
   CHECK_DBL(aioc_time() - t0, 0.1, 1e-9);
   aioc_gen_free(outer);
   aioc_gen_free(inner);
-  aioc_future_release(never);
+  aioc_future_unref(never);
   /* A first next refused by an expired deadline leaves no task behind. */
   int before = aioc_all_tasks(NULL, NULL, 0);
   aioc_scope *s;
   aioc_timeout_enter(&s, 0);
   aioc_sleep(0.01);
   aioc_gen_new(&g, count_to, AIOC_INT(2), NULL);
-  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), -ETIMEDOUT);
+  CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), -ETIMEDOUT);
   aioc_scope_exit(s);
   aioc_gen_free(g);
   CHECK_EQ(aioc_all_tasks(NULL, NULL, 0), before);
@@ -1004,7 +1005,7 @@ static void test_regressions(void) {
  * swapcontext() gives every context its own instead.) */
 static int fp_seen[3];
 
-static int fp_body(aioc_gen *g, void *arg) {
+static int fp_body(void *arg, aioc_gen *g) {
   (void)arg;
   fp_seen[0] = fegetround();
   fesetround(FE_DOWNWARD);
@@ -1018,7 +1019,7 @@ static int fp_body(aioc_gen *g, void *arg) {
 
 /* Sleeps before its item and after it (arg: seconds), so that the
  * consumer's wait ends by timeout or by the body's end. */
-static int fp_slow(aioc_gen *g, void *arg) {
+static int fp_slow(void *arg, aioc_gen *g) {
   double d = *(double *)arg;
   int rc = aioc_sleep(d);
   if (rc == 0) rc = aioc_gen_yield(g, AIOC_INT(2), NULL);
@@ -1048,7 +1049,7 @@ static int fp_main(void *arg, void **result) {
   CHECK_RC(aioc_gen_new(&g, fp_body, NULL, NULL), 0);
   fesetround(FE_UPWARD);
   void *it;
-  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), 0);
+  CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), 0);
 #if !defined(AIOC_UCONTEXT)
   CHECK_EQ(fp_seen[0], FE_UPWARD);
   CHECK_EQ(fegetround(), FE_DOWNWARD);
@@ -1056,7 +1057,7 @@ static int fp_main(void *arg, void **result) {
   CHECK_EQ(fegetround(), FE_UPWARD);
 #endif
   fesetround(FE_TOWARDZERO);
-  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), AIOC_EXHAUSTED);
+  CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), AIOC_EXHAUSTED);
 #if !defined(AIOC_UCONTEXT)
   CHECK_EQ(fp_seen[1], FE_TOWARDZERO);
   CHECK_EQ(fp_seen[2], FE_TOWARDZERO);
@@ -1069,18 +1070,18 @@ static int fp_main(void *arg, void **result) {
   static double pause = 0.05;
   CHECK_RC(aioc_gen_new(&g, fp_slow, &pause, NULL), 0);
   fesetround(FE_UPWARD);
-  CHECK_RC(aioc_gen_next(g, 0.01, &it), -ETIMEDOUT);
+  CHECK_RC(aioc_gen_next(g, &it, 0.01), -ETIMEDOUT);
   CHECK_EQ(fegetround(), FE_UPWARD);
-  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), 0);
+  CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), 0);
   CHECK_EQ(AIOC_TO_INT(it), 2);
   CHECK_EQ(fegetround(), FE_UPWARD);
   fesetround(FE_DOWNWARD);
-  CHECK_RC(aioc_gen_next(g, AIOC_FOREVER, &it), AIOC_EXHAUSTED);
+  CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), AIOC_EXHAUSTED);
   CHECK_EQ(fegetround(), FE_DOWNWARD);
   fesetround(FE_TONEAREST);
   aioc_gen_free(g);
   CHECK_RC(aioc_task_await(other, NULL), 0);
-  aioc_task_release(other);
+  aioc_task_unref(other);
   CHECK_EQ(fegetround(), FE_TONEAREST);
   return 0;
 }

@@ -86,10 +86,10 @@ static void test_yielder(void) {
     char got[8] = {0};
     void *it;
     int i = 0, rc;
-    while ((rc = aioc_yielder_next(y, AIOC_FOREVER, &it)) == 0)
+    while ((rc = aioc_yielder_next(y, &it, AIOC_FOREVER)) == 0)
       got[i++] = (char)AIOC_TO_INT(it);
     CHECK_RC(rc, AIOC_EXHAUSTED);
-    CHECK_RC(aioc_yielder_next(y, AIOC_FOREVER, &it), AIOC_EXHAUSTED);
+    CHECK_RC(aioc_yielder_next(y, &it, AIOC_FOREVER), AIOC_EXHAUSTED);
     /* completion order (by delay), or spawn order */
     CHECK_STR(got, ordered ? "abcdefg" : "dbfgcea");
     aioc_yielder_free(y);
@@ -105,18 +105,18 @@ static void test_yielder_lazy(void) {
   aioc_yielder_new(&y, 0, NULL);
   for (char c = 'a'; c <= 'g'; c++) aioc_yielder_spawn(y, f, AIOC_INT(c));
   void *it;
-  CHECK_RC(aioc_yielder_next(y, AIOC_FOREVER, &it), 0);
+  CHECK_RC(aioc_yielder_next(y, &it, AIOC_FOREVER), 0);
   CHECK_EQ(AIOC_TO_INT(it), 'd');
   CHECK_DBL(aioc_loop_time(loop), 0.01, 1e-9);
   CHECK_EQ(finished, 1);
   /* a per-call timeout: nothing lost */
-  CHECK_RC(aioc_yielder_next(y, 0.005, &it), -ETIMEDOUT);
-  CHECK_RC(aioc_yielder_next(y, AIOC_FOREVER, &it), 0);
+  CHECK_RC(aioc_yielder_next(y, &it, 0.005), -ETIMEDOUT);
+  CHECK_RC(aioc_yielder_next(y, &it, AIOC_FOREVER), 0);
   CHECK_EQ(AIOC_TO_INT(it), 'b');
   /* stopping early cancels the rest and waits for their cleanup */
   CHECK_RC(aioc_yielder_close(y), 0);
   CHECK_EQ(cleaned, 5);
-  CHECK_RC(aioc_yielder_next(y, AIOC_FOREVER, &it), AIOC_EXHAUSTED);
+  CHECK_RC(aioc_yielder_next(y, &it, AIOC_FOREVER), AIOC_EXHAUSTED);
   CHECK_RC(aioc_yielder_spawn(y, f, AIOC_INT('a')), AIOC_ESTATE);
   aioc_yielder_free(y);
   CLOSE_CLEAN(loop);
@@ -157,13 +157,13 @@ static void test_noresult_and_put(void) {
      * ordered, in the order of the calls. */
     void *first = ordered ? NULL : AIOC_INT(5);
     void *second = ordered ? AIOC_INT(5) : NULL;
-    CHECK_RC(aioc_yielder_next(y, AIOC_FOREVER, &it), 0);
+    CHECK_RC(aioc_yielder_next(y, &it, AIOC_FOREVER), 0);
     CHECK(it == first); /* a NULL result is still a result */
-    CHECK_RC(aioc_yielder_next(y, AIOC_FOREVER, &it), 0);
+    CHECK_RC(aioc_yielder_next(y, &it, AIOC_FOREVER), 0);
     CHECK(it == second);
-    CHECK_RC(aioc_yielder_next(y, AIOC_FOREVER, &it), 0);
+    CHECK_RC(aioc_yielder_next(y, &it, AIOC_FOREVER), 0);
     CHECK_EQ(AIOC_TO_INT(it), 7);
-    CHECK_RC(aioc_yielder_next(y, AIOC_FOREVER, &it), AIOC_EXHAUSTED);
+    CHECK_RC(aioc_yielder_next(y, &it, AIOC_FOREVER), AIOC_EXHAUSTED);
     aioc_yielder_free(y);
   }
   CLOSE_CLEAN(loop);
@@ -175,7 +175,7 @@ static int yielding_body(void *arg, aioc_yielder *y) {
   for (char c = 'a'; c <= 'g'; c++) aioc_yielder_spawn(y, f, AIOC_INT(c));
   void *it;
   int i = 0;
-  while (aioc_yielder_next(y, AIOC_FOREVER, &it) == 0 && i < 3)
+  while (aioc_yielder_next(y, &it, AIOC_FOREVER) == 0 && i < 3)
     out[i++] = (char)AIOC_TO_INT(it);
   return 0; /* stops early: the scope cancels the rest */
 }
@@ -250,9 +250,10 @@ static int f1_f2_concurrent(void *arg, void **result) {
   aioc_spawn(&t1, sleep_tenth, NULL);
   aioc_spawn(&t2, sleep_tenth, NULL);
   aioc_future *fs[2] = {aioc_task_future(t1), aioc_task_future(t2)};
-  aioc_wait(fs, 2, AIOC_ALL_COMPLETED, AIOC_FOREVER, NULL, NULL, NULL, NULL);
-  aioc_task_release(t1);
-  aioc_task_release(t2);
+  aioc_wait(fs, 2, AIOC_WAIT_ALL_COMPLETED, NULL, NULL, NULL, NULL,
+            AIOC_FOREVER);
+  aioc_task_unref(t1);
+  aioc_task_unref(t2);
   aioc_yielder_put(caveat_y, AIOC_INT(1));
   return AIOC_NORESULT;
 }
@@ -262,9 +263,9 @@ static double first_result_time(aioc_fn fn) {
   aioc_yielder_new(&caveat_y, 0, NULL);
   for (int i = 0; i < 100; i++) aioc_yielder_spawn(caveat_y, fn, NULL);
   void *it;
-  CHECK_RC(aioc_yielder_next(caveat_y, AIOC_FOREVER, &it), 0);
+  CHECK_RC(aioc_yielder_next(caveat_y, &it, AIOC_FOREVER), 0);
   double t = aioc_loop_time(loop);
-  while (aioc_yielder_next(caveat_y, AIOC_FOREVER, &it) == 0) {
+  while (aioc_yielder_next(caveat_y, &it, AIOC_FOREVER) == 0) {
   }
   aioc_yielder_free(caveat_y);
   CLOSE_CLEAN(loop);
@@ -307,7 +308,7 @@ static void test_errors(void) {
   aioc_group_free(g);
   /* collect: everything runs, every error is listed */
   reset();
-  aioc_group_options o = {.policy = AIOC_COLLECT};
+  aioc_group_options o = {.policy = AIOC_GROUP_COLLECT};
   aioc_group_new(&g, &o);
   aioc_group_spawn(g, failer, AIOC_INT(-EIO));
   for (char c = 'a'; c <= 'g'; c++) aioc_group_spawn(g, f, AIOC_INT(c));
@@ -324,11 +325,11 @@ static void test_errors(void) {
   aioc_yielder_spawn(y, failer, AIOC_INT(-EPROTO));
   aioc_yielder_spawn(y, f, AIOC_INT('c'));
   void *it;
-  CHECK_RC(aioc_yielder_next(y, AIOC_FOREVER, &it), 0);
-  CHECK_RC(aioc_yielder_next(y, AIOC_FOREVER, &it), -EPROTO);
-  CHECK_RC(aioc_yielder_next(y, AIOC_FOREVER, &it), 0);
+  CHECK_RC(aioc_yielder_next(y, &it, AIOC_FOREVER), 0);
+  CHECK_RC(aioc_yielder_next(y, &it, AIOC_FOREVER), -EPROTO);
+  CHECK_RC(aioc_yielder_next(y, &it, AIOC_FOREVER), 0);
   CHECK_EQ(AIOC_TO_INT(it), 'c');
-  CHECK_RC(aioc_yielder_next(y, AIOC_FOREVER, &it), AIOC_EXHAUSTED);
+  CHECK_RC(aioc_yielder_next(y, &it, AIOC_FOREVER), AIOC_EXHAUSTED);
   aioc_yielder_free(y);
   CLOSE_CLEAN(loop);
 }
@@ -446,7 +447,8 @@ static void *own_loop_thread(void *arg) {
   for (char c = 'a'; c <= 'g'; c++) aioc_yielder_spawn(y, thread_job, NULL);
   void *it;
   int n = 0;
-  while (aioc_yielder_next(y, AIOC_FOREVER, &it) == 0) n++;
+  while (aioc_yielder_next(y, &it, AIOC_FOREVER) == 0)
+    n++;
   /* thread_job returns no value: it is yielded as NULL */
   aioc_yielder_free(y);
   *ok = n == 7 && aioc_loop_time(loop) > 0.099;
@@ -504,7 +506,7 @@ static void test_unstarted_tasks_settle(void) {
   aioc_yielder_new(&y, 0, &o);
   for (char c = 'a'; c <= 'g'; c++) aioc_yielder_spawn(y, f, AIOC_INT(c));
   void *it;
-  CHECK_RC(aioc_yielder_next(y, AIOC_FOREVER, &it), 0);
+  CHECK_RC(aioc_yielder_next(y, &it, AIOC_FOREVER), 0);
   CHECK_RC(aioc_yielder_close(y), 0);
   aioc_yielder_free(y);
   /* a group freed by one of its own tasks */
@@ -515,7 +517,7 @@ static void test_unstarted_tasks_settle(void) {
   aioc_task *t;
   aioc_spawn(&t, f, AIOC_INT('g')); /* lets the loop run to the end */
   CHECK_RC(aioc_block_on(aioc_task_future(t), NULL), 0);
-  aioc_task_release(t);
+  aioc_task_unref(t);
   CHECK_EQ(cleaned, 1); /* 'a' was cancelled by the close */
   CLOSE_CLEAN(loop);
 }
@@ -542,7 +544,7 @@ static int busy_main(void *arg, void **result) {
   CHECK_RC(aioc_task_await(t, NULL), 0);
   CHECK_EQ(cleaned, 7);
   CHECK_DBL(aioc_time(), 0.005, 1e-9);
-  aioc_task_release(t);
+  aioc_task_unref(t);
   aioc_group_free(busy_group);
   return 0;
 }

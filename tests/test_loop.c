@@ -56,7 +56,7 @@ static void test_new_close(void) {
   CHECK(loop != NULL);
   CHECK(!aioc_loop_is_running(loop));
   CHECK(!aioc_loop_is_closed(loop));
-  CHECK(aioc_loop_running() == NULL);
+  CHECK(aioc_get_running_loop() == NULL);
   CHECK_RC(aioc_loop_close(loop), 0);
 
   aioc_loop_options o = {.virtual_clock = 1, .quiet = 1};
@@ -74,7 +74,7 @@ static int running_inside = 0;
 static aioc_loop *running_seen = NULL;
 static void close_inside_cb(void *arg) {
   aioc_loop *loop = arg;
-  running_seen = aioc_loop_running();
+  running_seen = aioc_get_running_loop();
   running_inside = aioc_loop_is_running(loop);
   close_rc_inside = aioc_loop_close(loop);
   aioc_loop_stop(loop);
@@ -82,18 +82,18 @@ static void close_inside_cb(void *arg) {
 
 static void test_close_running(void) {
   aioc_loop *loop = test_loop(1);
-  CHECK_RC(aioc_call_soon(loop, close_inside_cb, loop, NULL), 0);
+  CHECK_RC(aioc_call_soon(NULL, loop, close_inside_cb, loop), 0);
   CHECK_RC(aioc_loop_run_forever(loop), 0);
   CHECK_RC(close_rc_inside, AIOC_ERUNNING);
   CHECK(running_seen == loop);
   CHECK(running_inside);
   CHECK(!aioc_loop_is_running(loop));
   CHECK(!aioc_loop_is_closed(loop));
-  CHECK(aioc_loop_running() == NULL);
+  CHECK(aioc_get_running_loop() == NULL);
   /* Still usable: nothing was closed. */
   counter = 0;
-  CHECK_RC(aioc_call_soon(loop, count_cb, NULL, NULL), 0);
-  CHECK_RC(aioc_call_soon(loop, stop_cb, loop, NULL), 0);
+  CHECK_RC(aioc_call_soon(NULL, loop, count_cb, NULL), 0);
+  CHECK_RC(aioc_call_soon(NULL, loop, stop_cb, loop), 0);
   CHECK_RC(aioc_loop_run_forever(loop), 0);
   CHECK_EQ(counter, 1);
   CLOSE_CLEAN(loop);
@@ -120,16 +120,16 @@ static int never_runs_fn(void *arg, void **result) {
 
 static int ran_never = 0;
 
-static void closed_probe_report(aioc_loop *loop, const aioc_report *r,
-                                void *arg) {
+static void closed_probe_report(void *arg, aioc_loop *loop,
+                                const aioc_report *r) {
   closed_probe *p = arg;
   (void)r;
   if (p->calls++) return;
   p->is_closed = aioc_loop_is_closed(loop);
   p->close_rc = aioc_loop_close(loop);
-  p->soon_rc = aioc_call_soon(loop, count_cb, NULL, &p->h);
-  p->later_rc = aioc_call_later(loop, 1.0, count_cb, NULL, NULL);
-  p->at_rc = aioc_call_at(loop, 1.0, count_cb, NULL, NULL);
+  p->soon_rc = aioc_call_soon(&p->h, loop, count_cb, NULL);
+  p->later_rc = aioc_call_later(NULL, loop, 1.0, count_cb, NULL);
+  p->at_rc = aioc_call_at(NULL, loop, 1.0, count_cb, NULL);
   p->ts_rc = aioc_call_soon_threadsafe(loop, count_cb, NULL);
   p->spawn_rc = aioc_spawn_ex(&p->t, loop, never_runs_fn, &ran_never, NULL);
   p->future_rc = aioc_future_new(&p->f, loop);
@@ -175,11 +175,11 @@ static void test_closed_loop_refuses(void) {
   CHECK_EQ(counter, 0);
   CHECK_EQ(ran_never, 0);
   /* The pending task's handle is still valid, and it ended cancelled. */
-  CHECK_EQ(aioc_future_state(aioc_task_future(t)), AIOC_CANCELLED);
-  aioc_handle_release(p.h);
-  aioc_task_release(p.t);
-  aioc_future_release(p.f);
-  aioc_task_release(t);
+  CHECK_EQ(aioc_future_state(aioc_task_future(t)), AIOC_FUTURE_CANCELLED);
+  aioc_handle_unref(p.h);
+  aioc_task_unref(p.t);
+  aioc_future_unref(p.f);
+  aioc_task_unref(t);
 }
 
 /* ---- call_soon, call_later, call_at ------------------------------------ */
@@ -188,8 +188,8 @@ static void test_call_soon_fifo(void) {
   aioc_loop *loop = test_loop(1);
   log_reset();
   for (int i = 0; i < 100; i++)
-    CHECK_RC(aioc_call_soon(loop, log_cb, AIOC_INT(i), NULL), 0);
-  CHECK_RC(aioc_call_soon(loop, stop_cb, loop, NULL), 0);
+    CHECK_RC(aioc_call_soon(NULL, loop, log_cb, AIOC_INT(i)), 0);
+  CHECK_RC(aioc_call_soon(NULL, loop, stop_cb, loop), 0);
   CHECK_RC(aioc_loop_run_forever(loop), 0);
   CHECK_EQ(g_log.n, 100);
   for (int i = 0; i < g_log.n; i++) CHECK_EQ(g_log.v[i], i);
@@ -200,20 +200,20 @@ static void test_call_soon_fifo(void) {
 /* Callbacks scheduled by a callback run after those already scheduled. */
 static void chain_a(void *arg) {
   log_cb(AIOC_INT(1));
-  aioc_call_soon((aioc_loop *)arg, log_cb, AIOC_INT(4), NULL);
+  aioc_call_soon(NULL, (aioc_loop *)arg, log_cb, AIOC_INT(4));
 }
 static void chain_b(void *arg) {
   log_cb(AIOC_INT(2));
-  aioc_call_soon((aioc_loop *)arg, log_cb, AIOC_INT(5), NULL);
+  aioc_call_soon(NULL, (aioc_loop *)arg, log_cb, AIOC_INT(5));
 }
 
 static void test_call_soon_nested_order(void) {
   aioc_loop *loop = test_loop(1);
   log_reset();
-  CHECK_RC(aioc_call_soon(loop, chain_a, loop, NULL), 0);
-  CHECK_RC(aioc_call_soon(loop, chain_b, loop, NULL), 0);
-  CHECK_RC(aioc_call_soon(loop, log_cb, AIOC_INT(3), NULL), 0);
-  CHECK_RC(aioc_call_later(loop, 0.5, stop_cb, loop, NULL), 0);
+  CHECK_RC(aioc_call_soon(NULL, loop, chain_a, loop), 0);
+  CHECK_RC(aioc_call_soon(NULL, loop, chain_b, loop), 0);
+  CHECK_RC(aioc_call_soon(NULL, loop, log_cb, AIOC_INT(3)), 0);
+  CHECK_RC(aioc_call_later(NULL, loop, 0.5, stop_cb, loop), 0);
   CHECK_RC(aioc_loop_run_forever(loop), 0);
   CHECK_EQ(g_log.n, 5);
   for (int i = 0; i < g_log.n; i++) CHECK_EQ(g_log.v[i], i + 1);
@@ -226,10 +226,10 @@ static void test_call_later_order(void) {
   g_ntimes = 0;
   static const double delays[] = {3.0, 1.0, 2.5, 0.25, 2.0, 0.0};
   for (int i = 0; i < 6; i++)
-    CHECK_RC(aioc_call_later(loop, delays[i], log_cb, AIOC_INT(i), NULL), 0);
+    CHECK_RC(aioc_call_later(NULL, loop, delays[i], log_cb, AIOC_INT(i)), 0);
   for (int i = 0; i < 6; i++)
-    CHECK_RC(aioc_call_later(loop, delays[i], time_cb, loop, NULL), 0);
-  CHECK_RC(aioc_call_later(loop, 3.0, stop_cb, loop, NULL), 0);
+    CHECK_RC(aioc_call_later(NULL, loop, delays[i], time_cb, loop), 0);
+  CHECK_RC(aioc_call_later(NULL, loop, 3.0, stop_cb, loop), 0);
   CHECK_RC(aioc_loop_run_forever(loop), 0);
   static const int want[] = {5, 3, 1, 4, 2, 0};
   static const double wtimes[] = {0.0, 0.25, 1.0, 2.0, 2.5, 3.0};
@@ -247,15 +247,15 @@ static void test_call_later_order(void) {
 static void test_call_at_equal_deadlines_fifo(void) {
   aioc_loop *loop = test_loop(1);
   log_reset();
-  CHECK_RC(aioc_call_at(loop, 5.0, log_cb, AIOC_INT(0), NULL), 0);
-  CHECK_RC(aioc_call_at(loop, 2.0, log_cb, AIOC_INT(100), NULL), 0);
-  CHECK_RC(aioc_call_at(loop, 5.0, log_cb, AIOC_INT(1), NULL), 0);
-  CHECK_RC(aioc_call_later(loop, 5.0, log_cb, AIOC_INT(2), NULL), 0);
-  CHECK_RC(aioc_call_at(loop, 5.0, log_cb, AIOC_INT(3), NULL), 0);
-  CHECK_RC(aioc_call_at(loop, 7.0, log_cb, AIOC_INT(200), NULL), 0);
-  CHECK_RC(aioc_call_at(loop, 5.0, log_cb, AIOC_INT(4), NULL), 0);
-  CHECK_RC(aioc_call_at(loop, 5.0, log_cb, AIOC_INT(5), NULL), 0);
-  CHECK_RC(aioc_call_at(loop, 7.0, stop_cb, loop, NULL), 0);
+  CHECK_RC(aioc_call_at(NULL, loop, 5.0, log_cb, AIOC_INT(0)), 0);
+  CHECK_RC(aioc_call_at(NULL, loop, 2.0, log_cb, AIOC_INT(100)), 0);
+  CHECK_RC(aioc_call_at(NULL, loop, 5.0, log_cb, AIOC_INT(1)), 0);
+  CHECK_RC(aioc_call_later(NULL, loop, 5.0, log_cb, AIOC_INT(2)), 0);
+  CHECK_RC(aioc_call_at(NULL, loop, 5.0, log_cb, AIOC_INT(3)), 0);
+  CHECK_RC(aioc_call_at(NULL, loop, 7.0, log_cb, AIOC_INT(200)), 0);
+  CHECK_RC(aioc_call_at(NULL, loop, 5.0, log_cb, AIOC_INT(4)), 0);
+  CHECK_RC(aioc_call_at(NULL, loop, 5.0, log_cb, AIOC_INT(5)), 0);
+  CHECK_RC(aioc_call_at(NULL, loop, 7.0, stop_cb, loop), 0);
   CHECK_RC(aioc_loop_run_forever(loop), 0);
   static const int want[] = {100, 0, 1, 2, 3, 4, 5, 200};
   CHECK_EQ(g_log.n, 8);
@@ -265,10 +265,10 @@ static void test_call_at_equal_deadlines_fifo(void) {
   /* In the past: runs next, the clock stays at 7. */
   log_reset();
   g_ntimes = 0;
-  CHECK_RC(aioc_call_at(loop, 1.0, log_cb, AIOC_INT(9), NULL), 0);
-  CHECK_RC(aioc_call_at(loop, -3.0, log_cb, AIOC_INT(8), NULL), 0);
-  CHECK_RC(aioc_call_at(loop, 1.0, time_cb, loop, NULL), 0);
-  CHECK_RC(aioc_call_later(loop, 1.0, stop_cb, loop, NULL), 0);
+  CHECK_RC(aioc_call_at(NULL, loop, 1.0, log_cb, AIOC_INT(9)), 0);
+  CHECK_RC(aioc_call_at(NULL, loop, -3.0, log_cb, AIOC_INT(8)), 0);
+  CHECK_RC(aioc_call_at(NULL, loop, 1.0, time_cb, loop), 0);
+  CHECK_RC(aioc_call_later(NULL, loop, 1.0, stop_cb, loop), 0);
   CHECK_RC(aioc_loop_run_forever(loop), 0);
   CHECK_EQ(g_log.n, 2);
   CHECK_EQ(g_log.v[0], 8); /* earlier deadline first */
@@ -291,13 +291,13 @@ static void test_timer_heap_many(void) {
   for (int i = 0; i < N; i++) {
     x = x * 1103515245u + 12345u;
     deadline_of[i] = (int)((x >> 16) % 20); /* 0..19: many ties */
-    CHECK_RC(aioc_call_at(loop, 1.0 + deadline_of[i], log_cb, AIOC_INT(i),
-                          &hs[i]),
-             0);
+    CHECK_RC(
+        aioc_call_at(&hs[i], loop, 1.0 + deadline_of[i], log_cb, AIOC_INT(i)),
+        0);
   }
   /* Cancel every seventh: they must vanish without disturbing the rest. */
   for (int i = 0; i < N; i += 7) CHECK_EQ(aioc_handle_cancel(hs[i]), 1);
-  CHECK_RC(aioc_call_at(loop, 50.0, stop_cb, loop, NULL), 0);
+  CHECK_RC(aioc_call_at(NULL, loop, 50.0, stop_cb, loop), 0);
   CHECK_RC(aioc_loop_run_forever(loop), 0);
   int expect = N - (N + 6) / 7;
   CHECK_EQ(g_log.n, expect);
@@ -313,7 +313,8 @@ static void test_timer_heap_many(void) {
         k++;
       }
   CHECK_EQ(k, expect);
-  for (int i = 0; i < N; i++) aioc_handle_release(hs[i]);
+  for (int i = 0; i < N; i++)
+    aioc_handle_unref(hs[i]);
   CLOSE_CLEAN(loop);
 }
 
@@ -328,48 +329,48 @@ static void test_handle_cancel(void) {
   aioc_loop *loop = test_loop(1);
   log_reset();
   aioc_handle *h1, *h2, *h3, *h4;
-  CHECK_RC(aioc_call_later(loop, 1.0, log_cb, AIOC_INT(1), &h1), 0);
-  CHECK_RC(aioc_call_later(loop, 2.0, log_cb, AIOC_INT(2), &h2), 0);
-  CHECK_RC(aioc_call_soon(loop, log_cb, AIOC_INT(3), &h3), 0);
-  CHECK_RC(aioc_call_soon(loop, log_cb, AIOC_INT(4), &h4), 0);
+  CHECK_RC(aioc_call_later(&h1, loop, 1.0, log_cb, AIOC_INT(1)), 0);
+  CHECK_RC(aioc_call_later(&h2, loop, 2.0, log_cb, AIOC_INT(2)), 0);
+  CHECK_RC(aioc_call_soon(&h3, loop, log_cb, AIOC_INT(3)), 0);
+  CHECK_RC(aioc_call_soon(&h4, loop, log_cb, AIOC_INT(4)), 0);
   CHECK(h1 && h2 && h3 && h4);
-  CHECK(!aioc_handle_cancelled(h1));
+  CHECK(!aioc_handle_is_cancelled(h1));
   CHECK_EQ(aioc_handle_cancel(h1), 1);
-  CHECK(aioc_handle_cancelled(h1));
+  CHECK(aioc_handle_is_cancelled(h1));
   CHECK_EQ(aioc_handle_cancel(h1), 0); /* twice: harmless */
   CHECK_EQ(aioc_handle_cancel(h3), 1); /* a call_soon too */
   CHECK_EQ(aioc_handle_cancel(h3), 0);
-  CHECK_RC(aioc_call_later(loop, 3.0, stop_cb, loop, NULL), 0);
+  CHECK_RC(aioc_call_later(NULL, loop, 3.0, stop_cb, loop), 0);
   CHECK_RC(aioc_loop_run_forever(loop), 0);
   CHECK_EQ(g_log.n, 2);
   CHECK_EQ(g_log.v[0], 4);
   CHECK_EQ(g_log.v[1], 2);
   /* Cancelling after it ran: 0, and it does not count as cancelled. */
   CHECK_EQ(aioc_handle_cancel(h2), 0);
-  CHECK(!aioc_handle_cancelled(h2));
+  CHECK(!aioc_handle_is_cancelled(h2));
   CHECK_EQ(aioc_handle_cancel(h4), 0);
   CHECK_EQ(aioc_handle_cancel(NULL), -EINVAL);
-  aioc_handle_release(h1);
-  aioc_handle_release(h2);
-  aioc_handle_release(h3);
-  aioc_handle_release(h4);
-  aioc_handle_release(NULL);
+  aioc_handle_unref(h1);
+  aioc_handle_unref(h2);
+  aioc_handle_unref(h3);
+  aioc_handle_unref(h4);
+  aioc_handle_unref(NULL);
 
   /* Due in the same iteration: the first cancels the second, which is
    * already out of the timer heap but has not run: it must not run. */
   log_reset();
-  CHECK_RC(aioc_call_later(loop, 1.0, cancel_other_cb, &h2, &h1), 0);
-  CHECK_RC(aioc_call_later(loop, 1.0, log_cb, AIOC_INT(7), &h2), 0);
-  CHECK_RC(aioc_call_later(loop, 2.0, stop_cb, loop, NULL), 0);
+  CHECK_RC(aioc_call_later(&h1, loop, 1.0, cancel_other_cb, &h2), 0);
+  CHECK_RC(aioc_call_later(&h2, loop, 1.0, log_cb, AIOC_INT(7)), 0);
+  CHECK_RC(aioc_call_later(NULL, loop, 2.0, stop_cb, loop), 0);
   cancel_other_rc = 12345;
   CHECK_RC(aioc_loop_run_forever(loop), 0);
   CHECK_EQ(cancel_other_rc, 1);
   CHECK_EQ(g_log.n, 0);
-  CHECK(aioc_handle_cancelled(h2));
-  CHECK(!aioc_handle_cancelled(h1));
+  CHECK(aioc_handle_is_cancelled(h2));
+  CHECK(!aioc_handle_is_cancelled(h1));
   CHECK_EQ(aioc_handle_cancel(h1), 0); /* it ran */
-  aioc_handle_release(h1);
-  aioc_handle_release(h2);
+  aioc_handle_unref(h1);
+  aioc_handle_unref(h2);
   CLOSE_CLEAN(loop);
 }
 
@@ -378,18 +379,18 @@ static void test_handle_cancel_same_batch(void) {
   aioc_loop *loop = test_loop(1);
   log_reset();
   aioc_handle *h1, *h2, *h3;
-  CHECK_RC(aioc_call_soon(loop, cancel_other_cb, &h3, &h1), 0);
-  CHECK_RC(aioc_call_soon(loop, log_cb, AIOC_INT(2), &h2), 0);
-  CHECK_RC(aioc_call_soon(loop, log_cb, AIOC_INT(3), &h3), 0);
+  CHECK_RC(aioc_call_soon(&h1, loop, cancel_other_cb, &h3), 0);
+  CHECK_RC(aioc_call_soon(&h2, loop, log_cb, AIOC_INT(2)), 0);
+  CHECK_RC(aioc_call_soon(&h3, loop, log_cb, AIOC_INT(3)), 0);
   cancel_other_rc = 12345;
   CHECK(aioc_loop_run_once(loop) >= 0);
   CHECK_EQ(cancel_other_rc, 1);
   CHECK_EQ(g_log.n, 1);
   CHECK_EQ(g_log.v[0], 2);
-  CHECK(aioc_handle_cancelled(h3));
-  aioc_handle_release(h1);
-  aioc_handle_release(h2);
-  aioc_handle_release(h3);
+  CHECK(aioc_handle_is_cancelled(h3));
+  aioc_handle_unref(h1);
+  aioc_handle_unref(h2);
+  aioc_handle_unref(h3);
   CHECK(aioc_loop_run_once(loop) >= 0);
   CHECK_EQ(g_log.n, 1);
   CLOSE_CLEAN(loop);
@@ -401,23 +402,23 @@ static void test_handle_release(void) {
   aioc_loop *loop = test_loop(1);
   log_reset();
   aioc_handle *h1, *h2, *h3;
-  CHECK_RC(aioc_call_later(loop, 1.0, log_cb, AIOC_INT(1), &h1), 0);
-  CHECK_RC(aioc_call_soon(loop, log_cb, AIOC_INT(2), &h2), 0);
-  CHECK_RC(aioc_call_later(loop, 0.5, log_cb, AIOC_INT(3), &h3), 0);
-  aioc_handle_release(h1);
-  aioc_handle_release(h2);
-  CHECK_RC(aioc_call_later(loop, 2.0, stop_cb, loop, NULL), 0);
+  CHECK_RC(aioc_call_later(&h1, loop, 1.0, log_cb, AIOC_INT(1)), 0);
+  CHECK_RC(aioc_call_soon(&h2, loop, log_cb, AIOC_INT(2)), 0);
+  CHECK_RC(aioc_call_later(&h3, loop, 0.5, log_cb, AIOC_INT(3)), 0);
+  aioc_handle_unref(h1);
+  aioc_handle_unref(h2);
+  CHECK_RC(aioc_call_later(NULL, loop, 2.0, stop_cb, loop), 0);
   CHECK_RC(aioc_loop_run_forever(loop), 0);
   CHECK_EQ(g_log.n, 3);
   CHECK_EQ(g_log.v[0], 2);
   CHECK_EQ(g_log.v[1], 3);
   CHECK_EQ(g_log.v[2], 1);
-  aioc_handle_release(h3);
+  aioc_handle_unref(h3);
   /* A handle for a callback that never runs (loop closed first). */
   aioc_handle *h4;
-  CHECK_RC(aioc_call_later(loop, 100.0, log_cb, AIOC_INT(4), &h4), 0);
+  CHECK_RC(aioc_call_later(&h4, loop, 100.0, log_cb, AIOC_INT(4)), 0);
   CLOSE_CLEAN(loop);
-  aioc_handle_release(h4);
+  aioc_handle_unref(h4);
   CHECK_EQ(g_log.n, 3);
 }
 
@@ -440,11 +441,11 @@ static void cached_time_cb(void *arg) {
 static void test_time_cached_monotonic(void) {
   aioc_loop *loop = test_loop(0);
   g_ntimes = 0;
-  CHECK_RC(aioc_call_soon(loop, cached_time_cb, loop, NULL), 0);
-  CHECK_RC(aioc_call_soon(loop, time_cb, loop, NULL), 0);
+  CHECK_RC(aioc_call_soon(NULL, loop, cached_time_cb, loop), 0);
+  CHECK_RC(aioc_call_soon(NULL, loop, time_cb, loop), 0);
   double scheduled = aioc_loop_time(loop); /* fresh: the loop is not running */
-  CHECK_RC(aioc_call_later(loop, 0.003, time_cb, loop, NULL), 0);
-  CHECK_RC(aioc_call_later(loop, 0.003, stop_cb, loop, NULL), 0);
+  CHECK_RC(aioc_call_later(NULL, loop, 0.003, time_cb, loop), 0);
+  CHECK_RC(aioc_call_later(NULL, loop, 0.003, stop_cb, loop), 0);
   CHECK_RC(aioc_loop_run_forever(loop), 0);
   /* Within one iteration the time does not change. */
   CHECK_DBL(cached_a, cached_b, 0);
@@ -466,15 +467,15 @@ static void test_virtual_clock(void) {
   g_ntimes = 0;
   CHECK_DBL(aioc_loop_time(loop), 0.0, 0);
   CHECK_DBL(aioc_time(), 0.0, 0);
-  CHECK_RC(aioc_call_later(loop, 100.0, time_cb, loop, NULL), 0);
-  CHECK_RC(aioc_call_later(loop, 100.0, stop_cb, loop, NULL), 0);
+  CHECK_RC(aioc_call_later(NULL, loop, 100.0, time_cb, loop), 0);
+  CHECK_RC(aioc_call_later(NULL, loop, 100.0, stop_cb, loop), 0);
   CHECK_RC(aioc_loop_run_forever(loop), 0);
   CHECK_EQ(g_ntimes, 1);
   CHECK(g_times[0] == 100.0);
   CHECK(aioc_loop_time(loop) == 100.0);
   CHECK(aioc_time() == 100.0);
   /* A huge delay: still instant. */
-  CHECK_RC(aioc_call_later(loop, 1e6, stop_cb, loop, NULL), 0);
+  CHECK_RC(aioc_call_later(NULL, loop, 1e6, stop_cb, loop), 0);
   CHECK_RC(aioc_loop_run_forever(loop), 0);
   CHECK_DBL(aioc_loop_time(loop), 1e6 + 100.0, 1e-6);
   CLOSE_CLEAN(loop);
@@ -486,7 +487,7 @@ static int chain_left;
 static void chain_cb(void *arg) {
   aioc_loop *loop = arg;
   log_cb(AIOC_INT((int)(aioc_loop_time(loop) * 1000)));
-  if (--chain_left > 0) aioc_call_soon(loop, chain_cb, loop, NULL);
+  if (--chain_left > 0) aioc_call_soon(NULL, loop, chain_cb, loop);
 }
 static void chain_timer_cb(void *arg) {
   log_cb(AIOC_INT(-1 - chain_left));
@@ -497,8 +498,8 @@ static void test_virtual_clock_waits_for_ready(void) {
   aioc_loop *loop = test_loop(1);
   log_reset();
   chain_left = 10;
-  CHECK_RC(aioc_call_later(loop, 0.001, chain_timer_cb, loop, NULL), 0);
-  CHECK_RC(aioc_call_soon(loop, chain_cb, loop, NULL), 0);
+  CHECK_RC(aioc_call_later(NULL, loop, 0.001, chain_timer_cb, loop), 0);
+  CHECK_RC(aioc_call_soon(NULL, loop, chain_cb, loop), 0);
   CHECK_RC(aioc_loop_run_forever(loop), 0);
   CHECK_EQ(g_log.n, 11);
   for (int i = 0; i < 10 && i < g_log.n; i++) CHECK_EQ(g_log.v[i], 0);
@@ -515,15 +516,15 @@ static void stop_and_schedule_cb(void *arg) {
   aioc_loop *loop = arg;
   log_cb(AIOC_INT(1));
   aioc_loop_stop(loop);
-  aioc_call_soon(loop, log_cb, AIOC_INT(3), NULL);
+  aioc_call_soon(NULL, loop, log_cb, AIOC_INT(3));
 }
 
 static void test_run_forever_stop(void) {
   aioc_loop *loop = test_loop(1);
   log_reset();
-  CHECK_RC(aioc_call_soon(loop, stop_and_schedule_cb, loop, NULL), 0);
-  CHECK_RC(aioc_call_soon(loop, log_cb, AIOC_INT(2), NULL), 0);
-  CHECK_RC(aioc_call_later(loop, 4.0, log_cb, AIOC_INT(4), NULL), 0);
+  CHECK_RC(aioc_call_soon(NULL, loop, stop_and_schedule_cb, loop), 0);
+  CHECK_RC(aioc_call_soon(NULL, loop, log_cb, AIOC_INT(2)), 0);
+  CHECK_RC(aioc_call_later(NULL, loop, 4.0, log_cb, AIOC_INT(4)), 0);
   CHECK_RC(aioc_loop_run_forever(loop), 0);
   CHECK(!aioc_loop_is_running(loop));
   CHECK_EQ(g_log.n, 2);
@@ -531,7 +532,7 @@ static void test_run_forever_stop(void) {
   CHECK_EQ(g_log.v[1], 2);
   CHECK_DBL(aioc_loop_time(loop), 0.0, 0);
   /* Run again: the rest follows. */
-  CHECK_RC(aioc_call_later(loop, 4.0, stop_cb, loop, NULL), 0);
+  CHECK_RC(aioc_call_later(NULL, loop, 4.0, stop_cb, loop), 0);
   CHECK_RC(aioc_loop_run_forever(loop), 0);
   CHECK_EQ(g_log.n, 4);
   CHECK_EQ(g_log.v[2], 3);
@@ -545,14 +546,14 @@ static void test_run_forever_stop(void) {
 static void test_stop_before_run(void) {
   aioc_loop *loop = test_loop(1);
   log_reset();
-  CHECK_RC(aioc_call_soon(loop, log_cb, AIOC_INT(1), NULL), 0);
-  CHECK_RC(aioc_call_later(loop, 5.0, log_cb, AIOC_INT(2), NULL), 0);
+  CHECK_RC(aioc_call_soon(NULL, loop, log_cb, AIOC_INT(1)), 0);
+  CHECK_RC(aioc_call_later(NULL, loop, 5.0, log_cb, AIOC_INT(2)), 0);
   CHECK_RC(aioc_loop_stop(loop), 0);
   CHECK_RC(aioc_loop_run_forever(loop), 0);
   CHECK_EQ(g_log.n, 1); /* one iteration: the ready callback, not the timer */
   if (g_log.n == 0) aioc_loop_run_once(loop); /* do not leave it behind */
   /* The stop was consumed: the next run goes on until stopped again. */
-  CHECK_RC(aioc_call_later(loop, 6.0, stop_cb, loop, NULL), 0);
+  CHECK_RC(aioc_call_later(NULL, loop, 6.0, stop_cb, loop), 0);
   CHECK_RC(aioc_loop_run_forever(loop), 0);
   CHECK_EQ(g_log.n, 2);
   CHECK_EQ(g_log.v[g_log.n - 1], 2);
@@ -585,9 +586,9 @@ static void test_run_until_complete(void) {
   CHECK_RC(aioc_spawn_ex(&t, loop, sleep_and_return, &d, NULL), 0);
   /* A callback after the task's end must not have run yet on return. */
   counter = 0;
-  CHECK_RC(aioc_call_later(loop, 3.0, count_cb, NULL, NULL), 0);
+  CHECK_RC(aioc_call_later(NULL, loop, 3.0, count_cb, NULL), 0);
   CHECK_RC(aioc_loop_run_until_complete(loop, aioc_task_future(t)), 0);
-  CHECK(aioc_future_done(aioc_task_future(t)));
+  CHECK(aioc_future_is_done(aioc_task_future(t)));
   CHECK_DBL(aioc_loop_time(loop), 2.5, 1e-6);
   CHECK_EQ(counter, 0);
   void *r = NULL;
@@ -595,7 +596,7 @@ static void test_run_until_complete(void) {
   CHECK_EQ(AIOC_TO_INT(r), 77);
   /* Already done: returns at once. */
   CHECK_RC(aioc_loop_run_until_complete(loop, aioc_task_future(t)), 0);
-  aioc_task_release(t);
+  aioc_task_unref(t);
 
   /* A failed task: run_until_complete still returns 0 ("whatever its
    * outcome"); the error is in the future. */
@@ -603,7 +604,7 @@ static void test_run_until_complete(void) {
   CHECK_RC(aioc_loop_run_until_complete(loop, aioc_task_future(t)), 0);
   CHECK_RC(aioc_future_error(aioc_task_future(t)), -EIO);
   CHECK_STR(aioc_future_error_message(aioc_task_future(t)), "boom");
-  aioc_task_release(t);
+  aioc_task_unref(t);
 
   /* A plain future completed by a timer callback. */
   aioc_future *f;
@@ -615,14 +616,14 @@ static void test_run_until_complete(void) {
   CHECK_RC(aioc_loop_run_until_complete(other, f), -EINVAL);
   CHECK_RC(aioc_loop_close(other), 0);
   double before = aioc_loop_time(loop);
-  CHECK_RC(aioc_call_later(loop, 1.5, set_result_cb, f, NULL), 0);
+  CHECK_RC(aioc_call_later(NULL, loop, 1.5, set_result_cb, f), 0);
   CHECK_RC(aioc_loop_run_until_complete(loop, f), 0);
   CHECK_DBL(aioc_loop_time(loop), before + 1.5, 1e-6);
   r = NULL;
   CHECK_RC(aioc_future_result(f, &r), 0);
   CHECK_EQ(AIOC_TO_INT(r), 5);
   CHECK_EQ(counter, 1); /* the 3.0 callback ran on the way */
-  aioc_future_release(f);
+  aioc_future_unref(f);
   CLOSE_CLEAN(loop);
 }
 
@@ -631,11 +632,11 @@ static void test_run_until_complete_stopped(void) {
   aioc_loop *loop = test_loop(1);
   aioc_future *f;
   CHECK_RC(aioc_future_new(&f, loop), 0);
-  CHECK_RC(aioc_call_later(loop, 1.0, stop_cb, loop, NULL), 0);
+  CHECK_RC(aioc_call_later(NULL, loop, 1.0, stop_cb, loop), 0);
   CHECK_RC(aioc_loop_run_until_complete(loop, f), -EINTR);
-  CHECK(!aioc_future_done(f));
+  CHECK(!aioc_future_is_done(f));
   CHECK_DBL(aioc_loop_time(loop), 1.0, 1e-6);
-  aioc_future_release(f);
+  aioc_future_unref(f);
   CLOSE_CLEAN(loop);
 }
 
@@ -643,20 +644,20 @@ static void test_run_until_complete_stopped(void) {
  * waiting, and returns how many items it ran. */
 static void chain_once(void *arg) {
   log_cb(AIOC_INT(1));
-  aioc_call_soon((aioc_loop *)arg, log_cb, AIOC_INT(3), NULL);
+  aioc_call_soon(NULL, (aioc_loop *)arg, log_cb, AIOC_INT(3));
 }
 
 static void test_run_once(void) {
   aioc_loop *loop = test_loop(1);
   log_reset();
   CHECK_RC(aioc_loop_run_once(loop), 0); /* nothing to do: returns at once */
-  CHECK_RC(aioc_call_soon(loop, chain_once, loop, NULL), 0);
-  CHECK_RC(aioc_call_soon(loop, log_cb, AIOC_INT(2), NULL), 0);
-  CHECK_RC(aioc_call_later(loop, 10.0, log_cb, AIOC_INT(99), NULL), 0);
+  CHECK_RC(aioc_call_soon(NULL, loop, chain_once, loop), 0);
+  CHECK_RC(aioc_call_soon(NULL, loop, log_cb, AIOC_INT(2)), 0);
+  CHECK_RC(aioc_call_later(NULL, loop, 10.0, log_cb, AIOC_INT(99)), 0);
   CHECK_RC(aioc_loop_run_once(loop), 2);
   CHECK_EQ(g_log.n, 2);
   CHECK(!aioc_loop_is_running(loop));
-  CHECK(aioc_loop_running() == NULL);
+  CHECK(aioc_get_running_loop() == NULL);
   CHECK_RC(aioc_loop_run_once(loop), 1);
   CHECK_EQ(g_log.n, 3);
   CHECK_EQ(g_log.v[2], 3);
@@ -665,7 +666,7 @@ static void test_run_once(void) {
   CHECK_EQ(g_log.n, 3);
   CHECK_RC(aioc_loop_run_once(NULL), -EINVAL);
   /* Let the timer fire to close clean. */
-  CHECK_RC(aioc_call_later(loop, 10.0, stop_cb, loop, NULL), 0);
+  CHECK_RC(aioc_call_later(NULL, loop, 10.0, stop_cb, loop), 0);
   CHECK_RC(aioc_loop_run_forever(loop), 0);
   CHECK_EQ(g_log.n, 4);
   CLOSE_CLEAN(loop);
@@ -687,7 +688,7 @@ static void nested_run_cb(void *arg) {
 
 static void test_run_nested_refused(void) {
   aioc_loop *loop = test_loop(1);
-  CHECK_RC(aioc_call_soon(loop, nested_run_cb, loop, NULL), 0);
+  CHECK_RC(aioc_call_soon(NULL, loop, nested_run_cb, loop), 0);
   CHECK_RC(aioc_loop_run_forever(loop), 0);
   CHECK_RC(nested_forever_rc, AIOC_ERUNNING);
   CHECK_RC(nested_once_rc, AIOC_ERUNNING);
@@ -762,7 +763,7 @@ static void many_check_cb(void *arg) {
   if (atomic_load(&m->done_threads) == 4 && many_count == 2000)
     aioc_loop_stop(m->loop);
   else
-    aioc_call_later(m->loop, 0.001, many_check_cb, m, NULL);
+    aioc_call_later(NULL, m->loop, 0.001, many_check_cb, m);
 }
 
 static void test_call_soon_threadsafe_many(void) {
@@ -773,7 +774,7 @@ static void test_call_soon_threadsafe_many(void) {
   pthread_t th[4];
   for (int i = 0; i < 4; i++)
     CHECK_EQ(pthread_create(&th[i], NULL, many_thread, &m), 0);
-  CHECK_RC(aioc_call_soon(loop, many_check_cb, &m, NULL), 0);
+  CHECK_RC(aioc_call_soon(NULL, loop, many_check_cb, &m), 0);
   CHECK_RC(aioc_loop_run_forever(loop), 0);
   for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
   CHECK_EQ(many_count, 2000);
@@ -807,25 +808,25 @@ static void test_stop_from_thread(void) {
 static void test_bad_input(void) {
   aioc_loop *loop = test_loop(1);
   aioc_handle *h = (aioc_handle *)&h;
-  CHECK_RC(aioc_call_soon(NULL, count_cb, NULL, &h), -EINVAL);
+  CHECK_RC(aioc_call_soon(&h, NULL, count_cb, NULL), -EINVAL);
   CHECK(h == NULL);
   h = (aioc_handle *)&h;
-  CHECK_RC(aioc_call_soon(loop, NULL, NULL, &h), -EINVAL);
+  CHECK_RC(aioc_call_soon(&h, loop, NULL, NULL), -EINVAL);
   CHECK(h == NULL);
-  CHECK_RC(aioc_call_later(NULL, 1.0, count_cb, NULL, NULL), -EINVAL);
-  CHECK_RC(aioc_call_later(loop, 1.0, NULL, NULL, NULL), -EINVAL);
+  CHECK_RC(aioc_call_later(NULL, NULL, 1.0, count_cb, NULL), -EINVAL);
+  CHECK_RC(aioc_call_later(NULL, loop, 1.0, NULL, NULL), -EINVAL);
   h = (aioc_handle *)&h;
-  CHECK_RC(aioc_call_later(loop, -1.0, count_cb, NULL, &h), -EINVAL);
+  CHECK_RC(aioc_call_later(&h, loop, -1.0, count_cb, NULL), -EINVAL);
   CHECK(h == NULL);
-  CHECK_RC(aioc_call_later(loop, -1e-9, count_cb, NULL, NULL), -EINVAL);
-  CHECK_RC(aioc_call_later(loop, NAN, count_cb, NULL, NULL), -EINVAL);
-  CHECK_RC(aioc_call_later(loop, INFINITY, count_cb, NULL, NULL), -EINVAL);
-  CHECK_RC(aioc_call_later(loop, AIOC_FOREVER, count_cb, NULL, NULL), -EINVAL);
-  CHECK_RC(aioc_call_later(loop, -INFINITY, count_cb, NULL, NULL), -EINVAL);
-  CHECK_RC(aioc_call_at(NULL, 1.0, count_cb, NULL, NULL), -EINVAL);
-  CHECK_RC(aioc_call_at(loop, 1.0, NULL, NULL, NULL), -EINVAL);
-  CHECK_RC(aioc_call_at(loop, NAN, count_cb, NULL, NULL), -EINVAL);
-  CHECK_RC(aioc_call_at(loop, INFINITY, count_cb, NULL, NULL), -EINVAL);
+  CHECK_RC(aioc_call_later(NULL, loop, -1e-9, count_cb, NULL), -EINVAL);
+  CHECK_RC(aioc_call_later(NULL, loop, NAN, count_cb, NULL), -EINVAL);
+  CHECK_RC(aioc_call_later(NULL, loop, INFINITY, count_cb, NULL), -EINVAL);
+  CHECK_RC(aioc_call_later(NULL, loop, AIOC_FOREVER, count_cb, NULL), -EINVAL);
+  CHECK_RC(aioc_call_later(NULL, loop, -INFINITY, count_cb, NULL), -EINVAL);
+  CHECK_RC(aioc_call_at(NULL, NULL, 1.0, count_cb, NULL), -EINVAL);
+  CHECK_RC(aioc_call_at(NULL, loop, 1.0, NULL, NULL), -EINVAL);
+  CHECK_RC(aioc_call_at(NULL, loop, NAN, count_cb, NULL), -EINVAL);
+  CHECK_RC(aioc_call_at(NULL, loop, INFINITY, count_cb, NULL), -EINVAL);
   CHECK_RC(aioc_call_soon_threadsafe(NULL, count_cb, NULL), -EINVAL);
   CHECK_RC(aioc_call_soon_threadsafe(loop, NULL, NULL), -EINVAL);
   CHECK_RC(aioc_loop_close(NULL), -EINVAL);
@@ -834,12 +835,12 @@ static void test_bad_input(void) {
   CHECK_RC(aioc_loop_stop(NULL), -EINVAL);
   CHECK_RC(aioc_loop_set_report_handler(NULL, NULL, NULL), -EINVAL);
   CHECK_RC(aioc_handle_cancel(NULL), -EINVAL);
-  CHECK(!aioc_handle_cancelled(NULL));
+  CHECK(!aioc_handle_is_cancelled(NULL));
   CHECK(!aioc_loop_is_running(NULL));
   CHECK(!aioc_loop_is_closed(NULL));
   /* Nothing was scheduled by the failed calls. */
   counter = 0;
-  CHECK_RC(aioc_call_later(loop, 1e3, stop_cb, loop, NULL), 0);
+  CHECK_RC(aioc_call_later(NULL, loop, 1e3, stop_cb, loop), 0);
   CHECK_RC(aioc_loop_run_forever(loop), 0);
   CHECK_EQ(counter, 0);
   CHECK_DBL(aioc_loop_time(loop), 1e3, 1e-6);
@@ -857,7 +858,7 @@ typedef struct reports {
   aioc_loop *loop[4];
 } reports;
 
-static void capture_report(aioc_loop *loop, const aioc_report *r, void *arg) {
+static void capture_report(void *arg, aioc_loop *loop, const aioc_report *r) {
   reports *rs = arg;
   if (rs->n >= 4) {
     rs->n++;
@@ -884,7 +885,7 @@ static void test_report_unretrieved(void) {
   CHECK_RC(aioc_spawn_ex(&t, loop, fail_fn, NULL, &o), 0);
   CHECK_RC(aioc_loop_run_until_complete(loop, aioc_task_future(t)), 0);
   CHECK_EQ(rs.n, 0); /* not yet: someone may still retrieve it */
-  aioc_task_release(t);
+  aioc_task_unref(t);
   CHECK_EQ(rs.n, 1);
   CHECK_STR(rs.message[0], "Task exception was never retrieved");
   CHECK_STR(rs.task[0], "failer");
@@ -896,12 +897,12 @@ static void test_report_unretrieved(void) {
   CHECK_RC(aioc_spawn_ex(&t, loop, fail_fn, NULL, &o), 0);
   CHECK_RC(aioc_loop_run_until_complete(loop, aioc_task_future(t)), 0);
   CHECK_RC(aioc_future_result(aioc_task_future(t), NULL), -EIO);
-  aioc_task_release(t);
+  aioc_task_unref(t);
   CHECK_EQ(rs.n, 1);
 
   /* A task nobody holds a handle to reports when it ends. */
   CHECK_RC(aioc_spawn_ex(NULL, loop, fail_fn, NULL, &o), 0);
-  CHECK_RC(aioc_call_later(loop, 1.0, stop_cb, loop, NULL), 0);
+  CHECK_RC(aioc_call_later(NULL, loop, 1.0, stop_cb, loop), 0);
   CHECK_RC(aioc_loop_run_forever(loop), 0);
   CHECK_EQ(rs.n, 2);
   CHECK_STR(rs.message[1], "Task exception was never retrieved");
@@ -911,7 +912,7 @@ static void test_report_unretrieved(void) {
   aioc_future *f;
   CHECK_RC(aioc_future_new(&f, loop), 0);
   CHECK_RC(aioc_future_set_error(f, -EPIPE, "pipe %d", 7), 0);
-  aioc_future_release(f);
+  aioc_future_unref(f);
   CHECK_EQ(rs.n, 3);
   CHECK_STR(rs.message[2], "Future exception was never retrieved");
   CHECK_STR(rs.task[2], "(none)");
@@ -929,9 +930,9 @@ static void test_report_pending_at_close(void) {
   aioc_task *t;
   aioc_task_options o = {.name = "stuck"};
   CHECK_RC(aioc_spawn_ex(&t, loop, sleeper_fn, NULL, &o), 0);
-  CHECK_RC(aioc_call_later(loop, 5.0, stop_cb, loop, NULL), 0);
+  CHECK_RC(aioc_call_later(NULL, loop, 5.0, stop_cb, loop), 0);
   CHECK_RC(aioc_loop_run_forever(loop), 0);
-  CHECK_EQ(aioc_future_state(aioc_task_future(t)), AIOC_PENDING);
+  CHECK_EQ(aioc_future_state(aioc_task_future(t)), AIOC_FUTURE_PENDING);
   CHECK_EQ(aioc_all_tasks(loop, NULL, 0), 1);
   aioc_task *all[2] = {NULL, NULL};
   CHECK_EQ(aioc_all_tasks(loop, all, 2), 1);
@@ -942,9 +943,9 @@ static void test_report_pending_at_close(void) {
   CHECK_STR(rs.message[0], "Task was destroyed but it is pending");
   CHECK_STR(rs.task[0], "stuck");
   /* The handle stays valid; the task is marked cancelled. */
-  CHECK_EQ(aioc_future_state(aioc_task_future(t)), AIOC_CANCELLED);
+  CHECK_EQ(aioc_future_state(aioc_task_future(t)), AIOC_FUTURE_CANCELLED);
   CHECK_RC(aioc_future_error(aioc_task_future(t)), -ECANCELED);
-  aioc_task_release(t);
+  aioc_task_unref(t);
   CHECK_EQ(rs.n, 1);
 
   /* A quiet loop does not report. */
@@ -952,7 +953,7 @@ static void test_report_pending_at_close(void) {
   CHECK_RC(aioc_loop_new(&loop, &qo), 0);
   CHECK_RC(aioc_loop_set_report_handler(loop, capture_report, &rs), 0);
   CHECK_RC(aioc_spawn_ex(NULL, loop, sleeper_fn, NULL, &o), 0);
-  CHECK_RC(aioc_call_later(loop, 5.0, stop_cb, loop, NULL), 0);
+  CHECK_RC(aioc_call_later(NULL, loop, 5.0, stop_cb, loop), 0);
   CHECK_RC(aioc_loop_run_forever(loop), 0);
   CHECK_EQ(aioc_all_tasks(loop, NULL, 0), 1);
   CHECK_RC(aioc_loop_close(loop), 0);

@@ -36,7 +36,7 @@ static aioc_task *spawn(aioc_fn fn, void *arg) {
 /* Awaits and releases t; returns its code. */
 static int join(aioc_task *t) {
   int rc = aioc_task_await(t, NULL);
-  aioc_task_release(t);
+  aioc_task_unref(t);
   return rc;
 }
 
@@ -52,15 +52,14 @@ static int owns(aioc_lock *l) { return aioc_lock_try_acquire(l) == -EDEADLK; }
 /* ---- error codes --------------------------------------------------------- */
 
 static void test_error_codes(void) {
-  CHECK_STR(aioc_err_name(AIOC_ESHUTDOWN), "AIOC_ESHUTDOWN");
   CHECK_STR(aioc_err_name(AIOC_EBROKEN), "AIOC_EBROKEN");
   CHECK_STR(aioc_err_name(AIOC_EFULL), "AIOC_EFULL");
   CHECK_STR(aioc_err_name(AIOC_EEMPTY), "AIOC_EEMPTY");
-  CHECK_STR(aioc_strerror(AIOC_ESHUTDOWN), "queue is shut down");
+  CHECK_STR(aioc_strerror(-ESHUTDOWN), "shut down");
   CHECK_STR(aioc_strerror(AIOC_EBROKEN), "barrier is broken");
   CHECK_STR(aioc_strerror(AIOC_EFULL), "queue is full");
   CHECK_STR(aioc_strerror(AIOC_EEMPTY), "queue is empty");
-  /* The errno ESHUTDOWN keeps its own name. */
+  /* One code per condition: the errno ESHUTDOWN, named as such. */
   CHECK_STR(aioc_err_name(-ESHUTDOWN), "ESHUTDOWN");
 }
 
@@ -95,10 +94,10 @@ static int lock_fifo_main(void *arg, void **res) {
   log_reset();
   aioc_lock *l;
   CHECK_RC(aioc_lock_new(&l), 0);
-  CHECK(!aioc_lock_locked(l));
+  CHECK(!aioc_lock_is_locked(l));
   CHECK_RC(aioc_lock_release(l), -EPERM);
   CHECK_RC(aioc_lock_acquire(l, AIOC_FOREVER), 0);
-  CHECK(aioc_lock_locked(l));
+  CHECK(aioc_lock_is_locked(l));
   CHECK_RC(aioc_lock_acquire(l, AIOC_FOREVER), -EDEADLK);
   CHECK_RC(aioc_lock_try_acquire(l), -EDEADLK);
   lk w[5];
@@ -110,7 +109,7 @@ static int lock_fifo_main(void *arg, void **res) {
   CHECK_RC(aioc_sleep(0.5), 0); /* all five queue, in spawn order */
   CHECK_RC(aioc_lock_release(l), 0);
   /* Handed to the first waiter: nobody can barge in. */
-  CHECK(aioc_lock_locked(l));
+  CHECK(aioc_lock_is_locked(l));
   CHECK_RC(aioc_lock_try_acquire(l), -EBUSY);
   CHECK_RC(aioc_lock_release(l), -EPERM);
   /* main queues behind the other four. */
@@ -125,7 +124,7 @@ static int lock_fifo_main(void *arg, void **res) {
   }
   CHECK_LOG(0, 1, 2, 3, 4, 99);
   CHECK_RC(aioc_lock_release(l), 0);
-  CHECK(!aioc_lock_locked(l));
+  CHECK(!aioc_lock_is_locked(l));
   CHECK_RC(aioc_lock_try_acquire(l), 0);
   CHECK_RC(aioc_lock_release(l), 0);
   aioc_lock_free(l);
@@ -148,7 +147,7 @@ static void test_lock_bad_input(void) {
   CHECK_RC(aioc_lock_try_acquire(NULL), -EINVAL);
   CHECK_RC(aioc_lock_release(l), -EPERM);
   CHECK_RC(aioc_lock_release(NULL), -EINVAL);
-  CHECK(!aioc_lock_locked(NULL));
+  CHECK(!aioc_lock_is_locked(NULL));
   aioc_lock_free(l);
   aioc_lock_free(NULL);
 }
@@ -182,7 +181,7 @@ static int lock_timeout_main(void *arg, void **res) {
   CHECK_RC(b.rc, 0);
   CHECK_DBL(b.at, 5.0, EPS);
   CHECK_LOG(2);
-  CHECK(!aioc_lock_locked(l));
+  CHECK(!aioc_lock_is_locked(l));
   aioc_lock_free(l);
   return 0;
 }
@@ -221,7 +220,7 @@ static int lock_cancel_main(void *arg, void **res) {
   CHECK_RC(w.rc, 0);
   CHECK(w.owned);
   CHECK_RC(w.rc2, -ECANCELED);
-  CHECK(!aioc_lock_locked(l));
+  CHECK(!aioc_lock_is_locked(l));
 
   /* Cancel, then release: the waiter got nothing, the lock is free. */
   CHECK_RC(aioc_lock_acquire(l, AIOC_FOREVER), 0);
@@ -230,10 +229,10 @@ static int lock_cancel_main(void *arg, void **res) {
   settle();
   CHECK_EQ(aioc_task_cancel(t, NULL), 1);
   CHECK_RC(aioc_lock_release(l), 0);
-  CHECK(!aioc_lock_locked(l));
+  CHECK(!aioc_lock_is_locked(l));
   CHECK_RC(join(t), -ECANCELED);
   CHECK_RC(v.rc, -ECANCELED);
-  CHECK(!aioc_lock_locked(l));
+  CHECK(!aioc_lock_is_locked(l));
 
   /* Cancel the first of two waiters, then release: the second gets it. */
   CHECK_RC(aioc_lock_acquire(l, AIOC_FOREVER), 0);
@@ -248,7 +247,7 @@ static int lock_cancel_main(void *arg, void **res) {
   CHECK_RC(p.rc, -ECANCELED);
   CHECK_RC(q.rc, 0);
   CHECK(q.owned);
-  CHECK(!aioc_lock_locked(l));
+  CHECK(!aioc_lock_is_locked(l));
   aioc_lock_free(l);
   return 0;
 }
@@ -345,8 +344,8 @@ static void test_loop_binding(void) {
   CHECK_RC(aioc_loop_run_until_complete(b, aioc_task_future(tb)), 0);
   CHECK_RC(aioc_future_result(aioc_task_future(ta), NULL), 0);
   CHECK_RC(aioc_future_result(aioc_task_future(tb), NULL), 0);
-  aioc_task_release(ta);
-  aioc_task_release(tb);
+  aioc_task_unref(ta);
+  aioc_task_unref(tb);
   CLOSE_CLEAN(a);
   CLOSE_CLEAN(b);
   aioc_lock_free(l);
@@ -547,7 +546,7 @@ static int cond_cancel_main(void *arg, void **res) {
   CHECK(w3.held_after);
   CHECK_RC(w3.rc2, -ECANCELED);
   settle();
-  CHECK(!aioc_future_done(aioc_task_future(t4))); /* still waiting */
+  CHECK(!aioc_future_is_done(aioc_task_future(t4))); /* still waiting */
   CHECK_RC(aioc_condition_acquire(c, AIOC_FOREVER), 0);
   CHECK_EQ(aioc_condition_notify(c, 1), 1);
   CHECK_RC(aioc_condition_release(c), 0);
@@ -700,7 +699,7 @@ static int cond_free_main(void *arg, void **res) {
   CHECK_RC(join(tb), 0);
   CHECK_RC(b.rc, -ECANCELED);
   CHECK(b.held_after);
-  CHECK(!aioc_lock_locked(l));
+  CHECK(!aioc_lock_is_locked(l));
   aioc_lock_free(l);
   return 0;
 }
@@ -753,7 +752,7 @@ static int sem_fifo_main(void *arg, void **res) {
   }
   CHECK_RC(aioc_sleep(0.5), 0);
   CHECK_EQ(aioc_semaphore_value(s), 0);
-  CHECK(aioc_semaphore_locked(s));
+  CHECK(aioc_semaphore_is_locked(s));
   CHECK_RC(aioc_semaphore_try_acquire(s), -EAGAIN);
   for (int i = 0; i < 5; i++) CHECK_RC(join(ts[i]), 0);
   static const double at[] = {0, 0, 1, 1, 2};
@@ -857,7 +856,7 @@ static void test_bounded_semaphore(void) {
   aioc_semaphore_free(s);
   /* Unbounded semaphores may grow past their initial value. */
   CHECK_RC(aioc_semaphore_new(&s, 0), 0);
-  CHECK(aioc_semaphore_locked(s));
+  CHECK(aioc_semaphore_is_locked(s));
   CHECK_RC(aioc_semaphore_release(s), 0);
   CHECK_RC(aioc_semaphore_release(s), 0);
   CHECK_EQ(aioc_semaphore_value(s), 2);
@@ -918,7 +917,7 @@ static int barrier_main(void *arg, void **res) {
   for (int i = 0; i < 3; i++) seen |= 1 << w[i].rc[1];
   CHECK_EQ(seen, 7);
   CHECK_EQ(aioc_barrier_n_waiting(b), 0);
-  CHECK(!aioc_barrier_broken(b));
+  CHECK(!aioc_barrier_is_broken(b));
 
   /* A waiter that times out leaves the round; the indices stay dense. */
   bw a = {.b = b, .timeout = 1.0, .rounds = 1};
@@ -928,7 +927,7 @@ static int barrier_main(void *arg, void **res) {
   CHECK_RC(aioc_sleep(1.5), 0);
   CHECK_RC(a.rc[0], -ETIMEDOUT);
   CHECK_EQ(aioc_barrier_n_waiting(b), 1);
-  CHECK(!aioc_barrier_broken(b));
+  CHECK(!aioc_barrier_is_broken(b));
   bw q = {.b = b, .timeout = AIOC_FOREVER, .rounds = 1};
   aioc_task *tq = spawn(barrier_worker, &q);
   settle();
@@ -970,7 +969,7 @@ static int barrier_abort_main(void *arg, void **res) {
   }
   settle();
   CHECK_RC(aioc_barrier_abort(b), 0);
-  CHECK(aioc_barrier_broken(b));
+  CHECK(aioc_barrier_is_broken(b));
   for (int i = 0; i < 2; i++) {
     CHECK_RC(join(ts[i]), 0);
     CHECK_RC(w[i].rc[0], AIOC_EBROKEN);
@@ -979,7 +978,7 @@ static int barrier_abort_main(void *arg, void **res) {
   CHECK_RC(aioc_barrier_wait(b, 0), AIOC_EBROKEN);
   /* reset: usable again. */
   CHECK_RC(aioc_barrier_reset(b), 0);
-  CHECK(!aioc_barrier_broken(b));
+  CHECK(!aioc_barrier_is_broken(b));
   /* reset with waiters: they fail, the barrier is not broken. */
   for (int i = 0; i < 2; i++) {
     w[i] = (bw){.b = b, .timeout = AIOC_FOREVER, .rounds = 1};
@@ -991,7 +990,7 @@ static int barrier_abort_main(void *arg, void **res) {
     CHECK_RC(join(ts[i]), 0);
     CHECK_RC(w[i].rc[0], AIOC_EBROKEN);
   }
-  CHECK(!aioc_barrier_broken(b));
+  CHECK(!aioc_barrier_is_broken(b));
   CHECK_EQ(aioc_barrier_n_waiting(b), 0);
   /* Freed under a waiter. */
   w[0] = (bw){.b = b, .timeout = AIOC_FOREVER, .rounds = 1};
@@ -1081,7 +1080,7 @@ static void test_queue_order(void) {
     CHECK(AIOC_TO_INT(it) >= prev);
     prev = AIOC_TO_INT(it);
   }
-  CHECK(aioc_queue_empty(q));
+  CHECK(aioc_queue_is_empty(q));
   aioc_queue_free(q);
 
   /* Priority with a compare function: equal priorities come out FIFO. */
@@ -1091,7 +1090,7 @@ static void test_queue_order(void) {
   o = (aioc_queue_options){.kind = AIOC_QUEUE_PRIORITY, .compare = by_prio};
   CHECK_RC(aioc_queue_new(&q, 10, &o), 0);
   for (int i = 0; i < 10; i++) CHECK_RC(aioc_queue_try_put(q, &items[i]), 0);
-  CHECK(aioc_queue_full(q));
+  CHECK(aioc_queue_is_full(q));
   CHECK_RC(aioc_queue_try_put(q, &items[0]), AIOC_EFULL);
   for (int i = 0; i < 10; i++) {
     CHECK_RC(aioc_queue_try_get(q, &it), 0);
@@ -1129,7 +1128,7 @@ static void test_queue_bad_input(void) {
   CHECK_RC(aioc_queue_put(q, AIOC_INT(3), AIOC_FOREVER), AIOC_ENOTASK);
   CHECK_RC(aioc_queue_try_put(q, AIOC_INT(3)), AIOC_EFULL);
   CHECK_EQ(aioc_queue_size(q), 2);
-  CHECK(aioc_queue_full(q));
+  CHECK(aioc_queue_is_full(q));
   CHECK_RC(aioc_queue_join(q, AIOC_FOREVER), AIOC_ENOTASK);
   CHECK_RC(aioc_queue_get(q, &it, 0), 0);
   CHECK_EQ(AIOC_TO_INT(it), 1);
@@ -1140,7 +1139,7 @@ static void test_queue_bad_input(void) {
   CHECK_RC(aioc_queue_task_done(q), 0);
   CHECK_RC(aioc_queue_task_done(q), AIOC_ESTATE);
   CHECK_RC(aioc_queue_join(q, AIOC_FOREVER), 0); /* nothing outstanding */
-  CHECK(aioc_queue_empty(q));
+  CHECK(aioc_queue_is_empty(q));
   CHECK(!aioc_queue_is_shutdown(q));
   CHECK_EQ(aioc_queue_size(NULL), 0);
   aioc_queue_free(q);
@@ -1412,7 +1411,7 @@ static int q_worker(void *arg, void **res) {
     aioc_sleep((double)AIOC_TO_INT(it));
     CHECK_RC(aioc_queue_task_done(q), 0);
   }
-  return rc == AIOC_ESHUTDOWN ? 0 : rc;
+  return rc == -ESHUTDOWN ? 0 : rc;
 }
 
 static int queue_join_main(void *arg, void **res) {
@@ -1474,7 +1473,7 @@ static int queue_shutdown_main(void *arg, void **res) {
   CHECK_RC(aioc_queue_shutdown(q, 0), 0);
   CHECK(aioc_queue_is_shutdown(q));
   CHECK_RC(join(tg), 0);
-  CHECK_RC(g.rc, AIOC_ESHUTDOWN);
+  CHECK_RC(g.rc, -ESHUTDOWN);
   aioc_queue_free(q);
 
   /* Putters waiting on a full queue are woken with ESHUTDOWN; what is
@@ -1489,20 +1488,20 @@ static int queue_shutdown_main(void *arg, void **res) {
   settle();
   CHECK_RC(aioc_queue_shutdown(q, 0), 0);
   CHECK_RC(join(tp), 0);
-  CHECK_RC(p.rc, AIOC_ESHUTDOWN);
-  CHECK_RC(aioc_queue_put(q, AIOC_INT(9), AIOC_FOREVER), AIOC_ESHUTDOWN);
-  CHECK_RC(aioc_queue_try_put(q, AIOC_INT(9)), AIOC_ESHUTDOWN);
+  CHECK_RC(p.rc, -ESHUTDOWN);
+  CHECK_RC(aioc_queue_put(q, AIOC_INT(9), AIOC_FOREVER), -ESHUTDOWN);
+  CHECK_RC(aioc_queue_try_put(q, AIOC_INT(9)), -ESHUTDOWN);
   CHECK_EQ(aioc_queue_size(q), 2);
   CHECK_RC(aioc_queue_get(q, &it, AIOC_FOREVER), 0);
   CHECK_EQ(AIOC_TO_INT(it), 1);
   CHECK_RC(aioc_queue_try_get(q, &it), 0);
   CHECK_EQ(AIOC_TO_INT(it), 2);
-  CHECK_RC(aioc_queue_get(q, &it, AIOC_FOREVER), AIOC_ESHUTDOWN);
-  CHECK_RC(aioc_queue_try_get(q, &it), AIOC_ESHUTDOWN);
+  CHECK_RC(aioc_queue_get(q, &it, AIOC_FOREVER), -ESHUTDOWN);
+  CHECK_RC(aioc_queue_try_get(q, &it), -ESHUTDOWN);
   /* A normal shutdown does not release join: the items taken are not
    * done yet. */
   settle();
-  CHECK(!aioc_future_done(aioc_task_future(tj)));
+  CHECK(!aioc_future_is_done(aioc_task_future(tj)));
   CHECK_RC(aioc_queue_task_done(q), 0);
   CHECK_RC(aioc_queue_task_done(q), 0);
   CHECK_RC(join(tj), 0);
@@ -1528,15 +1527,15 @@ static int queue_shutdown_main(void *arg, void **res) {
   settle();
   CHECK_RC(aioc_queue_shutdown(q, 0), 0);
   settle();
-  CHECK(!aioc_future_done(aioc_task_future(tj2)));
+  CHECK(!aioc_future_is_done(aioc_task_future(tj2)));
   CHECK_EQ(aioc_queue_size(q), 4);
   CHECK_RC(aioc_queue_shutdown(q, 1), 0); /* made immediate */
   CHECK_EQ(g_freed, 4);
   CHECK_EQ(aioc_queue_size(q), 0);
   CHECK_RC(join(tj2), 0);
   CHECK_RC(j2.rc, 0);
-  CHECK_RC(aioc_queue_get(q, &it, AIOC_FOREVER), AIOC_ESHUTDOWN);
-  CHECK_RC(aioc_queue_put(q, NULL, AIOC_FOREVER), AIOC_ESHUTDOWN);
+  CHECK_RC(aioc_queue_get(q, &it, AIOC_FOREVER), -ESHUTDOWN);
+  CHECK_RC(aioc_queue_put(q, NULL, AIOC_FOREVER), -ESHUTDOWN);
   aioc_queue_free(q);
   CHECK_EQ(g_freed, 4);
 
@@ -1552,13 +1551,13 @@ static int queue_shutdown_main(void *arg, void **res) {
   settle();
   CHECK_RC(aioc_queue_shutdown(q, 1), 0);
   settle();
-  CHECK(!aioc_future_done(aioc_task_future(tj3)));
+  CHECK(!aioc_future_is_done(aioc_task_future(tj3)));
   CHECK_RC(aioc_queue_task_done(q), 0);
   CHECK_RC(join(tj3), 0);
   CHECK_RC(j3.rc, 0);
   aioc_task *tg2 = spawn(q_getter, &g2);
   CHECK_RC(join(tg2), 0);
-  CHECK_RC(g2.rc, AIOC_ESHUTDOWN);
+  CHECK_RC(g2.rc, -ESHUTDOWN);
   aioc_queue_free(q);
   return 0;
 }
@@ -1666,7 +1665,7 @@ static int stress_consumer(void *arg, void **res) {
       st->cancelled_seen++;
       return 0;
     }
-    CHECK_RC(rc, AIOC_ESHUTDOWN);
+    CHECK_RC(rc, -ESHUTDOWN);
     return 0;
   }
 }
@@ -1752,8 +1751,8 @@ static void test_tsqueue_plain(void) {
   CHECK_EQ(*(int *)it, 0);
   free(it);
   CHECK_RC(aioc_tsqueue_shutdown(q, 0), 0);
-  CHECK_RC(aioc_tsqueue_put(q, NULL, 1), AIOC_ESHUTDOWN);
-  CHECK_RC(aioc_tsqueue_try_put(q, NULL), AIOC_ESHUTDOWN);
+  CHECK_RC(aioc_tsqueue_put(q, NULL, 1), -ESHUTDOWN);
+  CHECK_RC(aioc_tsqueue_try_put(q, NULL), -ESHUTDOWN);
   CHECK_EQ(aioc_tsqueue_size(q), 1);
   g_freed = 0;
   aioc_tsqueue_free(q); /* the one left goes to item_free */
@@ -1764,8 +1763,8 @@ static void test_tsqueue_plain(void) {
   g_freed = 0;
   CHECK_RC(aioc_tsqueue_shutdown(q, 1), 0);
   CHECK_EQ(g_freed, 3);
-  CHECK_RC(aioc_tsqueue_get(q, &it, AIOC_FOREVER), AIOC_ESHUTDOWN);
-  CHECK_RC(aioc_tsqueue_try_get(q, &it), AIOC_ESHUTDOWN);
+  CHECK_RC(aioc_tsqueue_get(q, &it, AIOC_FOREVER), -ESHUTDOWN);
+  CHECK_RC(aioc_tsqueue_try_get(q, &it), -ESHUTDOWN);
   aioc_tsqueue_free(q);
   aioc_tsqueue_free(NULL);
   CHECK_EQ(aioc_tsqueue_size(NULL), 0);
@@ -1802,7 +1801,7 @@ static int ts_task_main(void *arg, void **res) {
   aioc_tsqueue *q;
   void *it;
   CHECK_RC(aioc_tsqueue_new(&q, 1, NULL), 0);
-  CHECK_RC(aioc_call_soon(aioc_loop_running(), ts_callback, q, NULL), 0);
+  CHECK_RC(aioc_call_soon(NULL, aioc_get_running_loop(), ts_callback, q), 0);
   CHECK_RC(aioc_sleep(0), 0);
   CHECK_RC(aioc_sleep(0), 0);
   /* Timeout (real clock: a lower bound only). */
@@ -1882,7 +1881,7 @@ static void *thread_consumer(void *arg) {
     if (AIOC_TO_INT(it) != b->n) b->in_order = 0;
     b->sum += AIOC_TO_INT(it);
   }
-  b->rc = rc == AIOC_ESHUTDOWN ? 0 : rc;
+  b->rc = rc == -ESHUTDOWN ? 0 : rc;
   return NULL;
 }
 
@@ -1900,7 +1899,7 @@ static int bridge_main(void *arg, void **res) {
     n++;
     if (AIOC_TO_INT(it) != n) in_order = 0;
   }
-  CHECK_RC(rc, AIOC_ESHUTDOWN);
+  CHECK_RC(rc, -ESHUTDOWN);
   pthread_join(th, NULL);
   CHECK_RC(b->rc, 0);
   CHECK_EQ(n, TS_N);
@@ -1980,7 +1979,7 @@ static int race_main(void *arg, void **res) {
       CHECK_RC(aioc_tsqueue_put(r->back, it, AIOC_FOREVER), 0);
     next++;
   }
-  CHECK_RC(rc, AIOC_ESHUTDOWN);
+  CHECK_RC(rc, -ESHUTDOWN);
   pthread_join(th, NULL);
   CHECK_RC(r->rc, 0);
   CHECK_EQ(next - 1, TS_N);
@@ -2033,7 +2032,7 @@ static int blocked_main(void *arg, void **res) {
   aioc_sleep(0.02);
   CHECK_RC(aioc_tsqueue_shutdown(q, 0), 0);
   pthread_join(th, NULL);
-  CHECK_RC(b.rc, AIOC_ESHUTDOWN);
+  CHECK_RC(b.rc, -ESHUTDOWN);
   aioc_tsqueue_free(q);
   return 0;
 }
@@ -2047,7 +2046,7 @@ static int tsq_getter(void *arg, void **res) {
 
 static void stop_loop(void *loop) { aioc_loop_stop(loop); }
 
-static void count_reports(aioc_loop *loop, const aioc_report *r, void *n) {
+static void count_reports(void *n, aioc_loop *loop, const aioc_report *r) {
   (void)loop;
   (void)r;
   (*(int *)n)++;
@@ -2061,15 +2060,15 @@ static void test_tsqueue_loop_closed(void) {
   aioc_loop_set_report_handler(loop, count_reports, &reports);
   aioc_task *t;
   CHECK_RC(aioc_spawn_ex(&t, loop, tsq_getter, q, NULL), 0);
-  CHECK_RC(aioc_call_soon(loop, stop_loop, loop, NULL), 0);
+  CHECK_RC(aioc_call_soon(NULL, loop, stop_loop, loop), 0);
   CHECK_RC(aioc_loop_run_forever(loop), 0);
   /* The task waits in get(); the loop is not running, so the put sends it
    * a wake-up through the loop's thread-safe queue. */
   CHECK_RC(aioc_tsqueue_put(q, AIOC_INT(5), 0), 0);
   CHECK_RC(aioc_loop_close(loop), 0);
   CHECK_EQ(reports, 1); /* the abandoned task */
-  CHECK_EQ(aioc_future_state(aioc_task_future(t)), AIOC_CANCELLED);
-  aioc_task_release(t);
+  CHECK_EQ(aioc_future_state(aioc_task_future(t)), AIOC_FUTURE_CANCELLED);
+  aioc_task_unref(t);
   aioc_tsqueue_free(q);
 }
 
@@ -2105,16 +2104,16 @@ static int queue_iter_main(void *arg, void **result) {
   aioc_task *t;
   aioc_spawn(&t, iter_producer, q);
   void *x;
-  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), 0);
-  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), 0);
-  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), -ETIMEDOUT);
+  CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), 0);
+  CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), 0);
+  CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), -ETIMEDOUT);
   CHECK_EQ(aioc_queue_size(q), 0);
-  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), 0); /* the late item */
+  CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), 0); /* the late item */
   CHECK_EQ(AIOC_TO_INT(x), 2);
-  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), 0);
-  CHECK_RC(aioc_iter_next(it, AIOC_FOREVER, &x), AIOC_EXHAUSTED);
+  CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), 0);
+  CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), AIOC_EXHAUSTED);
   CHECK_RC(aioc_task_await(t, NULL), 0);
-  aioc_task_release(t);
+  aioc_task_unref(t);
   aioc_iter_free(it);
   aioc_queue_free(q); /* the iterator only borrowed it */
   return 0;

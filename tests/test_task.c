@@ -27,7 +27,7 @@ typedef struct reports {
   int code;
 } reports;
 
-static void capture(aioc_loop *loop, const aioc_report *r, void *arg) {
+static void capture(void *arg, aioc_loop *loop, const aioc_report *r) {
   (void)loop;
   reports *rep = arg;
   rep->n++;
@@ -48,7 +48,7 @@ static int spawn_many(void *arg, void **result) {
     void *r;
     CHECK_RC(aioc_task_await(ts[i], &r), 0);
     sum += AIOC_TO_INT(r);
-    aioc_task_release(ts[i]);
+    aioc_task_unref(ts[i]);
   }
   free(ts);
   *result = AIOC_INT(sum);
@@ -102,7 +102,7 @@ static int fire_and_forget(void *arg, void **result) {
   (void)result;
   aioc_task *t;
   CHECK_RC(aioc_spawn(&t, set_flag_later, NULL), 0);
-  aioc_task_release(t);
+  aioc_task_unref(t);
   CHECK_RC(aioc_spawn(NULL, set_flag_later, NULL), 0);
   return aioc_sleep(2.0);
 }
@@ -127,7 +127,7 @@ static int pass_on(void *arg, void **result) {
   aioc_task *t;
   aioc_spawn(&t, fail_eio, arg);
   int rc = aioc_task_await(t, NULL);
-  aioc_task_release(t);
+  aioc_task_unref(t);
   CHECK_RC(rc, -EIO);
   CHECK_STR(aioc_error_message(), "cannot read data.bin");
   return rc; /* code and message travel on */
@@ -143,11 +143,11 @@ static int error_main(void *arg, void **result) {
   CHECK_RC(aioc_task_await(t, &r), -EIO);
   CHECK(r == NULL);
   aioc_future *f = aioc_task_future(t);
-  CHECK_EQ(aioc_future_state(f), AIOC_DONE);
+  CHECK_EQ(aioc_future_state(f), AIOC_FUTURE_DONE);
   CHECK_RC(aioc_future_error(f), -EIO);
   CHECK_STR(aioc_future_error_message(f), "cannot read data.bin");
   CHECK_STR(aioc_task_name(t), "middle");
-  aioc_task_release(t);
+  aioc_task_unref(t);
   return 0;
 }
 
@@ -159,7 +159,7 @@ static void test_error_propagation(void) {
 static int unretrieved_main(void *arg, void **result) {
   (void)result;
   reports *rep = arg;
-  aioc_loop_set_report_handler(aioc_loop_running(), capture, rep);
+  aioc_loop_set_report_handler(aioc_get_running_loop(), capture, rep);
   aioc_task_options o = {.name = "lonely"};
   CHECK_RC(aioc_spawn_ex(NULL, NULL, fail_eio, "x", &o), 0);
   CHECK_RC(aioc_sleep(0.1), 0);
@@ -200,8 +200,8 @@ static int result_owner_main(void *arg, void **result) {
   CHECK_RC(aioc_task_await(a, &r), 0);
   free(r); /* taken: ours now */
   CHECK_RC(aioc_task_await(b, NULL), 0);
-  aioc_task_release(a);
-  aioc_task_release(b); /* not taken: destroyed with the task */
+  aioc_task_unref(a);
+  aioc_task_unref(b); /* not taken: destroyed with the task */
   return 0;
 }
 
@@ -228,7 +228,7 @@ static int future_main(void *arg, void **result) {
   (void)result;
   aioc_future *f;
   CHECK_RC(aioc_future_new(&f, NULL), 0);
-  CHECK_EQ(aioc_future_state(f), AIOC_PENDING);
+  CHECK_EQ(aioc_future_state(f), AIOC_FUTURE_PENDING);
   void *r;
   CHECK_RC(aioc_future_result(f, &r), AIOC_ESTATE);
   ncallbacks = 0;
@@ -236,8 +236,9 @@ static int future_main(void *arg, void **result) {
   CHECK_RC(aioc_future_add_done_callback(f, record_cb, AIOC_INT(2)), 0);
   CHECK_RC(aioc_future_add_done_callback(f, record_cb, AIOC_INT(3)), 0);
   CHECK_EQ(aioc_future_remove_done_callback(f, record_cb, AIOC_INT(2)), 1);
-  CHECK_RC(aioc_call_later(aioc_loop_running(), 0.5, complete_later, f, NULL),
-           0);
+  CHECK_RC(
+      aioc_call_later(NULL, aioc_get_running_loop(), 0.5, complete_later, f),
+      0);
   CHECK_RC(aioc_await(f, &r), 0);
   CHECK_EQ(AIOC_TO_INT(r), 42);
   CHECK_DBL(aioc_time(), 0.5, 1e-9);
@@ -246,7 +247,7 @@ static int future_main(void *arg, void **result) {
   CHECK_EQ(ncallbacks, 2);
   CHECK_EQ(callbacks_seen[0], 1);
   CHECK_EQ(callbacks_seen[1], 3);
-  aioc_future_release(f);
+  aioc_future_unref(f);
 
   /* Errors with a payload. */
   CHECK_RC(aioc_future_new(&f, NULL), 0);
@@ -257,16 +258,16 @@ static int future_main(void *arg, void **result) {
   CHECK_RC(aioc_await(f, &r), -EPROTO);
   CHECK_STR(aioc_future_error_message(f), "bad frame 7");
   CHECK(aioc_future_error_payload(f) != NULL);
-  aioc_future_release(f);
+  aioc_future_unref(f);
 
   /* Cancel a plain future: its awaiter gets -ECANCELED. */
   CHECK_RC(aioc_future_new(&f, NULL), 0);
   CHECK_EQ(aioc_future_cancel(f, "stop"), 1);
   CHECK_EQ(aioc_future_cancel(f, "again"), 0);
   CHECK_RC(aioc_await(f, &r), -ECANCELED);
-  CHECK_EQ(aioc_future_state(f), AIOC_CANCELLED);
+  CHECK_EQ(aioc_future_state(f), AIOC_FUTURE_CANCELLED);
   CHECK_STR(aioc_future_error_message(f), "stop");
-  aioc_future_release(f);
+  aioc_future_unref(f);
   return 0;
 }
 
@@ -308,10 +309,10 @@ static int cancel_main(void *arg, void **result) {
   CHECK_EQ(aioc_task_cancel(t, "enough"), 1);
   CHECK_RC(aioc_task_await(t, NULL), -ECANCELED);
   CHECK_DBL(aioc_time(), 2.0, 1e-9); /* the shielded cleanup took 1 s */
-  CHECK_EQ(aioc_future_state(aioc_task_future(t)), AIOC_CANCELLED);
+  CHECK_EQ(aioc_future_state(aioc_task_future(t)), AIOC_FUTURE_CANCELLED);
   CHECK_STR(aioc_future_error_message(aioc_task_future(t)), "enough");
   CHECK_EQ(aioc_task_cancel(t, NULL), 0); /* finished: harmless */
-  aioc_task_release(t);
+  aioc_task_unref(t);
   return 0;
 }
 
@@ -332,7 +333,7 @@ static int cancel_early_main(void *arg, void **result) {
   aioc_spawn(&t, victim, p);
   aioc_task_cancel(t, NULL);
   CHECK_RC(aioc_task_await(t, NULL), -ECANCELED);
-  aioc_task_release(t);
+  aioc_task_unref(t);
   return 0;
 }
 
@@ -361,7 +362,7 @@ static int uncancel_main(void *arg, void **result) {
   void *r;
   CHECK_RC(aioc_task_await(t, &r), 0);
   CHECK_EQ(AIOC_TO_INT(r), 7);
-  aioc_task_release(t);
+  aioc_task_unref(t);
   return 0;
 }
 
@@ -395,8 +396,8 @@ static int race_main(void *arg, void **result) {
   aioc_future_set_result(f, AIOC_INT(5), NULL);
   aioc_task_cancel(t, NULL); /* t is ready, not yet resumed */
   CHECK_RC(aioc_task_await(t, NULL), -ECANCELED);
-  aioc_task_release(t);
-  aioc_future_release(f);
+  aioc_task_unref(t);
+  aioc_future_unref(f);
   return 0;
 }
 
@@ -412,14 +413,14 @@ static int shield_main(void *arg, void **result) {
   aioc_task *inner;
   aioc_spawn(&inner, sleep_arg, &two);
   aioc_future *outer;
-  CHECK_RC(aioc_shield(aioc_task_future(inner), &outer), 0);
-  CHECK_RC(aioc_wait_for(outer, 1.0, NULL), -ETIMEDOUT);
-  CHECK_EQ(aioc_future_state(outer), AIOC_CANCELLED);
-  CHECK_EQ(aioc_future_state(aioc_task_future(inner)), AIOC_PENDING);
+  CHECK_RC(aioc_shield(&outer, aioc_task_future(inner)), 0);
+  CHECK_RC(aioc_wait_for(outer, NULL, 1.0), -ETIMEDOUT);
+  CHECK_EQ(aioc_future_state(outer), AIOC_FUTURE_CANCELLED);
+  CHECK_EQ(aioc_future_state(aioc_task_future(inner)), AIOC_FUTURE_PENDING);
   CHECK_RC(aioc_task_await(inner, NULL), 0);
   CHECK_DBL(aioc_time(), 2.0, 1e-9);
-  aioc_future_release(outer);
-  aioc_task_release(inner);
+  aioc_future_unref(outer);
+  aioc_task_unref(inner);
   return 0;
 }
 
@@ -488,7 +489,7 @@ static int block_on_inside(void *arg, void **result) {
   aioc_spawn(&t, add_one_later, AIOC_INT(1));
   void *r;
   CHECK_RC(aioc_block_on(aioc_task_future(t), &r), 0); /* awaits here */
-  aioc_task_release(t);
+  aioc_task_unref(t);
   *result = r;
   return 0;
 }
@@ -498,7 +499,7 @@ static void from_callback(void *arg) {
   aioc_future *f;
   aioc_future_new(&f, NULL);
   *rc = aioc_block_on(f, NULL);
-  aioc_future_release(f);
+  aioc_future_unref(f);
 }
 
 static void test_block_on(void) {
@@ -510,21 +511,21 @@ static void test_block_on(void) {
   CHECK_EQ(AIOC_TO_INT(r), 42);
   CHECK_DBL(aioc_loop_time(loop), 0.25, 1e-9);
   CHECK(!aioc_loop_is_running(loop)); /* back in plain code */
-  aioc_task_release(t);
+  aioc_task_unref(t);
   /* Again, and from inside a task. */
   CHECK_RC(aioc_spawn(&t, block_on_inside, NULL), 0);
   CHECK_RC(aioc_block_on(aioc_task_future(t), &r), 0);
   CHECK_EQ(AIOC_TO_INT(r), 2);
-  aioc_task_release(t);
+  aioc_task_unref(t);
   /* From a callback of a running loop it must not nest. */
   int rc = 0;
-  aioc_call_soon(loop, from_callback, &rc, NULL);
+  aioc_call_soon(NULL, loop, from_callback, &rc);
   aioc_future *f;
   aioc_future_new(&f, loop);
-  aioc_call_later(loop, 1, complete_later, f, NULL);
+  aioc_call_later(NULL, loop, 1, complete_later, f);
   CHECK_RC(aioc_block_on(f, NULL), 0);
   CHECK_RC(rc, AIOC_ERUNNING);
-  aioc_future_release(f);
+  aioc_future_unref(f);
   CLOSE_CLEAN(loop);
 }
 
@@ -548,18 +549,18 @@ static int bad_input_main(void *arg, void **result) {
   aioc_scope *s;
   CHECK_RC(aioc_timeout_enter(&s, -0.5), -EINVAL);
   CHECK_RC(aioc_timeout_enter(&s, NAN), -EINVAL);
-  CHECK_RC(aioc_wait_for(NULL, 1, NULL), -EINVAL);
+  CHECK_RC(aioc_wait_for(NULL, NULL, 1), -EINVAL);
   aioc_task *t;
   aioc_spawn(&t, self_await, NULL);
   CHECK_RC(aioc_task_await(t, NULL), -EDEADLK);
-  aioc_task_release(t);
+  aioc_task_unref(t);
   /* A future of another loop. */
   aioc_loop *other;
   aioc_loop_new(&other, NULL);
   aioc_future *f;
   aioc_future_new(&f, other);
   CHECK_RC(aioc_await(f, NULL), -EINVAL);
-  aioc_future_release(f);
+  aioc_future_unref(f);
   CHECK_RC(aioc_loop_close(other), 0);
   CHECK_RC(aioc_run(self_await, NULL, NULL), AIOC_ERUNNING);
   return 0;
@@ -577,7 +578,7 @@ static void test_bad_input(void) {
   aioc_scope *s;
   CHECK_RC(aioc_timeout_enter(&s, 1), AIOC_ENOTASK);
   CHECK_RC(aioc_run(NULL, NULL, NULL), -EINVAL);
-  aioc_future_release(f);
+  aioc_future_unref(f);
   CLOSE_CLEAN(loop);
   /* A closed loop refuses work. */
   aioc_loop *closed;
@@ -587,7 +588,7 @@ static void test_bad_input(void) {
   aioc_loop *l2 = test_loop(1);
   aioc_task *t;
   aioc_spawn(&t, ret_index, NULL);
-  aioc_task_release(t);
+  aioc_task_unref(t);
   reports rep = {0};
   aioc_loop_set_report_handler(l2, capture, &rep);
   CHECK_RC(aioc_loop_close(l2), 0); /* the unstarted task is reported */
@@ -610,7 +611,7 @@ static int names_main(void *arg, void **result) {
   CHECK_RC(aioc_task_await(t, NULL), 0);
   CHECK_EQ(aioc_all_tasks(NULL, all, 4), 1);
   CHECK(all[0] == aioc_current_task());
-  aioc_task_release(t);
+  aioc_task_unref(t);
   return 0;
 }
 
@@ -640,7 +641,7 @@ static int stack_main(void *arg, void **result) {
   void *r;
   CHECK_RC(aioc_task_await(t, &r), 0);
   CHECK_EQ(AIOC_TO_INT(r), 3);
-  aioc_task_release(t);
+  aioc_task_unref(t);
   return 0;
 }
 
@@ -685,7 +686,7 @@ static void log_cb(void *arg) { strcat(inplace_log, (const char *)arg); }
 static int inplace_main(void *arg, void **result) {
   (void)result;
   reports *rep = arg;
-  aioc_loop_set_report_handler(aioc_loop_running(), capture, rep);
+  aioc_loop_set_report_handler(aioc_get_running_loop(), capture, rep);
   inplace_log[0] = 0;
   aioc_task *a, *b, *c, *d, *e;
   aioc_task_options big = {.stack_size = 512 * 1024};
@@ -694,7 +695,7 @@ static int inplace_main(void *arg, void **result) {
   CHECK_RC(aioc_spawn(NULL, log_tag, "h"), 0);
   CHECK_RC(aioc_spawn_ex(&b, NULL, log_deep, "b", &big), 0);
   CHECK_RC(aioc_spawn(&c, log_tag, "c"), 0);
-  CHECK_RC(aioc_call_soon(aioc_loop_running(), log_cb, "k", NULL), 0);
+  CHECK_RC(aioc_call_soon(NULL, aioc_get_running_loop(), log_cb, "k"), 0);
   CHECK_RC(aioc_spawn(NULL, log_fail, "f"), 0);
   CHECK_RC(aioc_spawn(&d, log_tag, "d"), 0);
   CHECK_RC(aioc_spawn(&e, log_tag, "e"), 0);
@@ -714,7 +715,8 @@ static int inplace_main(void *arg, void **result) {
   CHECK_RC(aioc_task_await(e, &r), 0);
   CHECK_STR((const char *)r, "e");
   aioc_task *all[5] = {a, b, c, d, e};
-  for (int i = 0; i < 5; i++) aioc_task_release(all[i]);
+  for (int i = 0; i < 5; i++)
+    aioc_task_unref(all[i]);
   return 0;
 }
 
@@ -793,7 +795,7 @@ static int million_main(void *arg, void **result) {
   long ok = 0;
   for (long i = 0; i < n; i++) {
     ok += aioc_task_await(ts[i], NULL) == 0;
-    aioc_task_release(ts[i]);
+    aioc_task_unref(ts[i]);
   }
   free(ts);
   CHECK_DBL(aioc_time(), 1.0, 1e-9);

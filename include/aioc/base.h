@@ -51,7 +51,6 @@ AIOC_API const char *aioc_version_string(void);
   X(ERUNNING, -4004, "event loop is already running")                          \
   X(ENOLOOP, -4005, "no event loop for this thread")                           \
   X(ESTACK, -4006, "cannot allocate a coroutine stack")                        \
-  X(ESHUTDOWN, -4007, "queue is shut down")                                    \
   X(EBROKEN, -4008, "barrier is broken")                                       \
   X(EFULL, -4009, "queue is full")                                             \
   X(EEMPTY, -4010, "queue is empty")                                           \
@@ -64,9 +63,20 @@ enum {
 #undef AIOC__ERRENUM
 };
 
-/* Positive, non-error outcome of an iterator's next(): nothing more will
- * come. It is never confused with an error (errors are negative). */
+/* The two positive codes. Neither is an error (errors are negative), and
+ * aioc_strerror() and aioc_err_name() name both.
+ *
+ * AIOC_EXHAUSTED: the outcome of a next() that has nothing more to give
+ * (an iterator, a generator, a Yielder, as_completed).
+ *
+ * AIOC_NORESULT: what a task function returns when it produced no result.
+ * Every positive return of a task function means this, wherever the task
+ * runs: the task succeeds with no result (awaiting it returns 0 with a
+ * NULL result, aioc_run() returns 0), and a Yielder yields nothing for it
+ * (the seed's rule for coroutines that return None). A result of NULL or 0
+ * returned with 0 is a result like any other. */
 #define AIOC_EXHAUSTED 1
+#define AIOC_NORESULT 2
 
 /* Returns a static, human-readable description of an error code (negative
  * errno or AIOC_E*). Never returns NULL; unknown codes get a generic text. */

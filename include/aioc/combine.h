@@ -23,7 +23,7 @@ AIOC_API int aioc_sleep(double seconds);
  * the waiting task is cancelled or an outer deadline passes, f is cancelled
  * and waited for too, and -ECANCELED / -ETIMEDOUT is returned. Otherwise
  * returns as aioc_await(). */
-AIOC_API int aioc_wait_for(aioc_future *f, double timeout, void **result);
+AIOC_API int aioc_wait_for(aioc_future *f, void **result, double timeout);
 
 /* Flags for aioc_gather(). */
 enum {
@@ -47,11 +47,11 @@ AIOC_API int aioc_gather(aioc_future *const *fs, size_t n, void **results,
                          int *codes, unsigned flags);
 
 /* When aioc_wait() returns. */
-typedef enum aioc_return_when {
-  AIOC_ALL_COMPLETED = 0,
-  AIOC_FIRST_COMPLETED = 1,
-  AIOC_FIRST_EXCEPTION = 2
-} aioc_return_when;
+typedef enum aioc_wait_when {
+  AIOC_WAIT_ALL_COMPLETED = 0,
+  AIOC_WAIT_FIRST_COMPLETED = 1,
+  AIOC_WAIT_FIRST_EXCEPTION = 2
+} aioc_wait_when;
 
 /* Suspension point: waits until the condition holds or timeout seconds
  * pass (AIOC_FOREVER: no limit), then fills done[] and pending[] (each may
@@ -59,10 +59,9 @@ typedef enum aioc_return_when {
  * their counts. Nothing is cancelled, not even on timeout (as asyncio).
  * Returns 0 (also on timeout), -EINVAL, -ECANCELED, -ETIMEDOUT (a deadline
  * in scope, not the timeout argument). */
-AIOC_API int aioc_wait(aioc_future *const *fs, size_t n,
-                       aioc_return_when when, double timeout,
-                       aioc_future **done, size_t *ndone,
-                       aioc_future **pending, size_t *npending);
+AIOC_API int aioc_wait(aioc_future *const *fs, size_t n, aioc_wait_when when,
+                       aioc_future **done, size_t *ndone, aioc_future **pending,
+                       size_t *npending, double timeout);
 
 /* ---- as_completed ----------------------------------------------------- */
 
@@ -82,8 +81,8 @@ AIOC_API int aioc_as_completed_new(aioc_as_completed **out,
  * AIOC_EXHAUSTED when all were delivered, -ETIMEDOUT when the whole or the
  * per-item timeout expired (the iterator stays usable after a per-item
  * timeout: nothing is lost), -ECANCELED. */
-AIOC_API int aioc_as_completed_next(aioc_as_completed *it, double item_timeout,
-                                    aioc_future **f);
+AIOC_API int aioc_as_completed_next(aioc_as_completed *it, aioc_future **f,
+                                    double item_timeout);
 
 /* Frees the iterator and its references. Futures still pending keep
  * running. NULL is harmless. */

@@ -30,7 +30,7 @@ typedef struct aioc_gen aioc_gen;
  * 0 ends the iteration (the consumer then gets AIOC_EXHAUSTED), a negative
  * code is an error the consumer receives (with the message of
  * aioc_error()). */
-typedef int (*aioc_gen_fn)(aioc_gen *g, void *arg);
+typedef int (*aioc_gen_fn)(void *arg, aioc_gen *g);
 
 /* Flags of aioc_gen_options. */
 enum {
@@ -64,7 +64,7 @@ AIOC_API int aioc_gen_new(aioc_gen **out, aioc_gen_fn fn, void *arg,
  * its place as on a timeout), -EBUSY (another consumer is waiting on this
  * generator), -EINVAL. From plain code the loop runs until the value is
  * ready; inside a callback of a running loop: AIOC_ERUNNING. */
-AIOC_API int aioc_gen_next(aioc_gen *g, double timeout, void **item);
+AIOC_API int aioc_gen_next(aioc_gen *g, void **item, double timeout);
 
 /* aioc_gen_next() that resumes the body's pending yield with value (which
  * the yield returns in *sent), as Python's asend(). The first call of a
@@ -72,16 +72,15 @@ AIOC_API int aioc_gen_next(aioc_gen *g, double timeout, void **item);
  * value is NULL. -EAGAIN when there is no yield to resume now: the body is
  * still busy since an earlier timed-out request, or the item it produced
  * then waits to be taken with aioc_gen_next(). */
-AIOC_API int aioc_gen_send(aioc_gen *g, void *value, double timeout,
-                           void **item);
+AIOC_API int aioc_gen_send(aioc_gen *g, void *value, void **item,
+                           double timeout);
 
 /* aioc_gen_next() that resumes the body's pending yield with an error:
  * the yield returns code (negative), as Python's athrow(). If the body
  * does not handle it and returns it, the consumer gets it back. A
  * generator that has not started is finished by it without running:
  * returns code. -EAGAIN as aioc_gen_send(). */
-AIOC_API int aioc_gen_throw(aioc_gen *g, int code, double timeout,
-                            void **item);
+AIOC_API int aioc_gen_throw(aioc_gen *g, int code, void **item, double timeout);
 
 /* Closes the generator, as Python's aclose(): the pending yield returns
  * AIOC_EGENEXIT, the body runs its cleanup and returns; a body busy
@@ -108,7 +107,7 @@ AIOC_API void aioc_gen_free(aioc_gen *g);
 AIOC_API int aioc_gen_yield(aioc_gen *g, void *value, void **sent);
 
 /* Non-zero once the body has ended (or was closed before it started). */
-AIOC_API int aioc_gen_finished(const aioc_gen *g);
+AIOC_API int aioc_gen_is_finished(const aioc_gen *g);
 
 /* ---- The iterator interface --------------------------------------------- */
 
@@ -118,7 +117,7 @@ typedef struct aioc_iter aioc_iter;
  * contract of aioc_iter_next(); close() may wait and must make the source
  * release what it holds; free() releases the object (after close). */
 typedef struct aioc_iter_vtable {
-  int (*next)(void *self, double timeout, void **item);
+  int (*next)(void *self, void **item, double timeout);
   int (*close)(void *self);
   void (*free)(void *self);
 } aioc_iter_vtable;
@@ -132,7 +131,7 @@ AIOC_API int aioc_iter_new(aioc_iter **out, const aioc_iter_vtable *vt,
  * limit). Returns 0 with *item, AIOC_EXHAUSTED at the end (and after it),
  * -ETIMEDOUT (nothing lost: the next call waits for the same item), an
  * error of the source, -ECANCELED, -EINVAL. */
-AIOC_API int aioc_iter_next(aioc_iter *it, double timeout, void **item);
+AIOC_API int aioc_iter_next(aioc_iter *it, void **item, double timeout);
 
 /* Closes the iterator and its sources (may wait for their cleanup); later
  * next() calls return AIOC_EXHAUSTED. Returns 0 or the first error of a
@@ -243,8 +242,8 @@ AIOC_API int aioc_iter_chunks(aioc_iter **out, aioc_iter *src,
  * *n items) within timeout for the whole collection. Does not free it.
  * Returns 0, or the error that stopped it (the items gathered so far are
  * still returned). */
-AIOC_API int aioc_iter_collect(aioc_iter *it, double timeout, void ***items,
-                               size_t *n);
+AIOC_API int aioc_iter_collect(aioc_iter *it, void ***items, size_t *n,
+                               double timeout);
 
 /* ---- Async context managers --------------------------------------------- */
 

@@ -19,24 +19,17 @@ extern "C" {
 typedef struct aioc_group aioc_group;
 typedef struct aioc_yielder aioc_yielder;
 
-/* A task function's return value meaning "I produced no result": the
- * Yielder yields nothing for it (the seed's rule for tasks that return
- * None). A result of NULL or 0 returned with 0 is a result like any other
- * and is yielded. Positive, so it is not an error; any positive return is
- * read the same way. */
-#define AIOC_NORESULT 2
-
 /* What happens when a task of a group fails (returns a negative code
  * other than a cancellation the group caused). */
 typedef enum aioc_group_policy {
   /* The first failure cancels every other task of the group (and the
    * spawns still waiting in a Pool); join or next returns that error once
    * they have all finished their cleanup. The default. */
-  AIOC_FAIL_FAST = 0,
+  AIOC_GROUP_FAIL_FAST = 0,
   /* Every task runs to its end; join returns the first error and
    * aioc_group_errors() lists them all; a Yielder's next returns each
    * error in its place and goes on. */
-  AIOC_COLLECT = 1
+  AIOC_GROUP_COLLECT = 1
 } aioc_group_policy;
 
 typedef struct aioc_group_options {
@@ -62,7 +55,8 @@ AIOC_API int aioc_pool_new(aioc_group **out, long n);
  * owner the spawn is handed to the group's loop (aioc_call_soon_threadsafe)
  * and counts as pending at once, so a join in progress waits for it.
  * Returns 0, -EINVAL, -ENOMEM, or AIOC_ESTATE when the group is being torn
- * down (closed or freed) or failed under AIOC_FAIL_FAST and not yet joined. */
+ * down (closed or freed) or failed under AIOC_GROUP_FAIL_FAST and not yet
+ * joined. */
 AIOC_API int aioc_group_spawn(aioc_group *g, aioc_fn fn, void *arg);
 
 /* Waits until every task of the group has finished (and tasks spawned
@@ -126,7 +120,7 @@ AIOC_API int aioc_yielder_put(aioc_yielder *y, void *value);
  * the tasks keep running), -ECANCELED, -EBUSY (another consumer is
  * waiting), AIOC_ERUNNING (in a callback), -EDEADLK (from one of its own
  * tasks), -EINVAL. */
-AIOC_API int aioc_yielder_next(aioc_yielder *y, double timeout, void **item);
+AIOC_API int aioc_yielder_next(aioc_yielder *y, void **item, double timeout);
 
 /* Stops early: cancels the pending tasks and waits for their cleanup;
  * results not taken are destroyed with result_free. Later next() calls

@@ -55,7 +55,7 @@ AIOC_API int aioc_loop_close(aioc_loop *loop);
 
 /* Returns the loop running on this thread (inside a task or a callback), or
  * NULL when none is running. */
-AIOC_API aioc_loop *aioc_loop_running(void);
+AIOC_API aioc_loop *aioc_get_running_loop(void);
 
 /* Returns the thread's loop: the running one, else the one set with
  * aioc_loop_set_current(), else a loop created on first use (with default
@@ -104,24 +104,24 @@ AIOC_API double aioc_time(void);
 
 /* Schedules cb(arg) to run in the next iteration, after the callbacks
  * already scheduled (FIFO). If out is not NULL it receives a handle the
- * caller owns: release it with aioc_handle_release() (the callback runs
+ * caller owns: release it with aioc_handle_unref() (the callback runs
  * whether or not the handle is released). Returns 0, -EINVAL, -ENOMEM or
  * AIOC_ECLOSED. Not thread-safe: use aioc_call_soon_threadsafe() from other
  * threads. */
-AIOC_API int aioc_call_soon(aioc_loop *loop, aioc_callback cb, void *arg,
-                            aioc_handle **out);
+AIOC_API int aioc_call_soon(aioc_handle **out, aioc_loop *loop,
+                            aioc_callback cb, void *arg);
 
 /* Schedules cb(arg) to run delay seconds from now (delay >= 0, finite).
  * Callbacks with equal deadlines run in the order they were scheduled.
  * out as in aioc_call_soon(). Returns 0, -EINVAL (negative or NaN delay),
  * -ENOMEM or AIOC_ECLOSED. */
-AIOC_API int aioc_call_later(aioc_loop *loop, double delay, aioc_callback cb,
-                             void *arg, aioc_handle **out);
+AIOC_API int aioc_call_later(aioc_handle **out, aioc_loop *loop, double delay,
+                             aioc_callback cb, void *arg);
 
 /* Schedules cb(arg) at loop time when (a deadline in the past runs in the
  * next iteration). Same contract as aioc_call_later(). */
-AIOC_API int aioc_call_at(aioc_loop *loop, double when, aioc_callback cb,
-                          void *arg, aioc_handle **out);
+AIOC_API int aioc_call_at(aioc_handle **out, aioc_loop *loop, double when,
+                          aioc_callback cb, void *arg);
 
 /* Cancels the callback if it has not run yet; returns 1 if this call
  * cancelled it, 0 if it had already run or been cancelled (harmless), or
@@ -129,10 +129,10 @@ AIOC_API int aioc_call_at(aioc_loop *loop, double when, aioc_callback cb,
 AIOC_API int aioc_handle_cancel(aioc_handle *h);
 
 /* Returns non-zero if the handle was cancelled. */
-AIOC_API int aioc_handle_cancelled(const aioc_handle *h);
+AIOC_API int aioc_handle_is_cancelled(const aioc_handle *h);
 
 /* Releases the caller's reference to a handle. NULL is harmless. */
-AIOC_API void aioc_handle_release(aioc_handle *h);
+AIOC_API void aioc_handle_unref(aioc_handle *h);
 
 /* Thread-safe: schedules cb(arg) on loop from any thread and wakes the loop
  * if it waits. Returns 0, -EINVAL, -ENOMEM or AIOC_ECLOSED. The caller must
@@ -154,8 +154,8 @@ typedef struct aioc_report {
   const char *detail;  /* the error's message, or NULL */
 } aioc_report;
 
-typedef void (*aioc_report_fn)(aioc_loop *loop, const aioc_report *report,
-                               void *arg);
+typedef void (*aioc_report_fn)(void *arg, aioc_loop *loop,
+                               const aioc_report *report);
 
 /* Replaces the loop's report handler (NULL: the default, which prints to
  * stderr). Returns 0 or -EINVAL. */

@@ -68,7 +68,7 @@ AIOC_API int aioc_lock_try_acquire(aioc_lock *l);
 AIOC_API int aioc_lock_release(aioc_lock *l);
 
 /* Non-zero while the lock is held. */
-AIOC_API int aioc_lock_locked(const aioc_lock *l);
+AIOC_API int aioc_lock_is_locked(const aioc_lock *l);
 
 /* ---- Event ------------------------------------------------------------ */
 
@@ -189,7 +189,7 @@ AIOC_API int aioc_semaphore_release(aioc_semaphore *s);
 AIOC_API int aioc_semaphore_value(const aioc_semaphore *s);
 
 /* Non-zero when no unit is free (an acquire would wait). */
-AIOC_API int aioc_semaphore_locked(const aioc_semaphore *s);
+AIOC_API int aioc_semaphore_is_locked(const aioc_semaphore *s);
 
 /* ---- Barrier ----------------------------------------------------------
  *
@@ -230,7 +230,7 @@ AIOC_API int aioc_barrier_parties(const aioc_barrier *b);
 AIOC_API int aioc_barrier_n_waiting(const aioc_barrier *b);
 
 /* Non-zero while the barrier is broken. */
-AIOC_API int aioc_barrier_broken(const aioc_barrier *b);
+AIOC_API int aioc_barrier_is_broken(const aioc_barrier *b);
 
 /* ---- Queue ------------------------------------------------------------
  *
@@ -276,7 +276,7 @@ AIOC_API void aioc_queue_free(aioc_queue *q);
 
 /* Suspension point: adds item, waiting at most timeout seconds for room
  * (FIFO among putters). If a getter waits, the item goes straight to the
- * first one. Returns 0, AIOC_ESHUTDOWN (the queue is shut down, before or
+ * first one. Returns 0, -ESHUTDOWN (the queue is shut down, before or
  * during the wait: the item was not queued), -ETIMEDOUT, -ECANCELED (in
  * both the item was not queued and the queue is untouched), -ENOMEM,
  * AIOC_ENOTASK, -EINVAL. */
@@ -284,7 +284,7 @@ AIOC_API int aioc_queue_put(aioc_queue *q, void *item, double timeout);
 
 /* Suspension point: removes an item into *item, waiting at most timeout
  * seconds for one (FIFO among getters). After a shutdown it still returns
- * the items left, then AIOC_ESHUTDOWN. Returns 0, AIOC_ESHUTDOWN,
+ * the items left, then -ESHUTDOWN. Returns 0, -ESHUTDOWN,
  * -ETIMEDOUT, -ECANCELED (for both, *item is NULL and nothing was taken:
  * an item put meanwhile stays queued), AIOC_ENOTASK, -EINVAL. */
 AIOC_API int aioc_queue_get(aioc_queue *q, void **item, double timeout);
@@ -296,11 +296,11 @@ AIOC_API int aioc_queue_get(aioc_queue *q, void **item, double timeout);
  * not free the queue. Returns 0, -EINVAL or -ENOMEM. */
 AIOC_API int aioc_queue_iter(aioc_iter **out, aioc_queue *q);
 
-/* Adds item without waiting. Returns 0, AIOC_EFULL, AIOC_ESHUTDOWN,
+/* Adds item without waiting. Returns 0, AIOC_EFULL, -ESHUTDOWN,
  * -ENOMEM, -EINVAL. */
 AIOC_API int aioc_queue_try_put(aioc_queue *q, void *item);
 
-/* Removes an item without waiting. Returns 0, AIOC_EEMPTY, AIOC_ESHUTDOWN
+/* Removes an item without waiting. Returns 0, AIOC_EEMPTY, -ESHUTDOWN
  * (shut down and empty), -EINVAL. */
 AIOC_API int aioc_queue_try_get(aioc_queue *q, void **item);
 
@@ -313,9 +313,9 @@ AIOC_API int aioc_queue_task_done(aioc_queue *q);
  * -ETIMEDOUT, -ECANCELED, AIOC_ENOTASK, -EINVAL. */
 AIOC_API int aioc_queue_join(aioc_queue *q, double timeout);
 
-/* Shuts the queue down (Python 3.13): later puts fail with AIOC_ESHUTDOWN,
- * waiting putters are woken with AIOC_ESHUTDOWN, gets return what is left
- * and then AIOC_ESHUTDOWN, waiting getters are woken with AIOC_ESHUTDOWN.
+/* Shuts the queue down (Python 3.13): later puts fail with -ESHUTDOWN,
+ * waiting putters are woken with -ESHUTDOWN, gets return what is left
+ * and then -ESHUTDOWN, waiting getters are woken with -ESHUTDOWN.
  * If immediate is non-zero, the items left are dropped (passed to
  * item_free) and counted as done, which may release aioc_queue_join().
  * A second call may make a shutdown immediate. Returns 0 or -EINVAL. */
@@ -328,10 +328,10 @@ AIOC_API size_t aioc_queue_size(const aioc_queue *q);
 AIOC_API int aioc_queue_capacity(const aioc_queue *q);
 
 /* Non-zero when the queue holds no item. */
-AIOC_API int aioc_queue_empty(const aioc_queue *q);
+AIOC_API int aioc_queue_is_empty(const aioc_queue *q);
 
 /* Non-zero when a bounded queue holds capacity items. */
-AIOC_API int aioc_queue_full(const aioc_queue *q);
+AIOC_API int aioc_queue_is_full(const aioc_queue *q);
 
 /* Non-zero once aioc_queue_shutdown() was called. */
 AIOC_API int aioc_queue_is_shutdown(const aioc_queue *q);
@@ -363,21 +363,21 @@ AIOC_API int aioc_tsqueue_new(aioc_tsqueue **out, int capacity,
 AIOC_API void aioc_tsqueue_free(aioc_tsqueue *q);
 
 /* Adds item, waiting at most timeout seconds for room (see above for how
- * it waits). Returns 0, AIOC_ESHUTDOWN, -ETIMEDOUT, -ECANCELED (task
+ * it waits). Returns 0, -ESHUTDOWN, -ETIMEDOUT, -ECANCELED (task
  * cancelled, or the queue freed), AIOC_ERUNNING, -ENOMEM, -EINVAL. On
  * failure the item was not queued and stays the caller's. */
 AIOC_API int aioc_tsqueue_put(aioc_tsqueue *q, void *item, double timeout);
 
 /* Removes an item into *item, waiting at most timeout seconds. After a
- * shutdown, returns the items left, then AIOC_ESHUTDOWN. Returns 0,
- * AIOC_ESHUTDOWN, -ETIMEDOUT, -ECANCELED, AIOC_ERUNNING, -EINVAL. */
+ * shutdown, returns the items left, then -ESHUTDOWN. Returns 0,
+ * -ESHUTDOWN, -ETIMEDOUT, -ECANCELED, AIOC_ERUNNING, -EINVAL. */
 AIOC_API int aioc_tsqueue_get(aioc_tsqueue *q, void **item, double timeout);
 
-/* Adds item without waiting. Returns 0, AIOC_EFULL, AIOC_ESHUTDOWN,
+/* Adds item without waiting. Returns 0, AIOC_EFULL, -ESHUTDOWN,
  * -ENOMEM, -EINVAL. */
 AIOC_API int aioc_tsqueue_try_put(aioc_tsqueue *q, void *item);
 
-/* Removes an item without waiting. Returns 0, AIOC_EEMPTY, AIOC_ESHUTDOWN,
+/* Removes an item without waiting. Returns 0, AIOC_EEMPTY, -ESHUTDOWN,
  * -EINVAL. */
 AIOC_API int aioc_tsqueue_try_get(aioc_tsqueue *q, void **item);
 

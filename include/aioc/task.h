@@ -27,19 +27,23 @@ typedef int (*aioc_fn)(void *arg, void **result);
 /* ---- Futures -------------------------------------------------------- */
 
 /* Future states. */
-enum { AIOC_PENDING = 0, AIOC_DONE = 1, AIOC_CANCELLED = 2 };
+enum {
+  AIOC_FUTURE_PENDING = 0,
+  AIOC_FUTURE_DONE = 1,
+  AIOC_FUTURE_CANCELLED = 2
+};
 
 /* Creates a pending future on loop (NULL: the thread's current loop). The
  * caller owns one reference. Returns 0, -ENOMEM or AIOC_ECLOSED. */
 AIOC_API int aioc_future_new(aioc_future **out, aioc_loop *loop);
 
 /* Adds a reference. Returns f. */
-AIOC_API aioc_future *aioc_future_retain(aioc_future *f);
+AIOC_API aioc_future *aioc_future_ref(aioc_future *f);
 
 /* Drops a reference; the last one frees the future. A result that nobody
  * took is passed to its destructor; an error that nobody retrieved is
  * reported ("Future exception was never retrieved"). NULL is harmless. */
-AIOC_API void aioc_future_release(aioc_future *f);
+AIOC_API void aioc_future_unref(aioc_future *f);
 
 /* Completes f with a result. free_fn (may be NULL) destroys the result if
  * nobody takes it. Returns 0, -EINVAL, or AIOC_ESTATE if f is done. */
@@ -61,11 +65,12 @@ AIOC_API int aioc_future_set_error_payload(aioc_future *f, void *payload,
  * aioc_task_cancel(). */
 AIOC_API int aioc_future_cancel(aioc_future *f, const char *msg);
 
-/* Returns AIOC_PENDING, AIOC_DONE or AIOC_CANCELLED (-EINVAL for NULL). */
+/* Returns AIOC_FUTURE_PENDING, AIOC_FUTURE_DONE or AIOC_FUTURE_CANCELLED
+ * (-EINVAL for NULL). */
 AIOC_API int aioc_future_state(const aioc_future *f);
 
 /* Returns non-zero once f is done or cancelled. */
-AIOC_API int aioc_future_done(const aioc_future *f);
+AIOC_API int aioc_future_is_done(const aioc_future *f);
 
 /* Takes f's outcome without waiting: 0 with the result in *result (which
  * may be NULL), the error code, -ECANCELED, or AIOC_ESTATE when f is still
@@ -113,7 +118,7 @@ AIOC_API int aioc_block_on(aioc_future *f, void **result);
  * does not cancel inner — so aioc_wait_for(), aioc_gather() and the other
  * calls that cancel what they wait on leave inner running. The caller owns
  * *outer. Returns 0, -EINVAL or -ENOMEM. */
-AIOC_API int aioc_shield(aioc_future *inner, aioc_future **outer);
+AIOC_API int aioc_shield(aioc_future **outer, aioc_future *inner);
 
 /* ---- Tasks ---------------------------------------------------------- */
 
@@ -127,7 +132,7 @@ typedef struct aioc_task_options {
 /* Spawns fn(arg) as a task on the thread's current loop; it starts in a
  * later iteration, after the tasks and callbacks already scheduled. If out
  * is not NULL it receives a handle the caller owns (release it with
- * aioc_task_release()); the task runs to its end either way: the loop owns
+ * aioc_task_unref()); the task runs to its end either way: the loop owns
  * a running task. Returns 0, -EINVAL (fn NULL), -ENOMEM, AIOC_ECLOSED. */
 AIOC_API int aioc_spawn(aioc_task **out, aioc_fn fn, void *arg);
 
@@ -143,11 +148,11 @@ AIOC_API aioc_future *aioc_task_future(aioc_task *t);
 AIOC_API int aioc_task_await(aioc_task *t, void **result);
 
 /* Adds a reference to a task handle. Returns t. */
-AIOC_API aioc_task *aioc_task_retain(aioc_task *t);
+AIOC_API aioc_task *aioc_task_ref(aioc_task *t);
 
 /* Releases a task handle. The task keeps running if it has not finished.
  * NULL is harmless. */
-AIOC_API void aioc_task_release(aioc_task *t);
+AIOC_API void aioc_task_unref(aioc_task *t);
 
 /* The task running now, or NULL outside tasks. Borrowed. */
 AIOC_API aioc_task *aioc_current_task(void);
@@ -201,7 +206,7 @@ AIOC_API int aioc_timeout_enter(aioc_scope **out, double seconds);
 AIOC_API int aioc_timeout_at_enter(aioc_scope **out, double when);
 
 /* The "move on" variant: waits inside still fail with -ETIMEDOUT when it
- * expires, but exiting it returns 0; aioc_scope_expired() tells. */
+ * expires, but exiting it returns 0; aioc_scope_is_expired() tells. */
 AIOC_API int aioc_move_on_enter(aioc_scope **out, double seconds);
 
 /* Enters a shielded region: cancellation of the task and outer deadlines
@@ -218,7 +223,7 @@ AIOC_API int aioc_scope_reschedule(aioc_scope *s, double when);
 AIOC_API double aioc_scope_deadline(const aioc_scope *s);
 
 /* Non-zero once the scope's deadline has passed while it was open. */
-AIOC_API int aioc_scope_expired(const aioc_scope *s);
+AIOC_API int aioc_scope_is_expired(const aioc_scope *s);
 
 /* Exits and frees the scope. Returns -ETIMEDOUT if a timeout scope (or
  * shield) expired while open, 0 otherwise (move-on scopes always 0);

@@ -41,7 +41,8 @@ static void gather_unhook(aioc_task *t, aioc__wait *w) {
 
 static void cancel_and_drain(aioc_task *t, aioc_future *const *fs, size_t n) {
   for (size_t i = 0; i < n; i++)
-    if (fs[i]->state == AIOC_PENDING) aioc_future_cancel(fs[i], "gather");
+    if (fs[i]->state == AIOC_FUTURE_PENDING)
+      aioc_future_cancel(fs[i], "gather");
   for (size_t i = 0; i < n; i++) aioc__await_uninterruptible(t, fs[i]);
 }
 
@@ -65,11 +66,11 @@ int aioc_gather(aioc_future *const *fs, size_t n, void **results, int *codes,
   gnode *nodes = aioc__calloc(n, sizeof *nodes);
   if (!nodes) return -ENOMEM;
   for (size_t i = 0; i < n; i++) {
-    aioc_future_retain(fs[i]);
+    aioc_future_ref(fs[i]);
     nodes[i].g = &g;
     nodes[i].i = i;
     nodes[i].n.notify = gather_notify;
-    if (fs[i]->state == AIOC_PENDING) {
+    if (fs[i]->state == AIOC_FUTURE_PENDING) {
       aioc__future_add_waiter(fs[i], &nodes[i].n);
       g.remaining++;
     } else if (fs[i]->err && !g.failed) {
@@ -98,13 +99,14 @@ int aioc_gather(aioc_future *const *fs, size_t n, void **results, int *codes,
     first = aioc__future_take(fs[g.first], NULL, t);
   for (size_t i = 0; i < n; i++) {
     aioc_future *f = fs[i];
-    if (f->state == AIOC_PENDING) continue;
+    if (f->state == AIOC_FUTURE_PENDING) continue;
     if (f->err == 0)
       aioc__future_take(f, results ? &results[i] : NULL, t);
     else if (codes)
       codes[i] = aioc__future_take(f, NULL, t);
   }
-  for (size_t i = 0; i < n; i++) aioc_future_release(fs[i]);
+  for (size_t i = 0; i < n; i++)
+    aioc_future_unref(fs[i]);
   if (rc < 0) return rc;
   return codes ? 0 : first;
 }

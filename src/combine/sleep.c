@@ -38,7 +38,7 @@ int aioc_sleep(double seconds) {
   return aioc__task_suspend(t, &s.w);
 }
 
-int aioc_wait_for(aioc_future *f, double timeout, void **result) {
+int aioc_wait_for(aioc_future *f, void **result, double timeout) {
   if (result) *result = NULL;
   if (!f || isnan(timeout) || timeout < 0) return -EINVAL;
   aioc_task *t = aioc__current();
@@ -48,19 +48,20 @@ int aioc_wait_for(aioc_future *f, double timeout, void **result) {
   if (rc < 0) return rc;
   rc = aioc_await(f, result);
   int src = aioc_scope_exit(s);
-  if ((rc == -ETIMEDOUT || rc == -ECANCELED) && f->state == AIOC_PENDING) {
+  if ((rc == -ETIMEDOUT || rc == -ECANCELED) &&
+      f->state == AIOC_FUTURE_PENDING) {
     /* Our deadline, an outer one, or the waiting task's cancellation: f
      * is cancelled and waited for (as asyncio). */
-    aioc_future_retain(f);
+    aioc_future_ref(f);
     aioc_future_cancel(f, rc == -ECANCELED ? "wait_for cancelled"
                                            : "wait_for timed out");
     aioc__await_uninterruptible(t, f);
     if (rc == -ETIMEDOUT && src == -ETIMEDOUT) {
       /* A task may finish despite the cancellation: nothing is lost. */
-      rc = f->state == AIOC_CANCELLED ? -ETIMEDOUT
-                                      : aioc__future_take(f, result, t);
+      rc = f->state == AIOC_FUTURE_CANCELLED ? -ETIMEDOUT
+                                             : aioc__future_take(f, result, t);
     }
-    aioc_future_release(f);
+    aioc_future_unref(f);
   }
   return rc;
 }

@@ -27,7 +27,7 @@ static void abort_all(aioc_taskgroup *g) {
   if (g->aborting) return;
   g->aborting = true;
   for (size_t i = 0; i < g->n; i++)
-    if (g->nodes[i]->t->f.state == AIOC_PENDING)
+    if (g->nodes[i]->t->f.state == AIOC_FUTURE_PENDING)
       aioc_task_cancel(g->nodes[i]->t, "TaskGroup is aborting");
 }
 
@@ -35,12 +35,12 @@ static void tg_notify(aioc__waiter *n, aioc_future *f) {
   tgnode *node = aioc__container_of(n, tgnode, n);
   aioc_taskgroup *g = node->g;
   g->running--;
-  if (f->state == AIOC_DONE && f->err) {
+  if (f->state == AIOC_FUTURE_DONE && f->err) {
     f->retrieved = 1; /* the group reports it */
     aioc__errlist_add(&g->errors, f->err, aioc_future_error_message(f));
     abort_all(g);
     if (!g->joining && !g->owner_cancelled &&
-        g->owner->f.state == AIOC_PENDING) {
+        g->owner->f.state == AIOC_FUTURE_PENDING) {
       g->owner_cancelled = true;
       aioc_task_cancel(g->owner, "a task of its TaskGroup failed");
     }
@@ -93,7 +93,7 @@ int aioc_taskgroup_spawn(aioc_taskgroup *g, aioc_task **out, aioc_fn fn,
   aioc__future_add_waiter(&t->f, &node->n);
   g->nodes[g->n++] = node;
   g->running++;
-  if (out) *out = aioc_task_retain(t);
+  if (out) *out = aioc_task_ref(t);
   return 0;
 }
 
@@ -143,7 +143,7 @@ void aioc_taskgroup_free(aioc_taskgroup *g) {
   if (g->owner_cancelled) aioc_task_uncancel(g->owner);
   for (size_t i = 0; i < g->n; i++) {
     aioc__future_del_waiter(&g->nodes[i]->n);
-    aioc_task_release(g->nodes[i]->t);
+    aioc_task_unref(g->nodes[i]->t);
     aioc__free(g->nodes[i]);
   }
   aioc__errlist_free(&g->errors);

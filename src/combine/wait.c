@@ -58,7 +58,7 @@ static void waitw_notify_task(waitw *ww) {
 
 typedef struct wstate {
   waitw ww;
-  aioc_return_when when;
+  aioc_wait_when when;
   size_t pending;
   bool met;
 } wstate;
@@ -69,27 +69,27 @@ typedef struct wnode {
 } wnode;
 
 static bool is_exception(const aioc_future *f) {
-  return f->state == AIOC_DONE && f->err;
+  return f->state == AIOC_FUTURE_DONE && f->err;
 }
 
 static void wait_notify(aioc__waiter *n, aioc_future *f) {
   wstate *s = aioc__container_of(n, wnode, n)->s;
   s->pending--;
-  if (s->pending == 0 || s->when == AIOC_FIRST_COMPLETED ||
-      (s->when == AIOC_FIRST_EXCEPTION && is_exception(f))) {
+  if (s->pending == 0 || s->when == AIOC_WAIT_FIRST_COMPLETED ||
+      (s->when == AIOC_WAIT_FIRST_EXCEPTION && is_exception(f))) {
     s->met = true;
     waitw_notify_task(&s->ww);
   }
 }
 
-int aioc_wait(aioc_future *const *fs, size_t n, aioc_return_when when,
-              double timeout, aioc_future **done, size_t *ndone,
-              aioc_future **pending, size_t *npending) {
+int aioc_wait(aioc_future *const *fs, size_t n, aioc_wait_when when,
+              aioc_future **done, size_t *ndone, aioc_future **pending,
+              size_t *npending, double timeout) {
   if (ndone) *ndone = 0;
   if (npending) *npending = 0;
   if ((n && !fs) || isnan(timeout) || timeout < 0) return -EINVAL;
-  if (when != AIOC_ALL_COMPLETED && when != AIOC_FIRST_COMPLETED &&
-      when != AIOC_FIRST_EXCEPTION)
+  if (when != AIOC_WAIT_ALL_COMPLETED && when != AIOC_WAIT_FIRST_COMPLETED &&
+      when != AIOC_WAIT_FIRST_EXCEPTION)
     return -EINVAL;
   aioc_task *t = aioc__current();
   if (!t) return AIOC_ENOTASK;
@@ -104,11 +104,11 @@ int aioc_wait(aioc_future *const *fs, size_t n, aioc_return_when when,
     aioc_future *f = fs[i];
     nodes[i].s = &s;
     nodes[i].n.notify = wait_notify;
-    if (f->state == AIOC_PENDING) {
+    if (f->state == AIOC_FUTURE_PENDING) {
       aioc__future_add_waiter(f, &nodes[i].n);
       s.pending++;
-    } else if (when == AIOC_FIRST_COMPLETED ||
-               (when == AIOC_FIRST_EXCEPTION && is_exception(f))) {
+    } else if (when == AIOC_WAIT_FIRST_COMPLETED ||
+               (when == AIOC_WAIT_FIRST_EXCEPTION && is_exception(f))) {
       s.met = true;
     }
   }
@@ -124,7 +124,7 @@ int aioc_wait(aioc_future *const *fs, size_t n, aioc_return_when when,
   if (rc < 0) return rc;
   size_t nd = 0, np = 0;
   for (size_t i = 0; i < n; i++) {
-    if (fs[i]->state != AIOC_PENDING) {
+    if (fs[i]->state != AIOC_FUTURE_PENDING) {
       if (done) done[nd] = fs[i];
       nd++;
     } else {
@@ -196,11 +196,11 @@ int aioc_as_completed_new(aioc_as_completed **out, aioc_future *const *fs,
   }
   it->deadline = aioc__deadline_after(loop, timeout);
   for (size_t i = 0; i < n; i++) {
-    it->fs[i] = aioc_future_retain(fs[i]);
+    it->fs[i] = aioc_future_ref(fs[i]);
     it->nodes[i].it = it;
     it->nodes[i].i = i;
     it->nodes[i].n.notify = ac_notify;
-    if (fs[i]->state == AIOC_PENDING)
+    if (fs[i]->state == AIOC_FUTURE_PENDING)
       aioc__future_add_waiter(fs[i], &it->nodes[i].n);
     else
       it->queue[it->qtail++] = i;
@@ -209,8 +209,8 @@ int aioc_as_completed_new(aioc_as_completed **out, aioc_future *const *fs,
   return 0;
 }
 
-int aioc_as_completed_next(aioc_as_completed *it, double item_timeout,
-                           aioc_future **f) {
+int aioc_as_completed_next(aioc_as_completed *it, aioc_future **f,
+                           double item_timeout) {
   if (f) *f = NULL;
   if (!it || !f || isnan(item_timeout) || item_timeout < 0) return -EINVAL;
   if (it->delivered == it->n) return AIOC_EXHAUSTED;
@@ -238,7 +238,7 @@ void aioc_as_completed_free(aioc_as_completed *it) {
   if (!it) return;
   for (size_t i = 0; i < it->n; i++) {
     aioc__future_del_waiter(&it->nodes[i].n);
-    aioc_future_release(it->fs[i]);
+    aioc_future_unref(it->fs[i]);
   }
   aioc__free(it->fs);
   aioc__free(it->nodes);

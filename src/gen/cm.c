@@ -51,7 +51,7 @@ static int in_task(aioc_fn fn, void *arg) {
   int rc = aioc_spawn(&t, fn, arg);
   if (rc < 0) return rc;
   rc = aioc_block_on(aioc_task_future(t), NULL);
-  aioc_task_release(t);
+  aioc_task_unref(t);
   return rc;
 }
 
@@ -84,7 +84,7 @@ static int gencm_enter(void *self, void **bound) {
   if (c->g) return AIOC_ESTATE; /* entered twice */
   int rc = aioc_gen_new(&c->g, c->fn, c->arg, NULL);
   if (rc < 0) return rc;
-  rc = aioc_gen_next(c->g, AIOC_FOREVER, bound);
+  rc = aioc_gen_next(c->g, bound, AIOC_FOREVER);
   if (rc == 0) return 0;
   aioc_gen_free(c->g);
   c->g = NULL;
@@ -96,8 +96,8 @@ static int gencm_exit(void *self, int body_rc) {
   gencm *c = self;
   if (!c->g) return AIOC_ESTATE;
   void *again = NULL;
-  int rc = body_rc == 0 ? aioc_gen_next(c->g, AIOC_FOREVER, &again)
-                        : aioc_gen_throw(c->g, body_rc, AIOC_FOREVER, &again);
+  int rc = body_rc == 0 ? aioc_gen_next(c->g, &again, AIOC_FOREVER)
+                        : aioc_gen_throw(c->g, body_rc, &again, AIOC_FOREVER);
   int erc;
   if (rc == 0) {
     erc = aioc_error(AIOC_EGENYIELD, "generator didn't stop");

@@ -136,7 +136,7 @@ static void park_unhook(aioc_task *t, aioc__wait *w) {
 static int gen_body(void *arg, void **result) {
   (void)result;
   aioc_gen *g = arg;
-  int rc = g->fn(g, g->arg);
+  int rc = g->fn(g->arg, g);
   finish(g, rc);
   /* The outcome travels through the generator, not the task. */
   return 0;
@@ -251,7 +251,7 @@ int aioc_gen_new(aioc_gen **out, aioc_gen_fn fn, void *arg,
     g->flags = opts->flags;
     g->item_free = opts->item_free;
   }
-  aioc__loop_retain(loop);
+  aioc__loop_ref(loop);
   g->link.next = loop->gens.next;
   g->link.prev = &loop->gens;
   loop->gens.next->prev = &g->link;
@@ -408,7 +408,7 @@ AIOC__HANDOFF static int request(aioc_gen *g, int how, void *val,
 
 /* The common case on its own: a task asks a body parked at its yield, with
  * nothing pending and no cancellation or deadline in the way. */
-AIOC__HANDOFF int aioc_gen_next(aioc_gen *g, double timeout, void **item) {
+AIOC__HANDOFF int aioc_gen_next(aioc_gen *g, void **item, double timeout) {
   aioc_task *c;
   if (aioc__likely(g && timeout >= 0 && g->state == G_PARKED && !g->cw &&
                    !g->have_item && (c = aioc__current()) != NULL &&
@@ -430,16 +430,18 @@ AIOC__HANDOFF int aioc_gen_next(aioc_gen *g, double timeout, void **item) {
   return request(g, 0, NULL, timeout, item);
 }
 
-int aioc_gen_send(aioc_gen *g, void *value, double timeout, void **item) {
+int aioc_gen_send(aioc_gen *g, void *value, void **item, double timeout) {
   return request(g, 0, value, timeout, item);
 }
 
-int aioc_gen_throw(aioc_gen *g, int code, double timeout, void **item) {
+int aioc_gen_throw(aioc_gen *g, int code, void **item, double timeout) {
   if (code >= 0) return -EINVAL;
   return request(g, code, NULL, timeout, item);
 }
 
-int aioc_gen_finished(const aioc_gen *g) { return g && g->state == G_DONE; }
+int aioc_gen_is_finished(const aioc_gen *g) {
+  return g && g->state == G_DONE;
+}
 
 /* ---- closing ---- */
 
@@ -501,7 +503,7 @@ static void gen_free_struct(aioc_gen *g) {
   aioc__free(g->name);
   aioc__free(g->end_msg);
   aioc__free(g);
-  if (t) aioc_task_release(t);
+  if (t) aioc_task_unref(t);
   aioc__loop_unref(loop);
 }
 
@@ -544,10 +546,10 @@ static void shutdown_gens(aioc_loop *loop) {
     }
     /* Its owner freed it already: it frees itself when the body ends, so
      * wait on the body's task, not on the generator. */
-    aioc_task *t = aioc_task_retain(g->task);
+    aioc_task *t = aioc_task_ref(g->task);
     request_close(g, "loop is closing");
     aioc_loop_run_until_complete(loop, aioc_task_future(t));
-    aioc_task_release(t);
+    aioc_task_unref(t);
   }
 }
 

@@ -64,11 +64,11 @@ typedef struct mapper {
   bool failed; /* an error of fn ended the iteration */
 } mapper;
 
-static int map_next(void *self, double timeout, void **item) {
+static int map_next(void *self, void **item, double timeout) {
   mapper *m = self;
   if (m->failed) return AIOC_EXHAUSTED;
   void *x;
-  int rc = aioc_iter_next(m->s.v[0], timeout, &x);
+  int rc = aioc_iter_next(m->s.v[0], &x, timeout);
   if (rc != 0) return rc;
   rc = m->fn(m->arg, x, item);
   if (rc < 0) m->failed = true;
@@ -103,7 +103,7 @@ typedef struct filt {
   bool failed; /* an error of pred ended the iteration */
 } filt;
 
-static int filter_next(void *self, double timeout, void **item) {
+static int filter_next(void *self, void **item, double timeout) {
   filt *f = self;
   if (f->failed) return AIOC_EXHAUSTED;
   /* The timeout covers the wait for a matching item. */
@@ -113,7 +113,7 @@ static int filter_next(void *self, double timeout, void **item) {
     double left = deadline == AIOC_FOREVER ? AIOC_FOREVER
                                            : fmax(0, deadline - aioc_time());
     void *x;
-    int rc = aioc_iter_next(f->s.v[0], left, &x);
+    int rc = aioc_iter_next(f->s.v[0], &x, left);
     if (rc != 0) return rc;
     rc = f->pred(f->arg, x);
     if (rc < 0) {
@@ -156,10 +156,10 @@ typedef struct taker {
   size_t left;
 } taker;
 
-static int take_next(void *self, double timeout, void **item) {
+static int take_next(void *self, void **item, double timeout) {
   taker *t = self;
   if (t->left == 0) return AIOC_EXHAUSTED;
-  int rc = aioc_iter_next(t->s.v[0], timeout, item);
+  int rc = aioc_iter_next(t->s.v[0], item, timeout);
   if (rc == 0 && --t->left == 0) srcs_close(&t->s); /* done with it */
   return rc;
 }
@@ -189,10 +189,10 @@ typedef struct enumer {
   aioc_indexed cur;
 } enumer;
 
-static int enum_next(void *self, double timeout, void **item) {
+static int enum_next(void *self, void **item, double timeout) {
   enumer *e = self;
   void *x;
-  int rc = aioc_iter_next(e->s.v[0], timeout, &x);
+  int rc = aioc_iter_next(e->s.v[0], &x, timeout);
   if (rc != 0) return rc;
   e->cur.index = e->next_index++;
   e->cur.item = x;
@@ -223,10 +223,10 @@ typedef struct chain {
   size_t i;
 } chain;
 
-static int chain_next(void *self, double timeout, void **item) {
+static int chain_next(void *self, void **item, double timeout) {
   chain *c = self;
   while (c->i < c->s.n) {
-    int rc = aioc_iter_next(c->s.v[c->i], timeout, item);
+    int rc = aioc_iter_next(c->s.v[c->i], item, timeout);
     if (rc != AIOC_EXHAUSTED) return rc;
     aioc_iter_close(c->s.v[c->i]);
     c->i++;
@@ -266,12 +266,12 @@ static void zip_drop(zipper *z) {
   z->have = 0;
 }
 
-static int zip_next(void *self, double timeout, void **item) {
+static int zip_next(void *self, void **item, double timeout) {
   zipper *z = self;
   if (z->ended || z->s.n == 0) return AIOC_EXHAUSTED;
   /* A timeout keeps what was drawn: the next call completes the tuple. */
   while (z->have < z->s.n) {
-    int rc = aioc_iter_next(z->s.v[z->have], timeout, &z->tuple[z->have]);
+    int rc = aioc_iter_next(z->s.v[z->have], &z->tuple[z->have], timeout);
     if (rc == AIOC_EXHAUSTED) {
       z->ended = true;
       zip_drop(z);
@@ -331,7 +331,7 @@ typedef struct chunker {
   bool ended;
 } chunker;
 
-static int chunk_next(void *self, double timeout, void **item) {
+static int chunk_next(void *self, void **item, double timeout) {
   chunker *c = self;
   if (c->pending == 0 && c->ended) return AIOC_EXHAUSTED;
   double start = aioc_time();
@@ -348,7 +348,7 @@ static int chunk_next(void *self, double timeout, void **item) {
       }
     }
     void *x;
-    int rc = aioc_iter_next(c->s.v[0], limit, &x);
+    int rc = aioc_iter_next(c->s.v[0], &x, limit);
     if (rc == AIOC_EXHAUSTED) {
       c->ended = true;
       break;
@@ -410,8 +410,7 @@ int aioc_iter_chunks(aioc_iter **out, aioc_iter *src, size_t max_items,
 
 /* ---- collect ---- */
 
-int aioc_iter_collect(aioc_iter *it, double timeout, void ***items,
-                      size_t *n) {
+int aioc_iter_collect(aioc_iter *it, void ***items, size_t *n, double timeout) {
   if (items) *items = NULL;
   if (n) *n = 0;
   if (!it || !items || !n || isnan(timeout) || timeout < 0) return -EINVAL;
@@ -424,7 +423,7 @@ int aioc_iter_collect(aioc_iter *it, double timeout, void ***items,
     double left = deadline == AIOC_FOREVER ? AIOC_FOREVER
                                            : fmax(0, deadline - aioc_time());
     void *x;
-    rc = aioc_iter_next(it, left, &x);
+    rc = aioc_iter_next(it, &x, left);
     if (rc != 0) break;
     if (len == cap) {
       cap = cap ? cap * 2 : 16;

@@ -32,11 +32,11 @@ void aioc__iter_drop(aioc_iter *it, void *item) {
   if (it && it->item_free) it->item_free(item);
 }
 
-int aioc_iter_next(aioc_iter *it, double timeout, void **item) {
+int aioc_iter_next(aioc_iter *it, void **item, double timeout) {
   if (item) *item = NULL;
   if (!it || !item || isnan(timeout) || timeout < 0) return -EINVAL;
   if (it->closed) return AIOC_EXHAUSTED;
-  return it->vt->next(it->self, timeout, item);
+  return it->vt->next(it->self, item, timeout);
 }
 
 int aioc_iter_close(aioc_iter *it) {
@@ -55,8 +55,8 @@ void aioc_iter_free(aioc_iter *it) {
 
 /* ---- generators ---- */
 
-static int gen_next(void *self, double timeout, void **item) {
-  return aioc_gen_next(self, timeout, item);
+static int gen_next(void *self, void **item, double timeout) {
+  return aioc_gen_next(self, item, timeout);
 }
 static int gen_close(void *self) { return aioc_gen_close(self); }
 static void gen_free(void *self) { aioc_gen_free(self); }
@@ -75,9 +75,9 @@ int aioc_gen_iter(aioc_iter **out, aioc_gen *g) {
 
 /* ---- as_completed ---- */
 
-static int ac_next(void *self, double timeout, void **item) {
+static int ac_next(void *self, void **item, double timeout) {
   aioc_future *f;
-  int rc = aioc_as_completed_next(self, timeout, &f);
+  int rc = aioc_as_completed_next(self, &f, timeout);
   if (rc == 0) *item = f;
   return rc;
 }
@@ -107,7 +107,7 @@ static double lim(double v, int zero_is_none) {
   return v == 0 && zero_is_none ? AIOC_FOREVER : v;
 }
 
-static int timed_next(void *self, double timeout, void **item) {
+static int timed_next(void *self, void **item, double timeout) {
   timed *t = self;
   if (t->total_expired) return -ETIMEDOUT;
   double now = aioc_time();
@@ -130,7 +130,7 @@ static int timed_next(void *self, double timeout, void **item) {
     }
   }
   if (limit < 0) limit = 0;
-  int rc = aioc_iter_next(t->src, limit, item);
+  int rc = aioc_iter_next(t->src, item, limit);
   if (rc == 0) {
     t->got_first = true;
     t->anchor = aioc_time();

@@ -44,7 +44,7 @@ static int pump_main(void *arg, void **result) {
   merger *m = p->m;
   for (;;) {
     void *x = NULL;
-    int rc = aioc_iter_next(m->src[p->i], AIOC_FOREVER, &x);
+    int rc = aioc_iter_next(m->src[p->i], &x, AIOC_FOREVER);
     if (rc == -ECANCELED && aioc_task_cancelling(p->task)) return 0;
     p->rc = rc;
     p->item = x;
@@ -88,7 +88,7 @@ static bool ready(void *arg) {
   return m->count > 0 || m->live == 0;
 }
 
-static int merge_next(void *self, double timeout, void **item) {
+static int merge_next(void *self, void **item, double timeout) {
   merger *m = self;
   if (m->failed) return AIOC_EXHAUSTED;
   if (m->wp.waiting) return -EBUSY; /* one consumer at a time */
@@ -158,7 +158,7 @@ static int merge_close(void *self) {
 static void merge_free(void *self) {
   merger *m = self;
   for (size_t i = 0; i < m->n; i++) {
-    aioc_task_release(m->p[i].task);
+    aioc_task_unref(m->p[i].task);
     aioc_iter_free(m->src[i]);
   }
   aioc__free(m->src);

@@ -121,7 +121,7 @@ static void job_done(gjob *j, int rc, void *value, const char *msg) {
   if (rc < 0 && !ours) {
     aioc__errlist_add(&g->errors, rc, msg);
     if (msg) j->msg = aioc__strdup(msg);
-    if (g->policy == AIOC_FAIL_FAST && !g->failed) {
+    if (g->policy == AIOC_GROUP_FAIL_FAST && !g->failed) {
       g->failed = true;
       cancel_all(g);
     }
@@ -185,13 +185,13 @@ static void start_job(aioc_group *g, gjob *j) {
     j->node.notify = job_task_done;
     aioc__future_add_waiter(aioc_task_future(j->task), &j->node);
     /* The handle is only needed to cancel it; the task runs regardless. */
-    aioc_task_release(j->task);
+    aioc_task_unref(j->task);
   }
 }
 
 /* Runs on the group's thread: places a job (now, or in the pool's queue). */
 static void place(aioc_group *g, gjob *j) {
-  if (g->closing || (g->failed && g->policy == AIOC_FAIL_FAST)) {
+  if (g->closing || (g->failed && g->policy == AIOC_GROUP_FAIL_FAST)) {
     j->done = true;
     j->rc = -ECANCELED;
     atomic_fetch_sub(&g->pending, 1);
@@ -229,7 +229,7 @@ static int submit(aioc_group *g, aioc_fn fn, void *arg, bool is_put,
                   void *value) {
   if (!g || (!fn && !is_put)) return -EINVAL;
   /* Torn down, or failed (fail fast) and not yet joined. */
-  if (g->closing || (g->failed && g->policy == AIOC_FAIL_FAST))
+  if (g->closing || (g->failed && g->policy == AIOC_GROUP_FAIL_FAST))
     return AIOC_ESTATE;
   gjob *j = aioc__calloc(1, sizeof *j);
   if (!j) return -ENOMEM;
@@ -276,7 +276,7 @@ static int group_init(aioc_group *g, const aioc_group_options *o) {
   if (!loop) return -ENOMEM;
   if (loop->closed) return AIOC_ECLOSED;
   g->loop = loop;
-  aioc__loop_retain(loop);
+  aioc__loop_ref(loop);
   g->owner = pthread_self();
   pthread_mutex_init(&g->lock, NULL);
   if (o) {
@@ -488,7 +488,7 @@ static int take(aioc_group *g, int *rc, void **item) {
   return 1;
 }
 
-int aioc_yielder_next(aioc_yielder *y, double timeout, void **item) {
+int aioc_yielder_next(aioc_yielder *y, void **item, double timeout) {
   if (item) *item = NULL;
   if (!y || !item || isnan(timeout) || timeout < 0) return -EINVAL;
   aioc_group *g = &y->g;
@@ -498,7 +498,7 @@ int aioc_yielder_next(aioc_yielder *y, double timeout, void **item) {
   for (;;) {
     int rc;
     if (take(g, &rc, item)) {
-      if (rc < 0 && g->policy == AIOC_FAIL_FAST) {
+      if (rc < 0 && g->policy == AIOC_GROUP_FAIL_FAST) {
         /* The rest were cancelled; wait for their cleanup, then end. */
         aioc_group_close(g);
       }
@@ -527,8 +527,8 @@ void aioc_yielder_free(aioc_yielder *y) {
   if (y) aioc_group_free(&y->g);
 }
 
-static int y_next(void *self, double timeout, void **item) {
-  return aioc_yielder_next(self, timeout, item);
+static int y_next(void *self, void **item, double timeout) {
+  return aioc_yielder_next(self, item, timeout);
 }
 static int y_close(void *self) { return aioc_yielder_close(self); }
 static void y_free(void *self) { aioc_yielder_free(self); }

@@ -163,7 +163,9 @@ int aioc_loop_close(aioc_loop *loop) {
   return 0;
 }
 
-aioc_loop *aioc_loop_running(void) { return aioc__running; }
+aioc_loop *aioc_get_running_loop(void) {
+  return aioc__running;
+}
 
 aioc_loop *aioc_loop_current(void) {
   if (aioc__running) return aioc__running;
@@ -240,26 +242,26 @@ static int schedule(aioc_loop *loop, int64_t when, aioc_callback cb,
     aioc__free(h);
     return -ENOMEM;
   }
-  aioc__loop_retain(loop);
+  aioc__loop_ref(loop);
   if (out) *out = h;
   return 0;
 }
 
-int aioc_call_soon(aioc_loop *loop, aioc_callback cb, void *arg,
-                   aioc_handle **out) {
+int aioc_call_soon(aioc_handle **out, aioc_loop *loop, aioc_callback cb,
+                   void *arg) {
   return schedule(loop, INT64_MIN, cb, arg, out);
 }
 
-int aioc_call_later(aioc_loop *loop, double delay, aioc_callback cb,
-                    void *arg, aioc_handle **out) {
+int aioc_call_later(aioc_handle **out, aioc_loop *loop, double delay,
+                    aioc_callback cb, void *arg) {
   if (out) *out = NULL;
   if (isnan(delay) || delay < 0 || isinf(delay)) return -EINVAL;
   if (!loop) return -EINVAL;
   return schedule(loop, aioc__deadline_after(loop, delay), cb, arg, out);
 }
 
-int aioc_call_at(aioc_loop *loop, double when, aioc_callback cb, void *arg,
-                 aioc_handle **out) {
+int aioc_call_at(aioc_handle **out, aioc_loop *loop, double when,
+                 aioc_callback cb, void *arg) {
   if (out) *out = NULL;
   if (isnan(when) || isinf(when)) return -EINVAL;
   int64_t w = aioc__deadline_at(when);
@@ -278,9 +280,11 @@ int aioc_handle_cancel(aioc_handle *h) {
   return 1;
 }
 
-int aioc_handle_cancelled(const aioc_handle *h) { return h && h->cancelled; }
+int aioc_handle_is_cancelled(const aioc_handle *h) {
+  return h && h->cancelled;
+}
 
-void aioc_handle_release(aioc_handle *h) {
+void aioc_handle_unref(aioc_handle *h) {
   if (h) handle_unref(h);
 }
 
@@ -565,7 +569,7 @@ void aioc_loop_default_report(aioc_loop *loop, const aioc_report *r) {
 
 void aioc__report(aioc_loop *loop, const aioc_report *r) {
   if (loop && loop->report_fn)
-    loop->report_fn(loop, r, loop->report_arg);
+    loop->report_fn(loop->report_arg, loop, r);
   else
     aioc_loop_default_report(loop, r);
 }

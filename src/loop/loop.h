@@ -132,7 +132,9 @@ struct aioc_loop {
 /* The loop running on this thread. */
 extern AIOC_TLS aioc_loop *aioc__running;
 
-static inline void aioc__loop_retain(aioc_loop *loop) { loop->refs++; }
+static inline void aioc__loop_ref(aioc_loop *loop) {
+  loop->refs++;
+}
 AIOC_HIDDEN void aioc__loop_free(aioc_loop *loop);
 static inline void aioc__loop_unref(aioc_loop *loop) {
   if (aioc__unlikely(--loop->refs == 0)) aioc__loop_free(loop);

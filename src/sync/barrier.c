@@ -77,4 +77,6 @@ int aioc_barrier_n_waiting(const aioc_barrier *b) {
   return b ? (int)b->waiters.n : -EINVAL;
 }
 
-int aioc_barrier_broken(const aioc_barrier *b) { return b && b->broken; }
+int aioc_barrier_is_broken(const aioc_barrier *b) {
+  return b && b->broken;
+}

@@ -74,4 +74,6 @@ int aioc_lock_release(aioc_lock *l) {
   return 0;
 }
 
-int aioc_lock_locked(const aioc_lock *l) { return l && l->owner != NULL; }
+int aioc_lock_is_locked(const aioc_lock *l) {
+  return l && l->owner != NULL;
+}

@@ -204,9 +204,9 @@ void aioc_queue_free(aioc_queue *q) {
 
 /* ---- put and get ---- */
 
-/* Puts without waiting: 0, AIOC_EFULL, AIOC_ESHUTDOWN or -ENOMEM. */
+/* Puts without waiting: 0, AIOC_EFULL, -ESHUTDOWN or -ENOMEM. */
 static inline int put_now(aioc_queue *q, void *item) {
-  if (aioc__unlikely(q->shutdown)) return AIOC_ESHUTDOWN;
+  if (aioc__unlikely(q->shutdown)) return -ESHUTDOWN;
   if (aioc__unlikely(q->getters.n)) {
     aioc__swait *g = aioc__wlist_first(&q->getters);
     g->item = item;
@@ -221,7 +221,7 @@ static inline int put_now(aioc_queue *q, void *item) {
   return 0;
 }
 
-/* Gets without waiting: 0, AIOC_EEMPTY or AIOC_ESHUTDOWN. */
+/* Gets without waiting: 0, AIOC_EEMPTY or -ESHUTDOWN. */
 static inline int get_now(aioc_queue *q, void **item) {
   if (aioc__likely(q->size)) {
     *item = pop(q);
@@ -235,7 +235,7 @@ static inline int get_now(aioc_queue *q, void **item) {
     }
     return 0;
   }
-  return q->shutdown ? AIOC_ESHUTDOWN : AIOC_EEMPTY;
+  return q->shutdown ? -ESHUTDOWN : AIOC_EEMPTY;
 }
 
 /* Everything but a FIFO put into free, allocated room: hand-off to a
@@ -351,8 +351,8 @@ int aioc_queue_shutdown(aioc_queue *q, int immediate) {
     q->unfinished -= size < q->unfinished ? size : q->unfinished;
     if (q->unfinished == 0) aioc__sync_deliver_all(&q->joiners, 0);
   }
-  aioc__sync_deliver_all(&q->getters, AIOC_ESHUTDOWN);
-  aioc__sync_deliver_all(&q->putters, AIOC_ESHUTDOWN);
+  aioc__sync_deliver_all(&q->getters, -ESHUTDOWN);
+  aioc__sync_deliver_all(&q->putters, -ESHUTDOWN);
   if (buf) drop_items(q->kind, buf, alloc, head, size, q->item_free);
   return 0;
 }
@@ -365,9 +365,11 @@ int aioc_queue_capacity(const aioc_queue *q) {
   return q ? q->capacity : -EINVAL;
 }
 
-int aioc_queue_empty(const aioc_queue *q) { return !q || q->size == 0; }
+int aioc_queue_is_empty(const aioc_queue *q) {
+  return !q || q->size == 0;
+}
 
-int aioc_queue_full(const aioc_queue *q) {
+int aioc_queue_is_full(const aioc_queue *q) {
   return q && q->size >= q->limit;
 }
 
@@ -375,9 +377,9 @@ int aioc_queue_is_shutdown(const aioc_queue *q) { return q && q->shutdown; }
 
 /* ---- the queue as an iterator ---- */
 
-static int queue_iter_next(void *self, double timeout, void **item) {
+static int queue_iter_next(void *self, void **item, double timeout) {
   int rc = aioc_queue_get(self, item, timeout);
-  return rc == AIOC_ESHUTDOWN ? AIOC_EXHAUSTED : rc;
+  return rc == -ESHUTDOWN ? AIOC_EXHAUSTED : rc;
 }
 
 static const aioc_iter_vtable queue_iter_vt = {queue_iter_next, NULL, NULL};

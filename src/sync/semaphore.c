@@ -80,6 +80,6 @@ int aioc_semaphore_value(const aioc_semaphore *s) {
   return s ? s->value : -EINVAL;
 }
 
-int aioc_semaphore_locked(const aioc_semaphore *s) {
+int aioc_semaphore_is_locked(const aioc_semaphore *s) {
   return s && s->value == 0;
 }

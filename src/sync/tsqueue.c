@@ -325,9 +325,9 @@ out:
 
 /* ---- put and get ---- */
 
-/* Mutex held: 0, AIOC_EFULL, AIOC_ESHUTDOWN or -ENOMEM. */
+/* Mutex held: 0, AIOC_EFULL, -ESHUTDOWN or -ENOMEM. */
 static int put_now(aioc_tsqueue *q, void *item) {
-  if (q->shutdown) return AIOC_ESHUTDOWN;
+  if (q->shutdown) return -ESHUTDOWN;
   if (!list_empty(&q->getters)) {
     tsnode *g = q->getters.next;
     g->item = item;
@@ -338,7 +338,7 @@ static int put_now(aioc_tsqueue *q, void *item) {
   return push(q, item);
 }
 
-/* Mutex held: 0, AIOC_EEMPTY or AIOC_ESHUTDOWN. */
+/* Mutex held: 0, AIOC_EEMPTY or -ESHUTDOWN. */
 static int get_now(aioc_tsqueue *q, void **item) {
   if (q->size) {
     *item = pop(q);
@@ -349,7 +349,7 @@ static int get_now(aioc_tsqueue *q, void **item) {
     }
     return 0;
   }
-  return q->shutdown ? AIOC_ESHUTDOWN : AIOC_EEMPTY;
+  return q->shutdown ? -ESHUTDOWN : AIOC_EEMPTY;
 }
 
 int aioc_tsqueue_put(aioc_tsqueue *q, void *item, double timeout) {
@@ -434,7 +434,7 @@ int aioc_tsqueue_shutdown(aioc_tsqueue *q, int immediate) {
   void **ring;
   size_t alloc, head, size;
   pthread_mutex_lock(&q->mu);
-  close_locked(q, AIOC_ESHUTDOWN, immediate, &ring, &alloc, &head, &size);
+  close_locked(q, -ESHUTDOWN, immediate, &ring, &alloc, &head, &size);
   aioc_free_fn item_free = q->item_free;
   pthread_mutex_unlock(&q->mu);
   free_items(ring, alloc, head, size, item_free);

@@ -39,7 +39,7 @@ aioc__fext *aioc__future_ext(aioc_future *f) {
 void aioc__future_finish(aioc_future *f, uint8_t state, int err,
                          void *result, char *msg) {
   f->state = state;
-  f->err = state == AIOC_CANCELLED ? -ECANCELED : err;
+  f->err = state == AIOC_FUTURE_CANCELLED ? -ECANCELED : err;
   f->result = result;
   if (msg) {
     aioc__fext *e = aioc__future_ext(f);
@@ -61,7 +61,7 @@ void aioc__future_finish(aioc_future *f, uint8_t state, int err,
 
 int aioc__future_take(aioc_future *f, void **result, aioc_task *t) {
   f->retrieved = 1;
-  if (f->state == AIOC_DONE && f->err == 0) {
+  if (f->state == AIOC_FUTURE_DONE && f->err == 0) {
     if (result) {
       *result = f->result;
       f->result_taken = 1;
@@ -84,10 +84,11 @@ static void report_unretrieved(aioc_future *f) {
 }
 
 void aioc__future_free(aioc_future *f) {
-  if (f->state == AIOC_DONE && f->err && !f->retrieved) report_unretrieved(f);
+  if (f->state == AIOC_FUTURE_DONE && f->err && !f->retrieved)
+    report_unretrieved(f);
   aioc__fext *e = f->ext;
   if (e) {
-    if (f->state == AIOC_DONE && !f->err && !f->result_taken &&
+    if (f->state == AIOC_FUTURE_DONE && !f->err && !f->result_taken &&
         e->result_free)
       e->result_free(f->result);
     if (e->payload_free) e->payload_free(e->payload);
@@ -123,14 +124,14 @@ int aioc_future_new(aioc_future **out, aioc_loop *loop) {
   return 0;
 }
 
-aioc_future *aioc_future_retain(aioc_future *f) {
+aioc_future *aioc_future_ref(aioc_future *f) {
   if (f) f->refs++;
   return f;
 }
 
 AIOC_HIDDEN void aioc__task_free(aioc_task *t);
 
-void aioc_future_release(aioc_future *f) {
+void aioc_future_unref(aioc_future *f) {
   if (!f || --f->refs) return;
   if (f->is_task)
     aioc__task_free((aioc_task *)f);
@@ -140,15 +141,15 @@ void aioc_future_release(aioc_future *f) {
 
 int aioc_future_set_result(aioc_future *f, void *result, aioc_free_fn fr) {
   if (!f || f->is_task) return -EINVAL;
-  if (f->state != AIOC_PENDING) return AIOC_ESTATE;
+  if (f->state != AIOC_FUTURE_PENDING) return AIOC_ESTATE;
   f->ext->result_free = fr; /* plain futures have ext from the start */
-  aioc__future_finish(f, AIOC_DONE, 0, result, NULL);
+  aioc__future_finish(f, AIOC_FUTURE_DONE, 0, result, NULL);
   return 0;
 }
 
 int aioc_future_set_error(aioc_future *f, int code, const char *fmt, ...) {
   if (!f || f->is_task || code >= 0) return -EINVAL;
-  if (f->state != AIOC_PENDING) return AIOC_ESTATE;
+  if (f->state != AIOC_FUTURE_PENDING) return AIOC_ESTATE;
   char *msg = NULL;
   if (fmt) {
     va_list ap;
@@ -156,15 +157,16 @@ int aioc_future_set_error(aioc_future *f, int code, const char *fmt, ...) {
     msg = aioc__vformat(fmt, ap);
     va_end(ap);
   }
-  aioc__future_finish(f, code == -ECANCELED ? AIOC_CANCELLED : AIOC_DONE,
-                      code, NULL, msg);
+  aioc__future_finish(
+      f, code == -ECANCELED ? AIOC_FUTURE_CANCELLED : AIOC_FUTURE_DONE, code,
+      NULL, msg);
   return 0;
 }
 
 int aioc_future_set_error_payload(aioc_future *f, void *payload,
                                   aioc_free_fn fr) {
   if (!f) return -EINVAL;
-  if (f->state == AIOC_PENDING || f->err == 0) return AIOC_ESTATE;
+  if (f->state == AIOC_FUTURE_PENDING || f->err == 0) return AIOC_ESTATE;
   aioc__fext *e = aioc__future_ext(f);
   if (!e) return -ENOMEM;
   if (e->payload_free) e->payload_free(e->payload);
@@ -176,8 +178,8 @@ int aioc_future_set_error_payload(aioc_future *f, void *payload,
 int aioc_future_cancel(aioc_future *f, const char *msg) {
   if (!f) return -EINVAL;
   if (f->is_task) return aioc_task_cancel((aioc_task *)f, msg);
-  if (f->state != AIOC_PENDING) return 0;
-  aioc__future_finish(f, AIOC_CANCELLED, -ECANCELED, NULL,
+  if (f->state != AIOC_FUTURE_PENDING) return 0;
+  aioc__future_finish(f, AIOC_FUTURE_CANCELLED, -ECANCELED, NULL,
                       msg ? aioc__strdup(msg) : NULL);
   return 1;
 }
@@ -186,20 +188,20 @@ int aioc_future_state(const aioc_future *f) {
   return f ? f->state : -EINVAL;
 }
 
-int aioc_future_done(const aioc_future *f) {
-  return f && f->state != AIOC_PENDING;
+int aioc_future_is_done(const aioc_future *f) {
+  return f && f->state != AIOC_FUTURE_PENDING;
 }
 
 int aioc_future_result(aioc_future *f, void **result) {
   if (result) *result = NULL;
   if (!f) return -EINVAL;
-  if (f->state == AIOC_PENDING) return AIOC_ESTATE;
+  if (f->state == AIOC_FUTURE_PENDING) return AIOC_ESTATE;
   return aioc__future_take(f, result, NULL);
 }
 
 int aioc_future_error(aioc_future *f) {
   if (!f) return -EINVAL;
-  if (f->state != AIOC_PENDING) f->retrieved = 1;
+  if (f->state != AIOC_FUTURE_PENDING) f->retrieved = 1;
   return f->err;
 }
 
@@ -228,7 +230,7 @@ static void cb_run(aioc__runnable *r) {
   aioc_future *f = n->f;
   if (!f->loop->closed) n->cb(n->arg);
   aioc__free(n);
-  aioc_future_release(f);
+  aioc_future_unref(f);
 }
 
 static void cb_notify(aioc__waiter *w, aioc_future *f) {
@@ -244,10 +246,10 @@ int aioc_future_add_done_callback(aioc_future *f, aioc_callback cb,
   n->w.notify = cb_notify;
   n->w.next = n->w.prev = NULL;
   n->rq.run = cb_run;
-  n->f = aioc_future_retain(f);
+  n->f = aioc_future_ref(f);
   n->cb = cb;
   n->arg = arg;
-  if (f->state != AIOC_PENDING)
+  if (f->state != AIOC_FUTURE_PENDING)
     aioc__ready_push(f->loop, &n->rq);
   else
     aioc__future_add_waiter(f, &n->w);
@@ -299,12 +301,12 @@ typedef struct shieldnode {
 static void shield_notify(aioc__waiter *w, aioc_future *inner) {
   shieldnode *n = aioc__container_of(w, shieldnode, w);
   aioc_future *outer = n->outer;
-  if (outer->state == AIOC_PENDING) {
-    if (inner->state == AIOC_CANCELLED) {
+  if (outer->state == AIOC_FUTURE_PENDING) {
+    if (inner->state == AIOC_FUTURE_CANCELLED) {
       aioc_future_cancel(outer, aioc_future_error_message(inner));
     } else if (inner->err) {
       const char *m = aioc_future_error_message(inner);
-      aioc__future_finish(outer, AIOC_DONE, inner->err, NULL,
+      aioc__future_finish(outer, AIOC_FUTURE_DONE, inner->err, NULL,
                           m ? aioc__strdup(m) : NULL);
     } else {
       /* The result travels on; whoever takes it from outer owns it. */
@@ -312,16 +314,16 @@ static void shield_notify(aioc__waiter *w, aioc_future *inner) {
         outer->ext->result_free = inner->ext ? inner->ext->result_free : NULL;
         inner->result_taken = 1;
       }
-      aioc__future_finish(outer, AIOC_DONE, 0, inner->result, NULL);
+      aioc__future_finish(outer, AIOC_FUTURE_DONE, 0, inner->result, NULL);
     }
     inner->retrieved = 1; /* the outer one carries the outcome on */
   }
-  aioc_future_release(outer);
+  aioc_future_unref(outer);
   aioc__free(n);
-  aioc_future_release(inner);
+  aioc_future_unref(inner);
 }
 
-int aioc_shield(aioc_future *inner, aioc_future **outer) {
+int aioc_shield(aioc_future **outer, aioc_future *inner) {
   if (!outer) return -EINVAL;
   *outer = NULL;
   if (!inner) return -EINVAL;
@@ -330,13 +332,13 @@ int aioc_shield(aioc_future *inner, aioc_future **outer) {
   if (rc < 0) return rc;
   shieldnode *n = aioc__alloc(sizeof *n);
   if (!n) {
-    aioc_future_release(o);
+    aioc_future_unref(o);
     return -ENOMEM;
   }
   n->w.notify = shield_notify;
-  n->outer = aioc_future_retain(o);
-  aioc_future_retain(inner);
-  if (inner->state != AIOC_PENDING)
+  n->outer = aioc_future_ref(o);
+  aioc_future_ref(inner);
+  if (inner->state != AIOC_FUTURE_PENDING)
     shield_notify(&n->w, inner);
   else
     aioc__future_add_waiter(inner, &n->w);

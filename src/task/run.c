@@ -4,14 +4,14 @@
 #include "task.h"
 
 static bool future_done(void *arg) {
-  return ((aioc_future *)arg)->state != AIOC_PENDING;
+  return ((aioc_future *)arg)->state != AIOC_FUTURE_PENDING;
 }
 
 int aioc_loop_run_until_complete(aioc_loop *loop, aioc_future *f) {
   if (!loop || !f || f->loop != loop) return -EINVAL;
-  aioc_future_retain(f);
+  aioc_future_ref(f);
   int rc = aioc__loop_run(loop, future_done, f);
-  aioc_future_release(f);
+  aioc_future_unref(f);
   return rc;
 }
 
@@ -80,14 +80,14 @@ int aioc_run_ex(aioc_fn main, void *arg, void **result,
     double grace = opts && opts->shutdown_timeout > 0 ? opts->shutdown_timeout
                                                       : 5.0;
     aioc_handle *h;
-    if (aioc_call_later(loop, grace, shutdown_timer, &s, &h) == 0) {
+    if (aioc_call_later(&h, loop, grace, shutdown_timer, &s) == 0) {
       aioc__loop_run(loop, all_finished, &s);
       aioc_handle_cancel(h);
-      aioc_handle_release(h);
+      aioc_handle_unref(h);
     }
     if (loop->nlive && !loop->quiet) aioc__tasks_each(loop, report_one, loop);
   }
-  aioc_task_release(t);
+  aioc_task_unref(t);
   aioc_loop_close(loop);
   return rc;
 }

@@ -90,7 +90,9 @@ double aioc_scope_deadline(const aioc_scope *s) {
   return (double)s->tm.when / 1e9;
 }
 
-int aioc_scope_expired(const aioc_scope *s) { return s && s->expired; }
+int aioc_scope_is_expired(const aioc_scope *s) {
+  return s && s->expired;
+}
 
 int aioc_scope_exit(aioc_scope *s) {
   if (!s) return -EINVAL;

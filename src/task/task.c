@@ -57,7 +57,9 @@ const char *aioc_error_message(void) {
 
 void aioc__task_free(aioc_task *t) { aioc__future_free(&t->f); }
 
-static void task_unref(aioc_task *t) { aioc_future_release(&t->f); }
+static void task_unref(aioc_task *t) {
+  aioc_future_unref(&t->f);
+}
 
 /* Sets the outcome of a task that ends: ran to its end, was cancelled
  * before starting, could not start (msg says why), or was abandoned by its
@@ -85,11 +87,11 @@ static void task_complete(aioc_task *t, int rc, void *result, char *msg) {
   if (rc == -ECANCELED) {
     /* The message given to aioc_task_cancel() is already in ext. */
     aioc__free(msg);
-    aioc__future_finish(&t->f, AIOC_CANCELLED, -ECANCELED, NULL, NULL);
+    aioc__future_finish(&t->f, AIOC_FUTURE_CANCELLED, -ECANCELED, NULL, NULL);
   } else if (rc < 0) {
-    aioc__future_finish(&t->f, AIOC_DONE, rc, NULL, msg);
+    aioc__future_finish(&t->f, AIOC_FUTURE_DONE, rc, NULL, msg);
   } else {
-    aioc__future_finish(&t->f, AIOC_DONE, 0, result, NULL);
+    aioc__future_finish(&t->f, AIOC_FUTURE_DONE, 0, result, NULL);
   }
   if (r) {
     aioc__free(r->errmsg);
@@ -376,12 +378,12 @@ int aioc_task_await(aioc_task *t, void **result) {
   return aioc_await(&t->f, result);
 }
 
-aioc_task *aioc_task_retain(aioc_task *t) {
+aioc_task *aioc_task_ref(aioc_task *t) {
   if (t) t->f.refs++;
   return t;
 }
 
-void aioc_task_release(aioc_task *t) {
+void aioc_task_unref(aioc_task *t) {
   if (t) task_unref(t);
 }
 
@@ -498,7 +500,7 @@ int aioc_await(aioc_future *f, void **result) {
   if (!t) return AIOC_ENOTASK;
   if (f->loop != t->f.loop) return -EINVAL;
   if (f == &t->f) return -EDEADLK;
-  if (f->state == AIOC_PENDING) {
+  if (f->state == AIOC_FUTURE_PENDING) {
     int rc = aioc__task_check(t);
     if (rc) return rc;
     awaitw a = {.w.unhook = await_unhook, .n.notify = await_notify, .t = t};
@@ -510,7 +512,7 @@ int aioc_await(aioc_future *f, void **result) {
 }
 
 void aioc__await_uninterruptible(aioc_task *t, aioc_future *f) {
-  if (f->state != AIOC_PENDING) return;
+  if (f->state != AIOC_FUTURE_PENDING) return;
   t->r->nocancel++;
   awaitw a = {.w.unhook = await_unhook, .n.notify = await_notify, .t = t};
   aioc__future_add_waiter(f, &a.n);
@@ -522,7 +524,7 @@ void aioc__await_uninterruptible(aioc_task *t, aioc_future *f) {
 
 int aioc_task_cancel(aioc_task *t, const char *msg) {
   if (!t) return -EINVAL;
-  if (t->f.state != AIOC_PENDING) return 0;
+  if (t->f.state != AIOC_FUTURE_PENDING) return 0;
   if (t->f.cancel_requested < UINT16_MAX) t->f.cancel_requested++;
   if (msg) {
     /* The message the task's cancellation will carry. */

@@ -119,10 +119,10 @@ static inline void aioc__future_init(aioc_future *f, aioc_loop *loop,
                                      bool is_task) {
   *f = (aioc_future){.loop = loop,
                      .refs = 1,
-                     .state = AIOC_PENDING,
+                     .state = AIOC_FUTURE_PENDING,
                      .is_task = is_task,
                      .tstate = T_CREATED};
-  aioc__loop_retain(loop);
+  aioc__loop_ref(loop);
 }
 AIOC_HIDDEN void aioc__future_add_waiter(aioc_future *f, aioc__waiter *w);
 AIOC_HIDDEN void aioc__future_del_waiter(aioc__waiter *w);

@@ -23,6 +23,14 @@ const char *aioc_version_string(void) {
 const char *aioc_strerror(int code) {
   switch (code) {
   case 0: return "success";
+  case AIOC_EXHAUSTED:
+    return "iterator exhausted (not an error)";
+  case AIOC_NORESULT:
+    return "no result (not an error)";
+  /* libc's text speaks of sockets only; queues, streams and pools shut
+   * down too. */
+  case -ESHUTDOWN:
+    return "shut down";
 #define AIOC__MSG(name, val, msg)                                              \
   case val: return msg;
     AIOC_ERRNO_MAP(AIOC__MSG)
@@ -36,6 +44,10 @@ const char *aioc_strerror(int code) {
 const char *aioc_err_name(int code) {
   switch (code) {
   case 0: return "OK";
+  case AIOC_EXHAUSTED:
+    return "AIOC_EXHAUSTED";
+  case AIOC_NORESULT:
+    return "AIOC_NORESULT";
 #define AIOC__NAME(name, val, msg)                                             \
   case val: return "AIOC_" #name;
     AIOC_ERRNO_MAP(AIOC__NAME)

@@ -65,7 +65,7 @@ static int amain(void *arg, void **result) {
            aioc_time(), BETWEEN);
   for (;;) {
     void *r;
-    rc = aioc_iter_next(timed_iter, AIOC_FOREVER, &r);
+    rc = aioc_iter_next(timed_iter, &r, AIOC_FOREVER);
     if (rc == 0) {
       o->chunks++;
       seed_out("t=%.2f client: got %s", aioc_time(), (const char *)r);
@@ -87,7 +87,7 @@ static int amain(void *arg, void **result) {
       break; /* a second timeout, or an error: raise it */
     }
   }
-  o->finished_after = aioc_gen_finished(g);
+  o->finished_after = aioc_gen_is_finished(g);
   aioc_iter_free(timed_iter); /* frees the generator too */
   return rc;
 }

@@ -3,7 +3,7 @@
  *
  *   result = await asyncio.wait_for(self._iterator.__anext__(), timeout)
  *
- * which in aioc is aioc_gen_next(g, timeout, &chunk) itself: the per-call
+ * which in aioc is aioc_gen_next(g, &chunk, timeout) itself: the per-call
  * timeout is part of the generator's next(). A timeout leaves the worker at
  * work (it keeps its place); the client may report it and ask again, and
  * the late chunk arrives on a later call. The response ends with
@@ -86,7 +86,8 @@ static int give_up_main(void *arg, void **result) {
   int rc = seed000_call(&g, w, 0);
   if (rc < 0) return rc;
   void *chunk;
-  while ((rc = aioc_gen_next(g, SEED000_PER_CHUNK, &chunk)) == 0) continue;
+  while ((rc = aioc_gen_next(g, &chunk, SEED000_PER_CHUNK)) == 0)
+    continue;
   aioc_gen_free(g);
   return rc == -ETIMEDOUT ? 0 : -EPROTO;
 }

@@ -35,9 +35,9 @@ static int call(outcome *o) {
            "a timeout cancels the worker",
            aioc_time(), SEED000_PER_CHUNK);
   rc = seed000_client_loop(g, &o->c);
-  o->finished = aioc_gen_finished(g);
+  o->finished = aioc_gen_is_finished(g);
   void *chunk;
-  o->next_after = aioc_gen_next(g, SEED000_PER_CHUNK, &chunk);
+  o->next_after = aioc_gen_next(g, &chunk, SEED000_PER_CHUNK);
   aioc_gen_free(g); /* the body has ended: its cleanup does not run again */
   o->cleanups_after_free = o->w.cleanups;
   return rc;

@@ -37,7 +37,7 @@ typedef struct seed000_worker {
  *           delete the exclusive reply queue
  *
  * The chunks are static strings (borrowed by the consumer). */
-static inline int seed000_response(aioc_gen *g, void *arg) {
+static inline int seed000_response(void *arg, aioc_gen *g) {
   seed000_worker *w = arg;
   int rc = 0;
   for (int i = 0; i < SEED000_NCHUNKS && rc == 0; i++) {
@@ -91,7 +91,7 @@ static inline int seed000_client_loop(aioc_gen *g, seed000_client *c) {
   int in_a_row = 0;
   for (;;) {
     void *chunk;
-    int rc = aioc_gen_next(g, SEED000_PER_CHUNK, &chunk);
+    int rc = aioc_gen_next(g, &chunk, SEED000_PER_CHUNK);
     if (rc == 0) {
       in_a_row = 0;
       c->chunks++;

@@ -21,7 +21,7 @@ static int read_file(const char *path) {
   int rc = seed001_efficient_file_iter(&file, path);
   if (rc < 0) return rc;
   void *line;
-  while ((rc = aioc_iter_next(file, AIOC_FOREVER, &line)) == 0)
+  while ((rc = aioc_iter_next(file, &line, AIOC_FOREVER)) == 0)
     seed_out("%s", (const char *)line);
   aioc_iter_free(file);
   return rc == AIOC_EXHAUSTED ? 0 : rc;
@@ -58,7 +58,7 @@ int main(int argc, char **argv) {
     aioc_iter *file;
     void *line = NULL;
     SEED_CHECK(fails, seed001_efficient_file_iter(&file, path) == 0);
-    SEED_CHECK(fails, aioc_iter_next(file, AIOC_FOREVER, &line) == 0);
+    SEED_CHECK(fails, aioc_iter_next(file, &line, AIOC_FOREVER) == 0);
     SEED_CHECK(fails, line && strcmp(line, seed001_expected[0]) == 0);
     SEED_CHECK(fails, seed001_closed == 0);
     aioc_iter_free(file);

@@ -22,7 +22,7 @@ static int read_file(const char *path) {
   if (rc < 0) return rc;
   for (;;) {
     void *line;
-    rc = aioc_iter_next(file, AIOC_FOREVER, &line); /* line = next(file) */
+    rc = aioc_iter_next(file, &line, AIOC_FOREVER); /* line = next(file) */
     if (rc != 0) break;
     seed_out("%s", (const char *)line);
   }
@@ -60,10 +60,11 @@ int main(int argc, char **argv) {
     void *line;
     size_t n = 0;
     SEED_CHECK(fails, seed001_efficient_file_iter(&file, path) == 0);
-    while ((rc = aioc_iter_next(file, AIOC_FOREVER, &line)) == 0) n++;
+    while ((rc = aioc_iter_next(file, &line, AIOC_FOREVER)) == 0)
+      n++;
     SEED_CHECK(fails, rc == AIOC_EXHAUSTED && n == SEED001_NLINES);
-    SEED_CHECK(fails, aioc_iter_next(file, AIOC_FOREVER, &line) ==
-                          AIOC_EXHAUSTED);
+    SEED_CHECK(fails,
+               aioc_iter_next(file, &line, AIOC_FOREVER) == AIOC_EXHAUSTED);
     aioc_iter_free(file);
     SEED_CHECK(fails, seed001_closed == seed001_opened);
     unlink(path);

@@ -25,7 +25,7 @@ static int read_file(const char *path) {
   int rc = aioc_gen_new(&gen, seed001_lines, (void *)path, NULL);
   if (rc < 0) return rc;
   void *line;
-  while ((rc = aioc_gen_next(gen, AIOC_FOREVER, &line)) == 0)
+  while ((rc = aioc_gen_next(gen, &line, AIOC_FOREVER)) == 0)
     seed_out("%s", (const char *)line);
   aioc_gen_free(gen);
   return rc == AIOC_EXHAUSTED ? 0 : rc;
@@ -52,7 +52,7 @@ static int read_two(const char *path) {
   if (rc < 0) return rc;
   void *line;
   for (int i = 0; i < 2 && rc == 0; i++)
-    rc = aioc_gen_next(gen, AIOC_FOREVER, &line);
+    rc = aioc_gen_next(gen, &line, AIOC_FOREVER);
   int open_before = seed001_opened - seed001_closed;
   aioc_gen_free(gen);
   if (rc == 0 && open_before != 1) rc = -EPROTO;

@@ -19,7 +19,7 @@
 #include "seed_001_examples.h"
 #include "seed_plain.h"
 
-static int my_generator(aioc_gen *g, void *arg) {
+static int my_generator(void *arg, aioc_gen *g) {
   (void)arg;
   static const char some_value[] = "some_value";
   static const char another_value[] = "another_value";
@@ -38,7 +38,7 @@ static int loop_over(int *count) {
     return rc;
   }
   void *value;
-  while ((rc = aioc_iter_next(gen, AIOC_FOREVER, &value)) == 0) {
+  while ((rc = aioc_iter_next(gen, &value, AIOC_FOREVER)) == 0) {
     seed_out("%s", (const char *)value);
     (*count)++;
   }

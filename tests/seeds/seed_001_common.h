@@ -113,7 +113,7 @@ static inline void seed001_ef_close_file(seed001_efficient_file *self) {
  * or AIOC_EXHAUSTED (StopIteration) at the end of the file, which it closes
  * first. A local file never makes it wait, so the timeout does not
  * matter. */
-static inline int seed001_ef_next(void *self_, double timeout, void **item) {
+static inline int seed001_ef_next(void *self_, void **item, double timeout) {
   (void)timeout;
   seed001_efficient_file *self = self_;
   if (!self->file) return AIOC_EXHAUSTED;
@@ -179,7 +179,7 @@ static inline int seed001_efficient_file_iter(aioc_iter **out,
  * Yields borrowed lines (valid until the next request). Closing the
  * generator early makes the pending yield return AIOC_EGENEXIT: the file is
  * closed then too, the `with` block's exit. */
-static inline int seed001_lines(aioc_gen *g, void *arg) {
+static inline int seed001_lines(void *arg, aioc_gen *g) {
   const char *file_path = arg;
   FILE *file = fopen(file_path, "r");
   if (!file) return aioc_error(-errno, "cannot open %s", file_path);

@@ -84,7 +84,7 @@ static int amain(void *arg, void **result) {
     rc = aioc_as_completed_new(&it, futures, MAX_CLIENTS, AIOC_FOREVER);
   for (int i = 0; rc == 0; i++) {
     aioc_future *future;
-    rc = aioc_as_completed_next(it, AIOC_FOREVER, &future);
+    rc = aioc_as_completed_next(it, &future, AIOC_FOREVER);
     if (rc == AIOC_EXHAUSTED) {
       rc = 0;
       break;

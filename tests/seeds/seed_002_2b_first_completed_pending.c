@@ -44,7 +44,7 @@ static int run(void) {
   if (rc == 0) {
     rc = aioc_loop_run_until_complete(ioloop, aioc_task_future(t));
     if (rc == 0) rc = aioc_future_result(aioc_task_future(t), NULL);
-    aioc_task_release(t);
+    aioc_task_unref(t);
   }
   int crc = aioc_loop_close(ioloop);
   return rc < 0 ? rc : crc;

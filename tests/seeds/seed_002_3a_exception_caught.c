@@ -47,8 +47,8 @@ static int amain(void *arg, void **result) {
   if (rc < 0) return rc;
   for (int i = 0; i < NSERVICES; i++)
     futures[i] = aioc_task_future(ts[done_order[i]]);
-  rc = aioc_wait(futures, NSERVICES, AIOC_ALL_COMPLETED, AIOC_FOREVER, done,
-                 &ndone, NULL, NULL);
+  rc = aioc_wait(futures, NSERVICES, AIOC_WAIT_ALL_COMPLETED, done, &ndone,
+                 NULL, NULL, AIOC_FOREVER);
   for (size_t i = 0; i < ndone && rc == 0; i++) {
     void *res;
     rc = aioc_future_result(done[i], &res); /* an error would "raise" */

@@ -63,8 +63,8 @@ static int amain(void *arg, void **result) {
   if (rc < 0) return rc;
   for (int i = 0; i < NSERVICES; i++) futures[i] = aioc_task_future(ts[i]);
   /* intentionally ignore results */
-  rc = aioc_wait(futures, NSERVICES, AIOC_ALL_COMPLETED, AIOC_FOREVER, NULL,
-                 NULL, NULL, NULL);
+  rc = aioc_wait(futures, NSERVICES, AIOC_WAIT_ALL_COMPLETED, NULL, NULL, NULL,
+                 NULL, AIOC_FOREVER);
   seed_release_all(ts, NSERVICES);
   return rc;
 }

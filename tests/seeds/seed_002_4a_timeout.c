@@ -79,8 +79,8 @@ static int amain(void *arg, void **result) {
   int rc = seed002_spawn_fetches(ts, fetch_ip, services, NSERVICES);
   if (rc < 0) return rc;
   for (int i = 0; i < NSERVICES; i++) futures[i] = aioc_task_future(ts[i]);
-  rc = aioc_wait(futures, NSERVICES, AIOC_FIRST_COMPLETED, timeout, done,
-                 &ndone, pending, &npending);
+  rc = aioc_wait(futures, NSERVICES, AIOC_WAIT_FIRST_COMPLETED, done, &ndone,
+                 pending, &npending, timeout);
   for (size_t i = 0; i < npending; i++) aioc_future_cancel(pending[i], NULL);
   for (size_t i = 0; i < ndone && rc == 0; i++) {
     void *res;

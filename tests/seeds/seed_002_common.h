@@ -168,8 +168,8 @@ static inline int seed002_first_ip(const seed002_service *services, size_t n,
   int rc = seed002_spawn_fetches(ts, seed002_fetch_ip, services, n);
   if (rc < 0) return rc;
   for (size_t i = 0; i < n; i++) futures[i] = aioc_task_future(ts[i]);
-  rc = aioc_wait(futures, n, AIOC_FIRST_COMPLETED, AIOC_FOREVER, done, &ndone,
-                 pending, &npending);
+  rc = aioc_wait(futures, n, AIOC_WAIT_FIRST_COMPLETED, done, &ndone, pending,
+                 &npending, AIOC_FOREVER);
   if (rc == 0 && ndone > 0) {
     void *res;
     rc = aioc_future_result(done[0], &res);

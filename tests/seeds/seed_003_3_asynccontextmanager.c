@@ -35,7 +35,7 @@ typedef struct obj {
   const char *a, *b;
 } obj;
 
-static int ExampleAsyncCM(aioc_gen *g, void *arg) {
+static int ExampleAsyncCM(void *arg, aioc_gen *g) {
   params *p = arg;
   int rc = aioc_sleep(0.01); /* obj = await setup(a_param, b_param) */
   if (rc < 0) return rc;

@@ -33,7 +33,7 @@ typedef struct service {
   int opened, closed;
 } service;
 
-static int connect(aioc_gen *g, void *arg) {
+static int connect(void *arg, aioc_gen *g) {
   service *s = arg;
   int rc = aioc_sleep(0.01); /* await open(name) */
   if (rc < 0) return rc;

@@ -31,7 +31,7 @@
 
 /* ---- the async generator ---- */
 
-static int generator_method(aioc_gen *g, void *arg) {
+static int generator_method(void *arg, aioc_gen *g) {
   (void)arg;
   int rc = aioc_gen_yield(g, AIOC_INT(3), NULL);
   return rc == AIOC_EGENEXIT ? 0 : rc;
@@ -50,7 +50,7 @@ typedef struct grains {
 
 /* async def __anext__(self): the next grain, once loaded. A timeout leaves
  * the load going: the next call waits for the same grain. */
-static int grains_anext(void *self, double timeout, void **item) {
+static int grains_anext(void *self, void **item, double timeout) {
   grains *g = self;
   if (g->next == g->count) return AIOC_EXHAUSTED;
   if (!g->loading) {
@@ -109,7 +109,7 @@ static int amain(void *arg, void **result) {
     return rc;
   }
   void *r;
-  while ((rc = aioc_iter_next(gen, AIOC_FOREVER, &r)) == 0) {
+  while ((rc = aioc_iter_next(gen, &r, AIOC_FOREVER)) == 0) {
     seed_out("%d", (int)AIOC_TO_INT(r));
     o->values++;
   }
@@ -122,7 +122,7 @@ static int amain(void *arg, void **result) {
   seed_out("t=%.2f it = reader.get_grains().__aiter__()", aioc_time());
   for (;;) {
     void *grain;
-    rc = aioc_iter_next(it, AIOC_FOREVER, &grain); /* await anext(it) */
+    rc = aioc_iter_next(it, &grain, AIOC_FOREVER); /* await anext(it) */
     if (rc == AIOC_EXHAUSTED) {
       seed_out("t=%.2f anext(it): StopAsyncIteration, break", aioc_time());
       rc = 0;
@@ -164,11 +164,11 @@ static int timeout_main(void *arg, void **result) {
   int rc = get_grains(&it, 1);
   if (rc < 0) return rc;
   void *grain = AIOC_INT(-1);
-  SEED_CHECK(*fails, aioc_iter_next(it, 0.03, &grain) == -ETIMEDOUT);
-  SEED_CHECK(*fails, aioc_iter_next(it, 0.03, &grain) == 0);
+  SEED_CHECK(*fails, aioc_iter_next(it, &grain, 0.03) == -ETIMEDOUT);
+  SEED_CHECK(*fails, aioc_iter_next(it, &grain, 0.03) == 0);
   SEED_CHECK(*fails, AIOC_TO_INT(grain) == 0);
   SEED_CHECK(*fails, aioc_time() > 0.0399 && aioc_time() < 0.0401);
-  SEED_CHECK(*fails, aioc_iter_next(it, 0.03, &grain) == AIOC_EXHAUSTED);
+  SEED_CHECK(*fails, aioc_iter_next(it, &grain, 0.03) == AIOC_EXHAUSTED);
   aioc_iter_free(it);
   return 0;
 }

@@ -38,7 +38,7 @@ static int do_something_else(intptr_t x, intptr_t *y) {
   return rc;
 }
 
-static int advanced_generator(aioc_gen *g, void *arg) {
+static int advanced_generator(void *arg, aioc_gen *g) {
   intptr_t y = AIOC_TO_INT(arg);
   for (int i = 0; i < ROUNDS; i++) {
     intptr_t x;
@@ -67,7 +67,7 @@ static int amain(void *arg, void **result) {
   int rc = aioc_gen_new(&it, advanced_generator, AIOC_INT(FIRST_Y), NULL);
   if (rc < 0) return rc;
   void *xv;
-  rc = aioc_gen_next(it, AIOC_FOREVER, &xv); /* x = await anext(it) */
+  rc = aioc_gen_next(it, &xv, AIOC_FOREVER); /* x = await anext(it) */
   intptr_t x = AIOC_TO_INT(xv);
   if (rc == 0) seed_out("t=%.2f main: x = await anext(it) = %ld", aioc_time(),
                         (long)x);
@@ -77,7 +77,7 @@ static int amain(void *arg, void **result) {
     seed_out("t=%.2f main: y = await do_something_else(%ld) = %ld, "
              "x = await it.asend(y)",
              aioc_time(), (long)x, (long)y);
-    rc = aioc_gen_send(it, AIOC_INT(y), AIOC_FOREVER, &xv);
+    rc = aioc_gen_send(it, AIOC_INT(y), &xv, AIOC_FOREVER);
     if (rc == AIOC_EXHAUSTED) {
       seed_out("t=%.2f main: StopAsyncIteration, break", aioc_time());
       rc = 0;
@@ -118,8 +118,8 @@ static int first_send_main(void *arg, void **result) {
   int rc = aioc_gen_new(&it, advanced_generator, AIOC_INT(FIRST_Y), NULL);
   if (rc < 0) return rc;
   void *xv;
-  SEED_CHECK(*fails, aioc_gen_send(it, AIOC_INT(5), 1, &xv) == -EINVAL);
-  SEED_CHECK(*fails, !aioc_gen_finished(it));
+  SEED_CHECK(*fails, aioc_gen_send(it, AIOC_INT(5), &xv, 1) == -EINVAL);
+  SEED_CHECK(*fails, !aioc_gen_is_finished(it));
   aioc_gen_free(it);
   return 0;
 }

@@ -42,7 +42,7 @@ static int consume(void *arg, void **result) {
   void *r;
   int rc;
   seed_out("t=%.2f async for r in it:", aioc_time());
-  while ((rc = aioc_iter_next(it, AIOC_FOREVER, &r)) == 0) {
+  while ((rc = aioc_iter_next(it, &r, AIOC_FOREVER)) == 0) {
     seed_out("t=%.2f print(r): %d", aioc_time(), (int)AIOC_TO_INT(r));
     if (o->n < SEED003_NJOBS) o->results[o->n++] = (int)AIOC_TO_INT(r);
   }
@@ -66,7 +66,7 @@ static int run_outcome(outcome *o) {
     rc = aioc_spawn(&t, consume, args);
     if (rc == 0) {
       rc = aioc_block_on(aioc_task_future(t), NULL);
-      aioc_task_release(t);
+      aioc_task_unref(t);
     }
   }
   aioc_iter_free(it); /* closes the map, the filter and the generator */

@@ -34,7 +34,7 @@ static int amain(void *arg, void **result) {
   if ((rc = seed003_sync_method(&it, gen)) < 0) return rc;
   void **items;
   size_t n;
-  rc = aioc_iter_collect(it, AIOC_FOREVER, &items, &n); /* l = [...] */
+  rc = aioc_iter_collect(it, &items, &n, AIOC_FOREVER); /* l = [...] */
   aioc_iter_free(it);
   if (rc == 0) {
     char buf[128] = "[";

@@ -25,7 +25,7 @@ static const seed003_job seed003_jobs[SEED003_NJOBS] = {
 static int seed003_skips, seed003_runs;
 
 /* gen: an async generator over the jobs (borrowed items). */
-static inline int seed003_gen(aioc_gen *g, void *arg) {
+static inline int seed003_gen(void *arg, aioc_gen *g) {
   (void)arg;
   for (int i = 0; i < SEED003_NJOBS; i++) {
     int rc = aioc_gen_yield(g, (void *)&seed003_jobs[i], NULL);

@@ -99,7 +99,7 @@ int main(int argc, char **argv) {
   SEED_CHECK(fails, aioc_group_join(g, AIOC_FOREVER) == 0);
   SEED_CHECK(fails, aioc_loop_time(loop) == seed004_longest());
   SEED_CHECK(fails, !aioc_loop_is_running(loop));
-  SEED_CHECK(fails, aioc_loop_running() == NULL);
+  SEED_CHECK(fails, aioc_get_running_loop() == NULL);
   SEED_CHECK(fails, aioc_group_pending(g) == 0);
   for (int i = 0; i < SEED004_NCHARS; i++)
     SEED_CHECK(fails, aioc_group_spawn(g, seed004_f,

@@ -47,7 +47,7 @@ static int print_list(void) {
   if (rc < 0) return rc;
   void **items = NULL;
   size_t n = 0;
-  rc = aioc_iter_collect(it, AIOC_FOREVER, &items, &n); /* list(...) */
+  rc = aioc_iter_collect(it, &items, &n, AIOC_FOREVER); /* list(...) */
   aioc_iter_free(it);
   if (rc == 0) {
     char buf[128];
@@ -66,7 +66,7 @@ static int step_by_step(void) {
   double t0 = aioc_time();
   for (int i = 0; i < 2 && rc == 0; i++) {
     void *item;
-    rc = aioc_iter_next(it, AIOC_FOREVER, &item);
+    rc = aioc_iter_next(it, &item, AIOC_FOREVER);
     if (rc == 0)
       seed_out("next() -> '%c' after %.3f s; loop running: %s, %d done, "
                "%d sleeping",

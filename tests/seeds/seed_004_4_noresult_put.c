@@ -90,7 +90,7 @@ static int run(void) {
   size_t n = 0;
   while (rc == 0) {
     void *item;
-    rc = aioc_yielder_next(y, AIOC_FOREVER, &item);
+    rc = aioc_yielder_next(y, &item, AIOC_FOREVER);
     if (rc != 0) break;
     if (item)
       seed_out("t=%.3f yielded '%c'", aioc_loop_time(loop),
@@ -107,7 +107,7 @@ static int run(void) {
     seed_out("%s", buf);
     seed004_items_str(listed, sizeof listed, items, n);
     void *item;
-    after_end = aioc_yielder_next(y, AIOC_FOREVER, &item);
+    after_end = aioc_yielder_next(y, &item, AIOC_FOREVER);
     seed_out("nothing() ran %d time(s) and returned AIOC_NORESULT: nothing "
              "yielded for it",
              nothing_ran);

@@ -34,14 +34,14 @@ static int with_body(void *arg, aioc_yielder *y) {
     rc = aioc_yielder_spawn(y, seed004_f, AIOC_INT(seed004_chars[i]));
   while (rc == 0) { /* yield from y */
     void *item;
-    rc = aioc_yielder_next(y, AIOC_FOREVER, &item);
+    rc = aioc_yielder_next(y, &item, AIOC_FOREVER);
     if (rc == 0) rc = aioc_gen_yield(g, item, NULL);
   }
   return rc == AIOC_EXHAUSTED ? 0 : rc; /* AIOC_EGENEXIT: being closed */
 }
 
 /* def gen_func2(): with yielding() as y: ... */
-static int gen_func2(aioc_gen *g, void *arg) {
+static int gen_func2(void *arg, aioc_gen *g) {
   (void)arg;
   return aioc_yielding(0, NULL, with_body, g);
 }
@@ -61,7 +61,7 @@ static int print_list(void) {
   }
   void **items = NULL;
   size_t n = 0;
-  rc = aioc_iter_collect(it, AIOC_FOREVER, &items, &n); /* list(...) */
+  rc = aioc_iter_collect(it, &items, &n, AIOC_FOREVER); /* list(...) */
   aioc_iter_free(it);
   if (rc == 0) {
     char buf[128];
@@ -82,7 +82,7 @@ static int stop_early(void) {
   void *items[3];
   size_t n = 0;
   while (rc == 0 && n < 3) {
-    rc = aioc_gen_next(g, AIOC_FOREVER, &items[n]);
+    rc = aioc_gen_next(g, &items[n], AIOC_FOREVER);
     if (rc == 0) n++;
   }
   int crc = aioc_gen_close(g); /* leaves the with block */

@@ -73,8 +73,8 @@ static int f_concurrent(void *arg, void **result) {
   if (rc == 0) rc = aioc_spawn(&t[1], f2, NULL); /* t2 = ... f2() */
   if (rc == 0) {
     aioc_future *fs[2] = {aioc_task_future(t[0]), aioc_task_future(t[1])};
-    rc = aioc_wait(fs, 2, AIOC_ALL_COMPLETED, AIOC_FOREVER, NULL, NULL, NULL,
-                   NULL); /* yield from asyncio.wait([t1, t2]) */
+    rc = aioc_wait(fs, 2, AIOC_WAIT_ALL_COMPLETED, NULL, NULL, NULL, NULL,
+                   AIOC_FOREVER); /* yield from asyncio.wait([t1, t2]) */
   }
   void *r1 = NULL, *r2 = NULL;
   if (rc == 0) rc = aioc_future_result(aioc_task_future(t[0]), &r1);
@@ -85,8 +85,8 @@ static int f_concurrent(void *arg, void **result) {
     if (t[0]) aioc_task_cancel(t[0], NULL);
     if (t[1]) aioc_task_cancel(t[1], NULL);
   }
-  aioc_task_release(t[0]);
-  aioc_task_release(t[1]);
+  aioc_task_unref(t[0]);
+  aioc_task_unref(t[1]);
   return rc < 0 ? rc : AIOC_NORESULT;
 }
 
@@ -111,7 +111,7 @@ static int measure(const char *what, aioc_fn f, outcome *o) {
   for (int i = 0; rc == 0 && i < NTASKS; i++) rc = aioc_yielder_spawn(y, f, y);
   while (rc == 0) { /* for item in y.yielding(): */
     void *item;
-    rc = aioc_yielder_next(y, AIOC_FOREVER, &item);
+    rc = aioc_yielder_next(y, &item, AIOC_FOREVER);
     if (rc != 0) break;
     if (o->n++ == 0) o->first = aioc_loop_time(loop);
     o->sum += AIOC_TO_INT(item);

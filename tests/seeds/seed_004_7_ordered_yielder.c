@@ -43,7 +43,7 @@ static int print_list(void) {
   if (rc < 0) return rc;
   void **items = NULL;
   size_t n = 0;
-  rc = aioc_iter_collect(it, AIOC_FOREVER, &items, &n); /* list(...) */
+  rc = aioc_iter_collect(it, &items, &n, AIOC_FOREVER); /* list(...) */
   aioc_iter_free(it);
   if (rc == 0) {
     char buf[128];
@@ -68,7 +68,7 @@ static int ordered_body(void *arg, aioc_yielder *y) {
   double t0 = aioc_time();
   while (rc == 0) { /* for c in y: */
     void *item;
-    rc = aioc_yielder_next(y, AIOC_FOREVER, &item);
+    rc = aioc_yielder_next(y, &item, AIOC_FOREVER);
     if (rc == 0 && n < SEED004_NCHARS + 1) {
       at[n] = aioc_time() - t0;
       items[n++] = item;

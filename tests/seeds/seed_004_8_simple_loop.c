@@ -47,8 +47,8 @@ typedef struct wait_all {
 static int wait_all_task(void *arg, void **result) {
   (void)result;
   wait_all *w = arg;
-  return aioc_wait(w->fs, w->n, AIOC_ALL_COMPLETED, AIOC_FOREVER, NULL, NULL,
-                   NULL, NULL);
+  return aioc_wait(w->fs, w->n, AIOC_WAIT_ALL_COMPLETED, NULL, NULL, NULL, NULL,
+                   AIOC_FOREVER);
 }
 
 static double asyncio_took, group_took;
@@ -66,10 +66,10 @@ static int with_asyncio(void) {
   if (rc == 0) rc = aioc_spawn(&waiter, wait_all_task, &w);
   if (rc == 0) /* run_until_complete(asyncio.wait(tasks)) */
     rc = aioc_block_on(aioc_task_future(waiter), NULL);
-  aioc_task_release(waiter);
+  aioc_task_unref(waiter);
   for (int i = 0; i < NTASKS; i++) {
     if (rc < 0 && tasks[i]) aioc_task_cancel(tasks[i], NULL);
-    aioc_task_release(tasks[i]);
+    aioc_task_unref(tasks[i]);
   }
   if (rc == 0) {
     asyncio_took = aioc_time() - t0;

@@ -137,8 +137,8 @@ typedef struct wait_all {
 static int wait_all_task(void *arg, void **result) {
   (void)result;
   wait_all *w = arg;
-  return aioc_wait(w->fs, w->n, AIOC_ALL_COMPLETED, AIOC_FOREVER, NULL, NULL,
-                   NULL, NULL);
+  return aioc_wait(w->fs, w->n, AIOC_WAIT_ALL_COMPLETED, NULL, NULL, NULL, NULL,
+                   AIOC_FOREVER);
 }
 
 /* run_until_complete(asyncio.wait(ts[0..n))) from plain code. */
@@ -150,16 +150,16 @@ static int run_until_all_done(aioc_task *const *ts, size_t n) {
   int rc = aioc_spawn(&waiter, wait_all_task, &w);
   if (rc < 0) return rc;
   rc = aioc_block_on(aioc_task_future(waiter), NULL);
-  aioc_task_release(waiter);
+  aioc_task_unref(waiter);
   return rc;
 }
 
 /* Releases ts[0..n), cancelling those not done (on an error only). */
 static void drop_tasks(aioc_task **ts, size_t n) {
   for (size_t i = 0; i < n; i++) {
-    if (!aioc_future_done(aioc_task_future(ts[i])))
+    if (!aioc_future_is_done(aioc_task_future(ts[i])))
       aioc_task_cancel(ts[i], NULL);
-    aioc_task_release(ts[i]);
+    aioc_task_unref(ts[i]);
     ts[i] = NULL;
   }
 }

@@ -130,7 +130,7 @@ static inline int seed004_blocking_sleep(double seconds) {
                       AIOC_INT((intptr_t)(seconds * 1e6 + 0.5)));
   if (rc < 0) return rc;
   rc = aioc_block_on(aioc_task_future(t), NULL);
-  aioc_task_release(t);
+  aioc_task_unref(t);
   return rc;
 }
 

@@ -41,7 +41,7 @@ static inline int seed_plain_end(aioc_loop *loop) {
  * program would before it exits (aioc_loop_current() returns it; with no
  * such loop yet, it creates one, which is closed at once). */
 static inline int seed_plain_close_implicit(void) {
-  if (aioc_loop_running()) return AIOC_ERUNNING;
+  if (aioc_get_running_loop()) return AIOC_ERUNNING;
   aioc_loop *loop = aioc_loop_current();
   return loop ? aioc_loop_close(loop) : 0;
 }

@@ -155,8 +155,8 @@ static inline int seed_verdict(const char *name, int fails) {
 
 /* Report handler: prints the report as output lines (the message, the
  * task's name, the error) and counts it by kind. */
-static inline void seed_report(aioc_loop *loop, const aioc_report *r,
-                               void *arg) {
+static inline void seed_report(void *arg, aioc_loop *loop,
+                               const aioc_report *r) {
   (void)loop;
   (void)arg;
   if (strcmp(r->message, "Task was destroyed but it is pending") == 0)
@@ -183,7 +183,7 @@ typedef struct seed_tramp {
 
 static inline int seed_tramp_main(void *arg, void **result) {
   seed_tramp *t = arg;
-  aioc_loop_set_report_handler(aioc_loop_running(), seed_report, NULL);
+  aioc_loop_set_report_handler(aioc_get_running_loop(), seed_report, NULL);
   return t->fn(t->arg, result);
 }
 
@@ -211,7 +211,7 @@ static inline int seed_spawn(aioc_task **out, aioc_fn fn, void *arg,
 /* Releases ts[0..n) (NULL entries are harmless). */
 static inline void seed_release_all(aioc_task **ts, size_t n) {
   for (size_t i = 0; i < n; i++) {
-    aioc_task_release(ts[i]);
+    aioc_task_unref(ts[i]);
     ts[i] = NULL;
   }
 }
