@@ -142,6 +142,7 @@ static inline aioc_loop *test_loop(int virtual_clock) {
   do {                                                                         \
     CHECK_EQ(aioc_all_tasks(loop, NULL, 0), 0);                                \
     CHECK_RC(aioc_loop_close(loop), 0);                                        \
+    aioc_loop_free(loop);                                                      \
   } while (0)
 
 /* A log of small integers, to check the order in which things happen

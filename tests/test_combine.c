@@ -618,6 +618,7 @@ static int gather_deadline_main(void *arg, void **result) {
   void *res[2];
   CHECK_RC(aioc_gather(fs, 2, res, NULL, 0), -ETIMEDOUT);
   CHECK_RC(aioc_scope_exit(s), -ETIMEDOUT);
+  aioc_scope_free(s);
   CHECK_DBL(aioc_time(), 2.0, EPS);
   CHECK_EQ(aioc_future_state(fs[0]), AIOC_FUTURE_DONE);
   CHECK_EQ(aioc_future_state(fs[1]), AIOC_FUTURE_CANCELLED);
@@ -823,6 +824,7 @@ static int wait_deadline_main(void *arg, void **result) {
   CHECK_RC(aioc_wait(fs, 1, AIOC_WAIT_ALL_COMPLETED, NULL, &nd, NULL, &np, 3.0),
            -ETIMEDOUT);
   CHECK_RC(aioc_scope_exit(s), -ETIMEDOUT);
+  aioc_scope_free(s);
   CHECK_DBL(aioc_time(), 1.0, EPS);
   CHECK_EQ(aioc_future_state(fs[0]), AIOC_FUTURE_PENDING); /* not cancelled */
   CHECK_RC(aioc_task_await(t, NULL), 0);
@@ -1223,6 +1225,7 @@ static int timeout_scope_main(void *arg, void **result) {
   CHECK_RC(aioc_yield(), -ETIMEDOUT);
   CHECK_DBL(aioc_time(), 2.0, EPS);
   CHECK_RC(aioc_scope_exit(s), -ETIMEDOUT);
+  aioc_scope_free(s);
   /* Outside it, waits work again. */
   CHECK_RC(aioc_sleep(1.0), 0);
   CHECK_DBL(aioc_time(), 3.0, EPS);
@@ -1231,6 +1234,7 @@ static int timeout_scope_main(void *arg, void **result) {
   CHECK_RC(aioc_timeout_enter(&s, 5.0), 0);
   CHECK_RC(aioc_sleep(1.0), 0);
   CHECK_RC(aioc_scope_exit(s), 0);
+  aioc_scope_free(s);
   CHECK_DBL(aioc_time(), 4.0, EPS);
   /* The disarmed deadline does not fire later. */
   CHECK_RC(aioc_sleep(10.0), 0);
@@ -1242,18 +1246,21 @@ static int timeout_scope_main(void *arg, void **result) {
   CHECK_RC(aioc_sleep(3.0), -ETIMEDOUT);
   CHECK_DBL(aioc_time(), 15.5, EPS);
   CHECK_RC(aioc_scope_exit(s), -ETIMEDOUT);
+  aioc_scope_free(s);
 
   /* AIOC_FOREVER: no deadline. */
   CHECK_RC(aioc_timeout_enter(&s, AIOC_FOREVER), 0);
   CHECK(aioc_scope_deadline(s) == AIOC_FOREVER);
   CHECK_RC(aioc_sleep(100.0), 0);
   CHECK_RC(aioc_scope_exit(s), 0);
+  aioc_scope_free(s);
   CHECK_DBL(aioc_time(), 115.5, EPS);
 
   /* Zero: expires at the first wait. */
   CHECK_RC(aioc_timeout_enter(&s, 0.0), 0);
   CHECK_RC(aioc_sleep(1.0), -ETIMEDOUT);
   CHECK_RC(aioc_scope_exit(s), -ETIMEDOUT);
+  aioc_scope_free(s);
   CHECK_DBL(aioc_time(), 115.5, EPS);
 
   /* Bad input. */
@@ -1292,8 +1299,10 @@ static int nested_scopes_main(void *arg, void **result) {
   CHECK(!aioc_scope_is_expired(inner));
   CHECK(aioc_scope_is_expired(outer));
   CHECK_RC(aioc_scope_exit(inner), 0); /* not its own deadline */
+  aioc_scope_free(inner);
   CHECK_RC(aioc_sleep(1.0), -ETIMEDOUT); /* still inside outer */
   CHECK_RC(aioc_scope_exit(outer), -ETIMEDOUT);
+  aioc_scope_free(outer);
   CHECK_DBL(aioc_time(), 2.0, EPS);
 
   /* The inner deadline is earlier: it wins; the outer goes on. */
@@ -1304,11 +1313,13 @@ static int nested_scopes_main(void *arg, void **result) {
   CHECK(aioc_scope_is_expired(inner));
   CHECK(!aioc_scope_is_expired(outer));
   CHECK_RC(aioc_scope_exit(inner), -ETIMEDOUT);
+  aioc_scope_free(inner);
   CHECK_RC(aioc_sleep(1.0), 0);
   CHECK_DBL(aioc_time(), 4.0, EPS);
   CHECK_RC(aioc_sleep(10.0), -ETIMEDOUT);
   CHECK_DBL(aioc_time(), 7.0, EPS);
   CHECK_RC(aioc_scope_exit(outer), -ETIMEDOUT);
+  aioc_scope_free(outer);
 
   /* Exiting out of order: -EINVAL, nothing changes. */
   CHECK_RC(aioc_timeout_enter(&outer, 10.0), 0);
@@ -1317,7 +1328,9 @@ static int nested_scopes_main(void *arg, void **result) {
   CHECK_RC(aioc_sleep(5.0), -ETIMEDOUT); /* inner still in force */
   CHECK_DBL(aioc_time(), 8.0, EPS);
   CHECK_RC(aioc_scope_exit(inner), -ETIMEDOUT);
+  aioc_scope_free(inner);
   CHECK_RC(aioc_scope_exit(outer), 0);
+  aioc_scope_free(outer);
   CHECK_RC(aioc_sleep(20.0), 0); /* outer's deadline (17) is gone */
   CHECK_DBL(aioc_time(), 28.0, EPS);
   return 0;
@@ -1335,7 +1348,7 @@ typedef struct foreign {
 static int foreign_exit_fn(void *arg, void **result) {
   (void)result;
   foreign *f = arg;
-  f->rc = aioc_scope_exit(f->s);
+  f->rc = aioc_scope_exit(f->s); /* refused: f->s stays open */
   return 0;
 }
 
@@ -1352,6 +1365,7 @@ static int foreign_exit_main(void *arg, void **result) {
   CHECK_RC(aioc_sleep(5.0), -ETIMEDOUT);
   CHECK_DBL(aioc_time(), 3.0, EPS);
   CHECK_RC(aioc_scope_exit(f.s), -ETIMEDOUT);
+  aioc_scope_free(f.s);
   return 0;
 }
 
@@ -1368,6 +1382,7 @@ static int move_on_main(void *arg, void **result) {
   CHECK_DBL(aioc_time(), 2.0, EPS);
   CHECK(aioc_scope_is_expired(s));
   CHECK_RC(aioc_scope_exit(s), 0);
+  aioc_scope_free(s);
   CHECK_RC(aioc_sleep(1.0), 0);
   CHECK_DBL(aioc_time(), 3.0, EPS);
   /* Not expiring. */
@@ -1375,6 +1390,7 @@ static int move_on_main(void *arg, void **result) {
   CHECK_RC(aioc_sleep(1.0), 0);
   CHECK(!aioc_scope_is_expired(s));
   CHECK_RC(aioc_scope_exit(s), 0);
+  aioc_scope_free(s);
   CHECK_DBL(aioc_time(), 4.0, EPS);
   /* Inside a timeout scope whose deadline is later. */
   aioc_scope *outer;
@@ -1382,9 +1398,11 @@ static int move_on_main(void *arg, void **result) {
   CHECK_RC(aioc_move_on_enter(&s, 1.0), 0);
   CHECK_RC(aioc_sleep(5.0), -ETIMEDOUT);
   CHECK_RC(aioc_scope_exit(s), 0);
+  aioc_scope_free(s);
   CHECK(!aioc_scope_is_expired(outer));
   CHECK_RC(aioc_sleep(1.0), 0);
   CHECK_RC(aioc_scope_exit(outer), 0);
+  aioc_scope_free(outer);
   CHECK_DBL(aioc_time(), 6.0, EPS);
   return 0;
 }
@@ -1411,6 +1429,7 @@ static int reschedule_main(void *arg, void **result) {
   /* Expired: too late to move it. */
   CHECK_RC(aioc_scope_reschedule(s, 100.0), AIOC_ESTATE);
   CHECK_RC(aioc_scope_exit(s), -ETIMEDOUT);
+  aioc_scope_free(s);
 
   /* Removed (AIOC_FOREVER), then set again. */
   CHECK_RC(aioc_timeout_enter(&s, 1.0), 0);
@@ -1422,6 +1441,7 @@ static int reschedule_main(void *arg, void **result) {
   CHECK_RC(aioc_sleep(50.0), -ETIMEDOUT);
   CHECK_DBL(aioc_time(), 57.0, EPS);
   CHECK_RC(aioc_scope_exit(s), -ETIMEDOUT);
+  aioc_scope_free(s);
 
   /* To the past: expires at the next wait, without moving the clock. */
   CHECK_RC(aioc_move_on_enter(&s, 5.0), 0);
@@ -1430,12 +1450,14 @@ static int reschedule_main(void *arg, void **result) {
   CHECK_DBL(aioc_time(), 57.0, EPS);
   CHECK(aioc_scope_is_expired(s));
   CHECK_RC(aioc_scope_exit(s), 0);
+  aioc_scope_free(s);
 
   CHECK_RC(aioc_scope_reschedule(NULL, 1.0), -EINVAL);
   CHECK_RC(aioc_timeout_enter(&s, 1.0), 0);
   CHECK_RC(aioc_scope_reschedule(s, NAN), -EINVAL);
   CHECK_DBL(aioc_scope_deadline(s), 58.0, EPS);
   CHECK_RC(aioc_scope_exit(s), 0);
+  aioc_scope_free(s);
   return 0;
 }
 
@@ -1463,6 +1485,7 @@ static int shielded_fn(void *arg, void **result) {
   s->rc3 = aioc_sleep(10.0); /* the shield's deadline: 4 */
   s->t3 = aioc_time();
   s->exit_rc = aioc_scope_exit(sh);
+  aioc_scope_free(sh);
   s->rc4 = aioc_sleep(1.0); /* cancelled again */
   return s->rc4;
 }
@@ -1510,6 +1533,7 @@ static int shielded2_fn(void *arg, void **result) {
   s->rc1 = aioc_sleep(3.0); /* cancel arrives at 1: not interrupted */
   s->t1 = aioc_time();
   s->exit_rc = aioc_scope_exit(sh);
+  aioc_scope_free(sh);
   s->rc2 = aioc_sleep(1.0);
   s->t2 = aioc_time();
   return s->rc2;
@@ -1539,9 +1563,11 @@ static int shield_main2(void *arg, void **result) {
   CHECK_RC(aioc_sleep(3.0), 0);
   CHECK_DBL(aioc_time(), 6.0, EPS);
   CHECK_RC(aioc_scope_exit(sh), 0);
+  aioc_scope_free(sh);
   CHECK(aioc_scope_is_expired(outer));
   CHECK_RC(aioc_sleep(1.0), -ETIMEDOUT);
   CHECK_RC(aioc_scope_exit(outer), -ETIMEDOUT);
+  aioc_scope_free(outer);
   CHECK_DBL(aioc_time(), 6.0, EPS);
   return 0;
 }

@@ -40,6 +40,7 @@ static int paced(void *arg, aioc_gen *g) {
   aioc_shield_enter(&s, 1);
   aioc_sleep(0.01);
   aioc_scope_exit(s);
+  aioc_scope_free(s);
   cleanups++;
   return rc == AIOC_EGENEXIT ? 0 : rc;
 }
@@ -199,6 +200,7 @@ static int scope_main(void *arg, void **result) {
   void *it;
   CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), -ETIMEDOUT);
   CHECK_RC(aioc_scope_exit(s), -ETIMEDOUT);
+  aioc_scope_free(s);
   CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), 0);
   CHECK_DBL(aioc_time(), 2.0, 1e-9);
   aioc_gen_free(g);
@@ -432,6 +434,7 @@ static void test_loop_closes_generators(void) {
   void *it;
   CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), 0);
   CHECK_RC(aioc_loop_close(loop), 0);
+  aioc_loop_free(loop);
   CHECK_EQ(cleanups, 1);
   aioc_gen_free(g);
 }
@@ -472,7 +475,7 @@ static int timed_main(void *arg, void **result) {
   /* first: 0.5 s to the first item. */
   static const double slow_start[] = {1.0, 0.1, -1};
   aioc_iter *it;
-  aioc_timed_options o = {.first = 0.5, .zero_is_none = 1};
+  aioc_timed_options o = {.first = 0.5};
   CHECK_RC(aioc_iter_timed(&it, paced_iter(slow_start), &o), 0);
   CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), -ETIMEDOUT);
   CHECK_DBL(aioc_time(), 0.5, 1e-9);
@@ -481,7 +484,7 @@ static int timed_main(void *arg, void **result) {
   /* between: 0.3 s between items. */
   double t0 = aioc_time();
   static const double gap[] = {0.1, 0.2, 0.5, 0.1, -1};
-  aioc_timed_options b = {.between = 0.3, .zero_is_none = 1};
+  aioc_timed_options b = {.between = 0.3};
   CHECK_RC(aioc_iter_timed(&it, paced_iter(gap), &b), 0);
   CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), 0);
   CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), 0);
@@ -495,7 +498,7 @@ static int timed_main(void *arg, void **result) {
   /* total: 1 s for the whole stream, then always -ETIMEDOUT. */
   t0 = aioc_time();
   static const double steady[] = {0.4, 0.4, 0.4, 0.4, -1};
-  aioc_timed_options tt = {.total = 1.0, .zero_is_none = 1};
+  aioc_timed_options tt = {.total = 1.0};
   CHECK_RC(aioc_iter_timed(&it, paced_iter(steady), &tt), 0);
   CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), 0);
   CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), 0);
@@ -846,6 +849,7 @@ static int cm_main(void *arg, void **result) {
   aioc_timeout_enter(&s, 1);
   CHECK_RC(aioc_with(&pcm, body_sleeps, NULL, NULL), -ETIMEDOUT);
   aioc_scope_exit(s);
+  aioc_scope_free(s);
   CHECK_STR(trace, "+provider-provider"); /* exit slept in its shield */
   CHECK_RC(provider.seen, -ETIMEDOUT);
   return 0;
@@ -986,6 +990,7 @@ static int regressions_main(void *arg, void **result) {
   aioc_gen_new(&g, count_to, AIOC_INT(2), NULL);
   CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), -ETIMEDOUT);
   aioc_scope_exit(s);
+  aioc_scope_free(s);
   aioc_gen_free(g);
   CHECK_EQ(aioc_all_tasks(NULL, NULL, 0), before);
   return 0;

@@ -452,7 +452,7 @@ static void *own_loop_thread(void *arg) {
   /* thread_job returns no value: it is yielded as NULL */
   aioc_yielder_free(y);
   *ok = n == 7 && aioc_loop_time(loop) > 0.099;
-  aioc_loop_close(loop);
+  aioc_loop_free(loop);
   return NULL;
 }
 

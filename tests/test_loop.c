@@ -58,6 +58,7 @@ static void test_new_close(void) {
   CHECK(!aioc_loop_is_closed(loop));
   CHECK(aioc_get_running_loop() == NULL);
   CHECK_RC(aioc_loop_close(loop), 0);
+  aioc_loop_free(loop);
 
   aioc_loop_options o = {.virtual_clock = 1, .quiet = 1};
   CHECK_RC(aioc_loop_new(&loop, &o), 0);
@@ -157,6 +158,7 @@ static void test_closed_loop_refuses(void) {
   CHECK_EQ(aioc_all_tasks(loop, NULL, 0), 1);
   counter = 0;
   CHECK_RC(aioc_loop_close(loop), 0);
+  aioc_loop_free(loop);
   CHECK_EQ(p.calls, 1);
   CHECK(p.is_closed);
   CHECK_RC(p.close_rc, AIOC_ECLOSED);
@@ -615,6 +617,7 @@ static void test_run_until_complete(void) {
   CHECK_RC(aioc_loop_new(&other, NULL), 0);
   CHECK_RC(aioc_loop_run_until_complete(other, f), -EINVAL);
   CHECK_RC(aioc_loop_close(other), 0);
+  aioc_loop_free(other);
   double before = aioc_loop_time(loop);
   CHECK_RC(aioc_call_later(NULL, loop, 1.5, set_result_cb, f), 0);
   CHECK_RC(aioc_loop_run_until_complete(loop, f), 0);
@@ -681,7 +684,7 @@ static void nested_run_cb(void *arg) {
   aioc_loop *other = NULL;
   if (aioc_loop_new(&other, NULL) == 0) {
     nested_other_rc = aioc_loop_run_once(other);
-    aioc_loop_close(other);
+    aioc_loop_free(other);
   }
   aioc_loop_stop(loop);
 }
@@ -939,6 +942,7 @@ static void test_report_pending_at_close(void) {
   CHECK(all[0] == t);
   CHECK_EQ(rs.n, 0);
   CHECK_RC(aioc_loop_close(loop), 0);
+  aioc_loop_free(loop);
   CHECK_EQ(rs.n, 1);
   CHECK_STR(rs.message[0], "Task was destroyed but it is pending");
   CHECK_STR(rs.task[0], "stuck");
@@ -957,6 +961,7 @@ static void test_report_pending_at_close(void) {
   CHECK_RC(aioc_loop_run_forever(loop), 0);
   CHECK_EQ(aioc_all_tasks(loop, NULL, 0), 1);
   CHECK_RC(aioc_loop_close(loop), 0);
+  aioc_loop_free(loop);
   CHECK_EQ(rs.n, 1);
 }
 

@@ -266,6 +266,7 @@ static int lock_scope_worker(void *arg, void **res) {
   w->at = aioc_time();
   if (w->rc == 0) aioc_lock_release(w->l);
   CHECK_RC(aioc_scope_exit(s), -ETIMEDOUT);
+  aioc_scope_free(s);
   return 0;
 }
 
@@ -1286,6 +1287,7 @@ static int queue_timeout_main(void *arg, void **res) {
   CHECK_RC(aioc_timeout_enter(&s, 0.5), 0);
   CHECK_RC(aioc_queue_get(q, &it, AIOC_FOREVER), -ETIMEDOUT);
   CHECK_RC(aioc_scope_exit(s), -ETIMEDOUT);
+  aioc_scope_free(s);
   CHECK_DBL(aioc_time(), 4.5, EPS);
   CHECK_EQ(aioc_queue_size(q), 0);
   aioc_queue_free(q);
@@ -1833,6 +1835,7 @@ static int ts_task_main(void *arg, void **res) {
   CHECK_RC(aioc_timeout_enter(&s, 0.01), 0);
   CHECK_RC(aioc_tsqueue_get(q, &it, AIOC_FOREVER), -ETIMEDOUT);
   CHECK_RC(aioc_scope_exit(s), -ETIMEDOUT);
+  aioc_scope_free(s);
   /* Freed under a waiting task of this loop. */
   tw c = {.q = q, .timeout = AIOC_FOREVER};
   aioc_task *tc = spawn(ts_getter, &c);
@@ -2066,6 +2069,7 @@ static void test_tsqueue_loop_closed(void) {
    * a wake-up through the loop's thread-safe queue. */
   CHECK_RC(aioc_tsqueue_put(q, AIOC_INT(5), 0), 0);
   CHECK_RC(aioc_loop_close(loop), 0);
+  aioc_loop_free(loop);
   CHECK_EQ(reports, 1); /* the abandoned task */
   CHECK_EQ(aioc_future_state(aioc_task_future(t)), AIOC_FUTURE_CANCELLED);
   aioc_task_unref(t);
@@ -2099,7 +2103,7 @@ static int queue_iter_main(void *arg, void **result) {
   CHECK_RC(aioc_queue_new(&q, 0, NULL), 0);
   aioc_iter *src, *it;
   CHECK_RC(aioc_queue_iter(&src, q), 0);
-  aioc_timed_options o = {.between = 1.0, .zero_is_none = 1};
+  aioc_timed_options o = {.between = 1.0};
   CHECK_RC(aioc_iter_timed(&it, src, &o), 0);
   aioc_task *t;
   aioc_spawn(&t, iter_producer, q);
@@ -2114,8 +2118,7 @@ static int queue_iter_main(void *arg, void **result) {
   CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), AIOC_EXHAUSTED);
   CHECK_RC(aioc_task_await(t, NULL), 0);
   aioc_task_unref(t);
-  aioc_iter_free(it);
-  aioc_queue_free(q); /* the iterator only borrowed it */
+  aioc_iter_free(it); /* frees q: the iterator owns it */
   return 0;
 }
 

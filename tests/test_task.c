@@ -297,6 +297,7 @@ static int victim(void *arg, void **result) {
   CHECK_RC(aioc_shield_enter(&s, 5), 0);
   p->cleanup = aioc_sleep(1);
   CHECK_RC(aioc_scope_exit(s), 0);
+  aioc_scope_free(s);
   return -ECANCELED;
 }
 
@@ -441,6 +442,7 @@ static int leftover(void *arg, void **result) {
     aioc_shield_enter(&s, 1);
     if (aioc_sleep(0.5) == 0) cleaned_up++;
     aioc_scope_exit(s);
+    aioc_scope_free(s);
   }
   return rc;
 }
@@ -453,6 +455,7 @@ static int stubborn(void *arg, void **result) {
   aioc_shield_enter(&s, AIOC_FOREVER);
   aioc_sleep(1000);
   aioc_scope_exit(s);
+  aioc_scope_free(s);
   return 0;
 }
 
@@ -562,6 +565,7 @@ static int bad_input_main(void *arg, void **result) {
   CHECK_RC(aioc_await(f, NULL), -EINVAL);
   aioc_future_unref(f);
   CHECK_RC(aioc_loop_close(other), 0);
+  aioc_loop_free(other);
   CHECK_RC(aioc_run(self_await, NULL, NULL), AIOC_ERUNNING);
   return 0;
 }
@@ -583,7 +587,7 @@ static void test_bad_input(void) {
   /* A closed loop refuses work. */
   aioc_loop *closed;
   aioc_loop_new(&closed, NULL);
-  aioc_loop_close(closed);
+  aioc_loop_free(closed);
   /* (the pointer is invalid now: only a fresh loop can be tested) */
   aioc_loop *l2 = test_loop(1);
   aioc_task *t;
@@ -591,7 +595,8 @@ static void test_bad_input(void) {
   aioc_task_unref(t);
   reports rep = {0};
   aioc_loop_set_report_handler(l2, capture, &rep);
-  CHECK_RC(aioc_loop_close(l2), 0); /* the unstarted task is reported */
+  CHECK_RC(aioc_loop_close(l2), 0);
+  aioc_loop_free(l2); /* the unstarted task is reported */
   CHECK_EQ(rep.n, 1);
   CHECK_STR(rep.last, "Task was destroyed but it is pending");
 }

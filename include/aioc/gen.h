@@ -158,15 +158,13 @@ AIOC_API int aioc_as_completed_iter(aioc_iter **out, aioc_as_completed *ac);
 
 /* ---- A timeout between items (the seeds' AsyncTimedIterable) ------------- */
 
-/* Limits of aioc_iter_timed(); each AIOC_FOREVER (or 0 in a
- * zero-initialised struct: see below) means none. */
+/* Limits of aioc_iter_timed(). A field of 0 (as in a zero-initialised
+ * struct) or AIOC_FOREVER means no limit, so {.between = 0.2} limits only
+ * the time between items. */
 typedef struct aioc_timed_options {
   double first;   /* time to the first item */
   double between; /* time from one item to the next */
   double total;   /* time for the whole stream */
-  /* Non-zero: a field of 0 means "no limit" (convenient with designated
-   * initialisers). Zero: a field of 0 means "expire at once". */
-  int zero_is_none;
 } aioc_timed_options;
 
 /* Wraps src (taking ownership) so that every next() applies the limits:

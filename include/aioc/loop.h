@@ -42,25 +42,32 @@ typedef struct aioc_loop_options {
  * the error of epoll_create1()/eventfd() (-EMFILE, ...). */
 AIOC_API int aioc_loop_new(aioc_loop **out, const aioc_loop_options *opts);
 
-/* Closes and frees a loop that is not running. Pending tasks cannot be
- * run any more: each is reported on stderr (unless the loop is quiet) as
- * "Task was destroyed but it is pending" and their handles stay valid until
- * released, with the task marked cancelled. Callbacks not yet run are
- * dropped. Returns 0, -EINVAL (NULL) or AIOC_ERUNNING (called while the
- * loop runs: nothing is closed). Generators left unfinished run their
- * cleanup first. After it returns 0 the loop must not be used again (its
- * memory lives on while futures, tasks or handles hold it; a second close
- * then returns AIOC_ECLOSED). */
+/* Closes a loop that is not running; it is freed by aioc_loop_free().
+ * Generators left unfinished run their cleanup first. Pending tasks
+ * cannot be run any more: each is reported on stderr (unless the loop is
+ * quiet) as "Task was destroyed but it is pending", ends cancelled, and
+ * its handle stays valid until unreferenced. Callbacks not yet run are
+ * dropped. Every later call on the loop returns AIOC_ECLOSED (a second
+ * close too). Returns 0, -EINVAL (NULL), AIOC_ERUNNING (called while the
+ * loop runs: nothing is closed) or AIOC_ECLOSED. */
 AIOC_API int aioc_loop_close(aioc_loop *loop);
 
+/* Frees a loop, closing it first if it is not closed. Its memory lives on
+ * while futures, tasks or handles of it are referenced (they stay safe to
+ * read and unreference). A running loop is not freed (a message on stderr
+ * says so). NULL is harmless. */
+AIOC_API void aioc_loop_free(aioc_loop *loop);
+
 /* Returns the loop running on this thread (inside a task or a callback), or
- * NULL when none is running. */
+ * NULL when none is running (asyncio's get_running_loop()). */
 AIOC_API aioc_loop *aioc_get_running_loop(void);
 
 /* Returns the thread's loop: the running one, else the one set with
  * aioc_loop_set_current(), else a loop created on first use (with default
- * options) and owned by the thread until aioc_loop_close(). Returns NULL
- * only when that creation fails for lack of memory. */
+ * options). The thread owns that implicit loop: it is freed when the thread
+ * exits (a program's main thread exits with the process), or earlier with
+ * aioc_loop_free(); once closed, the next call creates a fresh one.
+ * Returns NULL only when that creation fails for lack of memory. */
 AIOC_API aioc_loop *aioc_loop_current(void);
 
 /* Makes loop the thread's current loop (NULL clears it). The loop must not

@@ -292,8 +292,11 @@ AIOC_API int aioc_queue_get(aioc_queue *q, void **item, double timeout);
 /* The queue as an iterator (the interface of aioc/gen.h): next() is
  * aioc_queue_get() with its timeout (a timed-out next leaves the queue
  * untouched), and a shut-down queue that has been drained ends the
- * iteration with AIOC_EXHAUSTED. The iterator borrows q: freeing it does
- * not free the queue. Returns 0, -EINVAL or -ENOMEM. */
+ * iteration with AIOC_EXHAUSTED. The iterator takes ownership of q, as
+ * every *_iter constructor does: closing the iterator shuts q down at once
+ * (aioc_queue_shutdown(q, 1): producers still waiting get -ESHUTDOWN), and
+ * freeing it frees q, so producers must be done with q by then. On
+ * failure the caller keeps q. Returns 0, -EINVAL or -ENOMEM. */
 AIOC_API int aioc_queue_iter(aioc_iter **out, aioc_queue *q);
 
 /* Adds item without waiting. Returns 0, AIOC_EFULL, -ESHUTDOWN,

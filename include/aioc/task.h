@@ -216,20 +216,29 @@ AIOC_API int aioc_move_on_enter(aioc_scope **out, double seconds);
 AIOC_API int aioc_shield_enter(aioc_scope **out, double seconds);
 
 /* Moves the scope's deadline to loop time when (AIOC_FOREVER: none).
- * Returns 0, -EINVAL, or AIOC_ESTATE if the scope already expired. */
+ * Returns 0, -EINVAL, or AIOC_ESTATE if the scope already expired or was
+ * exited. */
 AIOC_API int aioc_scope_reschedule(aioc_scope *s, double when);
 
 /* The scope's deadline in loop time (AIOC_FOREVER if none). */
 AIOC_API double aioc_scope_deadline(const aioc_scope *s);
 
-/* Non-zero once the scope's deadline has passed while it was open. */
+/* Non-zero once the scope's deadline has passed while it was open (still
+ * readable after aioc_scope_exit()). */
 AIOC_API int aioc_scope_is_expired(const aioc_scope *s);
 
-/* Exits and frees the scope. Returns -ETIMEDOUT if a timeout scope (or
- * shield) expired while open, 0 otherwise (move-on scopes always 0);
- * -EINVAL if s is not the innermost scope of the current task (nothing
- * changes then). */
+/* Exits the scope: its deadline no longer applies. The scope stays
+ * readable (aioc_scope_is_expired(), aioc_scope_deadline()) until
+ * aioc_scope_free(). Returns -ETIMEDOUT if a timeout scope (or shield)
+ * expired while open, 0 otherwise (move-on scopes always 0); -EINVAL if s
+ * is not the innermost open scope of the current task (nothing changes
+ * then). */
 AIOC_API int aioc_scope_exit(aioc_scope *s);
+
+/* Frees a scope. A scope still open is taken out of its task's scopes
+ * first (its deadline stops applying); a scope left open when its task
+ * ended was closed then and still needs freeing. NULL is harmless. */
+AIOC_API void aioc_scope_free(aioc_scope *s);
 
 /* Runs body(arg) inside a timeout scope and returns body's result, or
  * -ETIMEDOUT if the deadline expired. */

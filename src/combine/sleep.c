@@ -48,6 +48,7 @@ int aioc_wait_for(aioc_future *f, void **result, double timeout) {
   if (rc < 0) return rc;
   rc = aioc_await(f, result);
   int src = aioc_scope_exit(s);
+  aioc_scope_free(s);
   if ((rc == -ETIMEDOUT || rc == -ECANCELED) &&
       f->state == AIOC_FUTURE_PENDING) {
     /* Our deadline, an outer one, or the waiting task's cancellation: f

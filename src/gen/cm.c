@@ -14,7 +14,10 @@ static int shielded_exit(const aioc_cm *cm, int body_rc) {
   aioc_scope *s = NULL;
   int src = aioc_shield_enter(&s, grace_of(cm));
   int erc = cm->vt->exit(cm->self, body_rc);
-  if (src == 0) aioc_scope_exit(s);
+  if (src == 0) {
+    (void)aioc_scope_exit(s);
+    aioc_scope_free(s);
+  }
   return erc;
 }
 

@@ -103,8 +103,9 @@ typedef struct timed {
   double anchor; /* the last item, or the last timeout: windows restart */
 } timed;
 
-static double lim(double v, int zero_is_none) {
-  return v == 0 && zero_is_none ? AIOC_FOREVER : v;
+/* A zero field is "no limit", as in every options struct. */
+static double lim(double v) {
+  return v == 0 ? AIOC_FOREVER : v;
 }
 
 static int timed_next(void *self, void **item, double timeout) {
@@ -158,9 +159,9 @@ int aioc_iter_timed(aioc_iter **out, aioc_iter *src,
   if (!src) return -EINVAL;
   double v[3] = {AIOC_FOREVER, AIOC_FOREVER, AIOC_FOREVER};
   if (o) {
-    v[0] = lim(o->first, o->zero_is_none);
-    v[1] = lim(o->between, o->zero_is_none);
-    v[2] = lim(o->total, o->zero_is_none);
+    v[0] = lim(o->first);
+    v[1] = lim(o->between);
+    v[2] = lim(o->total);
   }
   for (int i = 0; i < 3; i++)
     if (isnan(v[i]) || v[i] < 0) return -EINVAL;

@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -19,7 +20,11 @@ AIOC_TLS aioc_loop *aioc__running;
 void (*aioc__live_abandon)(aioc__live *n);
 void (*aioc__shutdown_gens)(aioc_loop *loop);
 static __thread aioc_loop *thread_current;
-static __thread bool thread_current_owned;
+/* The loop aioc_loop_current() created for this thread: the thread owns
+ * it, and a thread-specific key frees it when the thread exits. */
+static __thread aioc_loop *thread_owned;
+static pthread_key_t owned_key;
+static pthread_once_t owned_once = PTHREAD_ONCE_INIT;
 
 AIOC_HIDDEN size_t aioc__timers_fire(aioc_loop *loop, int64_t now);
 
@@ -154,13 +159,33 @@ int aioc_loop_close(aioc_loop *loop) {
     aioc__free(c);
     c = next;
   }
-  if (thread_current == loop) {
-    thread_current = NULL;
-    thread_current_owned = false;
-  }
+  if (thread_current == loop) thread_current = NULL;
   aioc__stack_trim(64);
-  aioc__loop_unref(loop);
   return 0;
+}
+
+void aioc_loop_free(aioc_loop *loop) {
+  if (!loop) return;
+  if (loop->running) {
+    fprintf(stderr, "aioc_loop_free: the loop is running; not freed\n");
+    return;
+  }
+  if (!loop->closed) aioc_loop_close(loop);
+  if (thread_owned == loop) {
+    thread_owned = NULL;
+    pthread_setspecific(owned_key, NULL);
+  }
+  if (thread_current == loop) thread_current = NULL;
+  aioc__loop_unref(loop);
+}
+
+static void owned_exit(void *p) {
+  if (p == thread_owned) aioc_loop_free(p);
+}
+
+static int owned_key_rc;
+static void owned_key_make(void) {
+  owned_key_rc = pthread_key_create(&owned_key, owned_exit);
 }
 
 aioc_loop *aioc_get_running_loop(void) {
@@ -169,17 +194,25 @@ aioc_loop *aioc_get_running_loop(void) {
 
 aioc_loop *aioc_loop_current(void) {
   if (aioc__running) return aioc__running;
-  if (!thread_current) {
-    if (aioc_loop_new(&thread_current, NULL) < 0) return NULL;
-    thread_current_owned = true;
+  if (thread_current) return thread_current;
+  if (thread_owned && !thread_owned->closed)
+    return thread_current = thread_owned;
+  /* A closed implicit loop is replaced (it was the thread's to free). */
+  aioc_loop_free(thread_owned);
+  aioc_loop *loop;
+  if (aioc_loop_new(&loop, NULL) < 0) return NULL;
+  pthread_once(&owned_once, owned_key_make);
+  if (owned_key_rc != 0 || pthread_setspecific(owned_key, loop) != 0) {
+    aioc_loop_free(loop);
+    return NULL;
   }
-  return thread_current;
+  thread_owned = thread_current = loop;
+  return loop;
 }
 
 int aioc_loop_set_current(aioc_loop *loop) {
   if (loop && loop->closed) return AIOC_ECLOSED;
   thread_current = loop;
-  thread_current_owned = false;
   return 0;
 }
 
@@ -498,11 +531,7 @@ int aioc__loop_run(aioc_loop *loop, bool (*done)(void *), void *arg) {
   loop->running = true;
   aioc__running = loop;
   aioc_loop *saved = thread_current;
-  bool saved_owned = thread_current_owned;
-  if (thread_current != loop) {
-    thread_current = loop;
-    thread_current_owned = false;
-  }
+  thread_current = loop;
   aioc__coro_init_thread(&loop->main_coro);
   loop->run_done = done;
   loop->run_arg = arg;
@@ -519,10 +548,7 @@ int aioc__loop_run(aioc_loop *loop, bool (*done)(void *), void *arg) {
   atomic_store(&loop->stopping, false);
   loop->run_done = NULL;
   aioc__running = NULL;
-  if (thread_current == loop && saved != loop) {
-    thread_current = saved;
-    thread_current_owned = saved_owned;
-  }
+  if (thread_current == loop && saved != loop) thread_current = saved;
   loop->running = false;
   return rc;
 }

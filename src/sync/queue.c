@@ -382,12 +382,27 @@ static int queue_iter_next(void *self, void **item, double timeout) {
   return rc == -ESHUTDOWN ? AIOC_EXHAUSTED : rc;
 }
 
-static const aioc_iter_vtable queue_iter_vt = {queue_iter_next, NULL, NULL};
+/* Closing the iterator shuts the queue down at once (waiting producers
+ * get -ESHUTDOWN, items left go to item_free); freeing it frees the
+ * queue: the iterator owns its source, as every *_iter does. */
+static int queue_iter_close(void *self) {
+  aioc_queue *q = self;
+  return q->shutdown ? 0 : aioc_queue_shutdown(q, 1);
+}
+
+static void queue_iter_free(void *self) {
+  aioc_queue_free(self);
+}
+
+static const aioc_iter_vtable queue_iter_vt = {
+    queue_iter_next, queue_iter_close, queue_iter_free};
 
 int aioc_queue_iter(aioc_iter **out, aioc_queue *q) {
   if (!q) {
     if (out) *out = NULL;
     return -EINVAL;
   }
-  return aioc_iter_new(out, &queue_iter_vt, q);
+  int rc = aioc_iter_new(out, &queue_iter_vt, q);
+  if (rc == 0) aioc_iter_set_item_free(*out, q->item_free);
+  return rc;
 }

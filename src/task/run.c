@@ -64,7 +64,7 @@ int aioc_run_ex(aioc_fn main, void *arg, void **result,
   aioc_task_options topts = {.name = "main"};
   rc = aioc_spawn_ex(&t, loop, main, arg, &topts);
   if (rc < 0) {
-    aioc_loop_close(loop);
+    aioc_loop_free(loop);
     return rc;
   }
   rc = aioc_loop_run_until_complete(loop, &t->f);
@@ -88,7 +88,7 @@ int aioc_run_ex(aioc_fn main, void *arg, void **result,
     if (loop->nlive && !loop->quiet) aioc__tasks_each(loop, report_one, loop);
   }
   aioc_task_unref(t);
-  aioc_loop_close(loop);
+  aioc_loop_free(loop);
   return rc;
 }
 

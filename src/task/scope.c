@@ -38,6 +38,7 @@ static int enter(aioc_scope **out, int kind, int64_t when) {
   s->task = t;
   s->kind = (uint8_t)kind;
   s->expired = false;
+  s->entered = true;
   if (when != AIOC__NEVER) {
     if (aioc__timer_arm(t->f.loop, &s->tm, when) < 0) {
       aioc__free(s);
@@ -81,7 +82,7 @@ int aioc_shield_enter(aioc_scope **out, double seconds) {
 
 int aioc_scope_reschedule(aioc_scope *s, double when) {
   if (!s || isnan(when)) return -EINVAL;
-  if (s->expired) return AIOC_ESTATE;
+  if (s->expired || !s->entered) return AIOC_ESTATE;
   return aioc__timer_arm(s->task->f.loop, &s->tm, aioc__deadline_at(when));
 }
 
@@ -97,12 +98,34 @@ int aioc_scope_is_expired(const aioc_scope *s) {
 int aioc_scope_exit(aioc_scope *s) {
   if (!s) return -EINVAL;
   aioc_task *t = aioc__current();
-  if (!t || t != s->task || t->r->scopes != s) return -EINVAL;
+  if (!s->entered || !t || t != s->task || t->r->scopes != s) return -EINVAL;
   t->r->scopes = s->parent;
+  s->parent = NULL;
+  s->entered = false;
   aioc__timer_disarm(t->f.loop, &s->tm);
-  int rc = s->expired && s->kind != SCOPE_MOVE_ON ? -ETIMEDOUT : 0;
+  return s->expired && s->kind != SCOPE_MOVE_ON ? -ETIMEDOUT : 0;
+}
+
+/* Takes s out of its task's chain wherever it stands (a scope freed while
+ * entered, or left open by a task that ended). */
+void aioc__scope_unlink(aioc_scope *s) {
+  if (!s->entered) return;
+  aioc_task *t = s->task;
+  for (aioc_scope **p = &t->r->scopes; *p; p = &(*p)->parent) {
+    if (*p == s) {
+      *p = s->parent;
+      break;
+    }
+  }
+  s->parent = NULL;
+  s->entered = false;
+  aioc__timer_disarm(t->f.loop, &s->tm);
+}
+
+void aioc_scope_free(aioc_scope *s) {
+  if (!s) return;
+  aioc__scope_unlink(s);
   aioc__free(s);
-  return rc;
 }
 
 int aioc_with_timeout(double seconds, int (*body)(void *), void *arg) {
@@ -112,6 +135,7 @@ int aioc_with_timeout(double seconds, int (*body)(void *), void *arg) {
   if (rc < 0) return rc;
   int brc = body(arg);
   rc = aioc_scope_exit(s);
+  aioc_scope_free(s);
   /* The body's own failure wins unless it is the scope's timeout. */
   if (rc == -ETIMEDOUT && (brc == 0 || brc == -ETIMEDOUT)) return rc;
   return brc;

@@ -71,13 +71,10 @@ static void task_complete(aioc_task *t, int rc, void *result, char *msg) {
   t->f.tstate = T_FINISHED;
   if (r) {
     aioc__live_del(&r->live);
-    /* Scopes the function left open (a bug, but not a leak). */
-    while (r->scopes) {
-      aioc_scope *s = r->scopes;
-      r->scopes = s->parent;
-      aioc__timer_disarm(loop, &s->tm);
-      aioc__free(s);
-    }
+    /* Scopes the function left open (a bug): they end with the task and
+     * stay their owner's to free. */
+    while (r->scopes)
+      aioc__scope_unlink(r->scopes);
     if (rc < 0 && rc != -ECANCELED && !msg && r->errmsg &&
         r->errcode == rc) {
       msg = r->errmsg;

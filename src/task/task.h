@@ -111,7 +111,9 @@ struct aioc_scope {
   aioc_task *task;
   uint8_t kind; /* SCOPE_TIMEOUT, SCOPE_MOVE_ON, SCOPE_SHIELD */
   bool expired;
+  bool entered; /* between enter and exit (or its task's end) */
 };
+AIOC_HIDDEN void aioc__scope_unlink(aioc_scope *s);
 enum { SCOPE_TIMEOUT, SCOPE_MOVE_ON, SCOPE_SHIELD };
 
 /* ---- futures ---- */

@@ -56,7 +56,7 @@ static int amain(void *arg, void **result) {
     aioc_gen_free(g);
     return rc;
   }
-  aioc_timed_options limits = {.between = BETWEEN, .zero_is_none = 1};
+  aioc_timed_options limits = {.between = BETWEEN};
   if ((rc = aioc_iter_timed(&timed_iter, response, &limits)) < 0) {
     aioc_iter_free(response);
     return rc;

@@ -47,6 +47,7 @@ static int run(void) {
     aioc_task_unref(t);
   }
   int crc = aioc_loop_close(ioloop);
+  aioc_loop_free(ioloop);
   return rc < 0 ? rc : crc;
 }
 

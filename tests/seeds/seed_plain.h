@@ -23,27 +23,32 @@ static inline int seed_plain_begin(aioc_loop **out) {
   aioc_loop_set_report_handler(*out, seed_report, NULL);
   rc = aioc_loop_set_current(*out);
   if (rc < 0) {
-    aioc_loop_close(*out);
+    aioc_loop_free(*out);
     *out = NULL;
   }
   return rc;
 }
 
-/* Clears the thread's current loop and closes loop (NULL is harmless).
- * Returns aioc_loop_close()'s code. */
+/* Clears the thread's current loop, closes loop and frees it (NULL is
+ * harmless). Returns aioc_loop_close()'s code. */
 static inline int seed_plain_end(aioc_loop *loop) {
   if (!loop) return 0;
   aioc_loop_set_current(NULL);
-  return aioc_loop_close(loop);
+  int rc = aioc_loop_close(loop);
+  aioc_loop_free(loop);
+  return rc;
 }
 
-/* Closes the loop the library created for this thread on first use, as a
- * program would before it exits (aioc_loop_current() returns it; with no
- * such loop yet, it creates one, which is closed at once). */
+/* Closes and frees the loop the library created for this thread on first
+ * use, as a program may before it exits (aioc_loop_current() returns it;
+ * with no such loop yet, it creates one, which is closed at once). */
 static inline int seed_plain_close_implicit(void) {
   if (aioc_get_running_loop()) return AIOC_ERUNNING;
   aioc_loop *loop = aioc_loop_current();
-  return loop ? aioc_loop_close(loop) : 0;
+  if (!loop) return 0;
+  int rc = aioc_loop_close(loop);
+  aioc_loop_free(loop);
+  return rc;
 }
 
 #endif /* AIOC_SEED_PLAIN_H */
