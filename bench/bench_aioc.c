@@ -8,6 +8,18 @@
 #include <string.h>
 #include <time.h>
 
+/* A failed call ends the benchmark: a run that skipped work would measure
+ * something easier than it says. */
+#define MUST(x)                                                                \
+  do {                                                                         \
+    int must_rc_ = (x);                                                        \
+    if (must_rc_ < 0) {                                                        \
+      fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x,               \
+              aioc_strerror(must_rc_));                                        \
+      exit(1);                                                                 \
+    }                                                                          \
+  } while (0)
+
 static long n_default(long n) {
   const char *e = getenv("BENCH_N");
   return e && *e ? atol(e) : n;
@@ -85,10 +97,10 @@ static int b2_main(void *arg, void **res) {
   long total = (long)(intptr_t)arg;
   aioc_task *a, *b;
   double t0 = now_s();
-  aioc_spawn(&a, b2_player, AIOC_INT(total / 2));
-  aioc_spawn(&b, b2_player, AIOC_INT(total / 2));
-  aioc_task_await(a, NULL);
-  aioc_task_await(b, NULL);
+  MUST(aioc_spawn(&a, b2_player, AIOC_INT(total / 2)));
+  MUST(aioc_spawn(&b, b2_player, AIOC_INT(total / 2)));
+  MUST(aioc_task_await(a, NULL));
+  MUST(aioc_task_await(b, NULL));
   double t1 = now_s();
   aioc_task_unref(a);
   aioc_task_unref(b);
@@ -114,11 +126,11 @@ static int b3_main(void *arg, void **res) {
   for (long i = 0; i < n; i++)
     if (aioc_spawn(&ts[i], sleeper, &one) != 0) return -ENOMEM;
   /* Let every task start and park in its sleep, then measure. */
-  aioc_sleep(0);
-  aioc_sleep(0);
+  MUST(aioc_sleep(0));
+  MUST(aioc_sleep(0));
   long rss1 = status_kb("VmRSS:") + status_kb("VmPTE:");
   for (long i = 0; i < n; i++) {
-    aioc_task_await(ts[i], NULL);
+    MUST(aioc_task_await(ts[i], NULL));
     aioc_task_unref(ts[i]);
   }
   double t1 = now_s();
@@ -141,7 +153,7 @@ static int b4_main(void *arg, void **res) {
   for (long i = 0; i < n; i++)
     if (aioc_spawn(&ts[i], sleeper, &d[i]) != 0) return -ENOMEM;
   for (long i = 0; i < n; i++) {
-    aioc_task_await(ts[i], NULL);
+    MUST(aioc_task_await(ts[i], NULL));
     aioc_task_unref(ts[i]);
   }
   double t1 = now_s();
@@ -169,7 +181,8 @@ static int b4c_main(void *arg, void **res) {
     if (aioc_call_later(NULL, loop, (double)rand() / RAND_MAX, b4c_cb, NULL) !=
         0)
       return -ENOMEM;
-  while (b4c_left) aioc_sleep(0.001);
+  while (b4c_left)
+    MUST(aioc_sleep(0.001));
   double t1 = now_s();
   result("B4c", t1 - t0 - 1.0, "s");
   *res = NULL;
@@ -278,9 +291,10 @@ static int b8_outer(void *arg, void **res) {
 
 /* Driven from plain code, as in the seed: the Group runs the loop. */
 static int b8_nested(void) {
-  aioc_group_new(&b8_group, NULL);
+  MUST(aioc_group_new(&b8_group, NULL));
   double t0 = now_s();
-  for (int i = 0; i < 10; i++) aioc_group_spawn(b8_group, b8_outer, NULL);
+  for (int i = 0; i < 10; i++)
+    MUST(aioc_group_spawn(b8_group, b8_outer, NULL));
   int rc = aioc_group_join(b8_group, AIOC_FOREVER);
   double t1 = now_s();
   aioc_group_free(b8_group);
@@ -297,9 +311,10 @@ static int b8_short(void *arg, void **res) {
 
 static int b8_pool(long n) {
   aioc_group *p;
-  aioc_pool_new(&p, 100);
+  MUST(aioc_pool_new(&p, 100));
   double t0 = now_s();
-  for (long i = 0; i < n; i++) aioc_group_spawn(p, b8_short, NULL);
+  for (long i = 0; i < n; i++)
+    MUST(aioc_group_spawn(p, b8_short, NULL));
   int rc = aioc_group_join(p, AIOC_FOREVER);
   double t1 = now_s();
   aioc_group_free(p);

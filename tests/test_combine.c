@@ -350,7 +350,7 @@ static void test_wait_for_outer_cancelled(void) {
 /* ---- gather ------------------------------------------------------------- */
 
 static void set2_cb(void *arg) {
-  aioc_future_set_result((aioc_future *)arg, AIOC_INT(2), NULL);
+  CHECK_RC(aioc_future_set_result((aioc_future *)arg, AIOC_INT(2), NULL), 0);
 }
 
 static int gather_order_main(void *arg, void **result) {

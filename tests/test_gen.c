@@ -37,9 +37,9 @@ static int paced(void *arg, aioc_gen *g) {
   }
   /* Cleanup may wait: it runs in a shield. */
   aioc_scope *s;
-  aioc_shield_enter(&s, 1);
-  aioc_sleep(0.01);
-  aioc_scope_exit(s);
+  CHECK_RC(aioc_shield_enter(&s, 1), 0);
+  IGNORE_RC(aioc_sleep(0.01));
+  IGNORE_RC(aioc_scope_exit(s));
   aioc_scope_free(s);
   cleanups++;
   return rc == AIOC_EGENEXIT ? 0 : rc;
@@ -148,7 +148,7 @@ static int late_main(void *arg, void **result) {
   (void)result;
   static const double pauses[] = {1.0, -1};
   aioc_gen *g;
-  aioc_gen_new(&g, paced, (void *)pauses, NULL);
+  CHECK_RC(aioc_gen_new(&g, paced, (void *)pauses, NULL), 0);
   void *it;
   CHECK_RC(aioc_gen_next(g, &it, 0.5), -ETIMEDOUT);
   CHECK_RC(aioc_sleep(3), 0); /* the item is produced meanwhile */
@@ -172,7 +172,7 @@ static int cancel_on_timeout_main(void *arg, void **result) {
   aioc_gen_options go = {.flags = AIOC_GEN_CANCEL_ON_TIMEOUT};
   aioc_gen *g;
   cleanups = 0;
-  aioc_gen_new(&g, paced, (void *)pauses, &go);
+  CHECK_RC(aioc_gen_new(&g, paced, (void *)pauses, &go), 0);
   void *it;
   CHECK_RC(aioc_gen_next(g, &it, 1.0), 0);
   CHECK_RC(aioc_gen_next(g, &it, 1.0), -ETIMEDOUT);
@@ -194,9 +194,9 @@ static int scope_main(void *arg, void **result) {
   (void)result;
   static const double pauses[] = {2.0, -1};
   aioc_gen *g;
-  aioc_gen_new(&g, paced, (void *)pauses, NULL);
+  CHECK_RC(aioc_gen_new(&g, paced, (void *)pauses, NULL), 0);
   aioc_scope *s;
-  aioc_timeout_enter(&s, 0.5);
+  CHECK_RC(aioc_timeout_enter(&s, 0.5), 0);
   void *it;
   CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), -ETIMEDOUT);
   CHECK_RC(aioc_scope_exit(s), -ETIMEDOUT);
@@ -234,7 +234,7 @@ static int send_main(void *arg, void **result) {
   (void)arg;
   (void)result;
   aioc_gen *g;
-  aioc_gen_new(&g, echo, NULL, NULL);
+  CHECK_RC(aioc_gen_new(&g, echo, NULL, NULL), 0);
   void *it;
   CHECK_RC(aioc_gen_send(g, AIOC_INT(5), &it, AIOC_FOREVER), -EINVAL);
   CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), 0);
@@ -276,14 +276,14 @@ static int close_main(void *arg, void **result) {
   cleanups = 0;
   /* Unstarted: closing never runs the body. */
   produced = 0;
-  aioc_gen_new(&g, count_to, AIOC_INT(3), NULL);
+  CHECK_RC(aioc_gen_new(&g, count_to, AIOC_INT(3), NULL), 0);
   CHECK_RC(aioc_gen_close(g), 0);
   CHECK_EQ(produced, 0);
   CHECK_EQ(cleanups, 0);
   CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), AIOC_EXHAUSTED);
   aioc_gen_free(g);
   /* Yielding while closing. */
-  aioc_gen_new(&g, stubborn, NULL, NULL);
+  CHECK_RC(aioc_gen_new(&g, stubborn, NULL, NULL), 0);
   CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), 0);
   CHECK_RC(aioc_gen_close(g), AIOC_EGENYIELD);
   CHECK(aioc_gen_is_finished(g));
@@ -311,7 +311,7 @@ static int error_main(void *arg, void **result) {
   (void)result;
   aioc_gen *g;
   cleanups = 0;
-  aioc_gen_new(&g, failing, NULL, NULL);
+  CHECK_RC(aioc_gen_new(&g, failing, NULL, NULL), 0);
   void *it;
   CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), 0);
   CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), -EPROTO);
@@ -336,7 +336,7 @@ static int late_error_main(void *arg, void **result) {
   (void)arg;
   (void)result;
   aioc_gen *g;
-  aioc_gen_new(&g, late_failure, NULL, NULL);
+  CHECK_RC(aioc_gen_new(&g, late_failure, NULL, NULL), 0);
   void *it;
   CHECK_RC(aioc_gen_next(g, &it, 1), -ETIMEDOUT);
   CHECK_RC(aioc_gen_send(g, AIOC_INT(1), &it, 1), -EAGAIN); /* busy */
@@ -366,12 +366,12 @@ static int cancelled_consumer_main(void *arg, void **result) {
   static const double pauses[] = {5.0, -1};
   aioc_gen *g;
   cleanups = 0;
-  aioc_gen_new(&g, paced, (void *)pauses, NULL);
+  CHECK_RC(aioc_gen_new(&g, paced, (void *)pauses, NULL), 0);
   aioc_task *t, *t2;
-  aioc_spawn(&t, driver, g);
+  CHECK_RC(aioc_spawn(&t, driver, g), 0);
   CHECK_RC(aioc_sleep(1), 0);
   /* A second consumer while the first waits. */
-  aioc_spawn(&t2, driver, g);
+  CHECK_RC(aioc_spawn(&t2, driver, g), 0);
   CHECK_RC(aioc_task_await(t2, NULL), -EBUSY);
   aioc_task_unref(t2);
   /* The consumer is cancelled mid-wait: the producer keeps its place. */
@@ -386,7 +386,7 @@ static int cancelled_consumer_main(void *arg, void **result) {
   CHECK_EQ(cleanups, 1);
   /* Closing while the producer is busy cancels it; cleanup runs once. */
   cleanups = 0;
-  aioc_gen_new(&g, paced, (void *)pauses, NULL);
+  CHECK_RC(aioc_gen_new(&g, paced, (void *)pauses, NULL), 0);
   CHECK_RC(aioc_gen_next(g, &it, 1), -ETIMEDOUT);
   double before = aioc_time();
   CHECK_RC(aioc_gen_close(g), 0);
@@ -411,7 +411,7 @@ static int leave_open_main(void *arg, void **result) {
   static const double pauses[] = {0.1, 0.1, 0.1, -1};
   void *it;
   for (int i = 0; i < 2; i++) {
-    aioc_gen_new(&left_open[i], paced, (void *)pauses, NULL);
+    CHECK_RC(aioc_gen_new(&left_open[i], paced, (void *)pauses, NULL), 0);
     CHECK_RC(aioc_gen_next(left_open[i], &it, AIOC_FOREVER), 0);
   }
   return 0;
@@ -430,7 +430,7 @@ static void test_loop_closes_generators(void) {
   aioc_loop *loop = test_loop(1);
   cleanups = 0;
   aioc_gen *g;
-  aioc_gen_new(&g, count_to, AIOC_INT(3), NULL);
+  CHECK_RC(aioc_gen_new(&g, count_to, AIOC_INT(3), NULL), 0);
   void *it;
   CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), 0);
   CHECK_RC(aioc_loop_close(loop), 0);
@@ -446,7 +446,7 @@ static void test_bad_input(void) {
   CHECK_RC(aioc_gen_new(&g, NULL, NULL, NULL), -EINVAL);
   CHECK_RC(aioc_gen_next(NULL, &it, 1), -EINVAL);
   aioc_loop *loop = test_loop(1);
-  aioc_gen_new(&g, count_to, AIOC_INT(1), NULL);
+  CHECK_RC(aioc_gen_new(&g, count_to, AIOC_INT(1), NULL), 0);
   CHECK_RC(aioc_gen_next(g, &it, -1), -EINVAL);
   CHECK_RC(aioc_gen_next(g, &it, NAN), -EINVAL);
   CHECK_RC(aioc_gen_yield(g, NULL, NULL), -EINVAL); /* not from its body */
@@ -463,8 +463,8 @@ static void test_bad_input(void) {
 static aioc_iter *paced_iter(const double *pauses) {
   aioc_gen *g;
   aioc_iter *it;
-  aioc_gen_new(&g, paced, (void *)pauses, NULL);
-  aioc_gen_iter(&it, g);
+  CHECK_RC(aioc_gen_new(&g, paced, (void *)pauses, NULL), 0);
+  CHECK_RC(aioc_gen_iter(&it, g), 0);
   return it;
 }
 
@@ -535,8 +535,8 @@ static int is_odd(void *arg, void *item) {
 static aioc_iter *count_iter(int n) {
   aioc_gen *g;
   aioc_iter *it;
-  aioc_gen_new(&g, count_to, AIOC_INT(n), NULL);
-  aioc_gen_iter(&it, g);
+  CHECK_RC(aioc_gen_new(&g, count_to, AIOC_INT(n), NULL), 0);
+  CHECK_RC(aioc_gen_iter(&it, g), 0);
   return it;
 }
 
@@ -554,24 +554,24 @@ static int helpers_main(void *arg, void **result) {
   size_t n;
   aioc_iter *it, *a, *b;
   /* [x * 10 for x in count(1..6) if x odd][:2] */
-  aioc_iter_filter(&a, count_iter(6), is_odd, NULL, NULL);
-  aioc_iter_map(&b, a, times_ten, NULL);
-  aioc_iter_take(&it, b, 2);
+  CHECK_RC(aioc_iter_filter(&a, count_iter(6), is_odd, NULL, NULL), 0);
+  CHECK_RC(aioc_iter_map(&b, a, times_ten, NULL), 0);
+  CHECK_RC(aioc_iter_take(&it, b, 2), 0);
   CHECK_RC(aioc_iter_collect(it, &v, &n, AIOC_FOREVER), 0);
   CHECK_EQ(n, 2);
   CHECK_EQ(AIOC_TO_INT(v[0]), 10);
   CHECK_EQ(AIOC_TO_INT(v[1]), 30);
-  free(v);
+  aioc_mem_free(v);
   aioc_iter_free(it);
   /* an error of the function ends the iteration */
-  aioc_iter_map(&it, count_iter(5), fail_on_two, NULL);
+  CHECK_RC(aioc_iter_map(&it, count_iter(5), fail_on_two, NULL), 0);
   void *y;
   CHECK_RC(aioc_iter_next(it, &y, AIOC_FOREVER), 0);
   CHECK_RC(aioc_iter_next(it, &y, AIOC_FOREVER), -EIO);
   CHECK_RC(aioc_iter_next(it, &y, AIOC_FOREVER), AIOC_EXHAUSTED);
   aioc_iter_free(it);
   /* enumerate */
-  aioc_iter_enumerate(&it, count_iter(3));
+  CHECK_RC(aioc_iter_enumerate(&it, count_iter(3)), 0);
   void *x;
   for (size_t i = 0; i < 3; i++) {
     CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), 0);
@@ -583,15 +583,15 @@ static int helpers_main(void *arg, void **result) {
   aioc_iter_free(it);
   /* chain */
   aioc_iter *two[2] = {count_iter(2), count_iter(3)};
-  aioc_iter_chain(&it, two, 2);
+  CHECK_RC(aioc_iter_chain(&it, two, 2), 0);
   CHECK_RC(aioc_iter_collect(it, &v, &n, AIOC_FOREVER), 0);
   CHECK_EQ(n, 5);
   CHECK_EQ(AIOC_TO_INT(v[2]), 1);
-  free(v);
+  aioc_mem_free(v);
   aioc_iter_free(it);
   /* zip ends with the shortest */
   aioc_iter *pair[2] = {count_iter(2), count_iter(5)};
-  aioc_iter_zip(&it, pair, 2);
+  CHECK_RC(aioc_iter_zip(&it, pair, 2), 0);
   CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), 0);
   CHECK_EQ(AIOC_TO_INT(((void **)x)[1]), 1);
   CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), 0);
@@ -602,15 +602,15 @@ static int helpers_main(void *arg, void **result) {
   static const double fast[] = {0.1, 0.1, 0.1, -1};
   static const double slow[] = {0.25, 0.25, -1};
   aioc_iter *ms[2] = {paced_iter(slow), paced_iter(fast)};
-  aioc_iter_merge(&it, ms, 2);
+  CHECK_RC(aioc_iter_merge(&it, ms, 2), 0);
   double t0 = aioc_time();
   CHECK_RC(aioc_iter_collect(it, &v, &n, AIOC_FOREVER), 0);
   CHECK_EQ(n, 5);
   CHECK_DBL(aioc_time() - t0, 0.51, 1e-6); /* + the 0.01 s cleanup */
-  free(v);
+  aioc_mem_free(v);
   aioc_iter_free(it);
   /* chunks: by count, and by time */
-  aioc_iter_chunks(&it, count_iter(5), 2, AIOC_FOREVER);
+  CHECK_RC(aioc_iter_chunks(&it, count_iter(5), 2, AIOC_FOREVER), 0);
   CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), 0);
   CHECK_EQ(((aioc_chunk *)x)->n, 2);
   CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), 0);
@@ -619,7 +619,7 @@ static int helpers_main(void *arg, void **result) {
   CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), AIOC_EXHAUSTED);
   aioc_iter_free(it);
   static const double bursts[] = {0.1, 0.1, 1.0, 0.1, -1};
-  aioc_iter_chunks(&it, paced_iter(bursts), 10, 0.5);
+  CHECK_RC(aioc_iter_chunks(&it, paced_iter(bursts), 10, 0.5), 0);
   CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), 0);
   CHECK_EQ(((aioc_chunk *)x)->n, 2); /* the time limit closed it */
   CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), 0);
@@ -628,7 +628,7 @@ static int helpers_main(void *arg, void **result) {
   aioc_iter_free(it);
   /* closing a helper closes its source (the generator's cleanup runs) */
   cleanups = 0;
-  aioc_iter_map(&it, count_iter(9), times_ten, NULL);
+  CHECK_RC(aioc_iter_map(&it, count_iter(9), times_ten, NULL), 0);
   CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), 0);
   CHECK_RC(aioc_iter_close(it), 0);
   CHECK_EQ(cleanups, 1);
@@ -733,11 +733,11 @@ static int ac_main(void *arg, void **result) {
   aioc_future *f[3];
   int d[3] = {3, 1, 2};
   for (int i = 0; i < 3; i++) {
-    aioc_spawn(&t[i], sleeper, AIOC_INT(d[i]));
+    CHECK_RC(aioc_spawn(&t[i], sleeper, AIOC_INT(d[i])), 0);
     f[i] = aioc_task_future(t[i]);
   }
   aioc_as_completed *ac;
-  aioc_as_completed_new(&ac, f, 3, AIOC_FOREVER);
+  CHECK_RC(aioc_as_completed_new(&ac, f, 3, AIOC_FOREVER), 0);
   aioc_iter *it;
   CHECK_RC(aioc_as_completed_iter(&it, ac), 0);
   int expect[3] = {1, 2, 3};
@@ -745,7 +745,7 @@ static int ac_main(void *arg, void **result) {
   for (int i = 0; i < 3; i++) {
     CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), 0);
     void *r;
-    aioc_future_result(x, &r);
+    IGNORE_RC(aioc_future_result(x, &r));
     CHECK_EQ(AIOC_TO_INT(r), expect[i]);
   }
   CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), AIOC_EXHAUSTED);
@@ -846,9 +846,9 @@ static int cm_main(void *arg, void **result) {
   CHECK_STR(trace, ""); /* enter failed (cancelled): body and exit not run */
   trace[0] = 0;
   aioc_scope *s;
-  aioc_timeout_enter(&s, 1);
+  CHECK_RC(aioc_timeout_enter(&s, 1), 0);
   CHECK_RC(aioc_with(&pcm, body_sleeps, NULL, NULL), -ETIMEDOUT);
-  aioc_scope_exit(s);
+  IGNORE_RC(aioc_scope_exit(s));
   aioc_scope_free(s);
   CHECK_STR(trace, "+provider-provider"); /* exit slept in its shield */
   CHECK_RC(provider.seen, -ETIMEDOUT);
@@ -899,7 +899,7 @@ static int gen_cm_main(void *arg, void **result) {
   res a = {"a", 0, 0}, b = {"b", 0, 0}, c = {"c", 0, 0};
   aioc_cm ca = {&res_vt, &a, 0}, cb = {&res_vt, &b, 0}, cc = {&res_vt, &c, 0};
   aioc_exit_stack *st;
-  aioc_exit_stack_new(&st);
+  CHECK_RC(aioc_exit_stack_new(&st), 0);
   trace[0] = 0;
   void *bound;
   CHECK_RC(aioc_exit_stack_enter(st, &ca, &bound), 0);
@@ -925,7 +925,7 @@ static void test_gen_cm_and_exit_stack(void) {
 static int yield_then_sleep(void *arg, aioc_gen *g) {
   (void)arg;
   int rc = aioc_gen_yield(g, AIOC_INT(1), NULL);
-  aioc_sleep(1);
+  IGNORE_RC(aioc_sleep(1));
   return rc == AIOC_EGENEXIT ? 0 : rc;
 }
 
@@ -933,7 +933,7 @@ static void free_in_callback(void *arg) { aioc_gen_free(arg); }
 
 static int sleep_then_yield(void *arg, aioc_gen *g) {
   (void)arg;
-  aioc_sleep(10); /* cancelled by the close */
+  IGNORE_RC(aioc_sleep(10)); /* cancelled by the close */
   /* yields anyway: refused, the body must end */
   CHECK_RC(aioc_gen_yield(g, AIOC_INT(1), NULL), AIOC_EGENEXIT);
   return 0;
@@ -961,21 +961,22 @@ static int regressions_main(void *arg, void **result) {
   /* A generator freed from a callback while its body still runs frees
    * itself when the body ends, even while the loop shuts down. */
   aioc_gen *g;
-  aioc_gen_new(&g, yield_then_sleep, NULL, NULL);
+  CHECK_RC(aioc_gen_new(&g, yield_then_sleep, NULL, NULL), 0);
   CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), 0);
-  aioc_call_soon(NULL, aioc_get_running_loop(), free_in_callback, g);
+  CHECK_RC(aioc_call_soon(NULL, aioc_get_running_loop(), free_in_callback, g),
+           0);
   CHECK_RC(aioc_sleep(0), 0);
   /* Closing a busy body that yields after its cancellation ends. */
-  aioc_gen_new(&g, sleep_then_yield, NULL, NULL);
+  CHECK_RC(aioc_gen_new(&g, sleep_then_yield, NULL, NULL), 0);
   CHECK_RC(aioc_gen_next(g, &it, 0.1), -ETIMEDOUT);
   CHECK_RC(aioc_gen_close(g), AIOC_EGENYIELD);
   aioc_gen_free(g);
   /* Nested generators: the outer consumer's timeout applies even though
    * only the inner body blocks. */
-  aioc_future_new(&never, NULL);
+  CHECK_RC(aioc_future_new(&never, NULL), 0);
   aioc_gen *inner, *outer;
-  aioc_gen_new(&inner, blocks_forever, NULL, NULL);
-  aioc_gen_new(&outer, outer_of, inner, NULL);
+  CHECK_RC(aioc_gen_new(&inner, blocks_forever, NULL, NULL), 0);
+  CHECK_RC(aioc_gen_new(&outer, outer_of, inner, NULL), 0);
   double t0 = aioc_time();
   CHECK_RC(aioc_gen_next(outer, &it, 0.1), -ETIMEDOUT);
   CHECK_DBL(aioc_time() - t0, 0.1, 1e-9);
@@ -985,11 +986,11 @@ static int regressions_main(void *arg, void **result) {
   /* A first next refused by an expired deadline leaves no task behind. */
   int before = aioc_all_tasks(NULL, NULL, 0);
   aioc_scope *s;
-  aioc_timeout_enter(&s, 0);
-  aioc_sleep(0.01);
-  aioc_gen_new(&g, count_to, AIOC_INT(2), NULL);
+  CHECK_RC(aioc_timeout_enter(&s, 0), 0);
+  IGNORE_RC(aioc_sleep(0.01));
+  CHECK_RC(aioc_gen_new(&g, count_to, AIOC_INT(2), NULL), 0);
   CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), -ETIMEDOUT);
-  aioc_scope_exit(s);
+  IGNORE_RC(aioc_scope_exit(s));
   aioc_scope_free(s);
   aioc_gen_free(g);
   CHECK_EQ(aioc_all_tasks(NULL, NULL, 0), before);

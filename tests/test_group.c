@@ -102,8 +102,9 @@ static void test_yielder_lazy(void) {
   aioc_loop *loop = test_loop(1);
   reset();
   aioc_yielder *y;
-  aioc_yielder_new(&y, 0, NULL);
-  for (char c = 'a'; c <= 'g'; c++) aioc_yielder_spawn(y, f, AIOC_INT(c));
+  CHECK_RC(aioc_yielder_new(&y, 0, NULL), 0);
+  for (char c = 'a'; c <= 'g'; c++)
+    CHECK_RC(aioc_yielder_spawn(y, f, AIOC_INT(c)), 0);
   void *it;
   CHECK_RC(aioc_yielder_next(y, &it, AIOC_FOREVER), 0);
   CHECK_EQ(AIOC_TO_INT(it), 'd');
@@ -138,8 +139,8 @@ static int null_result(void *arg, void **result) {
 static int putter(void *arg, void **result) {
   (void)result;
   aioc_yielder *y = arg;
-  aioc_sleep(0.01);
-  aioc_yielder_put(y, AIOC_INT(7));
+  IGNORE_RC(aioc_sleep(0.01));
+  CHECK_RC(aioc_yielder_put(y, AIOC_INT(7)), 0);
   return AIOC_NORESULT;
 }
 
@@ -147,11 +148,11 @@ static void test_noresult_and_put(void) {
   aioc_loop *loop = test_loop(1);
   for (int ordered = 0; ordered <= 1; ordered++) {
     aioc_yielder *y;
-    aioc_yielder_new(&y, ordered, NULL);
-    aioc_yielder_spawn(y, no_result, NULL);
-    aioc_yielder_spawn(y, null_result, NULL);
-    aioc_yielder_put(y, AIOC_INT(5));
-    aioc_yielder_spawn(y, putter, y);
+    CHECK_RC(aioc_yielder_new(&y, ordered, NULL), 0);
+    CHECK_RC(aioc_yielder_spawn(y, no_result, NULL), 0);
+    CHECK_RC(aioc_yielder_spawn(y, null_result, NULL), 0);
+    CHECK_RC(aioc_yielder_put(y, AIOC_INT(5)), 0);
+    CHECK_RC(aioc_yielder_spawn(y, putter, y), 0);
     void *it;
     /* Unordered, the put (done at once) comes before the task's result;
      * ordered, in the order of the calls. */
@@ -172,7 +173,8 @@ static void test_noresult_and_put(void) {
 /* The scoped form. */
 static int yielding_body(void *arg, aioc_yielder *y) {
   char *out = arg;
-  for (char c = 'a'; c <= 'g'; c++) aioc_yielder_spawn(y, f, AIOC_INT(c));
+  for (char c = 'a'; c <= 'g'; c++)
+    CHECK_RC(aioc_yielder_spawn(y, f, AIOC_INT(c)), 0);
   void *it;
   int i = 0;
   while (aioc_yielder_next(y, &it, AIOC_FOREVER) == 0 && i < 3)
@@ -209,15 +211,17 @@ static int outer(void *arg, void **result) {
   (void)result;
   int rc = aioc_sleep(0.1); /* f1 */
   if (rc < 0) return rc;
-  for (int i = 0; i < 10; i++) aioc_group_spawn(nested_group, f2, NULL);
+  for (int i = 0; i < 10; i++)
+    CHECK_RC(aioc_group_spawn(nested_group, f2, NULL), 0);
   return 0;
 }
 
 static void test_nested(void) {
   aioc_loop *loop = test_loop(1);
   inner_done = 0;
-  aioc_group_new(&nested_group, NULL);
-  for (int i = 0; i < 10; i++) aioc_group_spawn(nested_group, outer, NULL);
+  CHECK_RC(aioc_group_new(&nested_group, NULL), 0);
+  for (int i = 0; i < 10; i++)
+    CHECK_RC(aioc_group_spawn(nested_group, outer, NULL), 0);
   CHECK_RC(aioc_group_join(nested_group, AIOC_FOREVER), 0);
   CHECK_EQ(inner_done, 100);
   CHECK_DBL(aioc_loop_time(loop), 0.2, 1e-9);
@@ -231,9 +235,9 @@ static aioc_yielder *caveat_y;
 static int f1_f2_sequential(void *arg, void **result) {
   (void)arg;
   (void)result;
-  aioc_sleep(0.1); /* t1 = yield from f1() */
-  aioc_sleep(0.1); /* t2 = yield from f2() */
-  aioc_yielder_put(caveat_y, AIOC_INT(1));
+  IGNORE_RC(aioc_sleep(0.1)); /* t1 = yield from f1() */
+  IGNORE_RC(aioc_sleep(0.1)); /* t2 = yield from f2() */
+  CHECK_RC(aioc_yielder_put(caveat_y, AIOC_INT(1)), 0);
   return AIOC_NORESULT;
 }
 
@@ -247,21 +251,22 @@ static int f1_f2_concurrent(void *arg, void **result) {
   (void)arg;
   (void)result;
   aioc_task *t1, *t2;
-  aioc_spawn(&t1, sleep_tenth, NULL);
-  aioc_spawn(&t2, sleep_tenth, NULL);
+  CHECK_RC(aioc_spawn(&t1, sleep_tenth, NULL), 0);
+  CHECK_RC(aioc_spawn(&t2, sleep_tenth, NULL), 0);
   aioc_future *fs[2] = {aioc_task_future(t1), aioc_task_future(t2)};
-  aioc_wait(fs, 2, AIOC_WAIT_ALL_COMPLETED, NULL, NULL, NULL, NULL,
-            AIOC_FOREVER);
+  IGNORE_RC(aioc_wait(fs, 2, AIOC_WAIT_ALL_COMPLETED, NULL, NULL, NULL, NULL,
+                      AIOC_FOREVER));
   aioc_task_unref(t1);
   aioc_task_unref(t2);
-  aioc_yielder_put(caveat_y, AIOC_INT(1));
+  CHECK_RC(aioc_yielder_put(caveat_y, AIOC_INT(1)), 0);
   return AIOC_NORESULT;
 }
 
 static double first_result_time(aioc_fn fn) {
   aioc_loop *loop = test_loop(1);
-  aioc_yielder_new(&caveat_y, 0, NULL);
-  for (int i = 0; i < 100; i++) aioc_yielder_spawn(caveat_y, fn, NULL);
+  CHECK_RC(aioc_yielder_new(&caveat_y, 0, NULL), 0);
+  for (int i = 0; i < 100; i++)
+    CHECK_RC(aioc_yielder_spawn(caveat_y, fn, NULL), 0);
   void *it;
   CHECK_RC(aioc_yielder_next(caveat_y, &it, AIOC_FOREVER), 0);
   double t = aioc_loop_time(loop);
@@ -292,9 +297,10 @@ static void test_errors(void) {
   /* fail fast: the first error cancels the rest */
   reset();
   aioc_group *g;
-  aioc_group_new(&g, NULL);
-  for (char c = 'a'; c <= 'g'; c++) aioc_group_spawn(g, f, AIOC_INT(c));
-  aioc_group_spawn(g, failer, AIOC_INT(-EIO));
+  CHECK_RC(aioc_group_new(&g, NULL), 0);
+  for (char c = 'a'; c <= 'g'; c++)
+    CHECK_RC(aioc_group_spawn(g, f, AIOC_INT(c)), 0);
+  CHECK_RC(aioc_group_spawn(g, failer, AIOC_INT(-EIO)), 0);
   CHECK_RC(aioc_group_join(g, AIOC_FOREVER), -EIO);
   CHECK_EQ(finished, 1); /* only d (0.01) was done by 0.015 */
   CHECK_EQ(cleaned, 6);
@@ -309,10 +315,11 @@ static void test_errors(void) {
   /* collect: everything runs, every error is listed */
   reset();
   aioc_group_options o = {.policy = AIOC_GROUP_COLLECT};
-  aioc_group_new(&g, &o);
-  aioc_group_spawn(g, failer, AIOC_INT(-EIO));
-  for (char c = 'a'; c <= 'g'; c++) aioc_group_spawn(g, f, AIOC_INT(c));
-  aioc_group_spawn(g, failer, AIOC_INT(-EPIPE));
+  CHECK_RC(aioc_group_new(&g, &o), 0);
+  CHECK_RC(aioc_group_spawn(g, failer, AIOC_INT(-EIO)), 0);
+  for (char c = 'a'; c <= 'g'; c++)
+    CHECK_RC(aioc_group_spawn(g, f, AIOC_INT(c)), 0);
+  CHECK_RC(aioc_group_spawn(g, failer, AIOC_INT(-EPIPE)), 0);
   CHECK_RC(aioc_group_join(g, AIOC_FOREVER), -EIO);
   CHECK_EQ(finished, 7);
   CHECK_EQ(aioc_group_errors(g, 1, &code, NULL), 2);
@@ -320,10 +327,10 @@ static void test_errors(void) {
   aioc_group_free(g);
   /* a Yielder: the error arrives in its place */
   aioc_yielder *y;
-  aioc_yielder_new(&y, 1, &o);
-  aioc_yielder_spawn(y, f, AIOC_INT('a'));
-  aioc_yielder_spawn(y, failer, AIOC_INT(-EPROTO));
-  aioc_yielder_spawn(y, f, AIOC_INT('c'));
+  CHECK_RC(aioc_yielder_new(&y, 1, &o), 0);
+  CHECK_RC(aioc_yielder_spawn(y, f, AIOC_INT('a')), 0);
+  CHECK_RC(aioc_yielder_spawn(y, failer, AIOC_INT(-EPROTO)), 0);
+  CHECK_RC(aioc_yielder_spawn(y, f, AIOC_INT('c')), 0);
   void *it;
   CHECK_RC(aioc_yielder_next(y, &it, AIOC_FOREVER), 0);
   CHECK_RC(aioc_yielder_next(y, &it, AIOC_FOREVER), -EPROTO);
@@ -347,16 +354,17 @@ static int task_main(void *arg, void **result) {
   (void)arg;
   (void)result;
   reset();
-  aioc_group_new(&own_group, NULL);
-  for (char c = 'a'; c <= 'c'; c++) aioc_group_spawn(own_group, f, AIOC_INT(c));
-  aioc_group_spawn(own_group, joins_own_group, NULL);
+  CHECK_RC(aioc_group_new(&own_group, NULL), 0);
+  for (char c = 'a'; c <= 'c'; c++)
+    CHECK_RC(aioc_group_spawn(own_group, f, AIOC_INT(c)), 0);
+  CHECK_RC(aioc_group_spawn(own_group, joins_own_group, NULL), 0);
   /* join suspends this task; the inner join was refused, and that error
    * (fail fast) cancelled the others */
   CHECK_RC(aioc_group_join(own_group, AIOC_FOREVER), -EDEADLK);
   CHECK_EQ(finished, 0);
   CHECK_EQ(cleaned, 3);
   /* a timeout: the tasks keep running, a later join finishes */
-  aioc_group_spawn(own_group, f, AIOC_INT('a'));
+  CHECK_RC(aioc_group_spawn(own_group, f, AIOC_INT('a')), 0);
   CHECK_RC(aioc_group_join(own_group, 0.01), -ETIMEDOUT);
   CHECK_EQ(aioc_group_pending(own_group), 1);
   CHECK_RC(aioc_group_join(own_group, AIOC_FOREVER), 0);
@@ -374,7 +382,7 @@ static void test_in_task_and_bad_input(void) {
   aioc_group_options bad = {.limit = -1};
   CHECK_RC(aioc_group_new(&g, &bad), -EINVAL);
   CHECK_RC(aioc_group_spawn(NULL, f, NULL), -EINVAL);
-  aioc_group_new(&g, NULL);
+  CHECK_RC(aioc_group_new(&g, NULL), 0);
   CHECK_RC(aioc_group_spawn(g, NULL, NULL), -EINVAL);
   CHECK_RC(aioc_group_join(g, -1), -EINVAL);
   CHECK_RC(aioc_group_close(g), 0);
@@ -401,7 +409,8 @@ static int quick(void *arg, void **result) {
 
 static void *spawn_from_thread(void *arg) {
   spawner *s = arg;
-  for (int i = 0; i < s->n; i++) aioc_group_spawn(s->g, quick, NULL);
+  for (int i = 0; i < s->n; i++)
+    CHECK_RC(aioc_group_spawn(s->g, quick, NULL), 0);
   return NULL;
 }
 
@@ -415,8 +424,8 @@ static void test_spawn_from_thread(void) {
   aioc_loop *loop = test_loop(0);
   finished = 0;
   aioc_group *g;
-  aioc_group_new(&g, NULL);
-  aioc_group_spawn(g, slow_first, NULL);
+  CHECK_RC(aioc_group_new(&g, NULL), 0);
+  CHECK_RC(aioc_group_spawn(g, slow_first, NULL), 0);
   spawner s = {g, 200};
   pthread_t th;
   pthread_create(&th, NULL, spawn_from_thread, &s);
@@ -440,11 +449,12 @@ static void *own_loop_thread(void *arg) {
   int *ok = arg;
   aioc_loop *loop;
   aioc_loop_options o = {.virtual_clock = 1};
-  aioc_loop_new(&loop, &o);
+  CHECK_RC(aioc_loop_new(&loop, &o), 0);
   aioc_loop_set_current(loop);
   aioc_yielder *y;
-  aioc_yielder_new(&y, 1, NULL);
-  for (char c = 'a'; c <= 'g'; c++) aioc_yielder_spawn(y, thread_job, NULL);
+  CHECK_RC(aioc_yielder_new(&y, 1, NULL), 0);
+  for (char c = 'a'; c <= 'g'; c++)
+    CHECK_RC(aioc_yielder_spawn(y, thread_job, NULL), 0);
   void *it;
   int n = 0;
   while (aioc_yielder_next(y, &it, AIOC_FOREVER) == 0)
@@ -486,36 +496,40 @@ static void test_unstarted_tasks_settle(void) {
   aioc_loop *loop = test_loop(1);
   reset();
   aioc_group *g;
-  aioc_group_new(&g, NULL);
-  aioc_group_spawn(g, fails_now, NULL);
-  for (char c = 'a'; c <= 'g'; c++) aioc_group_spawn(g, f, AIOC_INT(c));
+  CHECK_RC(aioc_group_new(&g, NULL), 0);
+  CHECK_RC(aioc_group_spawn(g, fails_now, NULL), 0);
+  for (char c = 'a'; c <= 'g'; c++)
+    CHECK_RC(aioc_group_spawn(g, f, AIOC_INT(c)), 0);
   CHECK_RC(aioc_group_join(g, AIOC_FOREVER), -EPIPE);
   CHECK_EQ(aioc_group_pending(g), 0);
   CHECK_EQ(finished + cleaned, 0); /* none ever started */
   CHECK_RC(aioc_group_spawn(g, f, AIOC_INT('a')), 0); /* joined: usable */
   aioc_group_free(g); /* closes the unstarted one */
   /* closed right after spawning, before the loop ever ran */
-  aioc_group_new(&g, NULL);
-  for (char c = 'a'; c <= 'g'; c++) aioc_group_spawn(g, f, AIOC_INT(c));
+  CHECK_RC(aioc_group_new(&g, NULL), 0);
+  for (char c = 'a'; c <= 'g'; c++)
+    CHECK_RC(aioc_group_spawn(g, f, AIOC_INT(c)), 0);
   CHECK_RC(aioc_group_close(g), 0);
   CHECK_EQ(aioc_group_pending(g), 0);
   aioc_group_free(g);
   /* a pooled Yielder stopped right after its first result */
   aioc_group_options o = {.limit = 2};
   aioc_yielder *y;
-  aioc_yielder_new(&y, 0, &o);
-  for (char c = 'a'; c <= 'g'; c++) aioc_yielder_spawn(y, f, AIOC_INT(c));
+  CHECK_RC(aioc_yielder_new(&y, 0, &o), 0);
+  for (char c = 'a'; c <= 'g'; c++)
+    CHECK_RC(aioc_yielder_spawn(y, f, AIOC_INT(c)), 0);
   void *it;
   CHECK_RC(aioc_yielder_next(y, &it, AIOC_FOREVER), 0);
   CHECK_RC(aioc_yielder_close(y), 0);
   aioc_yielder_free(y);
   /* a group freed by one of its own tasks */
   reset();
-  aioc_group_new(&self_group, NULL);
-  aioc_group_spawn(self_group, f, AIOC_INT('a'));
-  aioc_group_spawn(self_group, frees_own_group, NULL);
+  CHECK_RC(aioc_group_new(&self_group, NULL), 0);
+  CHECK_RC(aioc_group_spawn(self_group, f, AIOC_INT('a')), 0);
+  CHECK_RC(aioc_group_spawn(self_group, frees_own_group, NULL), 0);
   aioc_task *t;
-  aioc_spawn(&t, f, AIOC_INT('g')); /* lets the loop run to the end */
+  CHECK_RC(aioc_spawn(&t, f, AIOC_INT('g')),
+           0); /* lets the loop run to the end */
   CHECK_RC(aioc_block_on(aioc_task_future(t), NULL), 0);
   aioc_task_unref(t);
   CHECK_EQ(cleaned, 1); /* 'a' was cancelled by the close */
@@ -535,10 +549,11 @@ static int busy_main(void *arg, void **result) {
   (void)arg;
   (void)result;
   reset();
-  aioc_group_new(&busy_group, NULL);
-  for (char c = 'a'; c <= 'g'; c++) aioc_group_spawn(busy_group, f, AIOC_INT(c));
+  CHECK_RC(aioc_group_new(&busy_group, NULL), 0);
+  for (char c = 'a'; c <= 'g'; c++)
+    CHECK_RC(aioc_group_spawn(busy_group, f, AIOC_INT(c)), 0);
   aioc_task *t;
-  aioc_spawn(&t, joiner, NULL);
+  CHECK_RC(aioc_spawn(&t, joiner, NULL), 0);
   CHECK_RC(aioc_sleep(0.005), 0);
   CHECK_RC(aioc_group_close(busy_group), -EBUSY);
   CHECK_RC(aioc_task_await(t, NULL), 0);

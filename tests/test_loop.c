@@ -202,11 +202,11 @@ static void test_call_soon_fifo(void) {
 /* Callbacks scheduled by a callback run after those already scheduled. */
 static void chain_a(void *arg) {
   log_cb(AIOC_INT(1));
-  aioc_call_soon(NULL, (aioc_loop *)arg, log_cb, AIOC_INT(4));
+  CHECK_RC(aioc_call_soon(NULL, (aioc_loop *)arg, log_cb, AIOC_INT(4)), 0);
 }
 static void chain_b(void *arg) {
   log_cb(AIOC_INT(2));
-  aioc_call_soon(NULL, (aioc_loop *)arg, log_cb, AIOC_INT(5));
+  CHECK_RC(aioc_call_soon(NULL, (aioc_loop *)arg, log_cb, AIOC_INT(5)), 0);
 }
 
 static void test_call_soon_nested_order(void) {
@@ -489,7 +489,7 @@ static int chain_left;
 static void chain_cb(void *arg) {
   aioc_loop *loop = arg;
   log_cb(AIOC_INT((int)(aioc_loop_time(loop) * 1000)));
-  if (--chain_left > 0) aioc_call_soon(NULL, loop, chain_cb, loop);
+  if (--chain_left > 0) CHECK_RC(aioc_call_soon(NULL, loop, chain_cb, loop), 0);
 }
 static void chain_timer_cb(void *arg) {
   log_cb(AIOC_INT(-1 - chain_left));
@@ -518,7 +518,7 @@ static void stop_and_schedule_cb(void *arg) {
   aioc_loop *loop = arg;
   log_cb(AIOC_INT(1));
   aioc_loop_stop(loop);
-  aioc_call_soon(NULL, loop, log_cb, AIOC_INT(3));
+  CHECK_RC(aioc_call_soon(NULL, loop, log_cb, AIOC_INT(3)), 0);
 }
 
 static void test_run_forever_stop(void) {
@@ -578,7 +578,7 @@ static int fail_fn(void *arg, void **result) {
 }
 
 static void set_result_cb(void *arg) {
-  aioc_future_set_result((aioc_future *)arg, AIOC_INT(5), NULL);
+  CHECK_RC(aioc_future_set_result((aioc_future *)arg, AIOC_INT(5), NULL), 0);
 }
 
 static void test_run_until_complete(void) {
@@ -647,7 +647,7 @@ static void test_run_until_complete_stopped(void) {
  * waiting, and returns how many items it ran. */
 static void chain_once(void *arg) {
   log_cb(AIOC_INT(1));
-  aioc_call_soon(NULL, (aioc_loop *)arg, log_cb, AIOC_INT(3));
+  CHECK_RC(aioc_call_soon(NULL, (aioc_loop *)arg, log_cb, AIOC_INT(3)), 0);
 }
 
 static void test_run_once(void) {
@@ -766,7 +766,7 @@ static void many_check_cb(void *arg) {
   if (atomic_load(&m->done_threads) == 4 && many_count == 2000)
     aioc_loop_stop(m->loop);
   else
-    aioc_call_later(NULL, m->loop, 0.001, many_check_cb, m);
+    CHECK_RC(aioc_call_later(NULL, m->loop, 0.001, many_check_cb, m), 0);
 }
 
 static void test_call_soon_threadsafe_many(void) {

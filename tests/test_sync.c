@@ -43,7 +43,8 @@ static int join(aioc_task *t) {
 /* Lets every ready task run until all of them wait (without moving the
  * virtual clock). */
 static void settle(void) {
-  for (int i = 0; i < 8; i++) aioc_sleep(0);
+  for (int i = 0; i < 8; i++)
+    IGNORE_RC(aioc_sleep(0));
 }
 
 /* Does the current task own l? */
@@ -83,7 +84,7 @@ static int lock_worker(void *arg, void **res) {
   if (w->rc) return 0;
   log_add(w->id);
   w->owned = owns(w->l);
-  aioc_sleep(w->hold);
+  IGNORE_RC(aioc_sleep(w->hold));
   CHECK_RC(aioc_lock_release(w->l), 0);
   return 0;
 }
@@ -883,7 +884,7 @@ typedef struct bw {
 static int barrier_worker(void *arg, void **res) {
   (void)res;
   bw *w = arg;
-  if (w->delay > 0) aioc_sleep(w->delay);
+  if (w->delay > 0) IGNORE_RC(aioc_sleep(w->delay));
   for (int r = 0; r < w->rounds; r++) {
     w->rc[r] = aioc_barrier_wait(w->b, w->timeout);
     w->at = aioc_time();
@@ -1167,7 +1168,7 @@ static int q_getter(void *arg, void **res) {
   (void)res;
   qw *w = arg;
   for (int i = 0; i < (w->n ? w->n : 1); i++) {
-    if (w->delay > 0) aioc_sleep(w->delay);
+    if (w->delay > 0) IGNORE_RC(aioc_sleep(w->delay));
     w->rc = aioc_queue_get(w->q, &w->item, w->timeout);
     w->at = aioc_time();
     if (w->rc) break;
@@ -1181,7 +1182,7 @@ static int q_putter(void *arg, void **res) {
   (void)res;
   qw *w = arg;
   for (int i = 0; i < (w->n ? w->n : 1); i++) {
-    if (w->delay > 0) aioc_sleep(w->delay);
+    if (w->delay > 0) IGNORE_RC(aioc_sleep(w->delay));
     w->rc = aioc_queue_put(w->q, AIOC_INT(w->base + i), w->timeout);
     w->at = aioc_time();
     if (w->rc) break;
@@ -1410,7 +1411,7 @@ static int q_worker(void *arg, void **res) {
   void *it;
   int rc;
   while ((rc = aioc_queue_get(q, &it, AIOC_FOREVER)) == 0) {
-    aioc_sleep((double)AIOC_TO_INT(it));
+    IGNORE_RC(aioc_sleep((double)AIOC_TO_INT(it)));
     CHECK_RC(aioc_queue_task_done(q), 0);
   }
   return rc == -ESHUTDOWN ? 0 : rc;
@@ -1641,8 +1642,10 @@ static int stress_producer(void *arg, void **res) {
       if (rc != -ETIMEDOUT) return rc; /* the same item is retried */
     }
     unsigned r = rnd(&a->seed) % 8;
-    if (r == 0) aioc_sleep(0);
-    else if (r == 1) aioc_sleep(0.001 * (rnd(&a->seed) % 3));
+    if (r == 0)
+      IGNORE_RC(aioc_sleep(0));
+    else if (r == 1)
+      IGNORE_RC(aioc_sleep(0.001 * (rnd(&a->seed) % 3)));
   }
   return 0;
 }
@@ -1659,7 +1662,8 @@ static int stress_consumer(void *arg, void **res) {
       st->sum += AIOC_TO_INT(it);
       st->count++;
       CHECK_RC(aioc_queue_task_done(st->q), 0);
-      if (rnd(&a->seed) % 4 == 0) aioc_sleep(0.0005 * (rnd(&a->seed) % 4));
+      if (rnd(&a->seed) % 4 == 0)
+        IGNORE_RC(aioc_sleep(0.0005 * (rnd(&a->seed) % 4)));
       continue;
     }
     if (rc == -ETIMEDOUT) continue;
@@ -1691,7 +1695,7 @@ static int stress_main(void *arg, void **res) {
   /* Cancel a fifth of the consumers at staggered moments: whatever they
    * were handed is counted, nothing is lost. */
   for (int i = 0; i < NCONS; i += 5) {
-    aioc_sleep(0.003);
+    IGNORE_RC(aioc_sleep(0.003));
     aioc_task_cancel(ct[i], NULL);
   }
   for (int i = 0; i < NPROD; i++) CHECK_RC(join(pt[i]), 0);
@@ -1761,7 +1765,8 @@ static void test_tsqueue_plain(void) {
   CHECK_EQ(g_freed, 1);
   /* Immediate shutdown drops. */
   CHECK_RC(aioc_tsqueue_new(&q, 0, count_free), 0);
-  for (int i = 0; i < 3; i++) aioc_tsqueue_put(q, malloc(4), 0);
+  for (int i = 0; i < 3; i++)
+    CHECK_RC(aioc_tsqueue_put(q, malloc(4), 0), 0);
   g_freed = 0;
   CHECK_RC(aioc_tsqueue_shutdown(q, 1), 0);
   CHECK_EQ(g_freed, 3);
@@ -1913,7 +1918,8 @@ static int bridge_main(void *arg, void **res) {
     CHECK_RC(aioc_tsqueue_put(b->to_thread, AIOC_INT(i), 10.0), 0);
   CHECK_RC(aioc_tsqueue_shutdown(b->to_thread, 0), 0);
   /* Let the thread finish without blocking the loop: wait in a task. */
-  while (aioc_tsqueue_size(b->to_thread) > 0) aioc_sleep(0.001);
+  while (aioc_tsqueue_size(b->to_thread) > 0)
+    IGNORE_RC(aioc_sleep(0.001));
   pthread_join(th, NULL);
   CHECK_RC(b->rc, 0);
   CHECK_EQ(b->n, TS_N);
@@ -2023,16 +2029,18 @@ static int blocked_main(void *arg, void **res) {
   blk a = {.q = q};
   pthread_t th;
   CHECK_EQ(pthread_create(&th, NULL, blocked_getter, &a), 0);
-  while (!atomic_load(&a.started)) aioc_sleep(0.001);
-  aioc_sleep(0.02);
+  while (!atomic_load(&a.started))
+    IGNORE_RC(aioc_sleep(0.001));
+  IGNORE_RC(aioc_sleep(0.02));
   CHECK_RC(aioc_tsqueue_put(q, AIOC_INT(77), AIOC_FOREVER), 0);
   pthread_join(th, NULL);
   CHECK_RC(a.rc, 0);
   CHECK_EQ(AIOC_TO_INT(a.item), 77);
   blk b = {.q = q};
   CHECK_EQ(pthread_create(&th, NULL, blocked_getter, &b), 0);
-  while (!atomic_load(&b.started)) aioc_sleep(0.001);
-  aioc_sleep(0.02);
+  while (!atomic_load(&b.started))
+    IGNORE_RC(aioc_sleep(0.001));
+  IGNORE_RC(aioc_sleep(0.02));
   CHECK_RC(aioc_tsqueue_shutdown(q, 0), 0);
   pthread_join(th, NULL);
   CHECK_RC(b.rc, -ESHUTDOWN);
@@ -2106,7 +2114,7 @@ static int queue_iter_main(void *arg, void **result) {
   aioc_timed_options o = {.between = 1.0};
   CHECK_RC(aioc_iter_timed(&it, src, &o), 0);
   aioc_task *t;
-  aioc_spawn(&t, iter_producer, q);
+  CHECK_RC(aioc_spawn(&t, iter_producer, q), 0);
   void *x;
   CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), 0);
   CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), 0);

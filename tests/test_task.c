@@ -73,10 +73,10 @@ static int start_order(void *arg, void **result) {
   (void)arg;
   (void)result;
   order[0] = 0;
-  aioc_spawn(NULL, append, "a");
-  aioc_spawn(NULL, append, "b");
+  CHECK_RC(aioc_spawn(NULL, append, "a"), 0);
+  CHECK_RC(aioc_spawn(NULL, append, "b"), 0);
   strcat(order, "M");
-  aioc_spawn(NULL, append, "c");
+  CHECK_RC(aioc_spawn(NULL, append, "c"), 0);
   CHECK_RC(aioc_sleep(0), 0);
   strcat(order, "m");
   return 0;
@@ -125,7 +125,7 @@ static int fail_eio(void *arg, void **result) {
 static int pass_on(void *arg, void **result) {
   (void)result;
   aioc_task *t;
-  aioc_spawn(&t, fail_eio, arg);
+  CHECK_RC(aioc_spawn(&t, fail_eio, arg), 0);
   int rc = aioc_task_await(t, NULL);
   aioc_task_unref(t);
   CHECK_RC(rc, -EIO);
@@ -194,8 +194,8 @@ static int result_owner_main(void *arg, void **result) {
   (void)result;
   aioc_task_options o = {.result_free = count_free};
   aioc_task *a, *b;
-  aioc_spawn_ex(&a, NULL, alloc_result, NULL, &o);
-  aioc_spawn_ex(&b, NULL, alloc_result, NULL, &o);
+  CHECK_RC(aioc_spawn_ex(&a, NULL, alloc_result, NULL, &o), 0);
+  CHECK_RC(aioc_spawn_ex(&b, NULL, alloc_result, NULL, &o), 0);
   void *r;
   CHECK_RC(aioc_task_await(a, &r), 0);
   free(r); /* taken: ours now */
@@ -214,7 +214,7 @@ static void test_result_ownership(void) {
 /* ---- plain futures ---- */
 
 static void complete_later(void *arg) {
-  aioc_future_set_result(arg, AIOC_INT(42), NULL);
+  CHECK_RC(aioc_future_set_result(arg, AIOC_INT(42), NULL), 0);
 }
 
 static int callbacks_seen[4];
@@ -305,7 +305,7 @@ static int cancel_main(void *arg, void **result) {
   (void)result;
   cancel_probe *p = arg;
   aioc_task *t;
-  aioc_spawn(&t, victim, p);
+  CHECK_RC(aioc_spawn(&t, victim, p), 0);
   CHECK_RC(aioc_sleep(1), 0);
   CHECK_EQ(aioc_task_cancel(t, "enough"), 1);
   CHECK_RC(aioc_task_await(t, NULL), -ECANCELED);
@@ -331,7 +331,7 @@ static int cancel_early_main(void *arg, void **result) {
   (void)result;
   cancel_probe *p = arg;
   aioc_task *t;
-  aioc_spawn(&t, victim, p);
+  CHECK_RC(aioc_spawn(&t, victim, p), 0);
   aioc_task_cancel(t, NULL);
   CHECK_RC(aioc_task_await(t, NULL), -ECANCELED);
   aioc_task_unref(t);
@@ -357,7 +357,7 @@ static int swallow(void *arg, void **result) {
 static int uncancel_main(void *arg, void **result) {
   (void)result;
   aioc_task *t;
-  aioc_spawn(&t, swallow, arg);
+  CHECK_RC(aioc_spawn(&t, swallow, arg), 0);
   CHECK_RC(aioc_sleep(1), 0);
   aioc_task_cancel(t, NULL);
   void *r;
@@ -390,11 +390,11 @@ static int race_main(void *arg, void **result) {
   (void)arg;
   (void)result;
   aioc_future *f;
-  aioc_future_new(&f, NULL);
+  CHECK_RC(aioc_future_new(&f, NULL), 0);
   aioc_task *t;
-  aioc_spawn(&t, woken_then_cancelled, f);
+  CHECK_RC(aioc_spawn(&t, woken_then_cancelled, f), 0);
   CHECK_RC(aioc_sleep(0), 0);
-  aioc_future_set_result(f, AIOC_INT(5), NULL);
+  CHECK_RC(aioc_future_set_result(f, AIOC_INT(5), NULL), 0);
   aioc_task_cancel(t, NULL); /* t is ready, not yet resumed */
   CHECK_RC(aioc_task_await(t, NULL), -ECANCELED);
   aioc_task_unref(t);
@@ -412,7 +412,7 @@ static int shield_main(void *arg, void **result) {
   (void)result;
   static double two = 2.0;
   aioc_task *inner;
-  aioc_spawn(&inner, sleep_arg, &two);
+  CHECK_RC(aioc_spawn(&inner, sleep_arg, &two), 0);
   aioc_future *outer;
   CHECK_RC(aioc_shield(&outer, aioc_task_future(inner)), 0);
   CHECK_RC(aioc_wait_for(outer, NULL, 1.0), -ETIMEDOUT);
@@ -439,9 +439,9 @@ static int leftover(void *arg, void **result) {
   int rc = aioc_sleep(100);
   if (rc == -ECANCELED) {
     aioc_scope *s;
-    aioc_shield_enter(&s, 1);
+    CHECK_RC(aioc_shield_enter(&s, 1), 0);
     if (aioc_sleep(0.5) == 0) cleaned_up++;
-    aioc_scope_exit(s);
+    IGNORE_RC(aioc_scope_exit(s));
     aioc_scope_free(s);
   }
   return rc;
@@ -452,17 +452,18 @@ static int stubborn(void *arg, void **result) {
   (void)result;
   /* Ignores every cancellation: a bug aioc_run reports. */
   aioc_scope *s;
-  aioc_shield_enter(&s, AIOC_FOREVER);
-  aioc_sleep(1000);
-  aioc_scope_exit(s);
+  CHECK_RC(aioc_shield_enter(&s, AIOC_FOREVER), 0);
+  IGNORE_RC(aioc_sleep(1000));
+  IGNORE_RC(aioc_scope_exit(s));
   aioc_scope_free(s);
   return 0;
 }
 
 static int leftovers_main(void *arg, void **result) {
   (void)result;
-  for (int i = 0; i < 3; i++) aioc_spawn(NULL, leftover, NULL);
-  if (arg) aioc_spawn(NULL, stubborn, NULL);
+  for (int i = 0; i < 3; i++)
+    CHECK_RC(aioc_spawn(NULL, leftover, NULL), 0);
+  if (arg) CHECK_RC(aioc_spawn(NULL, stubborn, NULL), 0);
   return aioc_sleep(0.1);
 }
 
@@ -489,7 +490,7 @@ static int add_one_later(void *arg, void **result) {
 static int block_on_inside(void *arg, void **result) {
   (void)arg;
   aioc_task *t;
-  aioc_spawn(&t, add_one_later, AIOC_INT(1));
+  CHECK_RC(aioc_spawn(&t, add_one_later, AIOC_INT(1)), 0);
   void *r;
   CHECK_RC(aioc_block_on(aioc_task_future(t), &r), 0); /* awaits here */
   aioc_task_unref(t);
@@ -500,7 +501,7 @@ static int block_on_inside(void *arg, void **result) {
 static void from_callback(void *arg) {
   int *rc = arg;
   aioc_future *f;
-  aioc_future_new(&f, NULL);
+  CHECK_RC(aioc_future_new(&f, NULL), 0);
   *rc = aioc_block_on(f, NULL);
   aioc_future_unref(f);
 }
@@ -522,10 +523,10 @@ static void test_block_on(void) {
   aioc_task_unref(t);
   /* From a callback of a running loop it must not nest. */
   int rc = 0;
-  aioc_call_soon(NULL, loop, from_callback, &rc);
+  CHECK_RC(aioc_call_soon(NULL, loop, from_callback, &rc), 0);
   aioc_future *f;
-  aioc_future_new(&f, loop);
-  aioc_call_later(NULL, loop, 1, complete_later, f);
+  CHECK_RC(aioc_future_new(&f, loop), 0);
+  CHECK_RC(aioc_call_later(NULL, loop, 1, complete_later, f), 0);
   CHECK_RC(aioc_block_on(f, NULL), 0);
   CHECK_RC(rc, AIOC_ERUNNING);
   aioc_future_unref(f);
@@ -554,14 +555,14 @@ static int bad_input_main(void *arg, void **result) {
   CHECK_RC(aioc_timeout_enter(&s, NAN), -EINVAL);
   CHECK_RC(aioc_wait_for(NULL, NULL, 1), -EINVAL);
   aioc_task *t;
-  aioc_spawn(&t, self_await, NULL);
+  CHECK_RC(aioc_spawn(&t, self_await, NULL), 0);
   CHECK_RC(aioc_task_await(t, NULL), -EDEADLK);
   aioc_task_unref(t);
   /* A future of another loop. */
   aioc_loop *other;
-  aioc_loop_new(&other, NULL);
+  CHECK_RC(aioc_loop_new(&other, NULL), 0);
   aioc_future *f;
-  aioc_future_new(&f, other);
+  CHECK_RC(aioc_future_new(&f, other), 0);
   CHECK_RC(aioc_await(f, NULL), -EINVAL);
   aioc_future_unref(f);
   CHECK_RC(aioc_loop_close(other), 0);
@@ -577,7 +578,7 @@ static void test_bad_input(void) {
   CHECK_RC(aioc_yield(), AIOC_ENOTASK);
   aioc_loop *loop = test_loop(1);
   aioc_future *f;
-  aioc_future_new(&f, loop);
+  CHECK_RC(aioc_future_new(&f, loop), 0);
   CHECK_RC(aioc_await(f, NULL), AIOC_ENOTASK);
   aioc_scope *s;
   CHECK_RC(aioc_timeout_enter(&s, 1), AIOC_ENOTASK);
@@ -586,12 +587,12 @@ static void test_bad_input(void) {
   CLOSE_CLEAN(loop);
   /* A closed loop refuses work. */
   aioc_loop *closed;
-  aioc_loop_new(&closed, NULL);
+  CHECK_RC(aioc_loop_new(&closed, NULL), 0);
   aioc_loop_free(closed);
   /* (the pointer is invalid now: only a fresh loop can be tested) */
   aioc_loop *l2 = test_loop(1);
   aioc_task *t;
-  aioc_spawn(&t, ret_index, NULL);
+  CHECK_RC(aioc_spawn(&t, ret_index, NULL), 0);
   aioc_task_unref(t);
   reports rep = {0};
   aioc_loop_set_report_handler(l2, capture, &rep);
@@ -609,7 +610,7 @@ static int names_main(void *arg, void **result) {
   CHECK_STR(aioc_task_name(aioc_current_task()), "main");
   aioc_task *t;
   static double one = 1.0;
-  aioc_spawn(&t, sleep_arg, &one);
+  CHECK_RC(aioc_spawn(&t, sleep_arg, &one), 0);
   CHECK(strncmp(aioc_task_name(t), "Task-", 5) == 0);
   aioc_task *all[4];
   CHECK_EQ(aioc_all_tasks(NULL, all, 4), 2);
@@ -642,7 +643,7 @@ static int stack_main(void *arg, void **result) {
   (void)result;
   aioc_task_options o = {.stack_size = 512 * 1024};
   aioc_task *t;
-  aioc_spawn_ex(&t, NULL, deep, NULL, &o);
+  CHECK_RC(aioc_spawn_ex(&t, NULL, deep, NULL, &o), 0);
   void *r;
   CHECK_RC(aioc_task_await(t, &r), 0);
   CHECK_EQ(AIOC_TO_INT(r), 3);
@@ -753,16 +754,16 @@ static int overflow_main(void *arg, void **result) {
   (void)arg;
   (void)result;
   aioc_task_options o = {.name = "second-deep"};
-  aioc_spawn(NULL, ret_index, NULL);
+  CHECK_RC(aioc_spawn(NULL, ret_index, NULL), 0);
   aioc_task *t;
-  aioc_spawn_ex(&t, NULL, overflow_task, NULL, &o);
-  aioc_task_await(t, NULL);
+  CHECK_RC(aioc_spawn_ex(&t, NULL, overflow_task, NULL, &o), 0);
+  IGNORE_RC(aioc_task_await(t, NULL));
   return 0;
 }
 
 static int overflow_child(void *arg) {
   (void)arg;
-  aioc_run(overflow_main, NULL, NULL);
+  IGNORE_RC(aioc_run(overflow_main, NULL, NULL));
   return 0;
 }
 

@@ -19,6 +19,15 @@ extern "C" {
 #define AIOC_API
 #endif
 
+/* Marks a call whose returned code must be looked at: dropping it is a
+ * compiler warning. (With GCC a (void) cast does not silence it; test the
+ * code instead.) */
+#if defined(__GNUC__)
+#define AIOC_NODISCARD __attribute__((warn_unused_result))
+#else
+#define AIOC_NODISCARD
+#endif
+
 #if defined(__GNUC__)
 #define AIOC_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
@@ -99,6 +108,11 @@ typedef void *(*aioc_realloc_fn)(void *ud, void *ptr, size_t size);
  * restores the default (libc realloc/free). Not thread-safe with other
  * aioc calls. */
 AIOC_API void aioc_set_allocator(aioc_realloc_fn fn, void *ud);
+
+/* Frees memory the library allocated and handed to the caller (the array
+ * of aioc_iter_collect()), through the allocator in use. NULL is
+ * harmless. */
+AIOC_API void aioc_mem_free(void *p);
 
 /* ---- Values ----------------------------------------------------------
  *

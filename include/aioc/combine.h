@@ -14,7 +14,7 @@ extern "C" {
 /* Suspension point: waits seconds (>= 0). aioc_sleep(0) lets the other
  * ready tasks run first. Returns 0, -EINVAL (negative or NaN),
  * -ECANCELED, -ETIMEDOUT, AIOC_ENOTASK. */
-AIOC_API int aioc_sleep(double seconds);
+AIOC_API AIOC_NODISCARD int aioc_sleep(double seconds);
 
 /* Suspension point: waits for f at most timeout seconds (AIOC_FOREVER: no
  * limit). On expiry f is cancelled (as asyncio.wait_for does) and waited
@@ -23,7 +23,8 @@ AIOC_API int aioc_sleep(double seconds);
  * the waiting task is cancelled or an outer deadline passes, f is cancelled
  * and waited for too, and -ECANCELED / -ETIMEDOUT is returned. Otherwise
  * returns as aioc_await(). */
-AIOC_API int aioc_wait_for(aioc_future *f, void **result, double timeout);
+AIOC_API AIOC_NODISCARD int aioc_wait_for(aioc_future *f, void **result,
+                                          double timeout);
 
 /* Flags for aioc_gather(). */
 enum {
@@ -43,8 +44,9 @@ enum {
  * If the waiting task is cancelled or a deadline passes, the futures are
  * cancelled and waited for, and -ECANCELED / -ETIMEDOUT is returned.
  * Returns -EINVAL for fs NULL with n > 0 or a NULL element. */
-AIOC_API int aioc_gather(aioc_future *const *fs, size_t n, void **results,
-                         int *codes, unsigned flags);
+AIOC_API AIOC_NODISCARD int aioc_gather(aioc_future *const *fs, size_t n,
+                                        void **results, int *codes,
+                                        unsigned flags);
 
 /* When aioc_wait() returns. */
 typedef enum aioc_wait_when {
@@ -59,9 +61,10 @@ typedef enum aioc_wait_when {
  * their counts. Nothing is cancelled, not even on timeout (as asyncio).
  * Returns 0 (also on timeout), -EINVAL, -ECANCELED, -ETIMEDOUT (a deadline
  * in scope, not the timeout argument). */
-AIOC_API int aioc_wait(aioc_future *const *fs, size_t n, aioc_wait_when when,
-                       aioc_future **done, size_t *ndone, aioc_future **pending,
-                       size_t *npending, double timeout);
+AIOC_API AIOC_NODISCARD int aioc_wait(aioc_future *const *fs, size_t n,
+                                      aioc_wait_when when, aioc_future **done,
+                                      size_t *ndone, aioc_future **pending,
+                                      size_t *npending, double timeout);
 
 /* ---- as_completed ----------------------------------------------------- */
 
@@ -71,9 +74,9 @@ typedef struct aioc_as_completed aioc_as_completed;
  * completes. timeout bounds the whole iteration (AIOC_FOREVER: none). The
  * iterator holds references to the futures. Returns 0, -EINVAL, -ENOMEM,
  * AIOC_ECLOSED. */
-AIOC_API int aioc_as_completed_new(aioc_as_completed **out,
-                                   aioc_future *const *fs, size_t n,
-                                   double timeout);
+AIOC_API AIOC_NODISCARD int aioc_as_completed_new(aioc_as_completed **out,
+                                                  aioc_future *const *fs,
+                                                  size_t n, double timeout);
 
 /* Suspension point: waits for the next future to complete (at most
  * item_timeout seconds for this one item; AIOC_FOREVER: no limit) and
@@ -81,8 +84,9 @@ AIOC_API int aioc_as_completed_new(aioc_as_completed **out,
  * AIOC_EXHAUSTED when all were delivered, -ETIMEDOUT when the whole or the
  * per-item timeout expired (the iterator stays usable after a per-item
  * timeout: nothing is lost), -ECANCELED. */
-AIOC_API int aioc_as_completed_next(aioc_as_completed *it, aioc_future **f,
-                                    double item_timeout);
+AIOC_API AIOC_NODISCARD int aioc_as_completed_next(aioc_as_completed *it,
+                                                   aioc_future **f,
+                                                   double item_timeout);
 
 /* Frees the iterator and its references. Futures still pending keep
  * running. NULL is harmless. */
@@ -94,23 +98,24 @@ typedef struct aioc_taskgroup aioc_taskgroup;
 
 /* Creates a TaskGroup owned by the current task. Returns 0, -ENOMEM or
  * AIOC_ENOTASK. */
-AIOC_API int aioc_taskgroup_new(aioc_taskgroup **out);
+AIOC_API AIOC_NODISCARD int aioc_taskgroup_new(aioc_taskgroup **out);
 
 /* Spawns fn(arg) in the group (options may be NULL). When a task of the
  * group fails (an error other than cancellation), the others are
  * cancelled, and so is the owner task until aioc_taskgroup_join() (which
  * withdraws that cancellation). Returns as aioc_spawn_ex(), or AIOC_ESTATE
  * once the group is joined or shutting down. */
-AIOC_API int aioc_taskgroup_spawn(aioc_taskgroup *g, aioc_task **out,
-                                  aioc_fn fn, void *arg,
-                                  const aioc_task_options *opts);
+AIOC_API AIOC_NODISCARD int aioc_taskgroup_spawn(aioc_taskgroup *g,
+                                                 aioc_task **out, aioc_fn fn,
+                                                 void *arg,
+                                                 const aioc_task_options *opts);
 
 /* Suspension point: waits for every task of the group. If the owner is
  * cancelled or a deadline passes meanwhile, the tasks are cancelled and
  * still waited for. Returns 0, the first error of a task (all of them
  * are kept: aioc_taskgroup_errors()), -ECANCELED or -ETIMEDOUT. Must be
  * called by the owner task (AIOC_ESTATE otherwise). */
-AIOC_API int aioc_taskgroup_join(aioc_taskgroup *g);
+AIOC_API AIOC_NODISCARD int aioc_taskgroup_join(aioc_taskgroup *g);
 
 /* The number of tasks of the group that failed; for i below it, *code and
  * *message (may be NULL) describe the i-th failure in order of occurrence.

@@ -50,8 +50,9 @@ typedef struct aioc_gen_options {
  * The body does not run until the first next. The caller owns the
  * generator: free it with aioc_gen_free(). Returns 0, -EINVAL (fn NULL),
  * -ENOMEM or AIOC_ECLOSED. */
-AIOC_API int aioc_gen_new(aioc_gen **out, aioc_gen_fn fn, void *arg,
-                          const aioc_gen_options *opts);
+AIOC_API AIOC_NODISCARD int aioc_gen_new(aioc_gen **out, aioc_gen_fn fn,
+                                         void *arg,
+                                         const aioc_gen_options *opts);
 
 /* Suspension point for the consumer: asks for the next value and waits at
  * most timeout seconds (AIOC_FOREVER: no limit) and within the deadlines
@@ -64,7 +65,8 @@ AIOC_API int aioc_gen_new(aioc_gen **out, aioc_gen_fn fn, void *arg,
  * its place as on a timeout), -EBUSY (another consumer is waiting on this
  * generator), -EINVAL. From plain code the loop runs until the value is
  * ready; inside a callback of a running loop: AIOC_ERUNNING. */
-AIOC_API int aioc_gen_next(aioc_gen *g, void **item, double timeout);
+AIOC_API AIOC_NODISCARD int aioc_gen_next(aioc_gen *g, void **item,
+                                          double timeout);
 
 /* aioc_gen_next() that resumes the body's pending yield with value (which
  * the yield returns in *sent), as Python's asend(). The first call of a
@@ -72,15 +74,16 @@ AIOC_API int aioc_gen_next(aioc_gen *g, void **item, double timeout);
  * value is NULL. -EAGAIN when there is no yield to resume now: the body is
  * still busy since an earlier timed-out request, or the item it produced
  * then waits to be taken with aioc_gen_next(). */
-AIOC_API int aioc_gen_send(aioc_gen *g, void *value, void **item,
-                           double timeout);
+AIOC_API AIOC_NODISCARD int aioc_gen_send(aioc_gen *g, void *value, void **item,
+                                          double timeout);
 
 /* aioc_gen_next() that resumes the body's pending yield with an error:
  * the yield returns code (negative), as Python's athrow(). If the body
  * does not handle it and returns it, the consumer gets it back. A
  * generator that has not started is finished by it without running:
  * returns code. -EAGAIN as aioc_gen_send(). */
-AIOC_API int aioc_gen_throw(aioc_gen *g, int code, void **item, double timeout);
+AIOC_API AIOC_NODISCARD int aioc_gen_throw(aioc_gen *g, int code, void **item,
+                                           double timeout);
 
 /* Closes the generator, as Python's aclose(): the pending yield returns
  * AIOC_EGENEXIT, the body runs its cleanup and returns; a body busy
@@ -104,7 +107,8 @@ AIOC_API void aioc_gen_free(aioc_gen *g);
  * cleanup), -ECANCELED when the body was cancelled (only with
  * AIOC_GEN_CANCEL_ON_TIMEOUT or on close while busy). -EINVAL if called
  * from anything but g's own body. */
-AIOC_API int aioc_gen_yield(aioc_gen *g, void *value, void **sent);
+AIOC_API AIOC_NODISCARD int aioc_gen_yield(aioc_gen *g, void *value,
+                                           void **sent);
 
 /* Non-zero once the body has ended (or was closed before it started). */
 AIOC_API int aioc_gen_is_finished(const aioc_gen *g);
@@ -124,14 +128,15 @@ typedef struct aioc_iter_vtable {
 
 /* Wraps any source into an iterator; the iterator owns self and calls
  * vt->free(self) when freed. Returns 0, -EINVAL or -ENOMEM. */
-AIOC_API int aioc_iter_new(aioc_iter **out, const aioc_iter_vtable *vt,
-                           void *self);
+AIOC_API AIOC_NODISCARD int
+aioc_iter_new(aioc_iter **out, const aioc_iter_vtable *vt, void *self);
 
 /* Suspension point: the next item within timeout seconds (AIOC_FOREVER: no
  * limit). Returns 0 with *item, AIOC_EXHAUSTED at the end (and after it),
  * -ETIMEDOUT (nothing lost: the next call waits for the same item), an
  * error of the source, -ECANCELED, -EINVAL. */
-AIOC_API int aioc_iter_next(aioc_iter *it, void **item, double timeout);
+AIOC_API AIOC_NODISCARD int aioc_iter_next(aioc_iter *it, void **item,
+                                           double timeout);
 
 /* Closes the iterator and its sources (may wait for their cleanup); later
  * next() calls return AIOC_EXHAUSTED. Returns 0 or the first error of a
@@ -150,11 +155,12 @@ AIOC_API void aioc_iter_free(aioc_iter *it);
 AIOC_API void aioc_iter_set_item_free(aioc_iter *it, aioc_free_fn fn);
 
 /* Iterator over a generator; the iterator takes ownership of g. */
-AIOC_API int aioc_gen_iter(aioc_iter **out, aioc_gen *g);
+AIOC_API AIOC_NODISCARD int aioc_gen_iter(aioc_iter **out, aioc_gen *g);
 
 /* Iterator over an as_completed; takes ownership of ac. Items are the
  * completed futures (borrowed from the as_completed). */
-AIOC_API int aioc_as_completed_iter(aioc_iter **out, aioc_as_completed *ac);
+AIOC_API AIOC_NODISCARD int aioc_as_completed_iter(aioc_iter **out,
+                                                   aioc_as_completed *ac);
 
 /* ---- A timeout between items (the seeds' AsyncTimedIterable) ------------- */
 
@@ -175,8 +181,8 @@ typedef struct aioc_timed_options {
  * expired, every next() returns -ETIMEDOUT. The timeout argument of next()
  * applies on top. Times are loop time. Returns 0, -EINVAL (NULL, negative
  * or NaN limits) or -ENOMEM; on failure the caller keeps src. */
-AIOC_API int aioc_iter_timed(aioc_iter **out, aioc_iter *src,
-                             const aioc_timed_options *opts);
+AIOC_API AIOC_NODISCARD int aioc_iter_timed(aioc_iter **out, aioc_iter *src,
+                                            const aioc_timed_options *opts);
 
 /* ---- Helpers (the comprehensions) ----------------------------------------
  *
@@ -188,18 +194,20 @@ AIOC_API int aioc_iter_timed(aioc_iter **out, aioc_iter *src,
 /* Items transformed by fn: 0 with *out, or a negative code that ends the
  * iteration with that error (later calls: AIOC_EXHAUSTED). */
 typedef int (*aioc_map_fn)(void *arg, void *item, void **out);
-AIOC_API int aioc_iter_map(aioc_iter **out, aioc_iter *src, aioc_map_fn fn,
-                           void *arg);
+AIOC_API AIOC_NODISCARD int aioc_iter_map(aioc_iter **out, aioc_iter *src,
+                                          aioc_map_fn fn, void *arg);
 
 /* Items for which pred returns 1 (0: skip, negative: an error that ends the
  * iteration). Skipped items, and the one pred failed on, are passed to
  * drop (may be NULL). */
 typedef int (*aioc_pred_fn)(void *arg, void *item);
-AIOC_API int aioc_iter_filter(aioc_iter **out, aioc_iter *src,
-                              aioc_pred_fn pred, void *arg, aioc_free_fn drop);
+AIOC_API AIOC_NODISCARD int aioc_iter_filter(aioc_iter **out, aioc_iter *src,
+                                             aioc_pred_fn pred, void *arg,
+                                             aioc_free_fn drop);
 
 /* At most n items, then AIOC_EXHAUSTED (the source is closed then). */
-AIOC_API int aioc_iter_take(aioc_iter **out, aioc_iter *src, size_t n);
+AIOC_API AIOC_NODISCARD int aioc_iter_take(aioc_iter **out, aioc_iter *src,
+                                           size_t n);
 
 /* Items paired with their index: each item is an aioc_indexed valid until
  * the next call. */
@@ -207,24 +215,26 @@ typedef struct aioc_indexed {
   size_t index;
   void *item;
 } aioc_indexed;
-AIOC_API int aioc_iter_enumerate(aioc_iter **out, aioc_iter *src);
+AIOC_API AIOC_NODISCARD int aioc_iter_enumerate(aioc_iter **out,
+                                                aioc_iter *src);
 
 /* The sources one after the other. Takes ownership of srcs[0..n). */
-AIOC_API int aioc_iter_chain(aioc_iter **out, aioc_iter *const *srcs,
-                             size_t n);
+AIOC_API AIOC_NODISCARD int aioc_iter_chain(aioc_iter **out,
+                                            aioc_iter *const *srcs, size_t n);
 
 /* Tuples: each item is an array of n items (valid until the next call),
  * one from every source; ends as soon as any source ends (items already
  * drawn for that last tuple go to their sources' item destructors, see
  * aioc_iter_set_item_free()). */
-AIOC_API int aioc_iter_zip(aioc_iter **out, aioc_iter *const *srcs, size_t n);
+AIOC_API AIOC_NODISCARD int aioc_iter_zip(aioc_iter **out,
+                                          aioc_iter *const *srcs, size_t n);
 
 /* Items from every source as they arrive (each source is pumped by its own
  * task that holds at most one item); ends when all sources ended, or with
  * the first error. Items held by the pumps when it is closed go to their
  * sources' item destructors (aioc_iter_set_item_free()). */
-AIOC_API int aioc_iter_merge(aioc_iter **out, aioc_iter *const *srcs,
-                             size_t n);
+AIOC_API AIOC_NODISCARD int aioc_iter_merge(aioc_iter **out,
+                                            aioc_iter *const *srcs, size_t n);
 
 /* Chunks of up to max_items items, a chunk ending early when max_seconds
  * have passed since its first item (AIOC_FOREVER: no time limit). Each
@@ -233,15 +243,18 @@ typedef struct aioc_chunk {
   size_t n;
   void **items;
 } aioc_chunk;
-AIOC_API int aioc_iter_chunks(aioc_iter **out, aioc_iter *src,
-                              size_t max_items, double max_seconds);
+AIOC_API AIOC_NODISCARD int aioc_iter_chunks(aioc_iter **out, aioc_iter *src,
+                                             size_t max_items,
+                                             double max_seconds);
 
-/* Suspension point: drains it into a new array (*items, freed with free();
- * *n items) within timeout for the whole collection. Does not free it.
- * Returns 0, or the error that stopped it (the items gathered so far are
- * still returned). */
-AIOC_API int aioc_iter_collect(aioc_iter *it, void ***items, size_t *n,
-                               double timeout);
+/* Suspension point: drains it into a new array (*items, *n items; free
+ * the array with aioc_mem_free(), the items as their source says) within
+ * timeout for the whole collection. Does not free it. Returns 0, or the
+ * error that stopped it, -ENOMEM included (the items gathered so far are
+ * still returned; an item drawn when the array could not grow goes to
+ * the iterator's item destructor). */
+AIOC_API AIOC_NODISCARD int aioc_iter_collect(aioc_iter *it, void ***items,
+                                              size_t *n, double timeout);
 
 /* ---- Async context managers --------------------------------------------- */
 
@@ -267,15 +280,16 @@ typedef struct aioc_cm {
  * while the body had failed, both are reported: the body's code is
  * returned and exit's failure is in *exit_rc (may be NULL). Works inside a
  * task and from plain code (the loop runs underneath). */
-AIOC_API int aioc_with(const aioc_cm *cm, int (*body)(void *arg, void *bound),
-                       void *arg, int *exit_rc);
+AIOC_API AIOC_NODISCARD int aioc_with(const aioc_cm *cm,
+                                      int (*body)(void *arg, void *bound),
+                                      void *arg, int *exit_rc);
 
 /* An asynccontextmanager from a generator: setup, yield the object once,
  * teardown. The body's code arrives at the yield (0 on success, the error
  * otherwise: aioc_gen_yield returns it); returning 0 from the generator
  * after an error suppresses nothing unless it calls aioc_cm_suppress()
  * first. Fills *cm; free its state with aioc_gen_cm_free() after use. */
-AIOC_API int aioc_gen_cm(aioc_cm *cm, aioc_gen_fn fn, void *arg);
+AIOC_API AIOC_NODISCARD int aioc_gen_cm(aioc_cm *cm, aioc_gen_fn fn, void *arg);
 AIOC_API void aioc_gen_cm_free(aioc_cm *cm);
 
 /* Inside a generator used by aioc_gen_cm(): suppress the error that
@@ -286,11 +300,11 @@ AIOC_API void aioc_cm_suppress(aioc_gen *g);
  * in reverse order, each seeing the code the previous exits left. Like
  * aioc_with(), usable inside a task and from plain code. */
 typedef struct aioc_exit_stack aioc_exit_stack;
-AIOC_API int aioc_exit_stack_new(aioc_exit_stack **out);
+AIOC_API AIOC_NODISCARD int aioc_exit_stack_new(aioc_exit_stack **out);
 /* Enters cm and pushes it; *bound (may be NULL) receives enter's object.
  * On failure nothing is pushed and enter's code is returned. */
-AIOC_API int aioc_exit_stack_enter(aioc_exit_stack *s, const aioc_cm *cm,
-                                   void **bound);
+AIOC_API AIOC_NODISCARD int
+aioc_exit_stack_enter(aioc_exit_stack *s, const aioc_cm *cm, void **bound);
 /* Exits every manager in reverse order with body_rc; returns the final
  * code (0 if suppressed). The stack is empty afterwards. */
 AIOC_API int aioc_exit_stack_close(aioc_exit_stack *s, int body_rc);

@@ -44,11 +44,12 @@ typedef struct aioc_group_options {
 /* Creates a group on the thread's current loop (opts may be NULL). The
  * calling thread owns the group: join and free it there. Returns 0,
  * -EINVAL (negative limit), -ENOMEM. */
-AIOC_API int aioc_group_new(aioc_group **out, const aioc_group_options *opts);
+AIOC_API AIOC_NODISCARD int aioc_group_new(aioc_group **out,
+                                           const aioc_group_options *opts);
 
 /* A Group that runs at most n of its tasks at once (n >= 1; 0 or negative:
  * -EINVAL); the others wait their turn in spawn order. */
-AIOC_API int aioc_pool_new(aioc_group **out, long n);
+AIOC_API AIOC_NODISCARD int aioc_pool_new(aioc_group **out, long n);
 
 /* Spawns fn(arg) into the group; with a Pool at its limit the spawn waits
  * its turn. Safe from any thread: from a thread other than the group's
@@ -57,7 +58,8 @@ AIOC_API int aioc_pool_new(aioc_group **out, long n);
  * Returns 0, -EINVAL, -ENOMEM, or AIOC_ESTATE when the group is being torn
  * down (closed or freed) or failed under AIOC_GROUP_FAIL_FAST and not yet
  * joined. */
-AIOC_API int aioc_group_spawn(aioc_group *g, aioc_fn fn, void *arg);
+AIOC_API AIOC_NODISCARD int aioc_group_spawn(aioc_group *g, aioc_fn fn,
+                                             void *arg);
 
 /* Waits until every task of the group has finished (and tasks spawned
  * meanwhile), at most timeout seconds (AIOC_FOREVER: no limit). From plain
@@ -69,7 +71,7 @@ AIOC_API int aioc_group_spawn(aioc_group *g, aioc_fn fn, void *arg);
  * the group's own tasks, AIOC_ERUNNING from a callback of a running loop,
  * -EBUSY (another join is in progress), -EINVAL. Joining an empty group
  * returns 0 at once. */
-AIOC_API int aioc_group_join(aioc_group *g, double timeout);
+AIOC_API AIOC_NODISCARD int aioc_group_join(aioc_group *g, double timeout);
 
 /* The number of tasks running or waiting their turn now. */
 AIOC_API size_t aioc_group_pending(const aioc_group *g);
@@ -97,18 +99,19 @@ AIOC_API void aioc_group_free(aioc_group *g);
 /* Creates a Yielder: results of its tasks come out of aioc_yielder_next()
  * in completion order, or in spawn order when ordered is non-zero
  * (OrderedYielder). opts as for groups (limit makes it a pool). */
-AIOC_API int aioc_yielder_new(aioc_yielder **out, int ordered,
-                              const aioc_group_options *opts);
+AIOC_API AIOC_NODISCARD int aioc_yielder_new(aioc_yielder **out, int ordered,
+                                             const aioc_group_options *opts);
 
 /* Spawns fn(arg); its result will be yielded unless it returns
  * AIOC_NORESULT. Thread-safe as aioc_group_spawn(). */
-AIOC_API int aioc_yielder_spawn(aioc_yielder *y, aioc_fn fn, void *arg);
+AIOC_API AIOC_NODISCARD int aioc_yielder_spawn(aioc_yielder *y, aioc_fn fn,
+                                               void *arg);
 
 /* Adds a value to be yielded, as the seed's y.put(): in an OrderedYielder
  * it takes its place after everything spawned or put before it. From a
  * task of the yielder, from plain code, or (thread-safe) another thread.
  * Returns 0, -ENOMEM or AIOC_ESTATE (closed). */
-AIOC_API int aioc_yielder_put(aioc_yielder *y, void *value);
+AIOC_API AIOC_NODISCARD int aioc_yielder_put(aioc_yielder *y, void *value);
 
 /* The next result, at most timeout seconds away. From plain code the loop
  * runs only until that result is ready, then control returns; inside a
@@ -120,7 +123,8 @@ AIOC_API int aioc_yielder_put(aioc_yielder *y, void *value);
  * the tasks keep running), -ECANCELED, -EBUSY (another consumer is
  * waiting), AIOC_ERUNNING (in a callback), -EDEADLK (from one of its own
  * tasks), -EINVAL. */
-AIOC_API int aioc_yielder_next(aioc_yielder *y, void **item, double timeout);
+AIOC_API AIOC_NODISCARD int aioc_yielder_next(aioc_yielder *y, void **item,
+                                              double timeout);
 
 /* Stops early: cancels the pending tasks and waits for their cleanup;
  * results not taken are destroyed with result_free. Later next() calls
@@ -131,16 +135,16 @@ AIOC_API int aioc_yielder_close(aioc_yielder *y);
 AIOC_API void aioc_yielder_free(aioc_yielder *y);
 
 /* The yielder as an iterator (aioc_iter); the iterator takes ownership. */
-AIOC_API int aioc_yielder_iter(aioc_iter **out, aioc_yielder *y);
+AIOC_API AIOC_NODISCARD int aioc_yielder_iter(aioc_iter **out, aioc_yielder *y);
 
 /* The scoped form of the seed's yielding() / ordered_yielding(): creates a
  * (ordered) Yielder, calls body(arg, y) — which spawns and iterates —
  * then closes the Yielder (cancelling what is still pending and waiting
  * for its cleanup, whatever body returned) and frees it. Returns body's
  * code. Works from plain code and inside a task. */
-AIOC_API int aioc_yielding(int ordered, const aioc_group_options *opts,
-                           int (*body)(void *arg, aioc_yielder *y),
-                           void *arg);
+AIOC_API AIOC_NODISCARD int
+aioc_yielding(int ordered, const aioc_group_options *opts,
+              int (*body)(void *arg, aioc_yielder *y), void *arg);
 
 #ifdef __cplusplus
 }

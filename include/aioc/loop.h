@@ -40,7 +40,8 @@ typedef struct aioc_loop_options {
  * running loop while one of the run functions runs it. Out-of-range stack
  * sizes are rounded into range. Returns 0, -EINVAL (out NULL), -ENOMEM, or
  * the error of epoll_create1()/eventfd() (-EMFILE, ...). */
-AIOC_API int aioc_loop_new(aioc_loop **out, const aioc_loop_options *opts);
+AIOC_API AIOC_NODISCARD int aioc_loop_new(aioc_loop **out,
+                                          const aioc_loop_options *opts);
 
 /* Closes a loop that is not running; it is freed by aioc_loop_free().
  * Generators left unfinished run their cleanup first. Pending tasks
@@ -80,7 +81,8 @@ AIOC_API int aioc_loop_set_current(aioc_loop *loop);
  * thread's current loop while it runs. Returns 0 when f finished (whatever
  * its outcome), -EINVAL, AIOC_ECLOSED, AIOC_ERUNNING, or -EINTR when
  * aioc_loop_stop() stopped the loop first. */
-AIOC_API int aioc_loop_run_until_complete(aioc_loop *loop, aioc_future *f);
+AIOC_API AIOC_NODISCARD int aioc_loop_run_until_complete(aioc_loop *loop,
+                                                         aioc_future *f);
 
 /* Runs the loop until aioc_loop_stop(). Returns 0, -EINVAL, AIOC_ECLOSED or
  * AIOC_ERUNNING. */
@@ -115,20 +117,22 @@ AIOC_API double aioc_time(void);
  * whether or not the handle is released). Returns 0, -EINVAL, -ENOMEM or
  * AIOC_ECLOSED. Not thread-safe: use aioc_call_soon_threadsafe() from other
  * threads. */
-AIOC_API int aioc_call_soon(aioc_handle **out, aioc_loop *loop,
-                            aioc_callback cb, void *arg);
+AIOC_API AIOC_NODISCARD int aioc_call_soon(aioc_handle **out, aioc_loop *loop,
+                                           aioc_callback cb, void *arg);
 
 /* Schedules cb(arg) to run delay seconds from now (delay >= 0, finite).
  * Callbacks with equal deadlines run in the order they were scheduled.
  * out as in aioc_call_soon(). Returns 0, -EINVAL (negative or NaN delay),
  * -ENOMEM or AIOC_ECLOSED. */
-AIOC_API int aioc_call_later(aioc_handle **out, aioc_loop *loop, double delay,
-                             aioc_callback cb, void *arg);
+AIOC_API AIOC_NODISCARD int aioc_call_later(aioc_handle **out, aioc_loop *loop,
+                                            double delay, aioc_callback cb,
+                                            void *arg);
 
 /* Schedules cb(arg) at loop time when (a deadline in the past runs in the
  * next iteration). Same contract as aioc_call_later(). */
-AIOC_API int aioc_call_at(aioc_handle **out, aioc_loop *loop, double when,
-                          aioc_callback cb, void *arg);
+AIOC_API AIOC_NODISCARD int aioc_call_at(aioc_handle **out, aioc_loop *loop,
+                                         double when, aioc_callback cb,
+                                         void *arg);
 
 /* Cancels the callback if it has not run yet; returns 1 if this call
  * cancelled it, 0 if it had already run or been cancelled (harmless), or
@@ -146,8 +150,8 @@ AIOC_API void aioc_handle_unref(aioc_handle *h);
  * know the loop's memory is alive: a call that may overlap the end of
  * aioc_loop_close() (which frees the loop) is a use-after-free, as with
  * any handle. */
-AIOC_API int aioc_call_soon_threadsafe(aioc_loop *loop, aioc_callback cb,
-                                       void *arg);
+AIOC_API AIOC_NODISCARD int
+aioc_call_soon_threadsafe(aioc_loop *loop, aioc_callback cb, void *arg);
 
 /* What the loop reports: "Task exception was never retrieved" and
  * "Future exception was never retrieved" (an error nobody looked at, when

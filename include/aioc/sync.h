@@ -42,7 +42,7 @@ extern "C" {
 typedef struct aioc_lock aioc_lock;
 
 /* Creates an unlocked lock. Returns 0, -EINVAL (out NULL) or -ENOMEM. */
-AIOC_API int aioc_lock_new(aioc_lock **out);
+AIOC_API AIOC_NODISCARD int aioc_lock_new(aioc_lock **out);
 
 /* Frees the lock. Tasks waiting to acquire it are woken with -ECANCELED
  * first. The lock may be held (its owner then must not release it). NULL
@@ -55,12 +55,12 @@ AIOC_API void aioc_lock_free(aioc_lock *l);
  * (the task already owns it), AIOC_ENOTASK (not in a task), -EINVAL (NULL,
  * bad timeout, a lock bound to another loop), or -ECANCELED when the lock
  * is freed during the wait. */
-AIOC_API int aioc_lock_acquire(aioc_lock *l, double timeout);
+AIOC_API AIOC_NODISCARD int aioc_lock_acquire(aioc_lock *l, double timeout);
 
 /* Acquires the lock only if it is free and nobody waits for it. Returns 0,
  * -EBUSY (held), -EDEADLK (held by the current task), AIOC_ENOTASK or
  * -EINVAL. */
-AIOC_API int aioc_lock_try_acquire(aioc_lock *l);
+AIOC_API AIOC_NODISCARD int aioc_lock_try_acquire(aioc_lock *l);
 
 /* Releases the lock; the first waiter, if any, becomes the owner at once.
  * Returns 0, -EPERM if the current task does not own it (also outside a
@@ -75,7 +75,7 @@ AIOC_API int aioc_lock_is_locked(const aioc_lock *l);
 typedef struct aioc_event aioc_event;
 
 /* Creates an event that is not set. Returns 0, -EINVAL or -ENOMEM. */
-AIOC_API int aioc_event_new(aioc_event **out);
+AIOC_API AIOC_NODISCARD int aioc_event_new(aioc_event **out);
 
 /* Frees the event; its waiters are woken with -ECANCELED first. NULL is
  * harmless. */
@@ -95,7 +95,7 @@ AIOC_API int aioc_event_is_set(const aioc_event *e);
 /* Suspension point: returns 0 at once if the event is set, else waits at
  * most timeout seconds for aioc_event_set(). Returns 0, -ETIMEDOUT,
  * -ECANCELED, AIOC_ENOTASK, -EINVAL. */
-AIOC_API int aioc_event_wait(aioc_event *e, double timeout);
+AIOC_API AIOC_NODISCARD int aioc_event_wait(aioc_event *e, double timeout);
 
 /* ---- Condition ----------------------------------------------------------
  *
@@ -111,7 +111,8 @@ typedef struct aioc_condition aioc_condition;
 /* Creates a condition over lock, or over a lock of its own if lock is
  * NULL. A lock given here must outlive the condition; several conditions
  * may share one lock. Returns 0, -EINVAL or -ENOMEM. */
-AIOC_API int aioc_condition_new(aioc_condition **out, aioc_lock *lock);
+AIOC_API AIOC_NODISCARD int aioc_condition_new(aioc_condition **out,
+                                               aioc_lock *lock);
 
 /* Frees the condition (and its own lock, not one given to
  * aioc_condition_new()). Waiters are woken with -ECANCELED first; they
@@ -123,7 +124,8 @@ AIOC_API void aioc_condition_free(aioc_condition *c);
 AIOC_API aioc_lock *aioc_condition_lock(aioc_condition *c);
 
 /* aioc_lock_acquire() / aioc_lock_release() of the condition's lock. */
-AIOC_API int aioc_condition_acquire(aioc_condition *c, double timeout);
+AIOC_API AIOC_NODISCARD int aioc_condition_acquire(aioc_condition *c,
+                                                   double timeout);
 AIOC_API int aioc_condition_release(aioc_condition *c);
 
 /* Suspension point: the current task must hold the lock. Releases it,
@@ -134,7 +136,8 @@ AIOC_API int aioc_condition_release(aioc_condition *c);
  * current task: nothing happens), AIOC_ENOTASK, -EINVAL. If the condition
  * is freed during the wait, returns -ECANCELED (see
  * aioc_condition_free() for the lock). */
-AIOC_API int aioc_condition_wait(aioc_condition *c, double timeout);
+AIOC_API AIOC_NODISCARD int aioc_condition_wait(aioc_condition *c,
+                                                double timeout);
 
 /* A predicate for aioc_condition_wait_for(): non-zero when satisfied. */
 typedef int (*aioc_predicate_fn)(void *arg);
@@ -144,8 +147,9 @@ typedef int (*aioc_predicate_fn)(void *arg);
  * lock held). timeout bounds the whole call. Returns 0 when the predicate
  * holds, or the first failure of aioc_condition_wait() (the lock is held
  * again in every case except a freed condition). */
-AIOC_API int aioc_condition_wait_for(aioc_condition *c, aioc_predicate_fn pred,
-                                     void *arg, double timeout);
+AIOC_API AIOC_NODISCARD int aioc_condition_wait_for(aioc_condition *c,
+                                                    aioc_predicate_fn pred,
+                                                    void *arg, double timeout);
 
 /* Wakes up to n (>= 0) waiters, longest-waiting first. The current task
  * must hold the lock. Returns the number woken, -EPERM (lock not held by
@@ -161,11 +165,12 @@ typedef struct aioc_semaphore aioc_semaphore;
 
 /* Creates a semaphore with value (>= 0) units. Returns 0, -EINVAL
  * (negative value) or -ENOMEM. */
-AIOC_API int aioc_semaphore_new(aioc_semaphore **out, int value);
+AIOC_API AIOC_NODISCARD int aioc_semaphore_new(aioc_semaphore **out, int value);
 
 /* Creates a bounded semaphore: releasing it above its initial value is an
  * error. Returns as aioc_semaphore_new(). */
-AIOC_API int aioc_bounded_semaphore_new(aioc_semaphore **out, int value);
+AIOC_API AIOC_NODISCARD int aioc_bounded_semaphore_new(aioc_semaphore **out,
+                                                       int value);
 
 /* Frees the semaphore; waiters are woken with -ECANCELED first. NULL is
  * harmless. */
@@ -175,10 +180,11 @@ AIOC_API void aioc_semaphore_free(aioc_semaphore *s);
  * earlier waiters (FIFO: a unit released while tasks wait goes to the
  * first of them, never to a newcomer). Returns 0, -ETIMEDOUT, -ECANCELED,
  * AIOC_ENOTASK, -EINVAL. */
-AIOC_API int aioc_semaphore_acquire(aioc_semaphore *s, double timeout);
+AIOC_API AIOC_NODISCARD int aioc_semaphore_acquire(aioc_semaphore *s,
+                                                   double timeout);
 
 /* Takes one unit if one is free. Returns 0, -EAGAIN or -EINVAL. */
-AIOC_API int aioc_semaphore_try_acquire(aioc_semaphore *s);
+AIOC_API AIOC_NODISCARD int aioc_semaphore_try_acquire(aioc_semaphore *s);
 
 /* Returns one unit (to the first waiter if any). Returns 0, -EOVERFLOW (a
  * bounded semaphore already at its initial value, or INT_MAX units:
@@ -202,7 +208,7 @@ typedef struct aioc_barrier aioc_barrier;
 
 /* Creates a barrier for parties (>= 1) tasks. Returns 0, -EINVAL or
  * -ENOMEM. */
-AIOC_API int aioc_barrier_new(aioc_barrier **out, int parties);
+AIOC_API AIOC_NODISCARD int aioc_barrier_new(aioc_barrier **out, int parties);
 
 /* Frees the barrier; waiters are woken with -ECANCELED first. NULL is
  * harmless. */
@@ -213,7 +219,7 @@ AIOC_API void aioc_barrier_free(aioc_barrier *b);
  * arrive, parties - 1 for the one that completed the round), AIOC_EBROKEN
  * (the barrier is broken, or was aborted or reset during the wait),
  * -ETIMEDOUT, -ECANCELED, AIOC_ENOTASK, -EINVAL. */
-AIOC_API int aioc_barrier_wait(aioc_barrier *b, double timeout);
+AIOC_API AIOC_NODISCARD int aioc_barrier_wait(aioc_barrier *b, double timeout);
 
 /* Breaks the barrier: current waiters and every later wait return
  * AIOC_EBROKEN until aioc_barrier_reset(). Returns 0 or -EINVAL. */
@@ -266,8 +272,8 @@ typedef struct aioc_queue_options {
 /* Creates a queue holding at most capacity items (0: unbounded). opts may
  * be NULL (FIFO). Returns 0, -EINVAL (out NULL, negative capacity, bad
  * kind) or -ENOMEM. */
-AIOC_API int aioc_queue_new(aioc_queue **out, int capacity,
-                            const aioc_queue_options *opts);
+AIOC_API AIOC_NODISCARD int aioc_queue_new(aioc_queue **out, int capacity,
+                                           const aioc_queue_options *opts);
 
 /* Frees the queue. Waiting putters, getters and joiners are woken with
  * -ECANCELED first (a putter keeps its item); items still queued are
@@ -280,14 +286,16 @@ AIOC_API void aioc_queue_free(aioc_queue *q);
  * during the wait: the item was not queued), -ETIMEDOUT, -ECANCELED (in
  * both the item was not queued and the queue is untouched), -ENOMEM,
  * AIOC_ENOTASK, -EINVAL. */
-AIOC_API int aioc_queue_put(aioc_queue *q, void *item, double timeout);
+AIOC_API AIOC_NODISCARD int aioc_queue_put(aioc_queue *q, void *item,
+                                           double timeout);
 
 /* Suspension point: removes an item into *item, waiting at most timeout
  * seconds for one (FIFO among getters). After a shutdown it still returns
  * the items left, then -ESHUTDOWN. Returns 0, -ESHUTDOWN,
  * -ETIMEDOUT, -ECANCELED (for both, *item is NULL and nothing was taken:
  * an item put meanwhile stays queued), AIOC_ENOTASK, -EINVAL. */
-AIOC_API int aioc_queue_get(aioc_queue *q, void **item, double timeout);
+AIOC_API AIOC_NODISCARD int aioc_queue_get(aioc_queue *q, void **item,
+                                           double timeout);
 
 /* The queue as an iterator (the interface of aioc/gen.h): next() is
  * aioc_queue_get() with its timeout (a timed-out next leaves the queue
@@ -297,15 +305,15 @@ AIOC_API int aioc_queue_get(aioc_queue *q, void **item, double timeout);
  * (aioc_queue_shutdown(q, 1): producers still waiting get -ESHUTDOWN), and
  * freeing it frees q, so producers must be done with q by then. On
  * failure the caller keeps q. Returns 0, -EINVAL or -ENOMEM. */
-AIOC_API int aioc_queue_iter(aioc_iter **out, aioc_queue *q);
+AIOC_API AIOC_NODISCARD int aioc_queue_iter(aioc_iter **out, aioc_queue *q);
 
 /* Adds item without waiting. Returns 0, AIOC_EFULL, -ESHUTDOWN,
  * -ENOMEM, -EINVAL. */
-AIOC_API int aioc_queue_try_put(aioc_queue *q, void *item);
+AIOC_API AIOC_NODISCARD int aioc_queue_try_put(aioc_queue *q, void *item);
 
 /* Removes an item without waiting. Returns 0, AIOC_EEMPTY, -ESHUTDOWN
  * (shut down and empty), -EINVAL. */
-AIOC_API int aioc_queue_try_get(aioc_queue *q, void **item);
+AIOC_API AIOC_NODISCARD int aioc_queue_try_get(aioc_queue *q, void **item);
 
 /* Marks one item taken by a getter as processed (asyncio's task_done).
  * Returns 0, AIOC_ESTATE (more calls than items put), -EINVAL. */
@@ -314,7 +322,7 @@ AIOC_API int aioc_queue_task_done(aioc_queue *q);
 /* Suspension point: waits at most timeout seconds until every item put has
  * been marked done (at once if none is outstanding). Returns 0,
  * -ETIMEDOUT, -ECANCELED, AIOC_ENOTASK, -EINVAL. */
-AIOC_API int aioc_queue_join(aioc_queue *q, double timeout);
+AIOC_API AIOC_NODISCARD int aioc_queue_join(aioc_queue *q, double timeout);
 
 /* Shuts the queue down (Python 3.13): later puts fail with -ESHUTDOWN,
  * waiting putters are woken with -ESHUTDOWN, gets return what is left
@@ -357,8 +365,8 @@ typedef struct aioc_tsqueue aioc_tsqueue;
  * item_free (may be NULL) destroys items dropped by an immediate shutdown
  * or by free. Returns 0, -EINVAL (out NULL, negative capacity), -ENOMEM or
  * a pthread error. */
-AIOC_API int aioc_tsqueue_new(aioc_tsqueue **out, int capacity,
-                              aioc_free_fn item_free);
+AIOC_API AIOC_NODISCARD int aioc_tsqueue_new(aioc_tsqueue **out, int capacity,
+                                             aioc_free_fn item_free);
 
 /* Frees the queue once no thread will call it again. Threads and tasks
  * blocked in it return -ECANCELED (its memory lives until the last of
@@ -369,20 +377,22 @@ AIOC_API void aioc_tsqueue_free(aioc_tsqueue *q);
  * it waits). Returns 0, -ESHUTDOWN, -ETIMEDOUT, -ECANCELED (task
  * cancelled, or the queue freed), AIOC_ERUNNING, -ENOMEM, -EINVAL. On
  * failure the item was not queued and stays the caller's. */
-AIOC_API int aioc_tsqueue_put(aioc_tsqueue *q, void *item, double timeout);
+AIOC_API AIOC_NODISCARD int aioc_tsqueue_put(aioc_tsqueue *q, void *item,
+                                             double timeout);
 
 /* Removes an item into *item, waiting at most timeout seconds. After a
  * shutdown, returns the items left, then -ESHUTDOWN. Returns 0,
  * -ESHUTDOWN, -ETIMEDOUT, -ECANCELED, AIOC_ERUNNING, -EINVAL. */
-AIOC_API int aioc_tsqueue_get(aioc_tsqueue *q, void **item, double timeout);
+AIOC_API AIOC_NODISCARD int aioc_tsqueue_get(aioc_tsqueue *q, void **item,
+                                             double timeout);
 
 /* Adds item without waiting. Returns 0, AIOC_EFULL, -ESHUTDOWN,
  * -ENOMEM, -EINVAL. */
-AIOC_API int aioc_tsqueue_try_put(aioc_tsqueue *q, void *item);
+AIOC_API AIOC_NODISCARD int aioc_tsqueue_try_put(aioc_tsqueue *q, void *item);
 
 /* Removes an item without waiting. Returns 0, AIOC_EEMPTY, -ESHUTDOWN,
  * -EINVAL. */
-AIOC_API int aioc_tsqueue_try_get(aioc_tsqueue *q, void **item);
+AIOC_API AIOC_NODISCARD int aioc_tsqueue_try_get(aioc_tsqueue *q, void **item);
 
 /* Shuts the queue down as aioc_queue_shutdown() does (no join here).
  * Returns 0 or -EINVAL. */

@@ -19,9 +19,11 @@ extern "C" {
 typedef struct aioc_scope aioc_scope;
 
 /* A coroutine function. It returns 0 and stores its result in *result
- * (which starts as NULL), or returns a negative code: the task then fails
- * with that code (and the message given to aioc_error(), if any), or ends
- * cancelled when the code is -ECANCELED. */
+ * (which starts as NULL); or AIOC_NORESULT (any positive code means the
+ * same): it succeeded with no result, and *result is ignored (a value
+ * stored there anyway goes to the task's result_free); or a negative
+ * code: the task then fails with that code (and the message given to
+ * aioc_error(), if any), or ends cancelled when the code is -ECANCELED. */
 typedef int (*aioc_fn)(void *arg, void **result);
 
 /* ---- Futures -------------------------------------------------------- */
@@ -35,7 +37,7 @@ enum {
 
 /* Creates a pending future on loop (NULL: the thread's current loop). The
  * caller owns one reference. Returns 0, -ENOMEM or AIOC_ECLOSED. */
-AIOC_API int aioc_future_new(aioc_future **out, aioc_loop *loop);
+AIOC_API AIOC_NODISCARD int aioc_future_new(aioc_future **out, aioc_loop *loop);
 
 /* Adds a reference. Returns f. */
 AIOC_API aioc_future *aioc_future_ref(aioc_future *f);
@@ -47,18 +49,20 @@ AIOC_API void aioc_future_unref(aioc_future *f);
 
 /* Completes f with a result. free_fn (may be NULL) destroys the result if
  * nobody takes it. Returns 0, -EINVAL, or AIOC_ESTATE if f is done. */
-AIOC_API int aioc_future_set_result(aioc_future *f, void *result,
-                                    aioc_free_fn free_fn);
+AIOC_API AIOC_NODISCARD int aioc_future_set_result(aioc_future *f, void *result,
+                                                   aioc_free_fn free_fn);
 
 /* Completes f with an error: code (negative) and an optional printf-style
  * message. Returns 0, -EINVAL (NULL or code >= 0) or AIOC_ESTATE. */
-AIOC_API int aioc_future_set_error(aioc_future *f, int code, const char *fmt,
-                                   ...) AIOC_PRINTF(3, 4);
+AIOC_API AIOC_NODISCARD int aioc_future_set_error(aioc_future *f, int code,
+                                                  const char *fmt, ...)
+    AIOC_PRINTF(3, 4);
 
 /* Attaches a payload to f's error (f must have failed); the future owns it
  * and destroys it with free_fn. Returns 0, -EINVAL or AIOC_ESTATE. */
-AIOC_API int aioc_future_set_error_payload(aioc_future *f, void *payload,
-                                           aioc_free_fn free_fn);
+AIOC_API AIOC_NODISCARD int aioc_future_set_error_payload(aioc_future *f,
+                                                          void *payload,
+                                                          aioc_free_fn free_fn);
 
 /* Cancels a pending future; its done-callbacks run soon. Returns 1 if
  * cancelled, 0 if f was already done (harmless). For a task, this is
@@ -75,7 +79,7 @@ AIOC_API int aioc_future_is_done(const aioc_future *f);
 /* Takes f's outcome without waiting: 0 with the result in *result (which
  * may be NULL), the error code, -ECANCELED, or AIOC_ESTATE when f is still
  * pending. The caller then owns the result. Marks the error retrieved. */
-AIOC_API int aioc_future_result(aioc_future *f, void **result);
+AIOC_API AIOC_NODISCARD int aioc_future_result(aioc_future *f, void **result);
 
 /* f's error code (0 if f succeeded or is pending, -ECANCELED if cancelled).
  * Marks the error retrieved. */
@@ -89,8 +93,8 @@ AIOC_API void *aioc_future_error_payload(const aioc_future *f);
 
 /* Registers cb(arg) to run (via the loop, not at once) when f is done. If
  * f is already done, cb is scheduled now. Returns 0, -EINVAL or -ENOMEM. */
-AIOC_API int aioc_future_add_done_callback(aioc_future *f, aioc_callback cb,
-                                           void *arg);
+AIOC_API AIOC_NODISCARD int
+aioc_future_add_done_callback(aioc_future *f, aioc_callback cb, void *arg);
 
 /* Removes every registration of (cb, arg); returns how many were removed. */
 AIOC_API int aioc_future_remove_done_callback(aioc_future *f, aioc_callback cb,
@@ -106,19 +110,20 @@ AIOC_API aioc_loop *aioc_future_loop(const aioc_future *f);
  * aioc_block_on() there), -EINVAL for NULL or a future of another loop.
  * When f fails, its message becomes the current task's error message, so
  * returning the code passes both on. */
-AIOC_API int aioc_await(aioc_future *f, void **result);
+AIOC_API AIOC_NODISCARD int aioc_await(aioc_future *f, void **result);
 
 /* Bridge from plain code: outside any running loop, runs f's loop (on this
  * thread) until f is done and returns its outcome as aioc_await() does.
  * Inside a task of f's loop it is aioc_await(). Returns AIOC_ERUNNING if
  * called from a callback (not a task) of a running loop. */
-AIOC_API int aioc_block_on(aioc_future *f, void **result);
+AIOC_API AIOC_NODISCARD int aioc_block_on(aioc_future *f, void **result);
 
 /* Creates a future that mirrors inner, except that cancelling the outer one
  * does not cancel inner — so aioc_wait_for(), aioc_gather() and the other
  * calls that cancel what they wait on leave inner running. The caller owns
  * *outer. Returns 0, -EINVAL or -ENOMEM. */
-AIOC_API int aioc_shield(aioc_future **outer, aioc_future *inner);
+AIOC_API AIOC_NODISCARD int aioc_shield(aioc_future **outer,
+                                        aioc_future *inner);
 
 /* ---- Tasks ---------------------------------------------------------- */
 
@@ -134,18 +139,19 @@ typedef struct aioc_task_options {
  * is not NULL it receives a handle the caller owns (release it with
  * aioc_task_unref()); the task runs to its end either way: the loop owns
  * a running task. Returns 0, -EINVAL (fn NULL), -ENOMEM, AIOC_ECLOSED. */
-AIOC_API int aioc_spawn(aioc_task **out, aioc_fn fn, void *arg);
+AIOC_API AIOC_NODISCARD int aioc_spawn(aioc_task **out, aioc_fn fn, void *arg);
 
 /* aioc_spawn() with a loop (NULL: current) and options. */
-AIOC_API int aioc_spawn_ex(aioc_task **out, aioc_loop *loop, aioc_fn fn,
-                           void *arg, const aioc_task_options *opts);
+AIOC_API AIOC_NODISCARD int aioc_spawn_ex(aioc_task **out, aioc_loop *loop,
+                                          aioc_fn fn, void *arg,
+                                          const aioc_task_options *opts);
 
 /* The future view of a task: await it, read its outcome, add callbacks.
  * Borrowed: valid as long as the task handle. */
 AIOC_API aioc_future *aioc_task_future(aioc_task *t);
 
 /* Suspension point: aioc_await(aioc_task_future(t), result). */
-AIOC_API int aioc_task_await(aioc_task *t, void **result);
+AIOC_API AIOC_NODISCARD int aioc_task_await(aioc_task *t, void **result);
 
 /* Adds a reference to a task handle. Returns t. */
 AIOC_API aioc_task *aioc_task_ref(aioc_task *t);
@@ -190,7 +196,7 @@ AIOC_API const char *aioc_error_message(void);
 
 /* Suspension point: lets every other ready task and callback run once, then
  * continues. Returns 0, -ECANCELED or -ETIMEDOUT as any wait does. */
-AIOC_API int aioc_yield(void);
+AIOC_API AIOC_NODISCARD int aioc_yield(void);
 
 /* ---- Deadline scopes and shields --------------------------------------
  *
@@ -200,20 +206,23 @@ AIOC_API int aioc_yield(void);
 /* Enters a deadline scope that expires seconds from now (AIOC_FOREVER: no
  * deadline yet). After it expires, every suspension point inside returns
  * -ETIMEDOUT. Returns 0, -EINVAL (negative/NaN), -ENOMEM, AIOC_ENOTASK. */
-AIOC_API int aioc_timeout_enter(aioc_scope **out, double seconds);
+AIOC_API AIOC_NODISCARD int aioc_timeout_enter(aioc_scope **out,
+                                               double seconds);
 
 /* The same with an absolute loop time. */
-AIOC_API int aioc_timeout_at_enter(aioc_scope **out, double when);
+AIOC_API AIOC_NODISCARD int aioc_timeout_at_enter(aioc_scope **out,
+                                                  double when);
 
 /* The "move on" variant: waits inside still fail with -ETIMEDOUT when it
  * expires, but exiting it returns 0; aioc_scope_is_expired() tells. */
-AIOC_API int aioc_move_on_enter(aioc_scope **out, double seconds);
+AIOC_API AIOC_NODISCARD int aioc_move_on_enter(aioc_scope **out,
+                                               double seconds);
 
 /* Enters a shielded region: cancellation of the task and outer deadlines
  * do not reach the waits inside, so cleanup can still wait. It has its own
  * deadline (seconds, AIOC_FOREVER allowed but discouraged), after which the
  * waits inside return -ETIMEDOUT. */
-AIOC_API int aioc_shield_enter(aioc_scope **out, double seconds);
+AIOC_API AIOC_NODISCARD int aioc_shield_enter(aioc_scope **out, double seconds);
 
 /* Moves the scope's deadline to loop time when (AIOC_FOREVER: none).
  * Returns 0, -EINVAL, or AIOC_ESTATE if the scope already expired or was
@@ -233,7 +242,7 @@ AIOC_API int aioc_scope_is_expired(const aioc_scope *s);
  * expired while open, 0 otherwise (move-on scopes always 0); -EINVAL if s
  * is not the innermost open scope of the current task (nothing changes
  * then). */
-AIOC_API int aioc_scope_exit(aioc_scope *s);
+AIOC_API AIOC_NODISCARD int aioc_scope_exit(aioc_scope *s);
 
 /* Frees a scope. A scope still open is taken out of its task's scopes
  * first (its deadline stops applying); a scope left open when its task
@@ -242,8 +251,8 @@ AIOC_API void aioc_scope_free(aioc_scope *s);
 
 /* Runs body(arg) inside a timeout scope and returns body's result, or
  * -ETIMEDOUT if the deadline expired. */
-AIOC_API int aioc_with_timeout(double seconds, int (*body)(void *arg),
-                               void *arg);
+AIOC_API AIOC_NODISCARD int
+aioc_with_timeout(double seconds, int (*body)(void *arg), void *arg);
 
 /* ---- Running -------------------------------------------------------- */
 
@@ -260,9 +269,9 @@ typedef struct aioc_run_options {
  * lets them clean up, reports tasks that refuse to finish, closes the
  * loop. *result (if not NULL) receives main's result. Returns main's
  * code, or AIOC_ERUNNING when called inside a running loop. */
-AIOC_API int aioc_run(aioc_fn main, void *arg, void **result);
-AIOC_API int aioc_run_ex(aioc_fn main, void *arg, void **result,
-                         const aioc_run_options *opts);
+AIOC_API AIOC_NODISCARD int aioc_run(aioc_fn main, void *arg, void **result);
+AIOC_API AIOC_NODISCARD int aioc_run_ex(aioc_fn main, void *arg, void **result,
+                                        const aioc_run_options *opts);
 
 #ifdef __cplusplus
 }

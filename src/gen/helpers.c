@@ -427,8 +427,9 @@ int aioc_iter_collect(aioc_iter *it, void ***items, size_t *n, double timeout) {
     if (rc != 0) break;
     if (len == cap) {
       cap = cap ? cap * 2 : 16;
-      void **nv = realloc(v, cap * sizeof *nv);
+      void **nv = aioc__realloc(v, cap * sizeof *nv);
       if (!nv) {
+        aioc__iter_drop(it, x); /* drawn, but nowhere to keep it */
         rc = -ENOMEM;
         break;
       }

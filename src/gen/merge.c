@@ -137,7 +137,7 @@ static int merge_close(void *self) {
       if (c)
         aioc__await_uninterruptible(c, f);
       else if (!aioc__running)
-        aioc_loop_run_until_complete(f->loop, f);
+        AIOC__IGNORE(aioc_loop_run_until_complete(f->loop, f));
     }
   }
   /* Items the pumps fetched that nobody will take. */

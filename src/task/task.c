@@ -88,6 +88,12 @@ static void task_complete(aioc_task *t, int rc, void *result, char *msg) {
   } else if (rc < 0) {
     aioc__future_finish(&t->f, AIOC_FUTURE_DONE, rc, NULL, msg);
   } else {
+    if (rc > 0 && result) {
+      /* AIOC_NORESULT (any positive code): no result, whatever *result
+       * says; one set anyway goes to its destructor. */
+      if (t->f.ext && t->f.ext->result_free) t->f.ext->result_free(result);
+      result = NULL;
+    }
     aioc__future_finish(&t->f, AIOC_FUTURE_DONE, 0, result, NULL);
   }
   if (r) {

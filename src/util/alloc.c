@@ -64,3 +64,7 @@ char *aioc__vformat(const char *fmt, va_list ap) {
   if (s) vsnprintf(s, (size_t)n + 1, fmt, ap);
   return s;
 }
+
+void aioc_mem_free(void *p) {
+  aioc__free(p);
+}

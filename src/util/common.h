@@ -12,6 +12,13 @@
 
 #define AIOC_HIDDEN __attribute__((visibility("hidden")))
 
+/* A code dropped on purpose (GCC's warn_unused_result ignores (void)). */
+#define AIOC__IGNORE(x)                                                        \
+  do {                                                                         \
+    if (x) {                                                                   \
+    }                                                                          \
+  } while (0)
+
 /* Thread-local state read on every switch, spawn and wait. In the static
  * library, initial-exec makes each access one instruction instead of a
  * __tls_get_addr call (position-independent code defaults to the

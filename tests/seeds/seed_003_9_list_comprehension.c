@@ -48,7 +48,7 @@ static int amain(void *arg, void **result) {
     o->n = n;
     seed_out("t=%.2f l = %s", aioc_time(), buf);
   }
-  free(items);
+  aioc_mem_free(items);
   return rc;
 }
 

@@ -69,7 +69,7 @@ static int print_list(void) {
     seed_out("%s", buf); /* print(...) */
     seed004_items_str(listed, sizeof listed, items, n);
   }
-  free(items);
+  aioc_mem_free(items);
   return rc;
 }
 

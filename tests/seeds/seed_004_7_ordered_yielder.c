@@ -51,7 +51,7 @@ static int print_list(void) {
     seed_out("%s", buf); /* print(...) */
     seed004_items_str(listed[0], sizeof listed[0], items, n);
   }
-  free(items);
+  aioc_mem_free(items);
   return rc;
 }
 
