@@ -1642,6 +1642,74 @@ static void test_run_ex_virtual(void) {
   CHECK_EQ(AIOC_TO_INT(r), 9);
 }
 
+/* Exit and free are two steps: after exit the scope is still readable
+ * (asyncio's cm.expired() after the block), and its deadline no longer
+ * applies. */
+static int scope_after_exit_main(void *arg, void **result) {
+  (void)arg, (void)result;
+  aioc_scope *s;
+  CHECK_RC(aioc_timeout_enter(&s, 1.0), 0);
+  CHECK_RC(aioc_sleep(2.0), -ETIMEDOUT);
+  CHECK_RC(aioc_scope_exit(s), -ETIMEDOUT);
+  CHECK(aioc_scope_is_expired(s));
+  CHECK_DBL(aioc_scope_deadline(s), 1.0, EPS);
+  CHECK_RC(aioc_scope_exit(s), -EINVAL);                /* exited already */
+  CHECK_RC(aioc_scope_reschedule(s, 5.0), AIOC_ESTATE); /* likewise */
+  CHECK_RC(aioc_sleep(1.0), 0); /* its deadline no longer applies */
+  aioc_scope_free(s);
+  aioc_scope_free(NULL); /* harmless */
+  return 0;
+}
+
+static void test_scope_readable_after_exit(void) {
+  CHECK_RC(run_main(scope_after_exit_main, NULL, NULL), 0);
+}
+
+/* Freeing a scope that is still open takes it out of its task's scopes:
+ * its deadline stops applying, the scopes around it keep theirs. */
+static int scope_free_open_main(void *arg, void **result) {
+  (void)arg, (void)result;
+  aioc_scope *outer, *inner;
+  CHECK_RC(aioc_timeout_enter(&outer, 10.0), 0);
+  CHECK_RC(aioc_timeout_enter(&inner, 1.0), 0);
+  aioc_scope_free(inner); /* open, and the innermost */
+  CHECK_RC(aioc_sleep(5.0), 0);
+  CHECK_DBL(aioc_time(), 5.0, EPS);
+  CHECK_RC(aioc_sleep(10.0), -ETIMEDOUT); /* outer still in force */
+  CHECK_RC(aioc_scope_exit(outer), -ETIMEDOUT);
+  aioc_scope_free(outer);
+  return 0;
+}
+
+static void test_scope_free_while_open(void) {
+  CHECK_RC(run_main(scope_free_open_main, NULL, NULL), 0);
+}
+
+/* A scope its task left open ends with the task and is still its owner's
+ * to free (nothing read from the dead task's stack). */
+static aioc_scope *left_open;
+static int leaves_scope_open_fn(void *arg, void **result) {
+  (void)arg, (void)result;
+  return aioc_timeout_enter(&left_open, 3.0);
+}
+
+static int scope_left_open_main(void *arg, void **result) {
+  (void)arg, (void)result;
+  aioc_task *t;
+  CHECK_RC(aioc_spawn(&t, leaves_scope_open_fn, NULL), 0);
+  CHECK_RC(aioc_task_await(t, NULL), 0);
+  aioc_task_unref(t);
+  CHECK(left_open != NULL);
+  CHECK_RC(aioc_sleep(5.0), 0); /* its timer was disarmed at the end */
+  CHECK(!aioc_scope_is_expired(left_open));
+  aioc_scope_free(left_open);
+  return 0;
+}
+
+static void test_scope_left_open_by_task(void) {
+  CHECK_RC(run_main(scope_left_open_main, NULL, NULL), 0);
+}
+
 int main(void) {
   watchdog(30);
   RUN(test_sleep_order);
@@ -1677,6 +1745,9 @@ int main(void) {
   RUN(test_shield_scope);
   RUN(test_shield_blocks_cancel_and_outer_deadline);
   RUN(test_with_timeout);
+  RUN(test_scope_readable_after_exit);
+  RUN(test_scope_free_while_open);
+  RUN(test_scope_left_open_by_task);
   RUN(test_run_ex_virtual);
   return check_report();
 }

@@ -506,6 +506,16 @@ static int timed_main(void *arg, void **result) {
   CHECK_DBL(aioc_time() - t0, 1.0, 1e-9);
   CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), -ETIMEDOUT);
   aioc_iter_free(it);
+  /* A zero-initialised struct sets no limit: slow items all come. */
+  t0 = aioc_time();
+  static const double slow[] = {100.0, 200.0, -1};
+  aioc_timed_options none = {0};
+  CHECK_RC(aioc_iter_timed(&it, paced_iter(slow), &none), 0);
+  CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), 0);
+  CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), 0);
+  CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), AIOC_EXHAUSTED);
+  CHECK(aioc_time() - t0 >= 300.0 - 1e-6); /* waited as long as it took */
+  aioc_iter_free(it);
   /* A negative limit is refused. */
   aioc_timed_options bad = {.first = -1};
   aioc_iter *src = paced_iter(steady);

@@ -997,6 +997,128 @@ static void test_version(void) {
   CHECK_STR(aioc_version_string(), buf);
 }
 
+/* ---- close and free are two verbs ---- */
+
+/* aioc_loop_close() ends the loop's use and keeps its memory; a second
+ * close says so; aioc_loop_free() frees it. */
+static void test_close_then_free(void) {
+  aioc_loop *loop = test_loop(1);
+  CHECK_RC(aioc_loop_close(loop), 0);
+  CHECK(aioc_loop_is_closed(loop)); /* readable: close did not free */
+  CHECK_RC(aioc_loop_close(loop), AIOC_ECLOSED);
+  CHECK_RC(aioc_call_soon(NULL, loop, count_cb, NULL), AIOC_ECLOSED);
+  aioc_loop_free(loop);
+  aioc_loop_free(NULL); /* harmless */
+}
+
+/* aioc_loop_free() of a loop nobody closed closes it first: the pending
+ * task is reported, ends cancelled, and its handle stays readable. */
+static void test_free_closes_first(void) {
+  aioc_loop *loop = test_loop(1);
+  reports rs;
+  memset(&rs, 0, sizeof rs);
+  CHECK_RC(aioc_loop_set_report_handler(loop, capture_report, &rs), 0);
+  aioc_task *t;
+  CHECK_RC(aioc_spawn_ex(&t, loop, sleeper_fn, NULL, NULL), 0);
+  CHECK(aioc_loop_run_once(loop) >= 0);
+  aioc_loop_free(loop);
+  CHECK_EQ(rs.n, 1);
+  CHECK_STR(rs.message[0], "Task was destroyed but it is pending");
+  CHECK_EQ(aioc_future_state(aioc_task_future(t)), AIOC_FUTURE_CANCELLED);
+  aioc_task_unref(t); /* the loop's memory went with this last reference */
+}
+
+/* The loop a thread gets from aioc_loop_current() is the thread's: it is
+ * closed and freed when the thread exits (its pending task says so). */
+static reports thread_rs;
+static void *implicit_loop_thread(void *arg) {
+  (void)arg;
+  aioc_loop *loop = aioc_loop_current();
+  if (!loop) return NULL;
+  IGNORE_RC(aioc_loop_set_report_handler(loop, capture_report, &thread_rs));
+  aioc_task *t;
+  if (aioc_spawn(&t, sleeper_fn, NULL) == 0) {
+    if (aioc_loop_run_once(loop) < 0) thread_rs.n = -100;
+    aioc_task_unref(t);
+  }
+  return loop;
+}
+
+static void test_implicit_loop_freed_at_thread_exit(void) {
+  memset(&thread_rs, 0, sizeof thread_rs);
+  pthread_t th;
+  CHECK_EQ(pthread_create(&th, NULL, implicit_loop_thread, NULL), 0);
+  void *loop = NULL;
+  CHECK_EQ(pthread_join(th, &loop), 0);
+  CHECK(loop != NULL);
+  CHECK_EQ(thread_rs.n, 1); /* closed at the thread's exit */
+  CHECK_STR(thread_rs.message[0], "Task was destroyed but it is pending");
+  CHECK(thread_rs.loop[0] == loop);
+}
+
+/* A closed implicit loop is replaced by a fresh one on the next call. */
+static void test_implicit_loop_replaced_after_close(void) {
+  CHECK_RC(aioc_loop_set_current(NULL), 0);
+  aioc_loop *a = aioc_loop_current();
+  CHECK(a != NULL);
+  CHECK(aioc_loop_current() == a);
+  CHECK_RC(aioc_loop_close(a), 0);
+  aioc_loop *b = aioc_loop_current(); /* a is freed here: it was owned */
+  CHECK(b != NULL);
+  CHECK(!aioc_loop_is_closed(b));
+  aioc_loop_free(b);
+}
+
+/* ---- the positive codes ---- */
+
+static void test_positive_codes_named(void) {
+  CHECK_STR(aioc_err_name(AIOC_EXHAUSTED), "AIOC_EXHAUSTED");
+  CHECK_STR(aioc_err_name(AIOC_NORESULT), "AIOC_NORESULT");
+  CHECK(strcmp(aioc_strerror(AIOC_EXHAUSTED), "unknown error") != 0);
+  CHECK(strcmp(aioc_strerror(AIOC_NORESULT), "unknown error") != 0);
+  CHECK(AIOC_EXHAUSTED > 0 && AIOC_NORESULT > 0);
+  CHECK(AIOC_EXHAUSTED != AIOC_NORESULT);
+  CHECK_STR(aioc_err_name(-ESHUTDOWN), "ESHUTDOWN");
+  CHECK_STR(aioc_strerror(-ESHUTDOWN), "shut down");
+}
+
+/* A task function's positive return is "no result" wherever it runs: the
+ * task succeeds with NULL, a value stored anyway goes to result_free, and
+ * aioc_run() returns 0. */
+static int freed_results;
+static void count_free(void *p) {
+  (void)p;
+  freed_results++;
+}
+
+static int noresult_fn(void *arg, void **result) {
+  (void)arg;
+  *result = AIOC_INT(42); /* ignored: the code says there is none */
+  return AIOC_NORESULT;
+}
+
+static int noresult_main(void *arg, void **result) {
+  (void)arg, (void)result;
+  aioc_task *t;
+  aioc_task_options o = {.result_free = count_free};
+  CHECK_RC(aioc_spawn_ex(&t, NULL, noresult_fn, NULL, &o), 0);
+  void *r = AIOC_INT(7);
+  CHECK_RC(aioc_task_await(t, &r), 0);
+  CHECK(r == NULL);
+  CHECK_EQ(aioc_future_state(aioc_task_future(t)), AIOC_FUTURE_DONE);
+  aioc_task_unref(t);
+  return 0;
+}
+
+static void test_noresult_everywhere(void) {
+  freed_results = 0;
+  CHECK_RC(check_run_main(noresult_main, NULL, 1, NULL), 0);
+  CHECK_EQ(freed_results, 1);
+  void *r = AIOC_INT(9);
+  CHECK_RC(aioc_run(noresult_fn, NULL, &r), 0);
+  CHECK(r == NULL);
+}
+
 /* ---- the internal poller (for the I/O layer) ---- */
 
 typedef struct io_probe {
@@ -1080,6 +1202,12 @@ int main(void) {
   RUN(test_report_pending_at_close);
   RUN(test_strerror_names);
   RUN(test_version);
+  RUN(test_close_then_free);
+  RUN(test_free_closes_first);
+  RUN(test_implicit_loop_freed_at_thread_exit);
+  RUN(test_implicit_loop_replaced_after_close);
+  RUN(test_positive_codes_named);
+  RUN(test_noresult_everywhere);
   /* Last: a library use-after-free here aborts the program under ASan. */
   RUN(test_report_unretrieved);
   RUN(test_poller);

@@ -2135,6 +2135,44 @@ static void test_queue_iter(void) {
   CHECK_RC(aioc_run_ex(queue_iter_main, NULL, NULL, &o), 0);
 }
 
+/* The iterator owns its queue: closing it shuts the queue down at once,
+ * so a producer still waiting for room learns that nobody will read. */
+static int blocked_producer(void *arg, void **result) {
+  (void)result;
+  aioc_queue *q = arg;
+  int rc = 0;
+  for (int i = 0; i < 3 && rc == 0; i++)
+    rc = aioc_queue_put(q, AIOC_INT(i), AIOC_FOREVER);
+  return rc;
+}
+
+static int queue_iter_close_main(void *arg, void **result) {
+  (void)arg, (void)result;
+  aioc_queue *q;
+  CHECK_RC(aioc_queue_new(&q, 1, NULL), 0);
+  aioc_iter *it;
+  CHECK_RC(aioc_queue_iter(&it, q), 0);
+  aioc_task *t;
+  CHECK_RC(aioc_spawn(&t, blocked_producer, q), 0);
+  void *x;
+  CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), 0);
+  CHECK_EQ(AIOC_TO_INT(x), 0);
+  CHECK_RC(aioc_sleep(1.0), 0); /* the producer waits for room */
+  CHECK(!aioc_future_is_done(aioc_task_future(t)));
+  CHECK_RC(aioc_iter_close(it), 0);
+  CHECK(aioc_queue_is_shutdown(q));
+  CHECK_RC(aioc_task_await(t, NULL), -ESHUTDOWN);
+  aioc_task_unref(t);
+  CHECK_RC(aioc_iter_next(it, &x, AIOC_FOREVER), AIOC_EXHAUSTED);
+  aioc_iter_free(it); /* frees q */
+  return 0;
+}
+
+static void test_queue_iter_owns_queue(void) {
+  aioc_run_options o = {.loop.virtual_clock = 1};
+  CHECK_RC(aioc_run_ex(queue_iter_close_main, NULL, NULL, &o), 0);
+}
+
 int main(void) {
   watchdog(120);
   RUN(test_error_codes);
@@ -2172,5 +2210,6 @@ int main(void) {
   RUN(test_tsqueue_blocked_threads);
   RUN(test_tsqueue_loop_closed);
   RUN(test_queue_iter);
+  RUN(test_queue_iter_owns_queue);
   return check_report();
 }

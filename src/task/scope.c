@@ -39,6 +39,7 @@ static int enter(aioc_scope **out, int kind, int64_t when) {
   s->kind = (uint8_t)kind;
   s->expired = false;
   s->entered = true;
+  s->deadline = when;
   if (when != AIOC__NEVER) {
     if (aioc__timer_arm(t->f.loop, &s->tm, when) < 0) {
       aioc__free(s);
@@ -83,12 +84,15 @@ int aioc_shield_enter(aioc_scope **out, double seconds) {
 int aioc_scope_reschedule(aioc_scope *s, double when) {
   if (!s || isnan(when)) return -EINVAL;
   if (s->expired || !s->entered) return AIOC_ESTATE;
-  return aioc__timer_arm(s->task->f.loop, &s->tm, aioc__deadline_at(when));
+  int64_t at = aioc__deadline_at(when);
+  int rc = aioc__timer_arm(s->task->f.loop, &s->tm, at);
+  if (rc == 0) s->deadline = at;
+  return rc;
 }
 
 double aioc_scope_deadline(const aioc_scope *s) {
-  if (!s || s->tm.when == AIOC__NEVER) return AIOC_FOREVER;
-  return (double)s->tm.when / 1e9;
+  if (!s || s->deadline == AIOC__NEVER) return AIOC_FOREVER;
+  return (double)s->deadline / 1e9;
 }
 
 int aioc_scope_is_expired(const aioc_scope *s) {

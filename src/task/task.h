@@ -112,6 +112,7 @@ struct aioc_scope {
   uint8_t kind; /* SCOPE_TIMEOUT, SCOPE_MOVE_ON, SCOPE_SHIELD */
   bool expired;
   bool entered; /* between enter and exit (or its task's end) */
+  int64_t deadline; /* readable after exit, when the timer is disarmed */
 };
 AIOC_HIDDEN void aioc__scope_unlink(aioc_scope *s);
 enum { SCOPE_TIMEOUT, SCOPE_MOVE_ON, SCOPE_SHIELD };
