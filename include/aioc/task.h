@@ -246,7 +246,9 @@ AIOC_API AIOC_NODISCARD int aioc_scope_exit(aioc_scope *s);
 
 /* Frees a scope. A scope still open is taken out of its task's scopes
  * first (its deadline stops applying); a scope left open when its task
- * ended was closed then and still needs freeing. NULL is harmless. */
+ * ended was closed then and still needs freeing. (A task abandoned by its
+ * closing loop never runs again: the scopes it held open are freed with
+ * it.) NULL is harmless. */
 AIOC_API void aioc_scope_free(aioc_scope *s);
 
 /* Runs body(arg) inside a timeout scope and returns body's result, or

@@ -279,6 +279,13 @@ static void task_abandon(aioc__live *n) {
     r->wait->unhook(t, r->wait);
     r->wait = NULL;
   }
+  /* Its code never runs again, so nobody else can free the scopes it
+   * holds open (a task that ends by itself leaves them to their owner). */
+  while (r->scopes) {
+    aioc_scope *s = r->scopes;
+    aioc__scope_unlink(s);
+    aioc__free(s);
+  }
   /* Put back on the live list so that task_complete can unlink it. */
   aioc__live_add(loop, &r->live);
   task_complete(t, -ECANCELED, NULL, NULL);
