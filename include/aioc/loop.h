@@ -163,6 +163,7 @@ typedef struct aioc_report {
   aioc_task *task;     /* the task concerned, or NULL */
   int code;            /* the error code concerned, or 0 */
   const char *detail;  /* the error's message, or NULL */
+  const char *task_name; /* the task's name, or NULL */
 } aioc_report;
 
 typedef void (*aioc_report_fn)(void *arg, aioc_loop *loop,

@@ -150,5 +150,9 @@ AIOC_HIDDEN aioc__guard_mode aioc__stack_guard_mode(void);
  * handler, chaining to any previous handler). Idempotent. */
 AIOC_HIDDEN void aioc__overflow_install(void);
 
+/* If addr lies in the guard of a coroutine stack: that stack's owner (name
+ * or id) and usable size. Async-signal-safe. */
+AIOC_HIDDEN bool aioc__stack_guard_hit(const void *addr, const char **owner,
+                                       uint64_t *owner_id, size_t *usable);
 
 #endif

@@ -478,103 +478,25 @@ static void cache_flush(void *unused) {
   aioc__stack_trim(0);
 }
 
-/* ---- overflow reporting ---- */
+/* ---- guard lookup (for the overflow reporter) ---- */
 
-#if !AIOC_ASAN
-static struct sigaction prev_segv, prev_bus;
-static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
-static __thread bool altstack_done;
-
-static void put_str(const char *s) {
-  ssize_t r = write(2, s, strlen(s));
-  (void)r;
-}
-
-static void put_num(uintptr_t v, int base) {
-  char buf[32];
-  int i = sizeof buf;
-  buf[--i] = 0;
-  do {
-    buf[--i] = "0123456789abcdef"[v % (uintptr_t)base];
-    v /= (uintptr_t)base;
-  } while (v && i > 0);
-  put_str(&buf[i]);
-}
-
-static void segv_handler(int sig, siginfo_t *si, void *uctx) {
-  char *addr = si->si_addr;
+/* Async-signal-safe: reads the append-only region table and the header
+ * of the slot whose guard holds addr. */
+bool aioc__stack_guard_hit(const void *addr, const char **owner,
+                           uint64_t *owner_id, size_t *usable) {
+  const char *a = addr;
   size_t n = atomic_load(&nregions);
   for (size_t i = 0; i < n; i++) {
     region *r = &regions[i];
-    if (addr < r->base || addr >= r->base + r->size || r->guard == 0)
-      continue;
-    size_t slot = (size_t)(addr - r->base) / r->stride;
+    if (a < r->base || a >= r->base + r->size || r->guard == 0) continue;
+    size_t slot = (size_t)(a - r->base) / r->stride;
     char *slot_base = r->base + slot * r->stride;
-    if ((size_t)(addr - slot_base) >= r->guard) break;
+    if ((size_t)(a - slot_base) >= r->guard) return false;
     aioc__stack *st = (aioc__stack *)(slot_base + r->stride - HEADER_SIZE);
-    put_str("aioc: coroutine stack overflow in task '");
-    if (st->owner) {
-      put_str(st->owner);
-    } else {
-      put_str("Task-");
-      put_num((uintptr_t)st->owner_id, 10);
-    }
-    put_str("': touched 0x");
-    put_num((uintptr_t)addr, 16);
-    put_str(" in the guard page below a stack of ");
-    put_num((uintptr_t)(r->stride - r->guard - HEADER_SIZE), 10);
-    put_str(" bytes; give the task a larger stack_size (and build with "
-            "-fstack-clash-protection)\n");
-    signal(sig, SIG_DFL); /* the access repeats and the process dies */
-    return;
+    *owner = st->owner;
+    *owner_id = st->owner_id;
+    *usable = r->stride - r->guard - HEADER_SIZE;
+    return true;
   }
-  struct sigaction *prev = sig == SIGBUS ? &prev_bus : &prev_segv;
-  if (prev->sa_flags & SA_SIGINFO) {
-    if (prev->sa_sigaction) {
-      prev->sa_sigaction(sig, si, uctx);
-      return;
-    }
-  } else if (prev->sa_handler != SIG_DFL && prev->sa_handler != SIG_IGN) {
-    prev->sa_handler(sig);
-    return;
-  }
-  signal(sig, SIG_DFL);
-}
-
-static void install_handler(void) {
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_sigaction = segv_handler;
-  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGSEGV, &sa, &prev_segv);
-  sigaction(SIGBUS, &sa, &prev_bus);
-}
-
-#endif /* !AIOC_ASAN */
-
-void aioc__overflow_install(void) {
-#if AIOC_ASAN
-  /* ASan reports stack overflows itself and owns SIGSEGV. */
-  return;
-#else
-  if (altstack_done) return;
-  altstack_done = true;
-  stack_t cur;
-  if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE) &&
-      cur.ss_size >= 16384) {
-    /* The thread already has one. */
-  } else {
-    size_t sz = 64 * 1024;
-    void *p = mmap(NULL, sz, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) return;
-    stack_t ss = {.ss_sp = p, .ss_size = sz, .ss_flags = 0};
-    if (sigaltstack(&ss, NULL) != 0) {
-      munmap(p, sz);
-      return;
-    }
-  }
-  pthread_once(&handler_once, install_handler);
-#endif
+  return false;
 }

@@ -32,7 +32,7 @@ typedef struct genwait {
 
 struct aioc_gen {
   aioc_loop *loop;
-  aioc__live link; /* in loop->gens */
+  aioc__live link; /* in loop->live, ops gen_live_ops */
   aioc_task *task; /* the body, from the first request on */
   aioc_gen_fn fn;
   void *arg;
@@ -42,7 +42,6 @@ struct aioc_gen {
   aioc_free_fn item_free;
   uint8_t state;
   bool closing, exit_sent, yielded_in_close, suppress, orphan;
-  bool shut; /* seen by the loop's shutdown */
   void *resume_val; /* what the pending yield returns in *sent */
   aioc__wait park;  /* the body parked at a yield */
   genwait *cw;     /* the consumer waiting now */
@@ -109,7 +108,7 @@ static void gen_blocked(aioc_task *t) {
   cw_arm(g->cw);
   /* A consumer that is itself a generator's body blocks too: so does its
    * own consumer, and so on outwards. */
-  if (g->cw->t && g->cw->t->f.is_gen) gen_blocked(g->cw->t);
+  if (g->cw->t && aioc__task_has_on_block(g->cw->t)) gen_blocked(g->cw->t);
 }
 
 /* Hands an outcome to the waiting consumer without switching to it. */
@@ -220,13 +219,11 @@ AIOC__HANDOFF int aioc_gen_yield(aioc_gen *g, void *value, void **sent) {
 
 /* ---- creation ---- */
 
-static void shutdown_gens(aioc_loop *loop);
-
-/* Hooks for the lower layers, set once. */
-__attribute__((constructor)) static void gen_layer_init(void) {
-  aioc__gen_blocked = gen_blocked;
-  aioc__shutdown_gens = shutdown_gens;
+static void gen_shutdown(aioc__live *n);
+static void gen_abandon(aioc__live *n) {
+  (void)n; /* unlinked: nothing runs */
 }
+static const aioc__live_ops gen_live_ops = {gen_shutdown, gen_abandon};
 
 int aioc_gen_new(aioc_gen **out, aioc_gen_fn fn, void *arg,
                  const aioc_gen_options *opts) {
@@ -252,11 +249,7 @@ int aioc_gen_new(aioc_gen **out, aioc_gen_fn fn, void *arg,
     g->item_free = opts->item_free;
   }
   aioc__loop_ref(loop);
-  g->link.next = loop->gens.next;
-  g->link.prev = &loop->gens;
-  loop->gens.next->prev = &g->link;
-  loop->gens.next = &g->link;
-  loop->ngens++;
+  aioc__live_add(loop, &g->link, &gen_live_ops);
   *out = g;
   return 0;
 }
@@ -274,8 +267,7 @@ static int ensure_task(aioc_gen *g) {
   aioc_task_options o = {.name = name, .stack_size = g->stack_size};
   int rc = aioc__task_create(&g->task, g->loop, gen_body, g, &o, false);
   if (rc < 0) return rc;
-  g->task->f.is_gen = 1;
-  return 0;
+  return aioc__task_set_on_block(g->task, gen_blocked);
 }
 
 /* ---- requests ---- */
@@ -495,9 +487,7 @@ int aioc_gen_close(aioc_gen *g) {
 
 static void gen_free_struct(aioc_gen *g) {
   aioc_loop *loop = g->loop;
-  g->link.prev->next = g->link.next;
-  g->link.next->prev = g->link.prev;
-  loop->ngens--;
+  aioc__live_del(&g->link);
   drop_item(g);
   aioc_task *t = g->task;
   aioc__free(g->name);
@@ -527,31 +517,23 @@ void aioc_gen_free(aioc_gen *g) {
 
 /* The loop closes (or aioc_run ends): every unfinished generator runs its
  * cleanup now. */
-static void shutdown_gens(aioc_loop *loop) {
-  /* Running the loop may end (and free) any of them: rescan each time. */
-  for (;;) {
-    aioc_gen *g = NULL;
-    for (aioc__live *n = loop->gens.next; n != &loop->gens; n = n->next) {
-      aioc_gen *x = aioc__container_of(n, aioc_gen, link);
-      if ((x->state == G_PARKED || x->state == G_BUSY) && !x->shut) {
-        g = x;
-        break;
-      }
-    }
-    if (!g) return;
-    g->shut = true;
-    if (!g->orphan) {
-      aioc_gen_close(g);
-      continue;
-    }
-    /* Its owner freed it already: it frees itself when the body ends, so
-     * wait on the body's task, not on the generator. */
-    aioc_task *t = aioc_task_ref(g->task);
-    request_close(g, "loop is closing");
-    /* Not running (the caller checked) and not closed: it runs. */
-    AIOC__IGNORE(aioc_loop_run_until_complete(loop, aioc_task_future(t)));
-    aioc_task_unref(t);
+/* Closes a generator its loop is about to close (asyncio's
+ * shutdown_asyncgens), running the loop until its cleanup is done. */
+static void gen_shutdown(aioc__live *n) {
+  aioc_gen *g = aioc__container_of(n, aioc_gen, link);
+  if (g->state != G_PARKED && g->state != G_BUSY) return;
+  if (!g->orphan) {
+    AIOC__IGNORE(aioc_gen_close(g));
+    return;
   }
+  /* Its owner freed it already: it frees itself when the body ends, so
+   * wait on the body's task, not on the generator. */
+  aioc_loop *loop = g->loop;
+  aioc_task *t = aioc_task_ref(g->task);
+  request_close(g, "loop is closing");
+  /* Not running (the caller checked) and not closed: it runs. */
+  AIOC__IGNORE(aioc_loop_run_until_complete(loop, aioc_task_future(t)));
+  aioc_task_unref(t);
 }
 
 /* ---- for the context managers ---- */

@@ -46,18 +46,25 @@ typedef struct aioc__heap_entry {
   aioc__timer *t;
 } aioc__heap_entry;
 
-/* Objects the loop must abandon if it closes while they live (tasks). */
+/* An object that lives on a loop until it ends (a started task, a
+ * generator). It carries its own operations, so the loop ends what is
+ * left when it closes without knowing the layers above it. */
 typedef struct aioc__live aioc__live;
+typedef struct aioc__live_ops {
+  /* Asked once before the loop closes (at aioc_run()'s end and in
+   * aioc_loop_close()), with the loop free to run: end gracefully (a
+   * generator runs its cleanup). May run the loop, which may end (and
+   * free) other live objects. NULL: nothing to do. */
+  void (*shutdown)(aioc__live *n);
+  /* The loop closes under it: n is already unlinked; end at once,
+   * running nothing. */
+  void (*abandon)(aioc__live *n);
+} aioc__live_ops;
 struct aioc__live {
-  aioc__live *prev, *next;
+  aioc__list link; /* in loop->live */
+  const aioc__live_ops *ops;
+  bool shut; /* shutdown was asked */
 };
-
-/* Set by the task layer: ends a live object when its loop closes. */
-extern void (*aioc__live_abandon)(aioc__live *n);
-
-/* Set by the gen layer: closes the loop's unfinished generators, running
- * the loop (which must not be running) until their cleanup is done. */
-extern void (*aioc__shutdown_gens)(aioc_loop *loop);
 
 /* A thread-safe call waiting for the loop. */
 typedef struct aioc__tscall {
@@ -75,6 +82,12 @@ typedef struct aioc__tscall {
 AIOC_HIDDEN int aioc__call_soon_threadsafe_ex(aioc_loop *loop,
                                               aioc_callback cb,
                                               aioc_callback drop, void *arg);
+
+/* Shared within the loop layer. */
+AIOC_HIDDEN extern __thread aioc_loop *aioc__thread_current;
+AIOC_HIDDEN size_t aioc__timers_fire(aioc_loop *loop, int64_t now);
+AIOC_HIDDEN void aioc__drain_threadsafe(aioc_loop *loop);
+AIOC_HIDDEN void aioc__poll_io(aioc_loop *loop, int64_t timeout_ns);
 
 /* The poller: I/O readiness callbacks keyed by fd. */
 typedef void (*aioc__io_fn)(aioc_loop *loop, int fd, uint32_t events,
@@ -114,14 +127,11 @@ struct aioc_loop {
   atomic_bool ts_pending;
   atomic_bool polling;
   /* tasks: started and unfinished ones (list), all unfinished (count) */
-  aioc__live live;
+  aioc__list live; /* aioc__live objects: started tasks, generators */
   size_t nlive;
   aioc__coro start_coro; /* a task about to start (see task.c) */
   size_t start_stride;   /* and the stride of its stack */
   aioc__stack *exited_stack; /* the stack of the task that just ended */
-  /* live generators (gen layer) */
-  aioc__live gens;
-  size_t ngens;
   /* handles */
   void *handle_free;
   /* reports */
@@ -226,19 +236,21 @@ static inline bool aioc__loop_can_continue(aioc_loop *loop) {
 AIOC_HIDDEN int aioc__loop_run(aioc_loop *loop, bool (*done)(void *),
                                void *arg);
 
-/* The list of started, unfinished tasks (tasks not yet started wait in
- * the ready queue); the count of unfinished tasks is loop->nlive. */
-static inline void aioc__live_add(aioc_loop *loop, aioc__live *n) {
-  n->next = loop->live.next;
-  n->prev = &loop->live;
-  loop->live.next->prev = n;
-  loop->live.next = n;
+/* Links a live object (see aioc__live); the count of unfinished tasks is
+ * loop->nlive, kept by the task layer. */
+static inline void aioc__live_add(aioc_loop *loop, aioc__live *n,
+                                  const aioc__live_ops *ops) {
+  n->ops = ops;
+  n->shut = false;
+  aioc__list_push_front(&loop->live, &n->link);
 }
 
 static inline void aioc__live_del(aioc__live *n) {
-  n->prev->next = n->next;
-  n->next->prev = n->prev;
-  n->next = n->prev = n;
+  aioc__list_del(&n->link);
 }
+
+/* Asks every live object with a shutdown operation to end, once each,
+ * running the loop as they need (see aioc__live_ops). */
+AIOC_HIDDEN void aioc__loop_shutdown_live(aioc_loop *loop);
 
 #endif

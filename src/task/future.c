@@ -78,6 +78,7 @@ static void report_unretrieved(aioc_future *f) {
       .message = f->is_task ? "Task exception was never retrieved"
                             : "Future exception was never retrieved",
       .task = f->is_task ? (aioc_task *)f : NULL,
+      .task_name = f->is_task ? aioc__task_display_name((aioc_task *)f) : NULL,
       .code = f->err,
       .detail = f->ext ? f->ext->msg : NULL};
   aioc__report(f->loop, &r);

@@ -48,7 +48,8 @@ static void cancel_one(aioc_task *t, void *arg) {
 static void report_one(aioc_task *t, void *loop) {
   aioc_report r = {.message = "Task ignored its cancellation and did not "
                               "finish",
-                   .task = t};
+                   .task = t,
+                   .task_name = aioc__task_display_name(t)};
   aioc__report(loop, &r);
 }
 
@@ -73,7 +74,7 @@ int aioc_run_ex(aioc_fn main, void *arg, void **result,
 
   /* Close the generators main left unfinished, then cancel what is left
    * and let it clean up, within the grace period. */
-  if (loop->ngens && aioc__shutdown_gens) aioc__shutdown_gens(loop);
+  aioc__loop_shutdown_live(loop);
   if (loop->nlive) {
     aioc__tasks_each(loop, cancel_one, NULL);
     shutdown s = {loop, false};

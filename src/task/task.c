@@ -151,7 +151,7 @@ static void task_main(void *p) {
     r.errcode = 0;
     r.wake_rc = 0;
     r.nocancel = 0;
-    aioc__live_add(loop, &r.live);
+    aioc__live_add(loop, &r.live, &aioc__task_live_ops);
     t->f.result = NULL;
     t->r = &r;
     void *result = NULL;
@@ -168,7 +168,13 @@ static void task_main(void *p) {
   aioc__coro_exit(&r.coro, &loop->main_coro);
 }
 
-void (*aioc__gen_blocked)(aioc_task *t);
+int aioc__task_set_on_block(aioc_task *t, void (*fn)(aioc_task *)) {
+  aioc__fext *e = aioc__future_ext(&t->f);
+  if (!e) return -ENOMEM;
+  e->on_block = fn;
+  t->f.on_block = fn != NULL;
+  return 0;
+}
 
 /* Gets a task that has never run ready to: its stack, and its first
  * context in loop->start_coro, which the next switch must go to. On
@@ -201,7 +207,8 @@ static void task_abandon_created(aioc_task *t) {
   aioc_loop *loop = t->f.loop;
   if (!loop->quiet) {
     aioc_report rep = {.message = "Task was destroyed but it is pending",
-                       .task = t};
+                       .task = t,
+                       .task_name = aioc__task_display_name(t)};
     aioc__report(loop, &rep);
   }
   task_complete(t, -ECANCELED, NULL, NULL);
@@ -266,13 +273,17 @@ static void switch_out(aioc_task *t) {
 }
 
 /* The loop closes under a task that started and has not finished. */
+static void task_abandon(aioc__live *n);
+const aioc__live_ops aioc__task_live_ops = {NULL, task_abandon};
+
 static void task_abandon(aioc__live *n) {
   aioc__trun *r = aioc__container_of(n, aioc__trun, live);
   aioc_task *t = r->task;
   aioc_loop *loop = t->f.loop;
   if (!loop->quiet) {
     aioc_report rep = {.message = "Task was destroyed but it is pending",
-                       .task = t};
+                       .task = t,
+                       .task_name = aioc__task_display_name(t)};
     aioc__report(loop, &rep);
   }
   if (r->wait) {
@@ -287,7 +298,7 @@ static void task_abandon(aioc__live *n) {
     aioc__free(s);
   }
   /* Put back on the live list so that task_complete can unlink it. */
-  aioc__live_add(loop, &r->live);
+  aioc__live_add(loop, &r->live, &aioc__task_live_ops);
   task_complete(t, -ECANCELED, NULL, NULL);
   /* Its frames are abandoned: C cannot unwind them. */
   aioc__stack_put(r->coro.stack);
@@ -295,17 +306,12 @@ static void task_abandon(aioc__live *n) {
   if (!t->f.queued) task_unref(t);
 }
 
-/* The loop layer calls back into this one through a hook, set once. */
-__attribute__((constructor)) static void task_layer_init(void) {
-  aioc__live_abandon = task_abandon;
-}
-
 void aioc__tasks_each(aioc_loop *loop, void (*fn)(aioc_task *t, void *arg),
                       void *arg) {
-  for (aioc__live *n = loop->live.next; n != &loop->live;) {
-    aioc__live *next = n->next;
-    fn(aioc__container_of(n, aioc__trun, live)->task, arg);
-    n = next;
+  aioc__list_each(l, &loop->live) {
+    aioc__live *n = aioc__container_of(l, aioc__live, link);
+    if (n->ops == &aioc__task_live_ops)
+      fn(aioc__container_of(n, aioc__trun, live)->task, arg);
   }
   for (uintptr_t e = loop->ready.head; e;) {
     aioc__qnode *q = (aioc__qnode *)(e & ~AIOC__QTASK);
@@ -421,7 +427,7 @@ int aioc_all_tasks(aioc_loop *loop, aioc_task **tasks, size_t cap) {
 /* ---- suspension ---- */
 
 int aioc__task_suspend(aioc_task *t, aioc__wait *w) {
-  if (aioc__unlikely(t->f.is_gen)) aioc__gen_blocked(t);
+  if (aioc__unlikely(t->f.on_block)) t->f.ext->on_block(t);
   t->r->wait = w;
   t->f.tstate = T_SUSPENDED;
   switch_out(t);
@@ -444,7 +450,7 @@ void aioc__task_interrupt(aioc_task *t, int rc) {
 }
 
 void aioc__task_yield(aioc_task *t) {
-  if (aioc__unlikely(t->f.is_gen)) aioc__gen_blocked(t);
+  if (aioc__unlikely(t->f.on_block)) t->f.ext->on_block(t);
   t->r->wake_rc = 0;
   t->r->wait = NULL;
   t->f.tstate = T_READY;

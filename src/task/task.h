@@ -29,6 +29,7 @@ typedef struct aioc__fext {
   aioc_free_fn payload_free;
   aioc_free_fn result_free;
   char *name;      /* tasks: given, or "Task-<id>" once asked for */
+  void (*on_block)(aioc_task *t); /* tasks: see aioc__task_set_on_block */
   size_t stride;   /* tasks: stack stride, 0 for the loop's */
 } aioc__fext;
 
@@ -51,7 +52,7 @@ struct aioc_future {
   uint8_t result_taken : 1; /* ownership of the result passed on */
   /* Tasks only (here so that the record stays at 64 bytes). */
   uint8_t queued : 1;
-  uint8_t is_gen : 1;        /* the body of a generator (gen layer) */
+  uint8_t on_block : 1;      /* ext->on_block runs when it blocks */
   uint8_t tstate;            /* a whole byte: written on every switch */
   uint16_t cancel_requested; /* pending requests, saturating */
   uint32_t tid;                  /* "Task-<tid>": spawn count, mod 2^32 */
@@ -68,9 +69,12 @@ enum { T_CREATED, T_READY, T_RUNNING, T_SUSPENDED, T_FINISHED };
 
 /* What a task has while it has a stack: it lives in the frame at the top
  * of that stack (task_main), which is touched anyway. */
+/* The live-object operations of started tasks. */
+AIOC_HIDDEN extern const aioc__live_ops aioc__task_live_ops;
+
 typedef struct aioc__trun {
   aioc__coro coro;
-  aioc__live live; /* in loop->live */
+  aioc__live live; /* in loop->live, ops aioc__task_live_ops */
   aioc_task *task;
   aioc_fn fn;
   void *arg;
@@ -202,7 +206,15 @@ AIOC_HIDDEN aioc__fext *aioc__future_ext(aioc_future *f);
 
 /* Called (when set) as a generator's body task is about to block in the
  * loop: the gen layer arms its consumer's deadline lazily. */
-extern void (*aioc__gen_blocked)(aioc_task *t);
+/* Makes fn(t) run each time t is about to block in the loop (a
+ * generator's body: its consumer's deadline starts to matter then).
+ * Returns 0 or -ENOMEM. */
+AIOC_HIDDEN int aioc__task_set_on_block(aioc_task *t, void (*fn)(aioc_task *));
+
+/* Does t have an on_block function? */
+static inline bool aioc__task_has_on_block(const aioc_task *t) {
+  return t->f.on_block;
+}
 
 /* A place where one waiter — a task, or plain code running the loop —
  * waits for a condition, with an optional timeout (Group, merge). */

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "list.h"
+
 #define AIOC_HIDDEN __attribute__((visibility("hidden")))
 
 /* A code dropped on purpose (GCC's warn_unused_result ignores (void)). */

@@ -1,0 +1,91 @@
+/* Running the loop. One iteration: drain thread-safe calls, poll I/O
+ * (only when it can matter: fds registered, or nothing else to do), move
+ * expired timers to the ready queue, then run the items that were ready
+ * when the batch began (newly scheduled ones wait for the next iteration,
+ * as in asyncio). */
+
+#include "loop.h"
+
+static size_t run_once(aioc_loop *loop, bool may_block) {
+  loop->now_valid = false;
+  if (atomic_load_explicit(&loop->ts_pending, memory_order_relaxed))
+    aioc__drain_threadsafe(loop);
+  bool idle = loop->ready.head == 0;
+  if (idle && may_block && !atomic_load(&loop->stopping)) {
+    int64_t timeout = -1;
+    if (loop->nheap) {
+      if (loop->virtual_clock) {
+        timeout = 0;
+      } else {
+        timeout = loop->heap[0].when - aioc__now(loop);
+        if (timeout < 0) timeout = 0;
+      }
+    }
+    if (timeout != 0 || loop->nfds) aioc__poll_io(loop, timeout);
+    if (atomic_load(&loop->ts_pending)) aioc__drain_threadsafe(loop);
+    /* Virtual time jumps only when nothing else can happen first. */
+    if (loop->virtual_clock && loop->nheap && loop->ready.head == 0 &&
+        loop->heap[0].when > loop->now)
+      loop->now = loop->heap[0].when;
+  } else if (loop->nfds && (++loop->iter % 61 == 0 || idle)) {
+    aioc__poll_io(loop, 0);
+  }
+  if (loop->nheap) aioc__timers_fire(loop, aioc__now(loop));
+  /* Tasks may hand control straight to the next ready task of this batch
+   * (see task.c), so the count lives in the loop. */
+  loop->batch_left = loop->ready.len;
+  size_t ran = 0;
+  while (loop->batch_left) {
+    loop->batch_left--;
+    ran++;
+    aioc__ready_run(aioc__ready_pop(loop));
+  }
+  return ran;
+}
+
+int aioc__loop_run(aioc_loop *loop, bool (*done)(void *), void *arg) {
+  if (!loop) return -EINVAL;
+  if (loop->closed) return AIOC_ECLOSED;
+  if (loop->running || aioc__running) return AIOC_ERUNNING;
+  loop->running = true;
+  aioc__running = loop;
+  aioc_loop *saved = aioc__thread_current;
+  aioc__thread_current = loop;
+  aioc__coro_init_thread(&loop->main_coro);
+  loop->run_done = done;
+  loop->run_arg = arg;
+  int rc = 0;
+  while (!(done && done(arg))) {
+    /* As in asyncio, a stop requested before the run still lets one
+     * iteration happen. */
+    run_once(loop, true);
+    if (atomic_load(&loop->stopping)) {
+      rc = done && !done(arg) ? -EINTR : 0;
+      break;
+    }
+  }
+  atomic_store(&loop->stopping, false);
+  loop->run_done = NULL;
+  aioc__running = NULL;
+  if (aioc__thread_current == loop && saved != loop)
+    aioc__thread_current = saved;
+  loop->running = false;
+  return rc;
+}
+
+int aioc_loop_run_forever(aioc_loop *loop) {
+  return aioc__loop_run(loop, NULL, NULL);
+}
+
+int aioc_loop_run_once(aioc_loop *loop) {
+  if (!loop) return -EINVAL;
+  if (loop->closed) return AIOC_ECLOSED;
+  if (loop->running || aioc__running) return AIOC_ERUNNING;
+  loop->running = true;
+  aioc__running = loop;
+  aioc__coro_init_thread(&loop->main_coro);
+  size_t ran = run_once(loop, false);
+  aioc__running = NULL;
+  loop->running = false;
+  return (int)ran;
+}
