@@ -118,9 +118,8 @@ pkg_config)
   env -u LD_LIBRARY_PATH "$work/with_rpath" | tee "$work/out"
   grep -q "from $prefix/" "$work/out" || fail "not $prefix's library"
   # shellcheck disable=SC2086
-  cc_consumer static 0 $(pkg-config --cflags aioc) \
-    -Wl,-Bstatic $(pkg-config --libs-only-L aioc) -laioc -Wl,-Bdynamic \
-    $(pkg-config --static --libs-only-l aioc | sed 's/-laioc\b//')
+  cc_consumer static 0 $(pkg-config --cflags aioc) "$prefix/$LIBDIR/libaioc.a" \
+    $(pkg-config --static --libs-only-l aioc | sed 's/-laioc//')
   step "run the static link"
   "$work/static"
   ;;
