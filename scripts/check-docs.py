@@ -5,7 +5,9 @@ source tree. Prints each problem and exits 1 if there is any.
 1. Every AIOC_API function of include/aioc/*.h has a section in docs/*.md
    whose `## ` heading names it (`## aioc_name`, or a heading listing it:
    `## aioc_a, aioc_b`); a heading that names an aioc_ identifier the
-   headers do not declare is stale.
+   headers do not declare is stale. A function's section has the
+   subsections `### Synopsis`, `### Description`, `### Return values` and
+   `### Suspension point` (the man pages are made of them).
 2. Every declaration in a `### Synopsis` block appears, as written, in the
    headers (whitespace and comments aside).
 3. The layer map of README.md (its "Reading the source" section) names
@@ -34,6 +36,9 @@ import aiocdoc  # noqa: E402
 SYSTEM_DIRS = {"bin", "boot", "dev", "etc", "lib", "lib32", "lib64", "opt",
                "proc", "run", "sbin", "srv", "sys", "tmp", "usr", "var"}
 
+REQUIRED_SUBSECTIONS = ("synopsis", "description", "return values",
+                        "suspension point")
+
 problems = []
 
 
@@ -52,6 +57,14 @@ def check_sections(root, funcs, sections):
             problem(f"{path}:{line}",
                     f"{name} is declared in the synopsis of `## {s.heading}` "
                     f"({s.path}:{s.line}) but no heading names it")
+    for s in sections:
+        if not any(n in funcs for n in s.names):
+            continue
+        titles = [t.lower() for t, _ in s.subsections]
+        for need in REQUIRED_SUBSECTIONS:
+            if not any(t == need or t.startswith(need + ":") for t in titles):
+                problem(f"{s.path}:{s.line}",
+                        f"`## {s.heading}` has no `### {need.capitalize()}` subsection")
     declared = set()
     for h in aiocdoc.public_headers(root):
         declared |= set(aiocdoc.IDENT.findall(

@@ -69,6 +69,8 @@ DOC_CASES = [
      "link to ../../elsewhere/y.md points outside the repository"),
     ("docs/ref.md", "+\n[x](other.md#nope)\n", "no heading #nope there"),
     ("docs/ref.md", "+\n[x](missing.md)\n", "no such file in the repository"),
+    ("docs/ref.md", ("### Suspension point", "### Notes"),
+     "has no `### Suspension point` subsection"),
     ("docs/ref.md", "+\n## aioc_removed\n\nGone.\n",
      "names aioc_removed, which the headers do not declare"),
 ]
