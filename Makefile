@@ -4,6 +4,7 @@ JOBS ?= $(shell nproc)
 WERROR := $(if $(CI),-DAIOC_WERROR=ON,)
 CTEST := ctest --output-on-failure -j$(JOBS)
 BENCH ?= B1,B2,B3,B4,B5,B7,B8
+PREFIX ?= /usr/local
 
 .PHONY: all build deps test test-normal test-asan test-tsan test-ucontext \
         test-aarch64 \
@@ -75,8 +76,9 @@ valgrind: deps
 	done
 	@echo "make valgrind: core tests clean under memcheck"
 
+# make install PREFIX=/some/dir (default /usr/local); DESTDIR is honoured.
 install: build
-	cmake --install build
+	DESTDIR="$(DESTDIR)" cmake --install build --prefix "$(abspath $(PREFIX))"
 
 clean:
 	rm -rf build build-asan build-tsan build-ucontext build-aarch64 build-bench \

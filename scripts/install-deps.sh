@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Installs, from Debian packages, what the build, the tests, the demo and
-# (with --bench) the benchmarks need. Safe to run again: it installs only
-# what is missing. Needs root (or sudo) when something is missing.
+# (with --bench) the benchmarks need (Python 3 generates the man pages and
+# checks the docs; groff and man-db check the man pages). Safe to run
+# again: it installs only what is missing. Needs root (or sudo) when
+# something is missing.
 set -euo pipefail
 
 want=(gcc make cmake pkg-config valgrind
-      gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
+      gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
+      python3 groff-base man-db)
 if [ "${1:-}" = "--bench" ]; then
   want+=(golang-go libuv1-dev python3-uvloop gnuplot-nox)
 fi

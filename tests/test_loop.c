@@ -990,7 +990,7 @@ static void test_strerror_names(void) {
 
 static void test_version(void) {
   CHECK_EQ(aioc_version(), AIOC_VERSION_HEX);
-  CHECK_EQ(aioc_version(), (0u << 16) | (1u << 8) | 0u);
+  CHECK_EQ(aioc_version(), (0u << 16) | (2u << 8) | 0u);
   char buf[32];
   snprintf(buf, sizeof buf, "%d.%d.%d", AIOC_VERSION_MAJOR, AIOC_VERSION_MINOR,
            AIOC_VERSION_PATCH);

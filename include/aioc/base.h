@@ -35,7 +35,7 @@ extern "C" {
 #endif
 
 #define AIOC_VERSION_MAJOR 0
-#define AIOC_VERSION_MINOR 1
+#define AIOC_VERSION_MINOR 2
 #define AIOC_VERSION_PATCH 0
 #define AIOC_VERSION_HEX                                                       \
   ((AIOC_VERSION_MAJOR << 16) | (AIOC_VERSION_MINOR << 8) | AIOC_VERSION_PATCH)
