@@ -27,7 +27,7 @@ static int main_task(void *arg, void **result) {
     f[i] = aioc_task_future(t[i]);
   }
   int rc = aioc_gather(f, 2, r, NULL, 0);
-  for (int i = 0; i < 2; i++) aioc_task_release(t[i]);
+  for (int i = 0; i < 2; i++) aioc_task_unref(t[i]);
   if (rc == 0) *result = AIOC_INT(AIOC_TO_INT(r[0]) + AIOC_TO_INT(r[1]));
   return rc;
 }
