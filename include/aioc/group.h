@@ -128,7 +128,9 @@ AIOC_API AIOC_NODISCARD int aioc_yielder_next(aioc_yielder *y, void **item,
 
 /* Stops early: cancels the pending tasks and waits for their cleanup;
  * results not taken are destroyed with result_free. Later next() calls
- * return AIOC_EXHAUSTED. Returns 0 or AIOC_ERUNNING. */
+ * return AIOC_EXHAUSTED. Returns 0, or, where it cannot wait (the tasks
+ * are cancelled all the same), AIOC_ERUNNING, -EDEADLK or -EBUSY as
+ * aioc_group_close() does; -EINVAL for NULL. */
 AIOC_API int aioc_yielder_close(aioc_yielder *y);
 
 /* Closes (if needed) and frees. NULL is harmless. */
