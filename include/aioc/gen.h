@@ -165,7 +165,7 @@ AIOC_API AIOC_NODISCARD int aioc_gen_iter(aioc_iter **out, aioc_gen *g);
 AIOC_API AIOC_NODISCARD int aioc_as_completed_iter(aioc_iter **out,
                                                    aioc_as_completed *ac);
 
-/* ---- A timeout between items (the seeds' AsyncTimedIterable) ------------- */
+/* ---- A timeout between items (an AsyncTimedIterable) ---------------------- */
 
 /* Limits of aioc_iter_timed(). A field of 0 (as in a zero-initialised
  * struct) or AIOC_FOREVER means no limit, so {.between = 0.2} limits only
