@@ -8,7 +8,27 @@
  *   aioc/gen.h      generators, iterators with per-item timeouts, helpers,
  *                   async context managers
  *   aioc/group.h    Group, Pool, Yielder, OrderedYielder (sync bridging)
- */
+ *   aioc/sync.h     Lock, Event, Condition, Semaphore, Barrier, queues,
+ *                   the thread-safe queue
+ *
+ * The implementation, one folder per layer, bottom up (a lower layer
+ * never includes a higher one):
+ *   src/util/       common.h, alloc.c (allocation hook, aioc_mem_free),
+ *                   slab.c (task records), error.c (version, error names)
+ *   src/coro/       coro.h, coro.c, stack.c (guarded, pooled stacks),
+ *                   switch_x86_64.S, switch_aarch64.S (context switch)
+ *   src/loop/       loop.h, loop.c (iteration, epoll, thread-safe calls,
+ *                   clock, implicit loop, reports), timer.c (timer heap)
+ *   src/task/       task.h, future.c, task.c, scope.c, waitpoint.c (one
+ *                   waiter with a timeout), errlist.c (error lists),
+ *                   run.c (run_until_complete, block_on, aioc_run)
+ *   src/combine/    sleep.c, gather.c, wait.c, taskgroup.c
+ *   src/gen/        gen.h, gen.c, iter.c (interface, timed wrapper),
+ *                   helpers.c, merge.c, cm.c (context managers)
+ *   src/group/      group.c
+ *   src/sync/       sync.h, waiter.c, lock.c, event.c, condition.c,
+ *                   semaphore.c, barrier.c, queue.c, tsqueue.c
+ * The API conventions every function follows are in docs/design.md. */
 #ifndef AIOC_H
 #define AIOC_H
 

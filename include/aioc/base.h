@@ -82,8 +82,8 @@ enum {
  * Every positive return of a task function means this, wherever the task
  * runs: the task succeeds with no result (awaiting it returns 0 with a
  * NULL result, aioc_run() returns 0), and a Yielder yields nothing for it
- * (the seed's rule for coroutines that return None). A result of NULL or 0
- * returned with 0 is a result like any other. */
+ * (as aioutils' Yielder skips a coroutine that returns None). A result
+ * of NULL or 0 returned with 0 is a result like any other. */
 #define AIOC_EXHAUSTED 1
 #define AIOC_NORESULT 2
 

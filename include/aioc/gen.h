@@ -63,8 +63,9 @@ AIOC_API AIOC_NODISCARD int aioc_gen_new(aioc_gen **out, aioc_gen_fn fn,
  * call waits for the same value; with AIOC_GEN_CANCEL_ON_TIMEOUT the body is
  * cancelled instead), -ECANCELED (the consumer was cancelled; the body keeps
  * its place as on a timeout), -EBUSY (another consumer is waiting on this
- * generator), -EINVAL. From plain code the loop runs until the value is
- * ready; inside a callback of a running loop: AIOC_ERUNNING. */
+ * generator), -EDEADLK (called from g's own body), -EINVAL. From plain code
+ * the loop runs until the value is ready; inside a callback of a running
+ * loop: AIOC_ERUNNING. */
 AIOC_API AIOC_NODISCARD int aioc_gen_next(aioc_gen *g, void **item,
                                           double timeout);
 
@@ -92,8 +93,10 @@ AIOC_API AIOC_NODISCARD int aioc_gen_throw(aioc_gen *g, int code, void **item,
  * completes). A body that yields again while closing gets AIOC_EGENEXIT
  * again at once and is finished when it returns; close then returns
  * AIOC_EGENYIELD. Returns 0, AIOC_EGENYIELD, the error the body returned
- * during cleanup, or -EINVAL. Closing a finished or unstarted generator
- * is harmless (0). */
+ * during cleanup, -EDEADLK (called from g's own body), AIOC_ERUNNING (in a
+ * callback of a running loop, where nothing can wait: aioc_gen_free()
+ * closes in the background there), or -EINVAL. Closing a finished or
+ * unstarted generator is harmless (0). */
 AIOC_API int aioc_gen_close(aioc_gen *g);
 
 /* Closes (as aioc_gen_close()) and frees the generator. Values produced
@@ -162,7 +165,7 @@ AIOC_API AIOC_NODISCARD int aioc_gen_iter(aioc_iter **out, aioc_gen *g);
 AIOC_API AIOC_NODISCARD int aioc_as_completed_iter(aioc_iter **out,
                                                    aioc_as_completed *ac);
 
-/* ---- A timeout between items (the seeds' AsyncTimedIterable) ------------- */
+/* ---- A timeout between items (an AsyncTimedIterable) ---------------------- */
 
 /* Limits of aioc_iter_timed(). A field of 0 (as in a zero-initialised
  * struct) or AIOC_FOREVER means no limit, so {.between = 0.2} limits only

@@ -107,7 +107,7 @@ AIOC_API AIOC_NODISCARD int aioc_yielder_new(aioc_yielder **out, int ordered,
 AIOC_API AIOC_NODISCARD int aioc_yielder_spawn(aioc_yielder *y, aioc_fn fn,
                                                void *arg);
 
-/* Adds a value to be yielded, as the seed's y.put(): in an OrderedYielder
+/* Adds a value to be yielded, as aioutils' y.put(): in an OrderedYielder
  * it takes its place after everything spawned or put before it. From a
  * task of the yielder, from plain code, or (thread-safe) another thread.
  * Returns 0, -ENOMEM or AIOC_ESTATE (closed). */
@@ -128,7 +128,9 @@ AIOC_API AIOC_NODISCARD int aioc_yielder_next(aioc_yielder *y, void **item,
 
 /* Stops early: cancels the pending tasks and waits for their cleanup;
  * results not taken are destroyed with result_free. Later next() calls
- * return AIOC_EXHAUSTED. Returns 0 or AIOC_ERUNNING. */
+ * return AIOC_EXHAUSTED. Returns 0, or, where it cannot wait (the tasks
+ * are cancelled all the same), AIOC_ERUNNING, -EDEADLK or -EBUSY as
+ * aioc_group_close() does; -EINVAL for NULL. */
 AIOC_API int aioc_yielder_close(aioc_yielder *y);
 
 /* Closes (if needed) and frees. NULL is harmless. */
@@ -137,7 +139,7 @@ AIOC_API void aioc_yielder_free(aioc_yielder *y);
 /* The yielder as an iterator (aioc_iter); the iterator takes ownership. */
 AIOC_API AIOC_NODISCARD int aioc_yielder_iter(aioc_iter **out, aioc_yielder *y);
 
-/* The scoped form of the seed's yielding() / ordered_yielding(): creates a
+/* The scoped form of aioutils' yielding() / ordered_yielding(): creates a
  * (ordered) Yielder, calls body(arg, y) — which spawns and iterates —
  * then closes the Yielder (cancelling what is still pending and waiting
  * for its cleanup, whatever body returned) and frees it. Returns body's

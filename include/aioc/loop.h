@@ -146,10 +146,9 @@ AIOC_API int aioc_handle_is_cancelled(const aioc_handle *h);
 AIOC_API void aioc_handle_unref(aioc_handle *h);
 
 /* Thread-safe: schedules cb(arg) on loop from any thread and wakes the loop
- * if it waits. Returns 0, -EINVAL, -ENOMEM or AIOC_ECLOSED. The caller must
- * know the loop's memory is alive: a call that may overlap the end of
- * aioc_loop_close() (which frees the loop) is a use-after-free, as with
- * any handle. */
+ * if it waits. Returns 0, -EINVAL, -ENOMEM or AIOC_ECLOSED (close has
+ * begun). The caller must know the loop is not freed: a call that may
+ * overlap aioc_loop_free() is a use-after-free, as with any handle. */
 AIOC_API AIOC_NODISCARD int
 aioc_call_soon_threadsafe(aioc_loop *loop, aioc_callback cb, void *arg);
 
