@@ -136,8 +136,9 @@ man)
   [ "$found" = "$man_dir/man3/aioc_gather.3" ] || fail "man -w: $found"
   echo "$found"
   step "every public function has a page"
-  for fn in $(sed -n 's/^AIOC_API[^(]* \**\(aioc_[a-z0-9_]*\)(.*/\1/p' \
-              "$prefix"/include/aioc/*.h); do
+  for fn in $(cat "$prefix"/include/aioc/*.h | tr '\n' ' ' |
+              grep -o 'AIOC_API [^;(#]*aioc_[a-z0-9_]*(' |
+              sed 's/.*[ *]\(aioc_[a-z0-9_]*\)($/\1/'); do
     [ -f "$man_dir/man3/$fn.3" ] || fail "no page for $fn"
   done
   MANPATH=$man_dir MANPAGER=cat MANWIDTH=80 man aioc_condition_release >"$tmp/man.out" 2>&1
