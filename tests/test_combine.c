@@ -1465,6 +1465,109 @@ static void test_scope_reschedule(void) {
   CHECK_RC(run_main(reschedule_main, NULL, NULL), 0);
 }
 
+/* A deadline already past when the scope is entered (0 seconds, a past
+ * time) or rescheduled expires it at once: the first suspension point
+ * inside fails, aioc_yield() and aioc_sleep(0) included (asyncio: `async
+ * with timeout(0): await sleep(0)` raises TimeoutError). A call whose
+ * answer is there returns it without checks. */
+static int sleeps_under_scope(void *arg, void **result) {
+  (void)result;
+  aioc_scope **sp = arg;
+  CHECK_RC(aioc_timeout_enter(sp, 10.0), 0);
+  int rc = aioc_sleep(5.0);
+  IGNORE_RC(aioc_scope_exit(*sp));
+  return rc;
+}
+
+static int expired_at_entry_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  aioc_scope *s;
+  aioc_future *done;
+  CHECK_RC(aioc_future_new(&done, NULL), 0);
+  CHECK_RC(aioc_future_set_result(done, AIOC_INT(4), NULL), 0);
+  void *r;
+
+  /* 0 seconds: yield, sleep(0) and sleep(1) all fail, no time passes. */
+  CHECK_RC(aioc_timeout_enter(&s, 0.0), 0);
+  CHECK(aioc_scope_is_expired(s));
+  CHECK_RC(aioc_yield(), -ETIMEDOUT);
+  CHECK_RC(aioc_sleep(0), -ETIMEDOUT);
+  CHECK_RC(aioc_sleep(1.0), -ETIMEDOUT);
+  CHECK_RC(aioc_await(done, &r), 0); /* the answer is there: no check */
+  CHECK_EQ(AIOC_TO_INT(r), 4);
+  CHECK_RC(aioc_scope_exit(s), -ETIMEDOUT);
+  aioc_scope_free(s);
+  CHECK_DBL(aioc_time(), 0.0, EPS);
+
+  /* The first wait inside is the one that fails. */
+  CHECK_RC(aioc_timeout_enter(&s, 0.0), 0);
+  CHECK_RC(aioc_sleep(0), -ETIMEDOUT);
+  IGNORE_RC(aioc_scope_exit(s));
+  aioc_scope_free(s);
+
+  /* A past absolute time, and exactly now. */
+  CHECK_RC(aioc_sleep(2.0), 0);
+  CHECK_RC(aioc_timeout_at_enter(&s, aioc_time() - 1.0), 0);
+  CHECK_RC(aioc_yield(), -ETIMEDOUT);
+  CHECK_DBL(aioc_scope_deadline(s), 1.0, EPS);
+  CHECK_RC(aioc_scope_exit(s), -ETIMEDOUT);
+  aioc_scope_free(s);
+  CHECK_RC(aioc_timeout_at_enter(&s, aioc_time()), 0);
+  CHECK_RC(aioc_yield(), -ETIMEDOUT);
+  CHECK_RC(aioc_scope_exit(s), -ETIMEDOUT);
+  aioc_scope_free(s);
+
+  /* move_on: the waits fail, its exit does not. */
+  CHECK_RC(aioc_move_on_enter(&s, 0.0), 0);
+  CHECK_RC(aioc_yield(), -ETIMEDOUT);
+  CHECK_RC(aioc_scope_exit(s), 0);
+  CHECK(aioc_scope_is_expired(s));
+  aioc_scope_free(s);
+
+  /* A shield of 0 seconds. */
+  CHECK_RC(aioc_shield_enter(&s, 0.0), 0);
+  CHECK_RC(aioc_sleep(0), -ETIMEDOUT);
+  CHECK_RC(aioc_scope_exit(s), -ETIMEDOUT);
+  aioc_scope_free(s);
+
+  /* Rescheduled into the past: expired at once. */
+  CHECK_RC(aioc_timeout_enter(&s, 10.0), 0);
+  CHECK_RC(aioc_yield(), 0);
+  CHECK_RC(aioc_scope_reschedule(s, aioc_time() - 0.5), 0);
+  CHECK(aioc_scope_is_expired(s));
+  CHECK_DBL(aioc_scope_deadline(s), 1.5, EPS);
+  CHECK_RC(aioc_yield(), -ETIMEDOUT);
+  CHECK_RC(aioc_scope_reschedule(s, 100.0), AIOC_ESTATE);
+  CHECK_RC(aioc_scope_exit(s), -ETIMEDOUT);
+  aioc_scope_free(s);
+
+  /* Rescheduled into the past by another task while its owner waits:
+   * the owner is woken at once with -ETIMEDOUT. */
+  aioc_scope *other = NULL;
+  aioc_task *t;
+  CHECK_RC(aioc_spawn(&t, sleeps_under_scope, &other), 0);
+  CHECK_RC(aioc_sleep(1.0), 0);
+  CHECK_RC(aioc_scope_reschedule(other, aioc_time()), 0);
+  CHECK_RC(aioc_task_await(t, NULL), -ETIMEDOUT);
+  CHECK_DBL(aioc_time(), 3.0, EPS);
+  aioc_task_unref(t);
+  aioc_scope_free(other);
+
+  /* A deadline still ahead lets the first yield through. */
+  CHECK_RC(aioc_timeout_enter(&s, 1.0), 0);
+  CHECK_RC(aioc_yield(), 0);
+  CHECK_RC(aioc_sleep(0), 0);
+  CHECK_RC(aioc_scope_exit(s), 0);
+  aioc_scope_free(s);
+  aioc_future_unref(done);
+  return 0;
+}
+
+static void test_scope_expired_at_entry(void) {
+  CHECK_RC(run_main(expired_at_entry_main, NULL, NULL), 0);
+}
+
 /* A cancelled task can still wait inside a shield; the shield's own
  * deadline gives -ETIMEDOUT; outside it the cancellation is back. */
 typedef struct shielded {
@@ -1674,6 +1777,7 @@ int main(void) {
   RUN(test_scope_exit_by_other_task);
   RUN(test_move_on);
   RUN(test_scope_reschedule);
+  RUN(test_scope_expired_at_entry);
   RUN(test_shield_scope);
   RUN(test_shield_blocks_cancel_and_outer_deadline);
   RUN(test_with_timeout);

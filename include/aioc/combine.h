@@ -12,8 +12,9 @@ extern "C" {
 #endif
 
 /* Suspension point: waits seconds (>= 0). aioc_sleep(0) lets the other
- * ready tasks run first. Returns 0, -EINVAL (negative or NaN),
- * -ECANCELED, -ETIMEDOUT, AIOC_ENOTASK. */
+ * ready tasks run first. Cancellation and deadlines are checked first,
+ * for 0 too. Returns 0, -EINVAL (negative or NaN), -ECANCELED,
+ * -ETIMEDOUT, AIOC_ENOTASK, -ENOMEM (no room for its timer). */
 AIOC_API AIOC_NODISCARD int aioc_sleep(double seconds);
 
 /* Suspension point: waits for f at most timeout seconds (AIOC_FOREVER: no

@@ -6,7 +6,8 @@
  * wait, it returns -ECANCELED once the task is cancelled and -ETIMEDOUT
  * once a deadline in scope has passed. A call whose answer is already
  * there returns it without waiting and without those checks (as awaiting
- * a done future in asyncio). */
+ * a done future in asyncio). aioc_yield() and aioc_sleep() (0 included)
+ * always count as waits: they always check. */
 #ifndef AIOC_TASK_H
 #define AIOC_TASK_H
 
@@ -195,7 +196,8 @@ AIOC_API int aioc_error(int code, const char *fmt, ...) AIOC_PRINTF(2, 3);
 AIOC_API const char *aioc_error_message(void);
 
 /* Suspension point: lets every other ready task and callback run once, then
- * continues. Returns 0, -ECANCELED or -ETIMEDOUT as any wait does. */
+ * continues. Returns 0, -ECANCELED or -ETIMEDOUT as any wait does (it
+ * always checks, first). */
 AIOC_API AIOC_NODISCARD int aioc_yield(void);
 
 /* ---- Deadline scopes and shields --------------------------------------
@@ -205,7 +207,11 @@ AIOC_API AIOC_NODISCARD int aioc_yield(void);
 
 /* Enters a deadline scope that expires seconds from now (AIOC_FOREVER: no
  * deadline yet). After it expires, every suspension point inside returns
- * -ETIMEDOUT. Returns 0, -EINVAL (negative/NaN), -ENOMEM, AIOC_ENOTASK. */
+ * -ETIMEDOUT. A deadline already past (0 seconds; a past time for the
+ * variants below) enters an expired scope: the first suspension point
+ * inside fails, aioc_yield() and aioc_sleep(0) included (asyncio's
+ * `timeout(0)` around `sleep(0)`), and so does its exit. Returns 0,
+ * -EINVAL (negative/NaN), -ENOMEM, AIOC_ENOTASK. */
 AIOC_API AIOC_NODISCARD int aioc_timeout_enter(aioc_scope **out,
                                                double seconds);
 
@@ -224,16 +230,18 @@ AIOC_API AIOC_NODISCARD int aioc_move_on_enter(aioc_scope **out,
  * waits inside return -ETIMEDOUT. */
 AIOC_API AIOC_NODISCARD int aioc_shield_enter(aioc_scope **out, double seconds);
 
-/* Moves the scope's deadline to loop time when (AIOC_FOREVER: none).
- * Returns 0, -EINVAL, or AIOC_ESTATE if the scope already expired or was
- * exited. */
+/* Moves the scope's deadline to loop time when (AIOC_FOREVER: none). A
+ * time already past expires the scope at once (a wait in progress inside
+ * is woken with -ETIMEDOUT). Returns 0, -EINVAL, -ENOMEM, or AIOC_ESTATE
+ * if the scope already expired or was exited. */
 AIOC_API int aioc_scope_reschedule(aioc_scope *s, double when);
 
 /* The scope's deadline in loop time (AIOC_FOREVER if none). */
 AIOC_API double aioc_scope_deadline(const aioc_scope *s);
 
-/* Non-zero once the scope's deadline has passed while it was open (still
- * readable after aioc_scope_exit()). */
+/* Non-zero once the scope's deadline has passed while it was open, or had
+ * passed when it was entered or rescheduled (still readable after
+ * aioc_scope_exit()). */
 AIOC_API int aioc_scope_is_expired(const aioc_scope *s);
 
 /* Exits the scope: its deadline no longer applies. The scope stays

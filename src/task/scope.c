@@ -29,6 +29,12 @@ static void scope_fire(aioc_loop *loop, aioc__timer *tm) {
     aioc__task_interrupt(t, -ETIMEDOUT);
 }
 
+/* The loop's time, read afresh (the cached time of a long iteration may be
+ * behind: a deadline that has passed must be seen as passed). */
+static int64_t fresh_now(aioc_loop *loop) {
+  return aioc__deadline_after(loop, 0);
+}
+
 static int enter(aioc_scope **out, int kind, int64_t when) {
   aioc_task *t = aioc__current();
   if (!t) return AIOC_ENOTASK;
@@ -39,7 +45,14 @@ static int enter(aioc_scope **out, int kind, int64_t when) {
   s->kind = (uint8_t)kind;
   s->expired = false;
   s->entered = true;
-  if (when != AIOC__NEVER) {
+  if (when != AIOC__NEVER && when <= fresh_now(t->f.loop)) {
+    /* Already past (0 seconds, a past time): expired from the start, so
+     * the first suspension point inside fails, aioc_yield() included
+     * (asyncio: `async with timeout(0): await sleep(0)` raises). A timer
+     * would only fire after that first wait had gone through. */
+    s->tm.when = when;
+    s->expired = true;
+  } else if (when != AIOC__NEVER) {
     if (aioc__timer_arm(t->f.loop, &s->tm, when) < 0) {
       aioc__free(s);
       return -ENOMEM;
@@ -83,7 +96,17 @@ int aioc_shield_enter(aioc_scope **out, double seconds) {
 int aioc_scope_reschedule(aioc_scope *s, double when) {
   if (!s || isnan(when)) return -EINVAL;
   if (s->expired || !s->entered) return AIOC_ESTATE;
-  return aioc__timer_arm(s->task->f.loop, &s->tm, aioc__deadline_at(when));
+  aioc_loop *loop = s->task->f.loop;
+  int64_t w = aioc__deadline_at(when);
+  if (w != AIOC__NEVER && w <= fresh_now(loop)) {
+    /* Into the past: it expires now, as if its timer had fired (a task
+     * waiting under it is woken with -ETIMEDOUT). */
+    aioc__timer_disarm(loop, &s->tm);
+    s->tm.when = w;
+    scope_fire(loop, &s->tm);
+    return 0;
+  }
+  return aioc__timer_arm(loop, &s->tm, w);
 }
 
 double aioc_scope_deadline(const aioc_scope *s) {
