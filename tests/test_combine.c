@@ -4,6 +4,7 @@
 #include <math.h>
 
 #include "check.h"
+#include "loop/loop.h" /* the timer heap's size, to fill it */
 
 #define EPS 1e-6
 
@@ -1721,6 +1722,82 @@ static void test_with_timeout(void) {
   CHECK_RC(run_main(with_timeout_main, NULL, NULL), 0);
 }
 
+/* ---- a timer that cannot be armed --------------------------------------- */
+
+/* Fails the growth of a block (the timer heap) while fail_grow is set;
+ * the rest is libc's realloc, as the default allocator's. */
+static bool fail_grow;
+static void *grow_failing_realloc(void *ud, void *p, size_t n) {
+  (void)ud;
+  if (n == 0) {
+    free(p);
+    return NULL;
+  }
+  if (fail_grow && p) return NULL;
+  return realloc(p, n);
+}
+
+/* A guard 1000 s away completes the future a wait that went ahead without
+ * its timer would otherwise hang on; the rest fills the heap. */
+static void guard_complete(void *arg) {
+  IGNORE_RC(aioc_future_set_result(arg, NULL, NULL));
+}
+static void nop_cb(void *arg) { (void)arg; }
+
+static void fill_timer_heap(aioc_future *guarded) {
+  aioc_loop *loop = aioc_get_running_loop();
+  CHECK_RC(aioc_call_later(NULL, loop, 1000, guard_complete, guarded), 0);
+  for (int i = 1; loop->nheap < loop->capheap; i++)
+    CHECK_RC(aioc_call_later(NULL, loop, 1000 + i, nop_cb, NULL), 0);
+}
+
+static int timer_nomem_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  aioc_future *f;
+  CHECK_RC(aioc_future_new(&f, NULL), 0);
+  aioc_scope *s;
+  /* A scope with no deadline yet, so that its reschedule needs room. */
+  CHECK_RC(aioc_timeout_enter(&s, AIOC_FOREVER), 0);
+  fill_timer_heap(f);
+  fail_grow = true;
+  CHECK_RC(aioc_sleep(5.0), -ENOMEM);
+  aioc_scope *s2 = (aioc_scope *)&s2;
+  CHECK_RC(aioc_timeout_enter(&s2, 5.0), -ENOMEM);
+  CHECK(s2 == NULL);
+  CHECK_RC(aioc_wait_for(f, NULL, 5.0), -ENOMEM);
+  aioc_future *done[1], *pending[1];
+  size_t nd = 9, np = 9;
+  CHECK_RC(aioc_wait(&f, 1, AIOC_WAIT_ALL_COMPLETED, done, &nd, pending, &np,
+                     5.0),
+           -ENOMEM);
+  aioc_as_completed *it;
+  CHECK_RC(aioc_as_completed_new(&it, &f, 1, AIOC_FOREVER), 0);
+  aioc_future *got;
+  CHECK_RC(aioc_as_completed_next(it, &got, 5.0), -ENOMEM);
+  aioc_as_completed_free(it);
+  CHECK_RC(aioc_scope_reschedule(s, aioc_time() + 5.0), -ENOMEM);
+  CHECK(aioc_scope_deadline(s) == AIOC_FOREVER); /* none was armed */
+  fail_grow = false;
+  CHECK_DBL(aioc_time(), 0.0, EPS);
+  CHECK_EQ(aioc_future_state(f), AIOC_FUTURE_PENDING);
+  CHECK_RC(aioc_scope_exit(s), 0);
+  aioc_scope_free(s);
+  /* What needs no timer still works; the guard ends the wait. */
+  CHECK_RC(aioc_await(f, NULL), 0);
+  CHECK_DBL(aioc_time(), 1000.0, EPS);
+  aioc_future_unref(f);
+  return 0;
+}
+
+/* A wait whose timeout cannot be armed (the timer heap cannot grow) fails
+ * with -ENOMEM at once, never waits without limit. */
+static void test_timer_nomem(void) {
+  aioc_set_allocator(grow_failing_realloc, NULL);
+  CHECK_RC(run_main(timer_nomem_main, NULL, NULL), 0);
+  aioc_set_allocator(NULL, NULL);
+}
+
 /* ---- aioc_run_ex with the virtual clock --------------------------------- */
 
 static int run_ex_main(void *arg, void **result) {
@@ -1782,5 +1859,6 @@ int main(void) {
   RUN(test_shield_blocks_cancel_and_outer_deadline);
   RUN(test_with_timeout);
   RUN(test_run_ex_virtual);
+  RUN(test_timer_nomem);
   return check_report();
 }

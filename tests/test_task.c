@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 
 #include "check.h"
+#include "task/task.h" /* the waitpoint, the loop's timer heap */
 
 /* ---- helpers ---- */
 
@@ -788,6 +789,90 @@ static void test_overflow_names_task(void) {
   CHECK(strstr(buf, "stack overflow in task 'second-deep'") != NULL);
 }
 
+/* ---- a timer that cannot be armed ---- */
+
+/* Fails the growth of a block (the timer heap) while fail_grow is set;
+ * the rest is libc's realloc, as the default allocator's. */
+static bool fail_grow;
+static void *grow_failing_realloc(void *ud, void *p, size_t n) {
+  (void)ud;
+  if (n == 0) {
+    free(p);
+    return NULL;
+  }
+  if (fail_grow && p) return NULL;
+  return realloc(p, n);
+}
+
+/* Fills the loop's timer heap to its capacity, the first timer being a
+ * guard 1000 s away that makes the condition true (so a wait that went
+ * ahead without its timer ends then instead of hanging). */
+static bool guard_fired;
+static aioc__waitpoint *guard_wp;
+static void guard_cb(void *arg) {
+  (void)arg;
+  guard_fired = true;
+  if (guard_wp) aioc__waitpoint_notify(guard_wp);
+}
+static void nop_cb(void *arg) { (void)arg; }
+static bool guard_cond(void *arg) {
+  (void)arg;
+  return guard_fired;
+}
+
+static void fill_timer_heap(aioc_loop *loop) {
+  guard_fired = false;
+  CHECK_RC(aioc_call_later(NULL, loop, 1000, guard_cb, NULL), 0);
+  for (int i = 1; loop->nheap < loop->capheap; i++)
+    CHECK_RC(aioc_call_later(NULL, loop, 1000 + i, nop_cb, NULL), 0);
+}
+
+static int waitpoint_nomem_main(void *arg, void **result) {
+  (void)result;
+  aioc__waitpoint *wp = arg;
+  fill_timer_heap(aioc_get_running_loop());
+  fail_grow = true;
+  int rc = aioc__waitpoint_wait(wp, guard_cond, NULL, 5.0, false);
+  fail_grow = false;
+  CHECK_RC(rc, -ENOMEM);
+  CHECK_DBL(aioc_time(), 0.0, 1e-9);
+  CHECK(!guard_fired);
+  /* Without a timeout no timer is needed. */
+  fail_grow = true;
+  CHECK_RC(aioc__waitpoint_wait(wp, guard_cond, NULL, AIOC_FOREVER, false), 0);
+  fail_grow = false;
+  CHECK_DBL(aioc_time(), 1000.0, 1e-9);
+  return 0;
+}
+
+/* The one waiting place with an optional timeout (Group join, Yielder and
+ * merge next use it) fails with -ENOMEM when its timer cannot be armed,
+ * in a task and in plain code, instead of waiting without limit. */
+static void test_waitpoint_timer_nomem(void) {
+  aioc_set_allocator(grow_failing_realloc, NULL);
+  aioc_loop *loop = test_loop(1);
+  aioc__waitpoint wp;
+  aioc__waitpoint_init(&wp, loop);
+  guard_wp = &wp;
+  aioc_task *t;
+  CHECK_RC(aioc_spawn_ex(&t, loop, waitpoint_nomem_main, &wp, NULL), 0);
+  CHECK_RC(aioc_loop_run_until_complete(loop, aioc_task_future(t)), 0);
+  CHECK_RC(aioc_future_result(aioc_task_future(t), NULL), 0);
+  aioc_task_unref(t);
+  /* Plain code, the loop not running. */
+  fill_timer_heap(loop);
+  double t0 = aioc_loop_time(loop);
+  fail_grow = true;
+  int rc = aioc__waitpoint_wait(&wp, guard_cond, NULL, 5.0, false);
+  fail_grow = false;
+  CHECK_RC(rc, -ENOMEM);
+  CHECK_DBL(aioc_loop_time(loop), t0, 1e-9);
+  CHECK(!guard_fired);
+  guard_wp = NULL;
+  CLOSE_CLEAN(loop);
+  aioc_set_allocator(NULL, NULL);
+}
+
 /* ---- a million tasks alive at once (stock vm.max_map_count) ---- */
 
 static int million_main(void *arg, void **result) {
@@ -846,6 +931,7 @@ int main(void) {
   RUN(test_stack_size);
   RUN(test_started_in_place);
   RUN(test_overflow_names_task);
+  RUN(test_waitpoint_timer_nomem);
   RUN(test_million_tasks);
   return check_report();
 }
