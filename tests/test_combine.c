@@ -486,8 +486,8 @@ static int gather_keep_main(void *arg, void **result) {
   CHECK_STR(aioc_error_message(), "B failed");
   CHECK_DBL(aioc_time(), 1.0, EPS);
   /* The others still run. */
-  CHECK_EQ(aioc_future_state(fs[0]), AIOC_FUTURE_PENDING);
-  CHECK_EQ(aioc_future_state(fs[2]), AIOC_FUTURE_PENDING);
+  CHECK_EQ(aioc_future_state(fs[0]), AIOC_FUTURE_RUNNING);
+  CHECK_EQ(aioc_future_state(fs[2]), AIOC_FUTURE_RUNNING);
   CHECK_EQ(aioc_task_cancelling(ts[0]), 0);
   CHECK_EQ(aioc_task_cancelling(ts[2]), 0);
   void *r;
@@ -660,8 +660,8 @@ static int wait_first_completed_main(void *arg, void **result) {
   CHECK(pending[0] == fs[0]);
   CHECK(pending[1] == fs[2]);
   /* Nothing cancelled. */
-  CHECK_EQ(aioc_future_state(fs[0]), AIOC_FUTURE_PENDING);
-  CHECK_EQ(aioc_future_state(fs[2]), AIOC_FUTURE_PENDING);
+  CHECK_EQ(aioc_future_state(fs[0]), AIOC_FUTURE_RUNNING);
+  CHECK_EQ(aioc_future_state(fs[2]), AIOC_FUTURE_RUNNING);
 
   /* Again: the one already done satisfies it at once. */
   CHECK_RC(aioc_wait(fs, 3, AIOC_WAIT_FIRST_COMPLETED, done, &nd, NULL, &np,
@@ -735,7 +735,7 @@ static int wait_first_exception_main(void *arg, void **result) {
   CHECK(done[1] == fs[1]);
   CHECK(pending[0] == fs[2]);
   CHECK_RC(aioc_future_error(fs[1]), -EIO);
-  CHECK_EQ(aioc_future_state(fs[2]), AIOC_FUTURE_PENDING);
+  CHECK_EQ(aioc_future_state(fs[2]), AIOC_FUTURE_RUNNING);
   CHECK_EQ(aioc_task_cancelling(ts[2]), 0);
   /* No failure among the rest: FIRST_EXCEPTION waits for all. */
   aioc_future *rest[2] = {fs[0], fs[2]};
@@ -776,7 +776,7 @@ static int wait_timeout_main(void *arg, void **result) {
   CHECK(done[0] == fs[0]);
   CHECK(pending[0] == fs[1] && pending[1] == fs[2]);
   for (int i = 1; i < 3; i++) {
-    CHECK_EQ(aioc_future_state(fs[i]), AIOC_FUTURE_PENDING);
+    CHECK_EQ(aioc_future_state(fs[i]), AIOC_FUTURE_RUNNING);
     CHECK_EQ(aioc_task_cancelling(ts[i]), 0);
   }
   /* FIRST_COMPLETED with a zero timeout: polls. */
@@ -827,7 +827,7 @@ static int wait_deadline_main(void *arg, void **result) {
   CHECK_RC(aioc_scope_exit(s), -ETIMEDOUT);
   aioc_scope_free(s);
   CHECK_DBL(aioc_time(), 1.0, EPS);
-  CHECK_EQ(aioc_future_state(fs[0]), AIOC_FUTURE_PENDING); /* not cancelled */
+  CHECK_EQ(aioc_future_state(fs[0]), AIOC_FUTURE_RUNNING); /* not cancelled */
   CHECK_RC(aioc_task_await(t, NULL), 0);
   CHECK_DBL(aioc_time(), 5.0, EPS);
   aioc_task_unref(t);
@@ -926,7 +926,7 @@ static int as_completed_whole_main(void *arg, void **result) {
   CHECK_RC(aioc_as_completed_next(it, &f, 10.0), -ETIMEDOUT);
   CHECK_DBL(aioc_time(), 2.5, EPS);
   /* Nothing was cancelled. */
-  CHECK_EQ(aioc_future_state(fs[0]), AIOC_FUTURE_PENDING);
+  CHECK_EQ(aioc_future_state(fs[0]), AIOC_FUTURE_RUNNING);
   aioc_as_completed_free(it);
   CHECK_RC(aioc_task_await(ts[0], NULL), 0);
   CHECK_DBL(aioc_time(), 5.0, EPS);
@@ -961,7 +961,7 @@ static int as_completed_item_main(void *arg, void **result) {
   CHECK_DBL(aioc_time(), 3.0, EPS);
   CHECK_RC(aioc_as_completed_next(it, &f, 0.5), -ETIMEDOUT);
   CHECK_DBL(aioc_time(), 3.5, EPS);
-  CHECK_EQ(aioc_future_state(fs[0]), AIOC_FUTURE_PENDING);
+  CHECK_EQ(aioc_future_state(fs[0]), AIOC_FUTURE_RUNNING);
   CHECK_RC(aioc_as_completed_next(it, &f, AIOC_FOREVER), 0);
   CHECK(f == fs[0]);
   CHECK_DBL(aioc_time(), 5.0, EPS);

@@ -418,7 +418,7 @@ static int shield_main(void *arg, void **result) {
   CHECK_RC(aioc_shield(&outer, aioc_task_future(inner)), 0);
   CHECK_RC(aioc_wait_for(outer, NULL, 1.0), -ETIMEDOUT);
   CHECK_EQ(aioc_future_state(outer), AIOC_FUTURE_CANCELLED);
-  CHECK_EQ(aioc_future_state(aioc_task_future(inner)), AIOC_FUTURE_PENDING);
+  CHECK_EQ(aioc_future_state(aioc_task_future(inner)), AIOC_FUTURE_RUNNING);
   CHECK_RC(aioc_task_await(inner, NULL), 0);
   CHECK_DBL(aioc_time(), 2.0, 1e-9);
   aioc_future_unref(outer);
@@ -429,6 +429,71 @@ static int shield_main(void *arg, void **result) {
 static void test_shield_future(void) {
   aioc_run_options o = {.loop.virtual_clock = 1};
   CHECK_RC(aioc_run_ex(shield_main, NULL, NULL, &o), 0);
+}
+
+/* ---- running state ---- */
+
+/* A task is pending until it starts, running (executing or suspended)
+ * until it finishes, then done or cancelled (concurrent.futures' states). */
+static int observe_self(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  aioc_task *me = aioc_current_task();
+  CHECK(aioc_task_is_running(me));
+  CHECK_EQ(aioc_future_state(aioc_task_future(me)), AIOC_FUTURE_RUNNING);
+  CHECK(!aioc_future_is_done(aioc_task_future(me)));
+  return aioc_sleep(1.0);
+}
+
+static int running_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  aioc_task *t, *early;
+  CHECK_RC(aioc_spawn(&t, observe_self, NULL), 0);
+  aioc_future *f = aioc_task_future(t);
+  CHECK_EQ(aioc_future_state(f), AIOC_FUTURE_PENDING); /* not started */
+  CHECK(!aioc_task_is_running(t));
+  CHECK_RC(aioc_sleep(0.5), 0);
+  CHECK_EQ(aioc_future_state(f), AIOC_FUTURE_RUNNING); /* suspended */
+  CHECK(aioc_task_is_running(t));
+  CHECK(!aioc_future_is_done(f));
+  CHECK(!aioc_future_is_cancelled(f));
+  CHECK_RC(aioc_task_await(t, NULL), 0);
+  CHECK_EQ(aioc_future_state(f), AIOC_FUTURE_DONE);
+  CHECK(!aioc_task_is_running(t));
+  CHECK(!aioc_future_is_cancelled(f));
+  /* Cancelled while running, and before it started. */
+  CHECK_RC(aioc_spawn(&early, observe_self, NULL), 0);
+  aioc_task_unref(t);
+  CHECK_RC(aioc_spawn(&t, observe_self, NULL), 0);
+  CHECK_EQ(aioc_task_cancel(early, NULL), 1);
+  CHECK_RC(aioc_sleep(0.5), 0);
+  CHECK_EQ(aioc_future_state(aioc_task_future(early)), AIOC_FUTURE_CANCELLED);
+  CHECK(aioc_future_is_cancelled(aioc_task_future(early)));
+  CHECK(!aioc_task_is_running(early));
+  CHECK_EQ(aioc_task_cancel(t, NULL), 1);
+  CHECK(aioc_task_is_running(t)); /* until it has ended */
+  CHECK_RC(aioc_task_await(t, NULL), -ECANCELED);
+  CHECK(aioc_future_is_cancelled(aioc_task_future(t)));
+  CHECK(!aioc_task_is_running(t));
+  aioc_task_unref(t);
+  aioc_task_unref(early);
+  /* A plain future is never running. */
+  aioc_future *p;
+  CHECK_RC(aioc_future_new(&p, NULL), 0);
+  CHECK_EQ(aioc_future_state(p), AIOC_FUTURE_PENDING);
+  CHECK(!aioc_future_is_cancelled(p));
+  CHECK_EQ(aioc_future_cancel(p, NULL), 1);
+  CHECK(aioc_future_is_cancelled(p));
+  aioc_future_unref(p);
+  CHECK(!aioc_task_is_running(NULL));
+  CHECK(!aioc_future_is_cancelled(NULL));
+  CHECK_RC(aioc_future_state(NULL), -EINVAL);
+  return 0;
+}
+
+static void test_running_state(void) {
+  CHECK_RC(check_run_main(running_main, NULL, 1, NULL), 0);
 }
 
 /* ---- aioc_run: leftovers are cancelled and cleaned up ---- */
@@ -924,6 +989,7 @@ int main(void) {
   RUN(test_uncancel);
   RUN(test_cancel_after_wakeup);
   RUN(test_shield_future);
+  RUN(test_running_state);
   RUN(test_run_cleans_up);
   RUN(test_block_on);
   RUN(test_bad_input);

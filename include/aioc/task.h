@@ -29,11 +29,15 @@ typedef int (*aioc_fn)(void *arg, void **result);
 
 /* ---- Futures -------------------------------------------------------- */
 
-/* Future states. */
+/* Future states. A future is pending, then done or cancelled for good. A
+ * task is pending until it starts, then running (executing or suspended)
+ * until it finishes (concurrent.futures' RUNNING); a plain future is never
+ * running. */
 enum {
   AIOC_FUTURE_PENDING = 0,
   AIOC_FUTURE_DONE = 1,
-  AIOC_FUTURE_CANCELLED = 2
+  AIOC_FUTURE_CANCELLED = 2,
+  AIOC_FUTURE_RUNNING = 3
 };
 
 /* Creates a pending future on loop (NULL: the thread's current loop). The
@@ -70,12 +74,17 @@ AIOC_API AIOC_NODISCARD int aioc_future_set_error_payload(aioc_future *f,
  * aioc_task_cancel(). */
 AIOC_API int aioc_future_cancel(aioc_future *f, const char *msg);
 
-/* Returns AIOC_FUTURE_PENDING, AIOC_FUTURE_DONE or AIOC_FUTURE_CANCELLED
- * (-EINVAL for NULL). */
+/* Returns AIOC_FUTURE_PENDING, AIOC_FUTURE_RUNNING (a task that has
+ * started and not finished), AIOC_FUTURE_DONE or AIOC_FUTURE_CANCELLED
+ * (-EINVAL for NULL). Not done is PENDING or RUNNING: test "not done"
+ * with !aioc_future_is_done(). */
 AIOC_API int aioc_future_state(const aioc_future *f);
 
-/* Returns non-zero once f is done or cancelled. */
+/* Returns non-zero once f is done or cancelled (never while running). */
 AIOC_API int aioc_future_is_done(const aioc_future *f);
+
+/* Returns non-zero if f ended cancelled (0 for NULL). */
+AIOC_API int aioc_future_is_cancelled(const aioc_future *f);
 
 /* Takes f's outcome without waiting: 0 with the result in *result (which
  * may be NULL), the error code, -ECANCELED, or AIOC_ESTATE when f is still
@@ -166,6 +175,11 @@ AIOC_API aioc_task *aioc_current_task(void);
 
 /* The task's name. */
 AIOC_API const char *aioc_task_name(const aioc_task *t);
+
+/* Returns non-zero while t runs: it has started and not finished, whether
+ * it is executing or suspended (aioc_future_state() is then
+ * AIOC_FUTURE_RUNNING). 0 before it starts, once it finished, for NULL. */
+AIOC_API int aioc_task_is_running(const aioc_task *t);
 
 /* Fills tasks[0..cap) with the loop's unfinished tasks (NULL: current
  * loop) and returns how many there are (which may exceed cap). Borrowed

@@ -185,11 +185,21 @@ int aioc_future_cancel(aioc_future *f, const char *msg) {
 }
 
 int aioc_future_state(const aioc_future *f) {
-  return f ? f->state : -EINVAL;
+  if (!f) return -EINVAL;
+  /* Stored states are pending, done and cancelled; running is read from
+   * the task's own state, so nothing else needs to know about it. */
+  if (f->state == AIOC_FUTURE_PENDING && f->is_task &&
+      aioc__task_started((const aioc_task *)f))
+    return AIOC_FUTURE_RUNNING;
+  return f->state;
 }
 
 int aioc_future_is_done(const aioc_future *f) {
   return f && f->state != AIOC_FUTURE_PENDING;
+}
+
+int aioc_future_is_cancelled(const aioc_future *f) {
+  return f && f->state == AIOC_FUTURE_CANCELLED;
 }
 
 int aioc_future_result(aioc_future *f, void **result) {

@@ -27,6 +27,10 @@ const char *aioc_task_name(const aioc_task *t) {
   return t ? aioc__task_display_name(t) : NULL;
 }
 
+int aioc_task_is_running(const aioc_task *t) {
+  return t && aioc__task_started(t);
+}
+
 void aioc__task_set_errmsg(aioc_task *t, int code, char *msg) {
   if (!aioc__task_started(t)) {
     aioc__free(msg); /* only a task with a stack can be asked for it */

@@ -45,7 +45,7 @@ struct aioc_future {
   aioc__fext *ext; /* NULL until needed (tasks) */
   int32_t err;
   uint32_t refs;
-  uint8_t state : 2;
+  uint8_t state : 2; /* pending, done, cancelled (running: see tstate) */
   uint8_t is_task : 1;
   uint8_t retrieved : 1;    /* outcome observed by someone */
   uint8_t result_taken : 1; /* ownership of the result passed on */
