@@ -545,6 +545,64 @@ static void test_run_cleans_up(void) {
   CHECK_EQ(cleaned_up, 3);
 }
 
+/* A task that ignores its cancellation past the grace period is reported
+ * once ("ignored its cancellation"), not again when the loop closes. */
+typedef struct report_log {
+  int n;
+  char msgs[4][64];
+  aioc_task *tasks[4];
+} report_log;
+
+static void log_report(void *arg, aioc_loop *loop, const aioc_report *r) {
+  (void)loop;
+  report_log *l = arg;
+  if (l->n < 4) {
+    snprintf(l->msgs[l->n], sizeof l->msgs[0], "%s", r->message);
+    l->tasks[l->n] = r->task;
+  }
+  l->n++;
+}
+
+static int ignores_cancel(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  for (;;)
+    if (aioc_sleep(1.0) == -ECANCELED)
+      aioc_task_uncancel(aioc_current_task());
+  return 0;
+}
+
+static aioc_task *ignorer;
+static int ignorer_main(void *arg, void **result) {
+  (void)result;
+  CHECK_RC(aioc_loop_set_report_handler(aioc_get_running_loop(), log_report,
+                                        arg),
+           0);
+  aioc_task_options o = {.name = "deaf"};
+  CHECK_RC(aioc_spawn_ex(&ignorer, NULL, ignores_cancel, NULL, &o), 0);
+  CHECK_RC(aioc_sleep(0.5), 0);
+  return 0;
+}
+
+static void test_run_reports_ignored_once(void) {
+  report_log l;
+  memset(&l, 0, sizeof l);
+  aioc_run_options o = {.loop.virtual_clock = 1, .shutdown_timeout = 2.5};
+  CHECK_RC(aioc_run_ex(ignorer_main, &l, NULL, &o), 0);
+  CHECK_EQ(l.n, 1);
+  CHECK_STR(l.msgs[0], "Task ignored its cancellation and did not finish");
+  CHECK(l.tasks[0] == ignorer);
+  CHECK_STR(aioc_task_name(ignorer), "deaf");
+  CHECK(aioc_future_is_cancelled(aioc_task_future(ignorer)));
+  aioc_task_unref(ignorer);
+  /* The same task on a quiet loop is not reported at all. */
+  memset(&l, 0, sizeof l);
+  o.loop.quiet = 1;
+  CHECK_RC(aioc_run_ex(ignorer_main, &l, NULL, &o), 0);
+  CHECK_EQ(l.n, 0);
+  aioc_task_unref(ignorer);
+}
+
 /* ---- block_on: the bridge from plain code ---- */
 
 static int add_one_later(void *arg, void **result) {
@@ -991,6 +1049,7 @@ int main(void) {
   RUN(test_shield_future);
   RUN(test_running_state);
   RUN(test_run_cleans_up);
+  RUN(test_run_reports_ignored_once);
   RUN(test_block_on);
   RUN(test_bad_input);
   RUN(test_names_and_all_tasks);

@@ -157,7 +157,8 @@ aioc_call_soon_threadsafe(aioc_loop *loop, aioc_callback cb, void *arg);
  * "Future exception was never retrieved" (an error nobody looked at, when
  * its last reference goes), "Task was destroyed but it is pending" (its
  * loop closed first), "Task ignored its cancellation and did not finish"
- * (aioc_run's grace period ran out). */
+ * (aioc_run's grace period ran out; such a task is not reported again as
+ * destroyed when aioc_run closes its loop: one report per task). */
 typedef struct aioc_report {
   const char *message; /* "Task exception was never retrieved", ... */
   aioc_task *task;     /* the task concerned, or NULL */

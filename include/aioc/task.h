@@ -288,9 +288,10 @@ typedef struct aioc_run_options {
 
 /* The asyncio.run() equivalent: creates a loop, makes it current, runs
  * main(arg) as a task named "main" to its end, cancels every task left and
- * lets them clean up, reports tasks that refuse to finish, closes the
- * loop. *result (if not NULL) receives main's result. Returns main's
- * code, or AIOC_ERUNNING when called inside a running loop. */
+ * lets them clean up, reports tasks that refuse to finish (once each:
+ * "Task ignored its cancellation and did not finish"), closes the loop.
+ * *result (if not NULL) receives main's result. Returns main's code, or
+ * AIOC_ERUNNING when called inside a running loop. */
 AIOC_API AIOC_NODISCARD int aioc_run(aioc_fn main, void *arg, void **result);
 AIOC_API AIOC_NODISCARD int aioc_run_ex(aioc_fn main, void *arg, void **result,
                                         const aioc_run_options *opts);

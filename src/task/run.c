@@ -50,6 +50,7 @@ static void report_one(aioc_task *t, void *loop) {
                               "finish",
                    .task = t};
   aioc__report(loop, &r);
+  t->f.reported = 1; /* once: the close abandons it without a word */
 }
 
 int aioc_run_ex(aioc_fn main, void *arg, void **result,

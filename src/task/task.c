@@ -203,7 +203,7 @@ static int task_start(aioc_task *t) {
 /* A task that never started, on a loop that closed before it could. */
 static void task_abandon_created(aioc_task *t) {
   aioc_loop *loop = t->f.loop;
-  if (!loop->quiet) {
+  if (!loop->quiet && !t->f.reported) {
     aioc_report rep = {.message = "Task was destroyed but it is pending",
                        .task = t};
     aioc__report(loop, &rep);
@@ -274,7 +274,7 @@ static void task_abandon(aioc__live *n) {
   aioc__trun *r = aioc__container_of(n, aioc__trun, live);
   aioc_task *t = r->task;
   aioc_loop *loop = t->f.loop;
-  if (!loop->quiet) {
+  if (!loop->quiet && !t->f.reported) {
     aioc_report rep = {.message = "Task was destroyed but it is pending",
                        .task = t};
     aioc__report(loop, &rep);

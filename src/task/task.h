@@ -52,6 +52,8 @@ struct aioc_future {
   /* Tasks only (here so that the record stays at 64 bytes). */
   uint8_t queued : 1;
   uint8_t is_gen : 1;        /* the body of a generator (gen layer) */
+  uint8_t reported : 1;      /* reported abandoned by aioc_run: its
+                                loop's close does not report it again */
   uint8_t tstate;            /* a whole byte: written on every switch */
   uint16_t cancel_requested; /* pending requests, saturating */
   uint32_t tid;                  /* "Task-<tid>": spawn count, mod 2^32 */
