@@ -513,15 +513,18 @@ static int leftover(void *arg, void **result) {
   return rc;
 }
 
+/* The scope of the task that is abandoned: its frames never run again, so
+ * the test frees it (it is closed when the task ends). */
+static aioc_scope *stubborn_scope;
 static int stubborn(void *arg, void **result) {
   (void)arg;
   (void)result;
   /* Ignores every cancellation: a bug aioc_run reports. */
-  aioc_scope *s;
-  CHECK_RC(aioc_shield_enter(&s, AIOC_FOREVER), 0);
+  CHECK_RC(aioc_shield_enter(&stubborn_scope, AIOC_FOREVER), 0);
   IGNORE_RC(aioc_sleep(1000));
-  IGNORE_RC(aioc_scope_exit(s));
-  aioc_scope_free(s);
+  IGNORE_RC(aioc_scope_exit(stubborn_scope));
+  aioc_scope_free(stubborn_scope);
+  stubborn_scope = NULL;
   return 0;
 }
 
@@ -543,6 +546,9 @@ static void test_run_cleans_up(void) {
   o.shutdown_timeout = 2;
   CHECK_RC(aioc_run_ex(leftovers_main, AIOC_INT(1), NULL, &o), 0);
   CHECK_EQ(cleaned_up, 3);
+  CHECK(stubborn_scope != NULL);
+  aioc_scope_free(stubborn_scope);
+  stubborn_scope = NULL;
 }
 
 /* A task that ignores its cancellation past the grace period is reported
