@@ -1002,6 +1002,139 @@ static void test_waitpoint_timer_nomem(void) {
   aioc_set_allocator(NULL, NULL);
 }
 
+/* ---- debug armor: double frees and uses after free ---- */
+
+#if defined(AIOC_DEBUG_ARMOR)
+/* An allocator that keeps every freed block (a quarantine), so that the
+ * stamp of a freed object stays readable, and that counts the blocks
+ * freed twice. */
+enum { QMAX = 4096 };
+static void *quarantine[QMAX];
+static int nquarantine, double_frees;
+static void *quarantine_realloc(void *ud, void *p, size_t n) {
+  (void)ud;
+  if (n) return realloc(p, n);
+  if (!p) return NULL;
+  for (int i = 0; i < nquarantine; i++)
+    if (quarantine[i] == p) {
+      double_frees++;
+      return NULL;
+    }
+  if (nquarantine < QMAX)
+    quarantine[nquarantine++] = p;
+  else
+    free(p);
+  return NULL;
+}
+
+static void quarantine_release(void) {
+  for (int i = 0; i < nquarantine; i++) free(quarantine[i]);
+  nquarantine = 0;
+}
+
+/* stderr, captured in a temporary file. */
+static FILE *captured;
+static int saved_stderr;
+static void stderr_capture(void) {
+  fflush(stderr);
+  captured = tmpfile();
+  saved_stderr = dup(2);
+  dup2(fileno(captured), 2);
+}
+static void stderr_restore(char *buf, size_t cap) {
+  fflush(stderr);
+  dup2(saved_stderr, 2);
+  close(saved_stderr);
+  rewind(captured);
+  size_t n = fread(buf, 1, cap - 1, captured);
+  buf[n] = 0;
+  fclose(captured);
+}
+
+static int scope_twice(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  aioc_scope *s;
+  CHECK_RC(aioc_timeout_enter(&s, 5.0), 0);
+  CHECK_RC(aioc_scope_exit(s), 0);
+  aioc_scope_free(s);
+  aioc_scope_free(s); /* double free */
+  CHECK_RC(aioc_scope_exit(s), -EINVAL);
+  CHECK_RC(aioc_scope_reschedule(s, 1.0), -EINVAL);
+  return 0;
+}
+#endif
+
+/* With AIOC_DEBUG_ARMOR (Debug builds), a double free or a use after free
+ * of a future, a task, a scope or a loop is reported with the call's name
+ * and refused, instead of corrupting memory. */
+static void test_armor(void) {
+#if !defined(AIOC_DEBUG_ARMOR)
+  printf("  (skipped: built without AIOC_DEBUG_ARMOR)\n");
+#else
+  char buf[2048];
+  aioc_set_allocator(quarantine_realloc, NULL);
+  double_frees = 0;
+  aioc_loop *loop = test_loop(1);
+  /* A future. */
+  aioc_future *f;
+  CHECK_RC(aioc_future_new(&f, loop), 0);
+  aioc_future_unref(f);
+  stderr_capture();
+  aioc_future_unref(f);
+  int rc1 = aioc_future_cancel(f, NULL);
+  int rc2 = aioc_future_set_result(f, NULL, NULL);
+  stderr_restore(buf, sizeof buf);
+  CHECK_RC(rc1, -EINVAL);
+  CHECK_RC(rc2, -EINVAL);
+  CHECK(strstr(buf, "aioc_future_unref: not a live future (freed or "
+                    "corrupt)") != NULL);
+  CHECK(strstr(buf, "aioc_future_cancel: not a live future") != NULL);
+  CHECK(strstr(buf, "aioc_future_set_result: not a live future") != NULL);
+  /* A task, and a scope freed twice inside one. */
+  aioc_task *t;
+  CHECK_RC(aioc_spawn_ex(&t, loop, scope_twice, NULL, NULL), 0);
+  stderr_capture();
+  int rc3 = aioc_loop_run_until_complete(loop, aioc_task_future(t));
+  stderr_restore(buf, sizeof buf);
+  CHECK_RC(rc3, 0);
+  CHECK(strstr(buf, "aioc_scope_free: not a live scope (freed or corrupt)") !=
+        NULL);
+  CHECK(strstr(buf, "aioc_scope_exit: not a live scope") != NULL);
+  CHECK(strstr(buf, "aioc_scope_reschedule: not a live scope") != NULL);
+  CHECK_RC(aioc_future_result(aioc_task_future(t), NULL), 0);
+  aioc_task_unref(t); /* the last reference: freed */
+  stderr_capture();
+  aioc_task_unref(t);
+  int rc4 = aioc_task_cancel(t, NULL);
+  const char *name = aioc_task_name(t);
+  aioc_future *tf = aioc_task_future(t);
+  stderr_restore(buf, sizeof buf);
+  CHECK_RC(rc4, -EINVAL);
+  CHECK(name == NULL);
+  CHECK(tf == NULL);
+  CHECK(strstr(buf, "aioc_task_unref: not a live task (freed or corrupt)") !=
+        NULL);
+  CHECK(strstr(buf, "aioc_task_cancel: not a live task") != NULL);
+  CLOSE_CLEAN(loop);
+  /* A loop freed twice, and used after its free. */
+  stderr_capture();
+  aioc_loop_free(loop);
+  int rc5 = aioc_loop_close(loop);
+  int rc6 = aioc_call_soon(NULL, loop, nop_cb, NULL);
+  stderr_restore(buf, sizeof buf);
+  CHECK_RC(rc5, -EINVAL);
+  CHECK_RC(rc6, -EINVAL);
+  CHECK(strstr(buf, "aioc_loop_free: not a live loop (freed or corrupt)") !=
+        NULL);
+  CHECK(strstr(buf, "aioc_loop_close: not a live loop") != NULL);
+  CHECK(strstr(buf, "aioc_call_soon: not a live loop") != NULL);
+  CHECK_EQ(double_frees, 0);
+  aioc_set_allocator(NULL, NULL);
+  quarantine_release();
+#endif
+}
+
 /* ---- a million tasks alive at once (stock vm.max_map_count) ---- */
 
 static int million_main(void *arg, void **result) {
@@ -1063,6 +1196,7 @@ int main(void) {
   RUN(test_started_in_place);
   RUN(test_overflow_names_task);
   RUN(test_waitpoint_timer_nomem);
+  RUN(test_armor);
   RUN(test_million_tasks);
   return check_report();
 }

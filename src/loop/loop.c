@@ -66,7 +66,7 @@ int64_t aioc__deadline_after(aioc_loop *loop, double seconds) {
 }
 
 double aioc_loop_time(aioc_loop *loop) {
-  if (!loop) return 0;
+  if (!loop || !AIOC__LOOP_OK(loop, "aioc_loop_time")) return 0;
   return (double)aioc__now(loop) / 1e9;
 }
 
@@ -102,18 +102,20 @@ int aioc_loop_new(aioc_loop **out, const aioc_loop_options *opts) {
   loop->quiet = opts && opts->quiet;
   loop->live.next = loop->live.prev = &loop->live;
   loop->gens.next = loop->gens.prev = &loop->gens;
+  AIOC__ARMOR_SET(loop, AIOC__MAGIC_LOOP);
   aioc__overflow_install();
   *out = loop;
   return 0;
 }
 
 void aioc__loop_free(aioc_loop *loop) {
+  AIOC__ARMOR_SET(loop, AIOC__MAGIC_DEAD);
   pthread_mutex_destroy(&loop->ts_lock);
   aioc__free(loop);
 }
 
 int aioc_loop_close(aioc_loop *loop) {
-  if (!loop) return -EINVAL;
+  if (!loop || !AIOC__LOOP_OK(loop, "aioc_loop_close")) return -EINVAL;
   if (loop->closed) return AIOC_ECLOSED;
   if (loop->running) return AIOC_ERUNNING;
   /* Generators left unfinished run their cleanup first (asyncio's
@@ -165,7 +167,7 @@ int aioc_loop_close(aioc_loop *loop) {
 }
 
 void aioc_loop_free(aioc_loop *loop) {
-  if (!loop) return;
+  if (!loop || !AIOC__LOOP_OK(loop, "aioc_loop_free")) return;
   if (loop->running) {
     fprintf(stderr, "aioc_loop_free: the loop is running; not freed\n");
     return;
@@ -176,6 +178,8 @@ void aioc_loop_free(aioc_loop *loop) {
     pthread_setspecific(owned_key, NULL);
   }
   if (thread_current == loop) thread_current = NULL;
+  /* Freed for its user, even if futures keep its memory a while. */
+  AIOC__ARMOR_SET(loop, AIOC__MAGIC_DEAD);
   aioc__loop_unref(loop);
 }
 
@@ -211,16 +215,19 @@ aioc_loop *aioc_loop_current(void) {
 }
 
 int aioc_loop_set_current(aioc_loop *loop) {
+  if (loop && !AIOC__LOOP_OK(loop, "aioc_loop_set_current")) return -EINVAL;
   if (loop && loop->closed) return AIOC_ECLOSED;
   thread_current = loop;
   return 0;
 }
 
 int aioc_loop_is_running(const aioc_loop *loop) {
-  return loop && loop->running;
+  return loop && AIOC__LOOP_OK(loop, "aioc_loop_is_running") && loop->running;
 }
 
-int aioc_loop_is_closed(const aioc_loop *loop) { return loop && loop->closed; }
+int aioc_loop_is_closed(const aioc_loop *loop) {
+  return loop && AIOC__LOOP_OK(loop, "aioc_loop_is_closed") && loop->closed;
+}
 
 /* ---- handles ---- */
 
@@ -232,11 +239,15 @@ struct aioc_handle {
   void *arg;
   uint32_t refs;
   bool cancelled, ran;
+  AIOC__ARMOR_FIELD
 };
+
+#define HANDLE_OK(h, fn) AIOC__ARMOR_OK(h, AIOC__MAGIC_HANDLE, fn, "handle")
 
 static void handle_unref(aioc_handle *h) {
   if (--h->refs) return;
   aioc_loop *loop = h->loop;
+  AIOC__ARMOR_SET(h, AIOC__MAGIC_DEAD);
   aioc__free(h);
   aioc__loop_unref(loop);
 }
@@ -268,6 +279,7 @@ static int schedule(aioc_loop *loop, int64_t when, aioc_callback cb,
   h->refs = out ? 2 : 1;
   h->cancelled = h->ran = false;
   h->rq.run = handle_run;
+  AIOC__ARMOR_SET(h, AIOC__MAGIC_HANDLE);
   aioc__timer_init(&h->tm, handle_fire);
   if (when == INT64_MIN) {
     aioc__ready_push(loop, &h->rq);
@@ -282,6 +294,10 @@ static int schedule(aioc_loop *loop, int64_t when, aioc_callback cb,
 
 int aioc_call_soon(aioc_handle **out, aioc_loop *loop, aioc_callback cb,
                    void *arg) {
+  if (loop && !AIOC__LOOP_OK(loop, "aioc_call_soon")) {
+    if (out) *out = NULL;
+    return -EINVAL;
+  }
   return schedule(loop, INT64_MIN, cb, arg, out);
 }
 
@@ -289,7 +305,7 @@ int aioc_call_later(aioc_handle **out, aioc_loop *loop, double delay,
                     aioc_callback cb, void *arg) {
   if (out) *out = NULL;
   if (isnan(delay) || delay < 0 || isinf(delay)) return -EINVAL;
-  if (!loop) return -EINVAL;
+  if (!loop || !AIOC__LOOP_OK(loop, "aioc_call_later")) return -EINVAL;
   return schedule(loop, aioc__deadline_after(loop, delay), cb, arg, out);
 }
 
@@ -297,13 +313,14 @@ int aioc_call_at(aioc_handle **out, aioc_loop *loop, double when,
                  aioc_callback cb, void *arg) {
   if (out) *out = NULL;
   if (isnan(when) || isinf(when)) return -EINVAL;
+  if (loop && !AIOC__LOOP_OK(loop, "aioc_call_at")) return -EINVAL;
   int64_t w = aioc__deadline_at(when);
   if (w == INT64_MIN) w++;
   return schedule(loop, w, cb, arg, out);
 }
 
 int aioc_handle_cancel(aioc_handle *h) {
-  if (!h) return -EINVAL;
+  if (!h || !HANDLE_OK(h, "aioc_handle_cancel")) return -EINVAL;
   if (h->cancelled || h->ran) return 0;
   h->cancelled = true;
   if (h->tm.idx != AIOC__NOTIMER) {
@@ -314,11 +331,11 @@ int aioc_handle_cancel(aioc_handle *h) {
 }
 
 int aioc_handle_is_cancelled(const aioc_handle *h) {
-  return h && h->cancelled;
+  return h && HANDLE_OK(h, "aioc_handle_is_cancelled") && h->cancelled;
 }
 
 void aioc_handle_unref(aioc_handle *h) {
-  if (h) handle_unref(h);
+  if (h && HANDLE_OK(h, "aioc_handle_unref")) handle_unref(h);
 }
 
 /* ---- thread-safe calls ---- */
@@ -332,6 +349,8 @@ static void wake(aioc_loop *loop) {
 static void tscall_run(aioc__runnable *r);
 
 int aioc_call_soon_threadsafe(aioc_loop *loop, aioc_callback cb, void *arg) {
+  if (loop && !AIOC__LOOP_OK(loop, "aioc_call_soon_threadsafe"))
+    return -EINVAL;
   return aioc__call_soon_threadsafe_ex(loop, cb, NULL, arg);
 }
 
@@ -390,7 +409,7 @@ static void drain_threadsafe(aioc_loop *loop) {
 }
 
 int aioc_loop_stop(aioc_loop *loop) {
-  if (!loop) return -EINVAL;
+  if (!loop || !AIOC__LOOP_OK(loop, "aioc_loop_stop")) return -EINVAL;
   /* The loop re-checks `stopping` after announcing it may sleep. The lock
    * keeps the eventfd open while we write to it. */
   pthread_mutex_lock(&loop->ts_lock);
@@ -554,11 +573,12 @@ int aioc__loop_run(aioc_loop *loop, bool (*done)(void *), void *arg) {
 }
 
 int aioc_loop_run_forever(aioc_loop *loop) {
+  if (loop && !AIOC__LOOP_OK(loop, "aioc_loop_run_forever")) return -EINVAL;
   return aioc__loop_run(loop, NULL, NULL);
 }
 
 int aioc_loop_run_once(aioc_loop *loop) {
-  if (!loop) return -EINVAL;
+  if (!loop || !AIOC__LOOP_OK(loop, "aioc_loop_run_once")) return -EINVAL;
   if (loop->closed) return AIOC_ECLOSED;
   if (loop->running || aioc__running) return AIOC_ERUNNING;
   loop->running = true;
@@ -574,7 +594,8 @@ int aioc_loop_run_once(aioc_loop *loop) {
 
 int aioc_loop_set_report_handler(aioc_loop *loop, aioc_report_fn fn,
                                  void *arg) {
-  if (!loop) return -EINVAL;
+  if (!loop || !AIOC__LOOP_OK(loop, "aioc_loop_set_report_handler"))
+    return -EINVAL;
   loop->report_fn = fn;
   loop->report_arg = arg;
   return 0;

@@ -127,7 +127,11 @@ struct aioc_loop {
   /* reports */
   aioc_report_fn report_fn;
   void *report_arg;
+  AIOC__ARMOR_FIELD /* live from aioc_loop_new() to aioc_loop_free() */
 };
+
+/* Armor check (see common.h): a loop the user has not freed. */
+#define AIOC__LOOP_OK(l, fn) AIOC__ARMOR_OK(l, AIOC__MAGIC_LOOP, fn, "loop")
 
 /* The loop running on this thread. */
 extern AIOC_TLS aioc_loop *aioc__running;

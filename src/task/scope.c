@@ -45,6 +45,7 @@ static int enter(aioc_scope **out, int kind, int64_t when) {
   s->kind = (uint8_t)kind;
   s->expired = false;
   s->entered = true;
+  AIOC__ARMOR_SET(s, AIOC__MAGIC_SCOPE);
   if (when != AIOC__NEVER && when <= fresh_now(t->f.loop)) {
     /* Already past (0 seconds, a past time): expired from the start, so
      * the first suspension point inside fails, aioc_yield() included
@@ -54,6 +55,7 @@ static int enter(aioc_scope **out, int kind, int64_t when) {
     s->expired = true;
   } else if (when != AIOC__NEVER) {
     if (aioc__timer_arm(t->f.loop, &s->tm, when) < 0) {
+      AIOC__ARMOR_SET(s, AIOC__MAGIC_DEAD);
       aioc__free(s);
       return -ENOMEM;
     }
@@ -94,7 +96,8 @@ int aioc_shield_enter(aioc_scope **out, double seconds) {
 }
 
 int aioc_scope_reschedule(aioc_scope *s, double when) {
-  if (!s || isnan(when)) return -EINVAL;
+  if (!s || isnan(when) || !AIOC__SCOPE_OK(s, "aioc_scope_reschedule"))
+    return -EINVAL;
   if (s->expired || !s->entered) return AIOC_ESTATE;
   aioc_loop *loop = s->task->f.loop;
   int64_t w = aioc__deadline_at(when);
@@ -110,16 +113,18 @@ int aioc_scope_reschedule(aioc_scope *s, double when) {
 }
 
 double aioc_scope_deadline(const aioc_scope *s) {
-  if (!s || s->tm.when == AIOC__NEVER) return AIOC_FOREVER;
+  if (!s || !AIOC__SCOPE_OK(s, "aioc_scope_deadline") ||
+      s->tm.when == AIOC__NEVER)
+    return AIOC_FOREVER;
   return (double)s->tm.when / 1e9;
 }
 
 int aioc_scope_is_expired(const aioc_scope *s) {
-  return s && s->expired;
+  return s && AIOC__SCOPE_OK(s, "aioc_scope_is_expired") && s->expired;
 }
 
 int aioc_scope_exit(aioc_scope *s) {
-  if (!s) return -EINVAL;
+  if (!s || !AIOC__SCOPE_OK(s, "aioc_scope_exit")) return -EINVAL;
   aioc_task *t = aioc__current();
   if (!s->entered || !t || t != s->task || t->r->scopes != s) return -EINVAL;
   t->r->scopes = s->parent;
@@ -146,8 +151,9 @@ void aioc__scope_unlink(aioc_scope *s) {
 }
 
 void aioc_scope_free(aioc_scope *s) {
-  if (!s) return;
+  if (!s || !AIOC__SCOPE_OK(s, "aioc_scope_free")) return;
   aioc__scope_unlink(s);
+  AIOC__ARMOR_SET(s, AIOC__MAGIC_DEAD);
   aioc__free(s);
 }
 

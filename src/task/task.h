@@ -57,6 +57,7 @@ struct aioc_future {
   uint8_t tstate;            /* a whole byte: written on every switch */
   uint16_t cancel_requested; /* pending requests, saturating */
   uint32_t tid;                  /* "Task-<tid>": spawn count, mod 2^32 */
+  AIOC__ARMOR_FIELD /* debug builds only: the record grows to 80 bytes */
 };
 
 /* What a suspended task waits on: unhook() detaches it (for cancellation
@@ -92,9 +93,18 @@ struct aioc_task {
   };
 };
 
-#if UINTPTR_MAX == UINT64_MAX
+#if UINTPTR_MAX == UINT64_MAX && !AIOC__ARMOR
 _Static_assert(sizeof(aioc_task) == 64, "a task record is 64 bytes");
 #endif
+
+/* Armor checks (see common.h): a future call takes a plain future or a
+ * task; a task call, a task only. */
+#define AIOC__FUTURE_OK(f, fn)                                                 \
+  AIOC__ARMOR_CHECK((f)->armor == AIOC__MAGIC_FUTURE ||                        \
+                        (f)->armor == AIOC__MAGIC_TASK,                        \
+                    fn, "future")
+#define AIOC__TASK_OK(t, fn) AIOC__ARMOR_OK(&(t)->f, AIOC__MAGIC_TASK, fn, "task")
+#define AIOC__SCOPE_OK(s, fn) AIOC__ARMOR_OK(s, AIOC__MAGIC_SCOPE, fn, "scope")
 
 /* Has t a stack (and so t->r)? */
 static inline bool aioc__task_started(const aioc_task *t) {
@@ -114,6 +124,7 @@ struct aioc_scope {
   uint8_t kind; /* SCOPE_TIMEOUT, SCOPE_MOVE_ON, SCOPE_SHIELD */
   bool expired;
   bool entered; /* between enter and exit (or its task's end) */
+  AIOC__ARMOR_FIELD
 };
 AIOC_HIDDEN void aioc__scope_unlink(aioc_scope *s);
 enum { SCOPE_TIMEOUT, SCOPE_MOVE_ON, SCOPE_SHIELD };
@@ -126,6 +137,7 @@ static inline void aioc__future_init(aioc_future *f, aioc_loop *loop,
                      .state = AIOC_FUTURE_PENDING,
                      .is_task = is_task,
                      .tstate = T_CREATED};
+  AIOC__ARMOR_SET(f, is_task ? AIOC__MAGIC_TASK : AIOC__MAGIC_FUTURE);
   aioc__loop_ref(loop);
 }
 AIOC_HIDDEN void aioc__future_add_waiter(aioc_future *f, aioc__waiter *w);
