@@ -57,7 +57,7 @@ struct aioc_future {
   uint8_t tstate;            /* a whole byte: written on every switch */
   uint16_t cancel_requested; /* pending requests, saturating */
   uint32_t tid;                  /* "Task-<tid>": spawn count, mod 2^32 */
-  AIOC__ARMOR_FIELD /* debug builds only: the record grows to 80 bytes */
+  AIOC__ARMOR_FIELD /* debug builds only: the record grows to 72 bytes */
 };
 
 /* What a suspended task waits on: unhook() detaches it (for cancellation
