@@ -102,6 +102,7 @@ int aioc_loop_new(aioc_loop **out, const aioc_loop_options *opts) {
   loop->quiet = opts && opts->quiet;
   loop->live.next = loop->live.prev = &loop->live;
   loop->gens.next = loop->gens.prev = &loop->gens;
+  loop->scav_when = AIOC__NEVER;
   AIOC__ARMOR_SET(loop, AIOC__MAGIC_LOOP);
   aioc__overflow_install();
   *out = loop;
@@ -504,6 +505,28 @@ static void poll_io(aioc_loop *loop, int64_t timeout_ns) {
   }
 }
 
+/* ---- the stack scavenger ---- */
+
+/* Free stacks keep their pages for reuse; the ones the thread did not need
+ * for a whole period go back to the kernel (Go's scavenger). The loop
+ * arms a pass lazily, only while a free list holds more than
+ * AIOC__STACK_KEEP stacks: when it is about to wait, or every 4096
+ * iterations of a loop that never does. */
+#define SCAVENGE_PERIOD ((int64_t)1000000000) /* 1 s of loop time */
+
+static void scavenger_arm(aioc_loop *loop) {
+  if (!aioc__stack_scavenge_wanted()) return;
+  aioc__stack_scavenge_watch();
+  loop->scav_when = aioc__now(loop) + SCAVENGE_PERIOD;
+}
+
+static void scavenger_pass(aioc_loop *loop) {
+  int more = aioc__stack_scavenge();
+  loop->scav_when = !more ? AIOC__NEVER
+                          : aioc__now(loop) + (more == 2 ? SCAVENGE_PERIOD / 8
+                                                         : SCAVENGE_PERIOD);
+}
+
 /* ---- running ---- */
 
 static size_t run_once(aioc_loop *loop, bool may_block) {
@@ -511,6 +534,9 @@ static size_t run_once(aioc_loop *loop, bool may_block) {
   if (atomic_load_explicit(&loop->ts_pending, memory_order_relaxed))
     drain_threadsafe(loop);
   bool idle = loop->ready.head == 0;
+  if (aioc__unlikely(loop->scav_when == AIOC__NEVER) &&
+      (idle || (++loop->scav_tick & 4095) == 0))
+    scavenger_arm(loop);
   if (idle && may_block && !atomic_load(&loop->stopping)) {
     int64_t timeout = -1;
     if (loop->nheap) {
@@ -520,6 +546,12 @@ static size_t run_once(aioc_loop *loop, bool may_block) {
         timeout = loop->heap[0].when - aioc__now(loop);
         if (timeout < 0) timeout = 0;
       }
+    }
+    if (loop->scav_when != AIOC__NEVER && !loop->virtual_clock) {
+      /* Virtual time never jumps for the scavenger; real time wakes it. */
+      int64_t t = loop->scav_when - aioc__now(loop);
+      if (t < 0) t = 0;
+      if (timeout < 0 || t < timeout) timeout = t;
     }
     if (timeout != 0 || loop->nfds) poll_io(loop, timeout);
     if (atomic_load(&loop->ts_pending)) drain_threadsafe(loop);
@@ -531,6 +563,9 @@ static size_t run_once(aioc_loop *loop, bool may_block) {
     poll_io(loop, 0);
   }
   if (loop->nheap) aioc__timers_fire(loop, aioc__now(loop));
+  if (aioc__unlikely(loop->scav_when != AIOC__NEVER) &&
+      aioc__now(loop) >= loop->scav_when)
+    scavenger_pass(loop);
   /* Tasks may hand control straight to the next ready task of this batch
    * (see task.c), so the count lives in the loop. */
   loop->batch_left = loop->ready.len;

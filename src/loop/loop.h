@@ -127,6 +127,11 @@ struct aioc_loop {
   /* reports */
   aioc_report_fn report_fn;
   void *report_arg;
+  /* the stack scavenger: its next pass (AIOC__NEVER: not armed). Outside
+   * the timer heap: it neither moves the virtual clock nor keeps tasks
+   * from starting the next batch themselves. */
+  int64_t scav_when;
+  uint32_t scav_tick;
   AIOC__ARMOR_FIELD /* live from aioc_loop_new() to aioc_loop_free() */
 };
 
