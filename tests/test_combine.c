@@ -4,6 +4,7 @@
 #include <math.h>
 
 #include "check.h"
+#include "loop/loop.h" /* the timer heap's size, to fill it */
 
 #define EPS 1e-6
 
@@ -485,8 +486,8 @@ static int gather_keep_main(void *arg, void **result) {
   CHECK_STR(aioc_error_message(), "B failed");
   CHECK_DBL(aioc_time(), 1.0, EPS);
   /* The others still run. */
-  CHECK_EQ(aioc_future_state(fs[0]), AIOC_FUTURE_PENDING);
-  CHECK_EQ(aioc_future_state(fs[2]), AIOC_FUTURE_PENDING);
+  CHECK_EQ(aioc_future_state(fs[0]), AIOC_FUTURE_RUNNING);
+  CHECK_EQ(aioc_future_state(fs[2]), AIOC_FUTURE_RUNNING);
   CHECK_EQ(aioc_task_cancelling(ts[0]), 0);
   CHECK_EQ(aioc_task_cancelling(ts[2]), 0);
   void *r;
@@ -659,8 +660,8 @@ static int wait_first_completed_main(void *arg, void **result) {
   CHECK(pending[0] == fs[0]);
   CHECK(pending[1] == fs[2]);
   /* Nothing cancelled. */
-  CHECK_EQ(aioc_future_state(fs[0]), AIOC_FUTURE_PENDING);
-  CHECK_EQ(aioc_future_state(fs[2]), AIOC_FUTURE_PENDING);
+  CHECK_EQ(aioc_future_state(fs[0]), AIOC_FUTURE_RUNNING);
+  CHECK_EQ(aioc_future_state(fs[2]), AIOC_FUTURE_RUNNING);
 
   /* Again: the one already done satisfies it at once. */
   CHECK_RC(aioc_wait(fs, 3, AIOC_WAIT_FIRST_COMPLETED, done, &nd, NULL, &np,
@@ -734,7 +735,7 @@ static int wait_first_exception_main(void *arg, void **result) {
   CHECK(done[1] == fs[1]);
   CHECK(pending[0] == fs[2]);
   CHECK_RC(aioc_future_error(fs[1]), -EIO);
-  CHECK_EQ(aioc_future_state(fs[2]), AIOC_FUTURE_PENDING);
+  CHECK_EQ(aioc_future_state(fs[2]), AIOC_FUTURE_RUNNING);
   CHECK_EQ(aioc_task_cancelling(ts[2]), 0);
   /* No failure among the rest: FIRST_EXCEPTION waits for all. */
   aioc_future *rest[2] = {fs[0], fs[2]};
@@ -775,7 +776,7 @@ static int wait_timeout_main(void *arg, void **result) {
   CHECK(done[0] == fs[0]);
   CHECK(pending[0] == fs[1] && pending[1] == fs[2]);
   for (int i = 1; i < 3; i++) {
-    CHECK_EQ(aioc_future_state(fs[i]), AIOC_FUTURE_PENDING);
+    CHECK_EQ(aioc_future_state(fs[i]), AIOC_FUTURE_RUNNING);
     CHECK_EQ(aioc_task_cancelling(ts[i]), 0);
   }
   /* FIRST_COMPLETED with a zero timeout: polls. */
@@ -826,7 +827,7 @@ static int wait_deadline_main(void *arg, void **result) {
   CHECK_RC(aioc_scope_exit(s), -ETIMEDOUT);
   aioc_scope_free(s);
   CHECK_DBL(aioc_time(), 1.0, EPS);
-  CHECK_EQ(aioc_future_state(fs[0]), AIOC_FUTURE_PENDING); /* not cancelled */
+  CHECK_EQ(aioc_future_state(fs[0]), AIOC_FUTURE_RUNNING); /* not cancelled */
   CHECK_RC(aioc_task_await(t, NULL), 0);
   CHECK_DBL(aioc_time(), 5.0, EPS);
   aioc_task_unref(t);
@@ -925,7 +926,7 @@ static int as_completed_whole_main(void *arg, void **result) {
   CHECK_RC(aioc_as_completed_next(it, &f, 10.0), -ETIMEDOUT);
   CHECK_DBL(aioc_time(), 2.5, EPS);
   /* Nothing was cancelled. */
-  CHECK_EQ(aioc_future_state(fs[0]), AIOC_FUTURE_PENDING);
+  CHECK_EQ(aioc_future_state(fs[0]), AIOC_FUTURE_RUNNING);
   aioc_as_completed_free(it);
   CHECK_RC(aioc_task_await(ts[0], NULL), 0);
   CHECK_DBL(aioc_time(), 5.0, EPS);
@@ -960,7 +961,7 @@ static int as_completed_item_main(void *arg, void **result) {
   CHECK_DBL(aioc_time(), 3.0, EPS);
   CHECK_RC(aioc_as_completed_next(it, &f, 0.5), -ETIMEDOUT);
   CHECK_DBL(aioc_time(), 3.5, EPS);
-  CHECK_EQ(aioc_future_state(fs[0]), AIOC_FUTURE_PENDING);
+  CHECK_EQ(aioc_future_state(fs[0]), AIOC_FUTURE_RUNNING);
   CHECK_RC(aioc_as_completed_next(it, &f, AIOC_FOREVER), 0);
   CHECK(f == fs[0]);
   CHECK_DBL(aioc_time(), 5.0, EPS);
@@ -1465,6 +1466,109 @@ static void test_scope_reschedule(void) {
   CHECK_RC(run_main(reschedule_main, NULL, NULL), 0);
 }
 
+/* A deadline already past when the scope is entered (0 seconds, a past
+ * time) or rescheduled expires it at once: the first suspension point
+ * inside fails, aioc_yield() and aioc_sleep(0) included (asyncio: `async
+ * with timeout(0): await sleep(0)` raises TimeoutError). A call whose
+ * answer is there returns it without checks. */
+static int sleeps_under_scope(void *arg, void **result) {
+  (void)result;
+  aioc_scope **sp = arg;
+  CHECK_RC(aioc_timeout_enter(sp, 10.0), 0);
+  int rc = aioc_sleep(5.0);
+  IGNORE_RC(aioc_scope_exit(*sp));
+  return rc;
+}
+
+static int expired_at_entry_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  aioc_scope *s;
+  aioc_future *done;
+  CHECK_RC(aioc_future_new(&done, NULL), 0);
+  CHECK_RC(aioc_future_set_result(done, AIOC_INT(4), NULL), 0);
+  void *r;
+
+  /* 0 seconds: yield, sleep(0) and sleep(1) all fail, no time passes. */
+  CHECK_RC(aioc_timeout_enter(&s, 0.0), 0);
+  CHECK(aioc_scope_is_expired(s));
+  CHECK_RC(aioc_yield(), -ETIMEDOUT);
+  CHECK_RC(aioc_sleep(0), -ETIMEDOUT);
+  CHECK_RC(aioc_sleep(1.0), -ETIMEDOUT);
+  CHECK_RC(aioc_await(done, &r), 0); /* the answer is there: no check */
+  CHECK_EQ(AIOC_TO_INT(r), 4);
+  CHECK_RC(aioc_scope_exit(s), -ETIMEDOUT);
+  aioc_scope_free(s);
+  CHECK_DBL(aioc_time(), 0.0, EPS);
+
+  /* The first wait inside is the one that fails. */
+  CHECK_RC(aioc_timeout_enter(&s, 0.0), 0);
+  CHECK_RC(aioc_sleep(0), -ETIMEDOUT);
+  IGNORE_RC(aioc_scope_exit(s));
+  aioc_scope_free(s);
+
+  /* A past absolute time, and exactly now. */
+  CHECK_RC(aioc_sleep(2.0), 0);
+  CHECK_RC(aioc_timeout_at_enter(&s, aioc_time() - 1.0), 0);
+  CHECK_RC(aioc_yield(), -ETIMEDOUT);
+  CHECK_DBL(aioc_scope_deadline(s), 1.0, EPS);
+  CHECK_RC(aioc_scope_exit(s), -ETIMEDOUT);
+  aioc_scope_free(s);
+  CHECK_RC(aioc_timeout_at_enter(&s, aioc_time()), 0);
+  CHECK_RC(aioc_yield(), -ETIMEDOUT);
+  CHECK_RC(aioc_scope_exit(s), -ETIMEDOUT);
+  aioc_scope_free(s);
+
+  /* move_on: the waits fail, its exit does not. */
+  CHECK_RC(aioc_move_on_enter(&s, 0.0), 0);
+  CHECK_RC(aioc_yield(), -ETIMEDOUT);
+  CHECK_RC(aioc_scope_exit(s), 0);
+  CHECK(aioc_scope_is_expired(s));
+  aioc_scope_free(s);
+
+  /* A shield of 0 seconds. */
+  CHECK_RC(aioc_shield_enter(&s, 0.0), 0);
+  CHECK_RC(aioc_sleep(0), -ETIMEDOUT);
+  CHECK_RC(aioc_scope_exit(s), -ETIMEDOUT);
+  aioc_scope_free(s);
+
+  /* Rescheduled into the past: expired at once. */
+  CHECK_RC(aioc_timeout_enter(&s, 10.0), 0);
+  CHECK_RC(aioc_yield(), 0);
+  CHECK_RC(aioc_scope_reschedule(s, aioc_time() - 0.5), 0);
+  CHECK(aioc_scope_is_expired(s));
+  CHECK_DBL(aioc_scope_deadline(s), 1.5, EPS);
+  CHECK_RC(aioc_yield(), -ETIMEDOUT);
+  CHECK_RC(aioc_scope_reschedule(s, 100.0), AIOC_ESTATE);
+  CHECK_RC(aioc_scope_exit(s), -ETIMEDOUT);
+  aioc_scope_free(s);
+
+  /* Rescheduled into the past by another task while its owner waits:
+   * the owner is woken at once with -ETIMEDOUT. */
+  aioc_scope *other = NULL;
+  aioc_task *t;
+  CHECK_RC(aioc_spawn(&t, sleeps_under_scope, &other), 0);
+  CHECK_RC(aioc_sleep(1.0), 0);
+  CHECK_RC(aioc_scope_reschedule(other, aioc_time()), 0);
+  CHECK_RC(aioc_task_await(t, NULL), -ETIMEDOUT);
+  CHECK_DBL(aioc_time(), 3.0, EPS);
+  aioc_task_unref(t);
+  aioc_scope_free(other);
+
+  /* A deadline still ahead lets the first yield through. */
+  CHECK_RC(aioc_timeout_enter(&s, 1.0), 0);
+  CHECK_RC(aioc_yield(), 0);
+  CHECK_RC(aioc_sleep(0), 0);
+  CHECK_RC(aioc_scope_exit(s), 0);
+  aioc_scope_free(s);
+  aioc_future_unref(done);
+  return 0;
+}
+
+static void test_scope_expired_at_entry(void) {
+  CHECK_RC(run_main(expired_at_entry_main, NULL, NULL), 0);
+}
+
 /* A cancelled task can still wait inside a shield; the shield's own
  * deadline gives -ETIMEDOUT; outside it the cancellation is back. */
 typedef struct shielded {
@@ -1618,6 +1722,82 @@ static void test_with_timeout(void) {
   CHECK_RC(run_main(with_timeout_main, NULL, NULL), 0);
 }
 
+/* ---- a timer that cannot be armed --------------------------------------- */
+
+/* Fails the growth of a block (the timer heap) while fail_grow is set;
+ * the rest is libc's realloc, as the default allocator's. */
+static bool fail_grow;
+static void *grow_failing_realloc(void *ud, void *p, size_t n) {
+  (void)ud;
+  if (n == 0) {
+    free(p);
+    return NULL;
+  }
+  if (fail_grow && p) return NULL;
+  return realloc(p, n);
+}
+
+/* A guard 1000 s away completes the future a wait that went ahead without
+ * its timer would otherwise hang on; the rest fills the heap. */
+static void guard_complete(void *arg) {
+  IGNORE_RC(aioc_future_set_result(arg, NULL, NULL));
+}
+static void nop_cb(void *arg) { (void)arg; }
+
+static void fill_timer_heap(aioc_future *guarded) {
+  aioc_loop *loop = aioc_get_running_loop();
+  CHECK_RC(aioc_call_later(NULL, loop, 1000, guard_complete, guarded), 0);
+  for (int i = 1; loop->nheap < loop->capheap; i++)
+    CHECK_RC(aioc_call_later(NULL, loop, 1000 + i, nop_cb, NULL), 0);
+}
+
+static int timer_nomem_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  aioc_future *f;
+  CHECK_RC(aioc_future_new(&f, NULL), 0);
+  aioc_scope *s;
+  /* A scope with no deadline yet, so that its reschedule needs room. */
+  CHECK_RC(aioc_timeout_enter(&s, AIOC_FOREVER), 0);
+  fill_timer_heap(f);
+  fail_grow = true;
+  CHECK_RC(aioc_sleep(5.0), -ENOMEM);
+  aioc_scope *s2 = (aioc_scope *)&s2;
+  CHECK_RC(aioc_timeout_enter(&s2, 5.0), -ENOMEM);
+  CHECK(s2 == NULL);
+  CHECK_RC(aioc_wait_for(f, NULL, 5.0), -ENOMEM);
+  aioc_future *done[1], *pending[1];
+  size_t nd = 9, np = 9;
+  CHECK_RC(aioc_wait(&f, 1, AIOC_WAIT_ALL_COMPLETED, done, &nd, pending, &np,
+                     5.0),
+           -ENOMEM);
+  aioc_as_completed *it;
+  CHECK_RC(aioc_as_completed_new(&it, &f, 1, AIOC_FOREVER), 0);
+  aioc_future *got;
+  CHECK_RC(aioc_as_completed_next(it, &got, 5.0), -ENOMEM);
+  aioc_as_completed_free(it);
+  CHECK_RC(aioc_scope_reschedule(s, aioc_time() + 5.0), -ENOMEM);
+  CHECK(aioc_scope_deadline(s) == AIOC_FOREVER); /* none was armed */
+  fail_grow = false;
+  CHECK_DBL(aioc_time(), 0.0, EPS);
+  CHECK_EQ(aioc_future_state(f), AIOC_FUTURE_PENDING);
+  CHECK_RC(aioc_scope_exit(s), 0);
+  aioc_scope_free(s);
+  /* What needs no timer still works; the guard ends the wait. */
+  CHECK_RC(aioc_await(f, NULL), 0);
+  CHECK_DBL(aioc_time(), 1000.0, EPS);
+  aioc_future_unref(f);
+  return 0;
+}
+
+/* A wait whose timeout cannot be armed (the timer heap cannot grow) fails
+ * with -ENOMEM at once, never waits without limit. */
+static void test_timer_nomem(void) {
+  aioc_set_allocator(grow_failing_realloc, NULL);
+  CHECK_RC(run_main(timer_nomem_main, NULL, NULL), 0);
+  aioc_set_allocator(NULL, NULL);
+}
+
 /* ---- aioc_run_ex with the virtual clock --------------------------------- */
 
 static int run_ex_main(void *arg, void **result) {
@@ -1742,6 +1922,7 @@ int main(void) {
   RUN(test_scope_exit_by_other_task);
   RUN(test_move_on);
   RUN(test_scope_reschedule);
+  RUN(test_scope_expired_at_entry);
   RUN(test_shield_scope);
   RUN(test_shield_blocks_cancel_and_outer_deadline);
   RUN(test_with_timeout);
@@ -1749,5 +1930,6 @@ int main(void) {
   RUN(test_scope_free_while_open);
   RUN(test_scope_left_open_by_task);
   RUN(test_run_ex_virtual);
+  RUN(test_timer_nomem);
   return check_report();
 }

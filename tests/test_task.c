@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 
 #include "check.h"
+#include "task/task.h" /* the waitpoint, the loop's timer heap */
 
 /* ---- helpers ---- */
 
@@ -417,7 +418,7 @@ static int shield_main(void *arg, void **result) {
   CHECK_RC(aioc_shield(&outer, aioc_task_future(inner)), 0);
   CHECK_RC(aioc_wait_for(outer, NULL, 1.0), -ETIMEDOUT);
   CHECK_EQ(aioc_future_state(outer), AIOC_FUTURE_CANCELLED);
-  CHECK_EQ(aioc_future_state(aioc_task_future(inner)), AIOC_FUTURE_PENDING);
+  CHECK_EQ(aioc_future_state(aioc_task_future(inner)), AIOC_FUTURE_RUNNING);
   CHECK_RC(aioc_task_await(inner, NULL), 0);
   CHECK_DBL(aioc_time(), 2.0, 1e-9);
   aioc_future_unref(outer);
@@ -428,6 +429,71 @@ static int shield_main(void *arg, void **result) {
 static void test_shield_future(void) {
   aioc_run_options o = {.loop.virtual_clock = 1};
   CHECK_RC(aioc_run_ex(shield_main, NULL, NULL, &o), 0);
+}
+
+/* ---- running state ---- */
+
+/* A task is pending until it starts, running (executing or suspended)
+ * until it finishes, then done or cancelled (concurrent.futures' states). */
+static int observe_self(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  aioc_task *me = aioc_current_task();
+  CHECK(aioc_task_is_running(me));
+  CHECK_EQ(aioc_future_state(aioc_task_future(me)), AIOC_FUTURE_RUNNING);
+  CHECK(!aioc_future_is_done(aioc_task_future(me)));
+  return aioc_sleep(1.0);
+}
+
+static int running_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  aioc_task *t, *early;
+  CHECK_RC(aioc_spawn(&t, observe_self, NULL), 0);
+  aioc_future *f = aioc_task_future(t);
+  CHECK_EQ(aioc_future_state(f), AIOC_FUTURE_PENDING); /* not started */
+  CHECK(!aioc_task_is_running(t));
+  CHECK_RC(aioc_sleep(0.5), 0);
+  CHECK_EQ(aioc_future_state(f), AIOC_FUTURE_RUNNING); /* suspended */
+  CHECK(aioc_task_is_running(t));
+  CHECK(!aioc_future_is_done(f));
+  CHECK(!aioc_future_is_cancelled(f));
+  CHECK_RC(aioc_task_await(t, NULL), 0);
+  CHECK_EQ(aioc_future_state(f), AIOC_FUTURE_DONE);
+  CHECK(!aioc_task_is_running(t));
+  CHECK(!aioc_future_is_cancelled(f));
+  /* Cancelled while running, and before it started. */
+  CHECK_RC(aioc_spawn(&early, observe_self, NULL), 0);
+  aioc_task_unref(t);
+  CHECK_RC(aioc_spawn(&t, observe_self, NULL), 0);
+  CHECK_EQ(aioc_task_cancel(early, NULL), 1);
+  CHECK_RC(aioc_sleep(0.5), 0);
+  CHECK_EQ(aioc_future_state(aioc_task_future(early)), AIOC_FUTURE_CANCELLED);
+  CHECK(aioc_future_is_cancelled(aioc_task_future(early)));
+  CHECK(!aioc_task_is_running(early));
+  CHECK_EQ(aioc_task_cancel(t, NULL), 1);
+  CHECK(aioc_task_is_running(t)); /* until it has ended */
+  CHECK_RC(aioc_task_await(t, NULL), -ECANCELED);
+  CHECK(aioc_future_is_cancelled(aioc_task_future(t)));
+  CHECK(!aioc_task_is_running(t));
+  aioc_task_unref(t);
+  aioc_task_unref(early);
+  /* A plain future is never running. */
+  aioc_future *p;
+  CHECK_RC(aioc_future_new(&p, NULL), 0);
+  CHECK_EQ(aioc_future_state(p), AIOC_FUTURE_PENDING);
+  CHECK(!aioc_future_is_cancelled(p));
+  CHECK_EQ(aioc_future_cancel(p, NULL), 1);
+  CHECK(aioc_future_is_cancelled(p));
+  aioc_future_unref(p);
+  CHECK(!aioc_task_is_running(NULL));
+  CHECK(!aioc_future_is_cancelled(NULL));
+  CHECK_RC(aioc_future_state(NULL), -EINVAL);
+  return 0;
+}
+
+static void test_running_state(void) {
+  CHECK_RC(check_run_main(running_main, NULL, 1, NULL), 0);
 }
 
 /* ---- aioc_run: leftovers are cancelled and cleaned up ---- */
@@ -447,6 +513,8 @@ static int leftover(void *arg, void **result) {
   return rc;
 }
 
+/* Its frames never run again once aioc_run abandons it: the library frees
+ * the scope it holds open (LeakSanitizer checks). */
 static int stubborn(void *arg, void **result) {
   (void)arg;
   (void)result;
@@ -477,6 +545,64 @@ static void test_run_cleans_up(void) {
   o.shutdown_timeout = 2;
   CHECK_RC(aioc_run_ex(leftovers_main, AIOC_INT(1), NULL, &o), 0);
   CHECK_EQ(cleaned_up, 3);
+}
+
+/* A task that ignores its cancellation past the grace period is reported
+ * once ("ignored its cancellation"), not again when the loop closes. */
+typedef struct report_log {
+  int n;
+  char msgs[4][64];
+  aioc_task *tasks[4];
+} report_log;
+
+static void log_report(void *arg, aioc_loop *loop, const aioc_report *r) {
+  (void)loop;
+  report_log *l = arg;
+  if (l->n < 4) {
+    snprintf(l->msgs[l->n], sizeof l->msgs[0], "%s", r->message);
+    l->tasks[l->n] = r->task;
+  }
+  l->n++;
+}
+
+static int ignores_cancel(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  for (;;)
+    if (aioc_sleep(1.0) == -ECANCELED)
+      aioc_task_uncancel(aioc_current_task());
+  return 0;
+}
+
+static aioc_task *ignorer;
+static int ignorer_main(void *arg, void **result) {
+  (void)result;
+  CHECK_RC(aioc_loop_set_report_handler(aioc_get_running_loop(), log_report,
+                                        arg),
+           0);
+  aioc_task_options o = {.name = "deaf"};
+  CHECK_RC(aioc_spawn_ex(&ignorer, NULL, ignores_cancel, NULL, &o), 0);
+  CHECK_RC(aioc_sleep(0.5), 0);
+  return 0;
+}
+
+static void test_run_reports_ignored_once(void) {
+  report_log l;
+  memset(&l, 0, sizeof l);
+  aioc_run_options o = {.loop.virtual_clock = 1, .shutdown_timeout = 2.5};
+  CHECK_RC(aioc_run_ex(ignorer_main, &l, NULL, &o), 0);
+  CHECK_EQ(l.n, 1);
+  CHECK_STR(l.msgs[0], "Task ignored its cancellation and did not finish");
+  CHECK(l.tasks[0] == ignorer);
+  CHECK_STR(aioc_task_name(ignorer), "deaf");
+  CHECK(aioc_future_is_cancelled(aioc_task_future(ignorer)));
+  aioc_task_unref(ignorer);
+  /* The same task on a quiet loop is not reported at all. */
+  memset(&l, 0, sizeof l);
+  o.loop.quiet = 1;
+  CHECK_RC(aioc_run_ex(ignorer_main, &l, NULL, &o), 0);
+  CHECK_EQ(l.n, 0);
+  aioc_task_unref(ignorer);
 }
 
 /* ---- block_on: the bridge from plain code ---- */
@@ -788,6 +914,223 @@ static void test_overflow_names_task(void) {
   CHECK(strstr(buf, "stack overflow in task 'second-deep'") != NULL);
 }
 
+/* ---- a timer that cannot be armed ---- */
+
+/* Fails the growth of a block (the timer heap) while fail_grow is set;
+ * the rest is libc's realloc, as the default allocator's. */
+static bool fail_grow;
+static void *grow_failing_realloc(void *ud, void *p, size_t n) {
+  (void)ud;
+  if (n == 0) {
+    free(p);
+    return NULL;
+  }
+  if (fail_grow && p) return NULL;
+  return realloc(p, n);
+}
+
+/* Fills the loop's timer heap to its capacity, the first timer being a
+ * guard 1000 s away that makes the condition true (so a wait that went
+ * ahead without its timer ends then instead of hanging). */
+static bool guard_fired;
+static aioc__waitpoint *guard_wp;
+static void guard_cb(void *arg) {
+  (void)arg;
+  guard_fired = true;
+  if (guard_wp) aioc__waitpoint_notify(guard_wp);
+}
+static void nop_cb(void *arg) { (void)arg; }
+static bool guard_cond(void *arg) {
+  (void)arg;
+  return guard_fired;
+}
+
+static void fill_timer_heap(aioc_loop *loop) {
+  guard_fired = false;
+  CHECK_RC(aioc_call_later(NULL, loop, 1000, guard_cb, NULL), 0);
+  for (int i = 1; loop->nheap < loop->capheap; i++)
+    CHECK_RC(aioc_call_later(NULL, loop, 1000 + i, nop_cb, NULL), 0);
+}
+
+static int waitpoint_nomem_main(void *arg, void **result) {
+  (void)result;
+  aioc__waitpoint *wp = arg;
+  fill_timer_heap(aioc_get_running_loop());
+  fail_grow = true;
+  int rc = aioc__waitpoint_wait(wp, guard_cond, NULL, 5.0, false);
+  fail_grow = false;
+  CHECK_RC(rc, -ENOMEM);
+  CHECK_DBL(aioc_time(), 0.0, 1e-9);
+  CHECK(!guard_fired);
+  /* Without a timeout no timer is needed. */
+  fail_grow = true;
+  CHECK_RC(aioc__waitpoint_wait(wp, guard_cond, NULL, AIOC_FOREVER, false), 0);
+  fail_grow = false;
+  CHECK_DBL(aioc_time(), 1000.0, 1e-9);
+  return 0;
+}
+
+/* The one waiting place with an optional timeout (Group join, Yielder and
+ * merge next use it) fails with -ENOMEM when its timer cannot be armed,
+ * in a task and in plain code, instead of waiting without limit. */
+static void test_waitpoint_timer_nomem(void) {
+  aioc_set_allocator(grow_failing_realloc, NULL);
+  aioc_loop *loop = test_loop(1);
+  aioc__waitpoint wp;
+  aioc__waitpoint_init(&wp, loop);
+  guard_wp = &wp;
+  aioc_task *t;
+  CHECK_RC(aioc_spawn_ex(&t, loop, waitpoint_nomem_main, &wp, NULL), 0);
+  CHECK_RC(aioc_loop_run_until_complete(loop, aioc_task_future(t)), 0);
+  CHECK_RC(aioc_future_result(aioc_task_future(t), NULL), 0);
+  aioc_task_unref(t);
+  /* Plain code, the loop not running. */
+  fill_timer_heap(loop);
+  double t0 = aioc_loop_time(loop);
+  fail_grow = true;
+  int rc = aioc__waitpoint_wait(&wp, guard_cond, NULL, 5.0, false);
+  fail_grow = false;
+  CHECK_RC(rc, -ENOMEM);
+  CHECK_DBL(aioc_loop_time(loop), t0, 1e-9);
+  CHECK(!guard_fired);
+  guard_wp = NULL;
+  CLOSE_CLEAN(loop);
+  aioc_set_allocator(NULL, NULL);
+}
+
+/* ---- debug armor: double frees and uses after free ---- */
+
+#if defined(AIOC_DEBUG_ARMOR)
+/* An allocator that keeps every freed block (a quarantine), so that the
+ * stamp of a freed object stays readable, and that counts the blocks
+ * freed twice. */
+enum { QMAX = 4096 };
+static void *quarantine[QMAX];
+static int nquarantine, double_frees;
+static void *quarantine_realloc(void *ud, void *p, size_t n) {
+  (void)ud;
+  if (n) return realloc(p, n);
+  if (!p) return NULL;
+  for (int i = 0; i < nquarantine; i++)
+    if (quarantine[i] == p) {
+      double_frees++;
+      return NULL;
+    }
+  if (nquarantine < QMAX)
+    quarantine[nquarantine++] = p;
+  else
+    free(p);
+  return NULL;
+}
+
+static void quarantine_release(void) {
+  for (int i = 0; i < nquarantine; i++) free(quarantine[i]);
+  nquarantine = 0;
+}
+
+/* stderr, captured in a temporary file. */
+static FILE *captured;
+static int saved_stderr;
+static void stderr_capture(void) {
+  fflush(stderr);
+  captured = tmpfile();
+  saved_stderr = dup(2);
+  dup2(fileno(captured), 2);
+}
+static void stderr_restore(char *buf, size_t cap) {
+  fflush(stderr);
+  dup2(saved_stderr, 2);
+  close(saved_stderr);
+  rewind(captured);
+  size_t n = fread(buf, 1, cap - 1, captured);
+  buf[n] = 0;
+  fclose(captured);
+}
+
+static int scope_twice(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  aioc_scope *s;
+  CHECK_RC(aioc_timeout_enter(&s, 5.0), 0);
+  CHECK_RC(aioc_scope_exit(s), 0);
+  aioc_scope_free(s);
+  aioc_scope_free(s); /* double free */
+  CHECK_RC(aioc_scope_exit(s), -EINVAL);
+  CHECK_RC(aioc_scope_reschedule(s, 1.0), -EINVAL);
+  return 0;
+}
+#endif
+
+/* With AIOC_DEBUG_ARMOR (Debug builds), a double free or a use after free
+ * of a future, a task, a scope or a loop is reported with the call's name
+ * and refused, instead of corrupting memory. */
+static void test_armor(void) {
+#if !defined(AIOC_DEBUG_ARMOR)
+  printf("  (skipped: built without AIOC_DEBUG_ARMOR)\n");
+#else
+  char buf[2048];
+  aioc_set_allocator(quarantine_realloc, NULL);
+  double_frees = 0;
+  aioc_loop *loop = test_loop(1);
+  /* A future. */
+  aioc_future *f;
+  CHECK_RC(aioc_future_new(&f, loop), 0);
+  aioc_future_unref(f);
+  stderr_capture();
+  aioc_future_unref(f);
+  int rc1 = aioc_future_cancel(f, NULL);
+  int rc2 = aioc_future_set_result(f, NULL, NULL);
+  stderr_restore(buf, sizeof buf);
+  CHECK_RC(rc1, -EINVAL);
+  CHECK_RC(rc2, -EINVAL);
+  CHECK(strstr(buf, "aioc_future_unref: not a live future (freed or "
+                    "corrupt)") != NULL);
+  CHECK(strstr(buf, "aioc_future_cancel: not a live future") != NULL);
+  CHECK(strstr(buf, "aioc_future_set_result: not a live future") != NULL);
+  /* A task, and a scope freed twice inside one. */
+  aioc_task *t;
+  CHECK_RC(aioc_spawn_ex(&t, loop, scope_twice, NULL, NULL), 0);
+  stderr_capture();
+  int rc3 = aioc_loop_run_until_complete(loop, aioc_task_future(t));
+  stderr_restore(buf, sizeof buf);
+  CHECK_RC(rc3, 0);
+  CHECK(strstr(buf, "aioc_scope_free: not a live scope (freed or corrupt)") !=
+        NULL);
+  CHECK(strstr(buf, "aioc_scope_exit: not a live scope") != NULL);
+  CHECK(strstr(buf, "aioc_scope_reschedule: not a live scope") != NULL);
+  CHECK_RC(aioc_future_result(aioc_task_future(t), NULL), 0);
+  aioc_task_unref(t); /* the last reference: freed */
+  stderr_capture();
+  aioc_task_unref(t);
+  int rc4 = aioc_task_cancel(t, NULL);
+  const char *name = aioc_task_name(t);
+  aioc_future *tf = aioc_task_future(t);
+  stderr_restore(buf, sizeof buf);
+  CHECK_RC(rc4, -EINVAL);
+  CHECK(name == NULL);
+  CHECK(tf == NULL);
+  CHECK(strstr(buf, "aioc_task_unref: not a live task (freed or corrupt)") !=
+        NULL);
+  CHECK(strstr(buf, "aioc_task_cancel: not a live task") != NULL);
+  CLOSE_CLEAN(loop);
+  /* A loop freed twice, and used after its free. */
+  stderr_capture();
+  aioc_loop_free(loop);
+  int rc5 = aioc_loop_close(loop);
+  int rc6 = aioc_call_soon(NULL, loop, nop_cb, NULL);
+  stderr_restore(buf, sizeof buf);
+  CHECK_RC(rc5, -EINVAL);
+  CHECK_RC(rc6, -EINVAL);
+  CHECK(strstr(buf, "aioc_loop_free: not a live loop (freed or corrupt)") !=
+        NULL);
+  CHECK(strstr(buf, "aioc_loop_close: not a live loop") != NULL);
+  CHECK(strstr(buf, "aioc_call_soon: not a live loop") != NULL);
+  CHECK_EQ(double_frees, 0);
+  aioc_set_allocator(NULL, NULL);
+  quarantine_release();
+#endif
+}
+
 /* ---- a million tasks alive at once (stock vm.max_map_count) ---- */
 
 static int million_main(void *arg, void **result) {
@@ -839,13 +1182,17 @@ int main(void) {
   RUN(test_uncancel);
   RUN(test_cancel_after_wakeup);
   RUN(test_shield_future);
+  RUN(test_running_state);
   RUN(test_run_cleans_up);
+  RUN(test_run_reports_ignored_once);
   RUN(test_block_on);
   RUN(test_bad_input);
   RUN(test_names_and_all_tasks);
   RUN(test_stack_size);
   RUN(test_started_in_place);
   RUN(test_overflow_names_task);
+  RUN(test_waitpoint_timer_nomem);
+  RUN(test_armor);
   RUN(test_million_tasks);
   return check_report();
 }

@@ -12,8 +12,9 @@ extern "C" {
 #endif
 
 /* Suspension point: waits seconds (>= 0). aioc_sleep(0) lets the other
- * ready tasks run first. Returns 0, -EINVAL (negative or NaN),
- * -ECANCELED, -ETIMEDOUT, AIOC_ENOTASK. */
+ * ready tasks run first. Cancellation and deadlines are checked first,
+ * for 0 too. Returns 0, -EINVAL (negative or NaN), -ECANCELED,
+ * -ETIMEDOUT, AIOC_ENOTASK, -ENOMEM (no room for its timer). */
 AIOC_API AIOC_NODISCARD int aioc_sleep(double seconds);
 
 /* Suspension point: waits for f at most timeout seconds (AIOC_FOREVER: no
@@ -22,7 +23,8 @@ AIOC_API AIOC_NODISCARD int aioc_sleep(double seconds);
  * despite the cancellation: then 0 and the result, nothing is lost. When
  * the waiting task is cancelled or an outer deadline passes, f is cancelled
  * and waited for too, and -ECANCELED / -ETIMEDOUT is returned. Otherwise
- * returns as aioc_await(). */
+ * returns as aioc_await(), or -ENOMEM when the timeout's timer cannot be
+ * armed (nothing waited). */
 AIOC_API AIOC_NODISCARD int aioc_wait_for(aioc_future *f, void **result,
                                           double timeout);
 
@@ -60,7 +62,8 @@ typedef enum aioc_wait_when {
  * be NULL; each needs room for n) with the futures in the order given, and
  * their counts. Nothing is cancelled, not even on timeout (as asyncio).
  * Returns 0 (also on timeout), -EINVAL, -ECANCELED, -ETIMEDOUT (a deadline
- * in scope, not the timeout argument). */
+ * in scope, not the timeout argument), -ENOMEM (also when the timeout's
+ * timer cannot be armed: nothing waited). */
 AIOC_API AIOC_NODISCARD int aioc_wait(aioc_future *const *fs, size_t n,
                                       aioc_wait_when when, aioc_future **done,
                                       size_t *ndone, aioc_future **pending,
@@ -83,7 +86,8 @@ AIOC_API AIOC_NODISCARD int aioc_as_completed_new(aioc_as_completed **out,
  * stores it in *f (borrowed: valid while the iterator lives). Returns 0,
  * AIOC_EXHAUSTED when all were delivered, -ETIMEDOUT when the whole or the
  * per-item timeout expired (the iterator stays usable after a per-item
- * timeout: nothing is lost), -ECANCELED. */
+ * timeout: nothing is lost), -ECANCELED, -ENOMEM (the timer of a finite
+ * timeout cannot be armed: nothing waited, nothing lost). */
 AIOC_API AIOC_NODISCARD int aioc_as_completed_next(aioc_as_completed *it,
                                                    aioc_future **f,
                                                    double item_timeout);

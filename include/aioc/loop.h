@@ -56,7 +56,10 @@ AIOC_API int aioc_loop_close(aioc_loop *loop);
 /* Frees a loop, closing it first if it is not closed. Its memory lives on
  * while futures, tasks or handles of it are referenced (they stay safe to
  * read and unreference). A running loop is not freed (a message on stderr
- * says so). NULL is harmless. */
+ * says so). NULL is harmless. Built with AIOC_DEBUG_ARMOR (Debug builds),
+ * a call given a loop, handle, future, task or scope already freed (a
+ * double free, a use after free) reports "<call>: not a live <kind> (freed
+ * or corrupt)" on stderr and is refused (-EINVAL, or nothing done). */
 AIOC_API void aioc_loop_free(aioc_loop *loop);
 
 /* Returns the loop running on this thread (inside a task or a callback), or
@@ -156,7 +159,8 @@ aioc_call_soon_threadsafe(aioc_loop *loop, aioc_callback cb, void *arg);
  * "Future exception was never retrieved" (an error nobody looked at, when
  * its last reference goes), "Task was destroyed but it is pending" (its
  * loop closed first), "Task ignored its cancellation and did not finish"
- * (aioc_run's grace period ran out). */
+ * (aioc_run's grace period ran out; such a task is not reported again as
+ * destroyed when aioc_run closes its loop: one report per task). */
 typedef struct aioc_report {
   const char *message; /* "Task exception was never retrieved", ... */
   aioc_task *task;     /* the task concerned, or NULL */

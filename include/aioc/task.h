@@ -6,7 +6,8 @@
  * wait, it returns -ECANCELED once the task is cancelled and -ETIMEDOUT
  * once a deadline in scope has passed. A call whose answer is already
  * there returns it without waiting and without those checks (as awaiting
- * a done future in asyncio). */
+ * a done future in asyncio). aioc_yield() and aioc_sleep() (0 included)
+ * always count as waits: they always check. */
 #ifndef AIOC_TASK_H
 #define AIOC_TASK_H
 
@@ -28,11 +29,15 @@ typedef int (*aioc_fn)(void *arg, void **result);
 
 /* ---- Futures -------------------------------------------------------- */
 
-/* Future states. */
+/* Future states. A future is pending, then done or cancelled for good. A
+ * task is pending until it starts, then running (executing or suspended)
+ * until it finishes (concurrent.futures' RUNNING); a plain future is never
+ * running. */
 enum {
   AIOC_FUTURE_PENDING = 0,
   AIOC_FUTURE_DONE = 1,
-  AIOC_FUTURE_CANCELLED = 2
+  AIOC_FUTURE_CANCELLED = 2,
+  AIOC_FUTURE_RUNNING = 3
 };
 
 /* Creates a pending future on loop (NULL: the thread's current loop). The
@@ -69,12 +74,17 @@ AIOC_API AIOC_NODISCARD int aioc_future_set_error_payload(aioc_future *f,
  * aioc_task_cancel(). */
 AIOC_API int aioc_future_cancel(aioc_future *f, const char *msg);
 
-/* Returns AIOC_FUTURE_PENDING, AIOC_FUTURE_DONE or AIOC_FUTURE_CANCELLED
- * (-EINVAL for NULL). */
+/* Returns AIOC_FUTURE_PENDING, AIOC_FUTURE_RUNNING (a task that has
+ * started and not finished), AIOC_FUTURE_DONE or AIOC_FUTURE_CANCELLED
+ * (-EINVAL for NULL). Not done is PENDING or RUNNING: test "not done"
+ * with !aioc_future_is_done(). */
 AIOC_API int aioc_future_state(const aioc_future *f);
 
-/* Returns non-zero once f is done or cancelled. */
+/* Returns non-zero once f is done or cancelled (never while running). */
 AIOC_API int aioc_future_is_done(const aioc_future *f);
+
+/* Returns non-zero if f ended cancelled (0 for NULL). */
+AIOC_API int aioc_future_is_cancelled(const aioc_future *f);
 
 /* Takes f's outcome without waiting: 0 with the result in *result (which
  * may be NULL), the error code, -ECANCELED, or AIOC_ESTATE when f is still
@@ -166,6 +176,11 @@ AIOC_API aioc_task *aioc_current_task(void);
 /* The task's name. */
 AIOC_API const char *aioc_task_name(const aioc_task *t);
 
+/* Returns non-zero while t runs: it has started and not finished, whether
+ * it is executing or suspended (aioc_future_state() is then
+ * AIOC_FUTURE_RUNNING). 0 before it starts, once it finished, for NULL. */
+AIOC_API int aioc_task_is_running(const aioc_task *t);
+
 /* Fills tasks[0..cap) with the loop's unfinished tasks (NULL: current
  * loop) and returns how many there are (which may exceed cap). Borrowed
  * pointers. */
@@ -195,7 +210,8 @@ AIOC_API int aioc_error(int code, const char *fmt, ...) AIOC_PRINTF(2, 3);
 AIOC_API const char *aioc_error_message(void);
 
 /* Suspension point: lets every other ready task and callback run once, then
- * continues. Returns 0, -ECANCELED or -ETIMEDOUT as any wait does. */
+ * continues. Returns 0, -ECANCELED or -ETIMEDOUT as any wait does (it
+ * always checks, first). */
 AIOC_API AIOC_NODISCARD int aioc_yield(void);
 
 /* ---- Deadline scopes and shields --------------------------------------
@@ -205,7 +221,11 @@ AIOC_API AIOC_NODISCARD int aioc_yield(void);
 
 /* Enters a deadline scope that expires seconds from now (AIOC_FOREVER: no
  * deadline yet). After it expires, every suspension point inside returns
- * -ETIMEDOUT. Returns 0, -EINVAL (negative/NaN), -ENOMEM, AIOC_ENOTASK. */
+ * -ETIMEDOUT. A deadline already past (0 seconds; a past time for the
+ * variants below) enters an expired scope: the first suspension point
+ * inside fails, aioc_yield() and aioc_sleep(0) included (asyncio's
+ * `timeout(0)` around `sleep(0)`), and so does its exit. Returns 0,
+ * -EINVAL (negative/NaN), -ENOMEM, AIOC_ENOTASK. */
 AIOC_API AIOC_NODISCARD int aioc_timeout_enter(aioc_scope **out,
                                                double seconds);
 
@@ -224,16 +244,18 @@ AIOC_API AIOC_NODISCARD int aioc_move_on_enter(aioc_scope **out,
  * waits inside return -ETIMEDOUT. */
 AIOC_API AIOC_NODISCARD int aioc_shield_enter(aioc_scope **out, double seconds);
 
-/* Moves the scope's deadline to loop time when (AIOC_FOREVER: none).
- * Returns 0, -EINVAL, or AIOC_ESTATE if the scope already expired or was
- * exited. */
+/* Moves the scope's deadline to loop time when (AIOC_FOREVER: none). A
+ * time already past expires the scope at once (a wait in progress inside
+ * is woken with -ETIMEDOUT). Returns 0, -EINVAL, -ENOMEM, or AIOC_ESTATE
+ * if the scope already expired or was exited. */
 AIOC_API int aioc_scope_reschedule(aioc_scope *s, double when);
 
 /* The scope's deadline in loop time (AIOC_FOREVER if none). */
 AIOC_API double aioc_scope_deadline(const aioc_scope *s);
 
-/* Non-zero once the scope's deadline has passed while it was open (still
- * readable after aioc_scope_exit()). */
+/* Non-zero once the scope's deadline has passed while it was open, or had
+ * passed when it was entered or rescheduled (still readable after
+ * aioc_scope_exit()). */
 AIOC_API int aioc_scope_is_expired(const aioc_scope *s);
 
 /* Exits the scope: its deadline no longer applies. The scope stays
@@ -268,9 +290,10 @@ typedef struct aioc_run_options {
 
 /* The asyncio.run() equivalent: creates a loop, makes it current, runs
  * main(arg) as a task named "main" to its end, cancels every task left and
- * lets them clean up, reports tasks that refuse to finish, closes the
- * loop. *result (if not NULL) receives main's result. Returns main's
- * code, or AIOC_ERUNNING when called inside a running loop. */
+ * lets them clean up, reports tasks that refuse to finish (once each:
+ * "Task ignored its cancellation and did not finish"), closes the loop.
+ * *result (if not NULL) receives main's result. Returns main's code, or
+ * AIOC_ERUNNING when called inside a running loop. */
 AIOC_API AIOC_NODISCARD int aioc_run(aioc_fn main, void *arg, void **result);
 AIOC_API AIOC_NODISCARD int aioc_run_ex(aioc_fn main, void *arg, void **result,
                                         const aioc_run_options *opts);

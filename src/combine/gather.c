@@ -54,7 +54,7 @@ int aioc_gather(aioc_future *const *fs, size_t n, void **results, int *codes,
     for (size_t i = 0; i < n; i++) codes[i] = 0;
   if (n && !fs) return -EINVAL;
   for (size_t i = 0; i < n; i++)
-    if (!fs[i]) return -EINVAL;
+    if (!fs[i] || !AIOC__FUTURE_OK(fs[i], "aioc_gather")) return -EINVAL;
   aioc_task *t = aioc__current();
   if (!t) return AIOC_ENOTASK;
   for (size_t i = 0; i < n; i++)

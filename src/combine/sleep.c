@@ -40,7 +40,9 @@ int aioc_sleep(double seconds) {
 
 int aioc_wait_for(aioc_future *f, void **result, double timeout) {
   if (result) *result = NULL;
-  if (!f || isnan(timeout) || timeout < 0) return -EINVAL;
+  if (!f || isnan(timeout) || timeout < 0 ||
+      !AIOC__FUTURE_OK(f, "aioc_wait_for"))
+    return -EINVAL;
   aioc_task *t = aioc__current();
   if (!t) return AIOC_ENOTASK;
   aioc_scope *s;

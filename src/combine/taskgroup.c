@@ -21,7 +21,10 @@ struct aioc_taskgroup {
   bool owner_cancelled; /* we cancelled the owner: join withdraws it */
   bool joining;
   bool closed;
+  AIOC__ARMOR_FIELD
 };
+
+#define TG_OK(g, fn) AIOC__ARMOR_OK(g, AIOC__MAGIC_TASKGROUP, fn, "taskgroup")
 
 static void abort_all(aioc_taskgroup *g) {
   if (g->aborting) return;
@@ -63,6 +66,7 @@ int aioc_taskgroup_new(aioc_taskgroup **out) {
   if (!g) return -ENOMEM;
   g->owner = t;
   g->w.unhook = tg_unhook;
+  AIOC__ARMOR_SET(g, AIOC__MAGIC_TASKGROUP);
   *out = g;
   return 0;
 }
@@ -70,7 +74,7 @@ int aioc_taskgroup_new(aioc_taskgroup **out) {
 int aioc_taskgroup_spawn(aioc_taskgroup *g, aioc_task **out, aioc_fn fn,
                          void *arg, const aioc_task_options *opts) {
   if (out) *out = NULL;
-  if (!g || !fn) return -EINVAL;
+  if (!g || !fn || !TG_OK(g, "aioc_taskgroup_spawn")) return -EINVAL;
   if (g->closed || g->aborting) return AIOC_ESTATE;
   if (g->n == g->cap) {
     size_t cap = g->cap ? g->cap * 2 : 8;
@@ -98,7 +102,7 @@ int aioc_taskgroup_spawn(aioc_taskgroup *g, aioc_task **out, aioc_fn fn,
 }
 
 int aioc_taskgroup_join(aioc_taskgroup *g) {
-  if (!g) return -EINVAL;
+  if (!g || !TG_OK(g, "aioc_taskgroup_join")) return -EINVAL;
   aioc_task *t = aioc__current();
   if (t != g->owner) return AIOC_ESTATE;
   if (g->closed) return AIOC_ESTATE;
@@ -133,12 +137,12 @@ int aioc_taskgroup_join(aioc_taskgroup *g) {
 
 int aioc_taskgroup_errors(const aioc_taskgroup *g, size_t i, int *code,
                           const char **message) {
-  if (!g) return -EINVAL;
+  if (!g || !TG_OK(g, "aioc_taskgroup_errors")) return -EINVAL;
   return aioc__errlist_get(&g->errors, i, code, message);
 }
 
 void aioc_taskgroup_free(aioc_taskgroup *g) {
-  if (!g) return;
+  if (!g || !TG_OK(g, "aioc_taskgroup_free")) return;
   if (g->running) abort_all(g);
   if (g->owner_cancelled) aioc_task_uncancel(g->owner);
   for (size_t i = 0; i < g->n; i++) {
@@ -148,5 +152,6 @@ void aioc_taskgroup_free(aioc_taskgroup *g) {
   }
   aioc__errlist_free(&g->errors);
   aioc__free(g->nodes);
+  AIOC__ARMOR_SET(g, AIOC__MAGIC_DEAD);
   aioc__free(g);
 }

@@ -94,7 +94,9 @@ int aioc_wait(aioc_future *const *fs, size_t n, aioc_wait_when when,
   aioc_task *t = aioc__current();
   if (!t) return AIOC_ENOTASK;
   for (size_t i = 0; i < n; i++)
-    if (!fs[i] || fs[i]->loop != t->f.loop || fs[i] == &t->f) return -EINVAL;
+    if (!fs[i] || !AIOC__FUTURE_OK(fs[i], "aioc_wait") ||
+        fs[i]->loop != t->f.loop || fs[i] == &t->f)
+      return -EINVAL;
 
   wstate s = {.when = when};
   waitw_init(&s.ww, t);
@@ -155,7 +157,11 @@ struct aioc_as_completed {
   size_t delivered;
   int64_t deadline;
   waitw *waiting; /* the waiting task's parked state, or NULL */
+  AIOC__ARMOR_FIELD
 };
+
+#define AC_OK(it, fn)                                                          \
+  AIOC__ARMOR_OK(it, AIOC__MAGIC_AS_COMPLETED, fn, "as_completed iterator")
 
 static void ac_notify(aioc__waiter *n, aioc_future *f) {
   (void)f;
@@ -172,7 +178,8 @@ int aioc_as_completed_new(aioc_as_completed **out, aioc_future *const *fs,
   if ((n && !fs) || isnan(timeout) || timeout < 0) return -EINVAL;
   aioc_loop *loop = n ? NULL : aioc_loop_current();
   for (size_t i = 0; i < n; i++) {
-    if (!fs[i]) return -EINVAL;
+    if (!fs[i] || !AIOC__FUTURE_OK(fs[i], "aioc_as_completed_new"))
+      return -EINVAL;
     if (!loop) loop = fs[i]->loop;
     if (fs[i]->loop != loop) return -EINVAL;
   }
@@ -195,6 +202,7 @@ int aioc_as_completed_new(aioc_as_completed **out, aioc_future *const *fs,
     }
   }
   it->deadline = aioc__deadline_after(loop, timeout);
+  AIOC__ARMOR_SET(it, AIOC__MAGIC_AS_COMPLETED);
   for (size_t i = 0; i < n; i++) {
     it->fs[i] = aioc_future_ref(fs[i]);
     it->nodes[i].it = it;
@@ -212,7 +220,9 @@ int aioc_as_completed_new(aioc_as_completed **out, aioc_future *const *fs,
 int aioc_as_completed_next(aioc_as_completed *it, aioc_future **f,
                            double item_timeout) {
   if (f) *f = NULL;
-  if (!it || !f || isnan(item_timeout) || item_timeout < 0) return -EINVAL;
+  if (!it || !f || isnan(item_timeout) || item_timeout < 0 ||
+      !AC_OK(it, "aioc_as_completed_next"))
+    return -EINVAL;
   if (it->delivered == it->n) return AIOC_EXHAUSTED;
   if (it->qhead == it->qtail) {
     aioc_task *t = aioc__current();
@@ -235,7 +245,7 @@ int aioc_as_completed_next(aioc_as_completed *it, aioc_future **f,
 }
 
 void aioc_as_completed_free(aioc_as_completed *it) {
-  if (!it) return;
+  if (!it || !AC_OK(it, "aioc_as_completed_free")) return;
   for (size_t i = 0; i < it->n; i++) {
     aioc__future_del_waiter(&it->nodes[i].n);
     aioc_future_unref(it->fs[i]);
@@ -243,5 +253,6 @@ void aioc_as_completed_free(aioc_as_completed *it) {
   aioc__free(it->fs);
   aioc__free(it->nodes);
   aioc__free(it->queue);
+  AIOC__ARMOR_SET(it, AIOC__MAGIC_DEAD);
   aioc__free(it);
 }

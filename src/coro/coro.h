@@ -143,6 +143,29 @@ AIOC_HIDDEN void aioc__stack_set_owner(aioc__stack *st, const char *name,
  * at most keep stacks hot. */
 AIOC_HIDDEN void aioc__stack_trim(size_t keep);
 
+/* The scavenger: a loop returns the pages of the free stacks its thread
+ * did not need lately (docs/stacks.md, "Pooling").
+ *
+ * Free stacks each size keeps hot whatever happens, and what one pass
+ * releases at most (the next pass then comes sooner). */
+#define AIOC__STACK_KEEP 64
+#define AIOC__SCAVENGE_MAX 8192
+/* Does a free list hold more than AIOC__STACK_KEEP stacks? */
+AIOC_HIDDEN bool aioc__stack_scavenge_wanted(void);
+/* Starts watching how deep the thread digs into its free lists (the
+ * low-water mark of each), unless it already does. */
+AIOC_HIDDEN void aioc__stack_scavenge_watch(void);
+/* One pass: for each size, the free stacks that stayed below the
+ * low-water mark since the last pass (the cold end of the LIFO list) have
+ * their pages returned, keeping max(stacks drawn meanwhile,
+ * AIOC__STACK_KEEP) hot, at most AIOC__SCAVENGE_MAX in all. Returns 0 when
+ * no list holds more than AIOC__STACK_KEEP any more (watching stops), 1
+ * when another pass is due after a period, 2 when this one hit its limit
+ * (the next is due sooner). */
+AIOC_HIDDEN int aioc__stack_scavenge(void);
+/* For tests: resident pages of the stack mappings of this stride. */
+AIOC_HIDDEN size_t aioc__stack_resident_pages(size_t stride);
+
 /* The guard mode in force (probed once). */
 AIOC_HIDDEN aioc__guard_mode aioc__stack_guard_mode(void);
 

@@ -94,6 +94,10 @@ static klass classes[NCLASS];
 typedef struct tcache {
   aioc__stack *head[NCLASS];
   size_t count[NCLASS];
+  /* The scavenger's view: the lowest count since its last look. The
+   * stacks below it, at the cold end of the list, were not needed. */
+  size_t low[NCLASS];
+  bool watching; /* low[] is being kept (a scavenger is armed) */
 } tcache;
 static AIOC_TLS tcache cache;
 static pthread_key_t cache_key;
@@ -369,7 +373,8 @@ int aioc__stack_get(size_t stride, aioc__stack **out) {
   aioc__stack *st = cache.head[c];
   if (aioc__likely(st != NULL)) {
     cache.head[c] = st->next;
-    cache.count[c]--;
+    size_t n = --cache.count[c];
+    if (n < cache.low[c]) cache.low[c] = n; /* the recent peak's depth */
     *out = st;
     return 0;
   }
@@ -437,40 +442,102 @@ static void flush_drops(struct iovec *iov, size_t n) {
       madvise(iov[i].iov_base, iov[i].iov_len, MADV_DONTNEED);
 }
 
-void aioc__stack_trim(size_t keep) {
-  for (unsigned c = 0; c < NCLASS; c++) {
-    if (cache.count[c] <= keep) continue;
-    /* Keep the hottest `keep`; the rest go back to the kernel. */
-    aioc__stack **pp = &cache.head[c];
-    for (size_t i = 0; i < keep && *pp; i++) pp = &(*pp)->next;
-    aioc__stack *rest = *pp;
-    *pp = NULL;
-    klass *k = &classes[c];
-    size_t ndrop = 0;
-    pthread_mutex_lock(&pool_lock);
-    while (rest) {
-      aioc__stack *next = rest->next;
-      if (k->ncold == k->capcold) {
-        size_t cap = k->capcold ? k->capcold * 2 : 256;
-        cold_slot *v = aioc__realloc(k->cold, cap * sizeof *v);
-        if (!v) { /* keep the rest hot rather than lose them */
-          *pp = rest;
-          break;
-        }
-        k->cold = v;
-        k->capcold = cap;
-      }
-      k->cold[k->ncold++] = drop_pages(rest, &carve_iov[ndrop++]);
-      cache.count[c]--;
-      if (ndrop == MAX_CARVE) {
-        flush_drops(carve_iov, ndrop);
-        ndrop = 0;
-      }
-      rest = next;
+/* Keeps the hottest `keep` free stacks of class c and returns the pages of
+ * at most `max` of the next ones to the kernel (the rest of the list stays
+ * as it is). Returns how many were dropped. */
+static size_t trim_class(unsigned c, size_t keep, size_t max) {
+  if (cache.count[c] <= keep || max == 0) return 0;
+  aioc__stack **pp = &cache.head[c];
+  for (size_t i = 0; i < keep && *pp; i++) pp = &(*pp)->next;
+  aioc__stack *rest = *pp;
+  klass *k = &classes[c];
+  size_t ndrop = 0, dropped = 0;
+  pthread_mutex_lock(&pool_lock);
+  while (rest && dropped < max) {
+    aioc__stack *next = rest->next;
+    if (k->ncold == k->capcold) {
+      size_t cap = k->capcold ? k->capcold * 2 : 256;
+      cold_slot *v = aioc__realloc(k->cold, cap * sizeof *v);
+      if (!v) break; /* keep the rest hot rather than lose them */
+      k->cold = v;
+      k->capcold = cap;
     }
-    flush_drops(carve_iov, ndrop);
-    pthread_mutex_unlock(&pool_lock);
+    k->cold[k->ncold++] = drop_pages(rest, &carve_iov[ndrop++]);
+    cache.count[c]--;
+    dropped++;
+    if (ndrop == MAX_CARVE) {
+      flush_drops(carve_iov, ndrop);
+      ndrop = 0;
+    }
+    rest = next;
   }
+  *pp = rest;
+  flush_drops(carve_iov, ndrop);
+  pthread_mutex_unlock(&pool_lock);
+  return dropped;
+}
+
+void aioc__stack_trim(size_t keep) {
+  for (unsigned c = 0; c < NCLASS; c++) trim_class(c, keep, SIZE_MAX);
+  cache.watching = false;
+}
+
+/* ---- the scavenger (see coro.h and docs/stacks.md) ---- */
+
+bool aioc__stack_scavenge_wanted(void) {
+  for (unsigned c = 0; c < NCLASS; c++)
+    if (cache.count[c] > AIOC__STACK_KEEP) return true;
+  return false;
+}
+
+void aioc__stack_scavenge_watch(void) {
+  if (cache.watching) return;
+  for (unsigned c = 0; c < NCLASS; c++) cache.low[c] = cache.count[c];
+  cache.watching = true;
+}
+
+int aioc__stack_scavenge(void) {
+  if (!cache.watching) {
+    aioc__stack_scavenge_watch();
+    return aioc__stack_scavenge_wanted() ? 1 : 0;
+  }
+  size_t budget = AIOC__SCAVENGE_MAX;
+  bool capped = false, more = false;
+  for (unsigned c = 0; c < NCLASS; c++) {
+    size_t n = cache.count[c];
+    /* The stacks above the low-water mark were drawn since the last look:
+     * the recent peak's working set, kept with a floor of KEEP. */
+    size_t low = cache.low[c] < n ? cache.low[c] : n;
+    size_t keep = n - low > AIOC__STACK_KEEP ? n - low : AIOC__STACK_KEEP;
+    if (n > keep) {
+      size_t want = n - keep;
+      size_t got = trim_class(c, keep, want < budget ? want : budget);
+      budget -= got;
+      if (got < want) capped = true;
+    }
+    cache.low[c] = cache.count[c];
+    if (cache.count[c] > AIOC__STACK_KEEP) more = true;
+  }
+  if (!more) {
+    cache.watching = false;
+    return 0;
+  }
+  return capped ? 2 : 1;
+}
+
+size_t aioc__stack_resident_pages(size_t stride) {
+  size_t total = 0, n = atomic_load(&nregions);
+  for (size_t i = 0; i < n; i++) {
+    region *r = &regions[i];
+    if (r->stride != stride) continue;
+    size_t pages = r->size / page_size;
+    unsigned char *vec = malloc(pages);
+    if (!vec) continue;
+    if (mincore(r->base, r->size, vec) == 0)
+      for (size_t p = 0; p < pages; p++) total += vec[p] & 1;
+    free(vec);
+  }
+  return total;
 }
 
 static void cache_flush(void *unused) {

@@ -41,6 +41,6 @@ int64_t aioc__deadline_after(aioc_loop *loop, double seconds) {
 }
 
 double aioc_loop_time(aioc_loop *loop) {
-  if (!loop) return 0;
+  if (!loop || !AIOC__LOOP_OK(loop, "aioc_loop_time")) return 0;
   return (double)aioc__now(loop) / 1e9;
 }

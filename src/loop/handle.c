@@ -10,11 +10,15 @@ struct aioc_handle {
   void *arg;
   uint32_t refs;
   bool cancelled, ran;
+  AIOC__ARMOR_FIELD
 };
+
+#define HANDLE_OK(h, fn) AIOC__ARMOR_OK(h, AIOC__MAGIC_HANDLE, fn, "handle")
 
 static void handle_unref(aioc_handle *h) {
   if (--h->refs) return;
   aioc_loop *loop = h->loop;
+  AIOC__ARMOR_SET(h, AIOC__MAGIC_DEAD);
   aioc__free(h);
   aioc__loop_unref(loop);
 }
@@ -46,6 +50,7 @@ static int schedule(aioc_loop *loop, int64_t when, aioc_callback cb, void *arg,
   h->refs = out ? 2 : 1;
   h->cancelled = h->ran = false;
   h->rq.run = handle_run;
+  AIOC__ARMOR_SET(h, AIOC__MAGIC_HANDLE);
   aioc__timer_init(&h->tm, handle_fire);
   if (when == INT64_MIN) {
     aioc__ready_push(loop, &h->rq);
@@ -60,6 +65,10 @@ static int schedule(aioc_loop *loop, int64_t when, aioc_callback cb, void *arg,
 
 int aioc_call_soon(aioc_handle **out, aioc_loop *loop, aioc_callback cb,
                    void *arg) {
+  if (loop && !AIOC__LOOP_OK(loop, "aioc_call_soon")) {
+    if (out) *out = NULL;
+    return -EINVAL;
+  }
   return schedule(loop, INT64_MIN, cb, arg, out);
 }
 
@@ -67,7 +76,7 @@ int aioc_call_later(aioc_handle **out, aioc_loop *loop, double delay,
                     aioc_callback cb, void *arg) {
   if (out) *out = NULL;
   if (isnan(delay) || delay < 0 || isinf(delay)) return -EINVAL;
-  if (!loop) return -EINVAL;
+  if (!loop || !AIOC__LOOP_OK(loop, "aioc_call_later")) return -EINVAL;
   return schedule(loop, aioc__deadline_after(loop, delay), cb, arg, out);
 }
 
@@ -75,13 +84,14 @@ int aioc_call_at(aioc_handle **out, aioc_loop *loop, double when,
                  aioc_callback cb, void *arg) {
   if (out) *out = NULL;
   if (isnan(when) || isinf(when)) return -EINVAL;
+  if (loop && !AIOC__LOOP_OK(loop, "aioc_call_at")) return -EINVAL;
   int64_t w = aioc__deadline_at(when);
   if (w == INT64_MIN) w++;
   return schedule(loop, w, cb, arg, out);
 }
 
 int aioc_handle_cancel(aioc_handle *h) {
-  if (!h) return -EINVAL;
+  if (!h || !HANDLE_OK(h, "aioc_handle_cancel")) return -EINVAL;
   if (h->cancelled || h->ran) return 0;
   h->cancelled = true;
   if (h->tm.idx != AIOC__NOTIMER) {
@@ -92,9 +102,9 @@ int aioc_handle_cancel(aioc_handle *h) {
 }
 
 int aioc_handle_is_cancelled(const aioc_handle *h) {
-  return h && h->cancelled;
+  return h && HANDLE_OK(h, "aioc_handle_is_cancelled") && h->cancelled;
 }
 
 void aioc_handle_unref(aioc_handle *h) {
-  if (h) handle_unref(h);
+  if (h && HANDLE_OK(h, "aioc_handle_unref")) handle_unref(h);
 }

@@ -47,18 +47,21 @@ int aioc_loop_new(aioc_loop **out, const aioc_loop_options *opts) {
   loop->virtual_clock = opts && opts->virtual_clock;
   loop->quiet = opts && opts->quiet;
   aioc__list_init(&loop->live);
+  loop->scav_when = AIOC__NEVER;
+  AIOC__ARMOR_SET(loop, AIOC__MAGIC_LOOP);
   aioc__overflow_install();
   *out = loop;
   return 0;
 }
 
 void aioc__loop_free(aioc_loop *loop) {
+  AIOC__ARMOR_SET(loop, AIOC__MAGIC_DEAD);
   pthread_mutex_destroy(&loop->ts_lock);
   aioc__free(loop);
 }
 
 int aioc_loop_close(aioc_loop *loop) {
-  if (!loop) return -EINVAL;
+  if (!loop || !AIOC__LOOP_OK(loop, "aioc_loop_close")) return -EINVAL;
   if (loop->closed) return AIOC_ECLOSED;
   if (loop->running) return AIOC_ERUNNING;
   /* Generators left unfinished run their cleanup first (asyncio's
@@ -127,7 +130,7 @@ void aioc__loop_shutdown_live(aioc_loop *loop) {
 }
 
 void aioc_loop_free(aioc_loop *loop) {
-  if (!loop) return;
+  if (!loop || !AIOC__LOOP_OK(loop, "aioc_loop_free")) return;
   if (loop->running) {
     fprintf(stderr, "aioc_loop_free: the loop is running; not freed\n");
     return;
@@ -138,6 +141,8 @@ void aioc_loop_free(aioc_loop *loop) {
     pthread_setspecific(owned_key, NULL);
   }
   if (aioc__thread_current == loop) aioc__thread_current = NULL;
+  /* Freed for its user, even if futures keep its memory a while. */
+  AIOC__ARMOR_SET(loop, AIOC__MAGIC_DEAD);
   aioc__loop_unref(loop);
 }
 
@@ -173,16 +178,19 @@ aioc_loop *aioc_loop_current(void) {
 }
 
 int aioc_loop_set_current(aioc_loop *loop) {
+  if (loop && !AIOC__LOOP_OK(loop, "aioc_loop_set_current")) return -EINVAL;
   if (loop && loop->closed) return AIOC_ECLOSED;
   aioc__thread_current = loop;
   return 0;
 }
 
 int aioc_loop_is_running(const aioc_loop *loop) {
-  return loop && loop->running;
+  return loop && AIOC__LOOP_OK(loop, "aioc_loop_is_running") && loop->running;
 }
 
-int aioc_loop_is_closed(const aioc_loop *loop) { return loop && loop->closed; }
+int aioc_loop_is_closed(const aioc_loop *loop) {
+  return loop && AIOC__LOOP_OK(loop, "aioc_loop_is_closed") && loop->closed;
+}
 
 double aioc_time(void) {
   aioc_loop *loop = aioc__running ? aioc__running : aioc__thread_current;

@@ -137,7 +137,16 @@ struct aioc_loop {
   /* reports */
   aioc_report_fn report_fn;
   void *report_arg;
+  /* the stack scavenger: its next pass (AIOC__NEVER: not armed). Outside
+   * the timer heap: it neither moves the virtual clock nor keeps tasks
+   * from starting the next batch themselves. */
+  int64_t scav_when;
+  uint32_t scav_tick;
+  AIOC__ARMOR_FIELD /* live from aioc_loop_new() to aioc_loop_free() */
 };
+
+/* Armor check (see common.h): a loop the user has not freed. */
+#define AIOC__LOOP_OK(l, fn) AIOC__ARMOR_OK(l, AIOC__MAGIC_LOOP, fn, "loop")
 
 /* The loop running on this thread. */
 extern AIOC_TLS aioc_loop *aioc__running;
@@ -197,7 +206,10 @@ AIOC_HIDDEN int64_t aioc__now(aioc_loop *loop);
 AIOC_HIDDEN int64_t aioc__deadline_after(aioc_loop *loop, double seconds);
 AIOC_HIDDEN int64_t aioc__deadline_at(double when);
 
-/* Arms (or re-arms) t at when (ns); AIOC__NEVER disarms. */
+/* Arms (or re-arms) t at when (ns); AIOC__NEVER disarms. Returns 0, or
+ * -ENOMEM when the heap cannot grow (t is then disarmed, its when
+ * AIOC__NEVER): a caller about to wait must not wait without its timer.
+ * Re-arming an armed timer never fails. */
 AIOC_HIDDEN int aioc__timer_arm(aioc_loop *loop, aioc__timer *t, int64_t when);
 AIOC_HIDDEN void aioc__timer_disarm(aioc_loop *loop, aioc__timer *t);
 

@@ -6,7 +6,8 @@
 
 int aioc_loop_set_report_handler(aioc_loop *loop, aioc_report_fn fn,
                                  void *arg) {
-  if (!loop) return -EINVAL;
+  if (!loop || !AIOC__LOOP_OK(loop, "aioc_loop_set_report_handler"))
+    return -EINVAL;
   loop->report_fn = fn;
   loop->report_arg = arg;
   return 0;

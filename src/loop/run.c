@@ -6,11 +6,38 @@
 
 #include "loop.h"
 
+/* ---- the stack scavenger ---- */
+
+/* Free stacks keep their pages for reuse; the ones the thread did not need
+ * for a whole period go back to the kernel (Go's scavenger). The loop
+ * arms a pass lazily, only while a free list holds more than
+ * AIOC__STACK_KEEP stacks: when it is about to wait, or every 4096
+ * iterations of a loop that never does. */
+#define SCAVENGE_PERIOD ((int64_t)1000000000) /* 1 s of loop time */
+
+static void scavenger_arm(aioc_loop *loop) {
+  if (!aioc__stack_scavenge_wanted()) return;
+  aioc__stack_scavenge_watch();
+  loop->scav_when = aioc__now(loop) + SCAVENGE_PERIOD;
+}
+
+static void scavenger_pass(aioc_loop *loop) {
+  int more = aioc__stack_scavenge();
+  loop->scav_when = !more ? AIOC__NEVER
+                          : aioc__now(loop) + (more == 2 ? SCAVENGE_PERIOD / 8
+                                                         : SCAVENGE_PERIOD);
+}
+
+/* ---- running ---- */
+
 static size_t run_once(aioc_loop *loop, bool may_block) {
   loop->now_valid = false;
   if (atomic_load_explicit(&loop->ts_pending, memory_order_relaxed))
     aioc__drain_threadsafe(loop);
   bool idle = loop->ready.head == 0;
+  if (aioc__unlikely(loop->scav_when == AIOC__NEVER) &&
+      (idle || (++loop->scav_tick & 4095) == 0))
+    scavenger_arm(loop);
   if (idle && may_block && !atomic_load(&loop->stopping)) {
     int64_t timeout = -1;
     if (loop->nheap) {
@@ -20,6 +47,12 @@ static size_t run_once(aioc_loop *loop, bool may_block) {
         timeout = loop->heap[0].when - aioc__now(loop);
         if (timeout < 0) timeout = 0;
       }
+    }
+    if (loop->scav_when != AIOC__NEVER && !loop->virtual_clock) {
+      /* Virtual time never jumps for the scavenger; real time wakes it. */
+      int64_t t = loop->scav_when - aioc__now(loop);
+      if (t < 0) t = 0;
+      if (timeout < 0 || t < timeout) timeout = t;
     }
     if (timeout != 0 || loop->nfds) aioc__poll_io(loop, timeout);
     if (atomic_load(&loop->ts_pending)) aioc__drain_threadsafe(loop);
@@ -31,6 +64,9 @@ static size_t run_once(aioc_loop *loop, bool may_block) {
     aioc__poll_io(loop, 0);
   }
   if (loop->nheap) aioc__timers_fire(loop, aioc__now(loop));
+  if (aioc__unlikely(loop->scav_when != AIOC__NEVER) &&
+      aioc__now(loop) >= loop->scav_when)
+    scavenger_pass(loop);
   /* Tasks may hand control straight to the next ready task of this batch
    * (see task.c), so the count lives in the loop. */
   loop->batch_left = loop->ready.len;
@@ -74,11 +110,12 @@ int aioc__loop_run(aioc_loop *loop, bool (*done)(void *), void *arg) {
 }
 
 int aioc_loop_run_forever(aioc_loop *loop) {
+  if (loop && !AIOC__LOOP_OK(loop, "aioc_loop_run_forever")) return -EINVAL;
   return aioc__loop_run(loop, NULL, NULL);
 }
 
 int aioc_loop_run_once(aioc_loop *loop) {
-  if (!loop) return -EINVAL;
+  if (!loop || !AIOC__LOOP_OK(loop, "aioc_loop_run_once")) return -EINVAL;
   if (loop->closed) return AIOC_ECLOSED;
   if (loop->running || aioc__running) return AIOC_ERUNNING;
   loop->running = true;

@@ -15,6 +15,8 @@ static void wake(aioc_loop *loop) {
 static void tscall_run(aioc__runnable *r);
 
 int aioc_call_soon_threadsafe(aioc_loop *loop, aioc_callback cb, void *arg) {
+  if (loop && !AIOC__LOOP_OK(loop, "aioc_call_soon_threadsafe"))
+    return -EINVAL;
   return aioc__call_soon_threadsafe_ex(loop, cb, NULL, arg);
 }
 
@@ -73,7 +75,7 @@ void aioc__drain_threadsafe(aioc_loop *loop) {
 }
 
 int aioc_loop_stop(aioc_loop *loop) {
-  if (!loop) return -EINVAL;
+  if (!loop || !AIOC__LOOP_OK(loop, "aioc_loop_stop")) return -EINVAL;
   /* The loop re-checks `stopping` after announcing it may sleep. The lock
    * keeps the eventfd open while we write to it. */
   pthread_mutex_lock(&loop->ts_lock);

@@ -98,6 +98,7 @@ void aioc__future_free(aioc_future *f) {
     aioc__free(e);
   }
   aioc_loop *loop = f->loop;
+  AIOC__ARMOR_SET(f, AIOC__MAGIC_DEAD);
   if (f->is_task)
     aioc__slab_free(AIOC__SLAB_TASK, f);
   else
@@ -110,6 +111,7 @@ void aioc__future_free(aioc_future *f) {
 int aioc_future_new(aioc_future **out, aioc_loop *loop) {
   if (!out) return -EINVAL;
   *out = NULL;
+  if (loop && !AIOC__LOOP_OK(loop, "aioc_future_new")) return -EINVAL;
   if (!loop) loop = aioc_loop_current();
   if (!loop) return -ENOMEM;
   if (loop->closed) return AIOC_ECLOSED;
@@ -118,6 +120,7 @@ int aioc_future_new(aioc_future **out, aioc_loop *loop) {
   aioc__future_init(f, loop, false);
   if (!aioc__future_ext(f)) {
     aioc__loop_unref(loop);
+    AIOC__ARMOR_SET(f, AIOC__MAGIC_DEAD);
     aioc__free(f);
     return -ENOMEM;
   }
@@ -126,14 +129,14 @@ int aioc_future_new(aioc_future **out, aioc_loop *loop) {
 }
 
 aioc_future *aioc_future_ref(aioc_future *f) {
-  if (f) f->refs++;
+  if (f && AIOC__FUTURE_OK(f, "aioc_future_ref")) f->refs++;
   return f;
 }
 
 AIOC_HIDDEN void aioc__task_free(aioc_task *t);
 
 void aioc_future_unref(aioc_future *f) {
-  if (!f || --f->refs) return;
+  if (!f || !AIOC__FUTURE_OK(f, "aioc_future_unref") || --f->refs) return;
   if (f->is_task)
     aioc__task_free((aioc_task *)f);
   else
@@ -141,7 +144,8 @@ void aioc_future_unref(aioc_future *f) {
 }
 
 int aioc_future_set_result(aioc_future *f, void *result, aioc_free_fn fr) {
-  if (!f || f->is_task) return -EINVAL;
+  if (!f || !AIOC__FUTURE_OK(f, "aioc_future_set_result") || f->is_task)
+    return -EINVAL;
   if (f->state != AIOC_FUTURE_PENDING) return AIOC_ESTATE;
   f->ext->result_free = fr; /* plain futures have ext from the start */
   aioc__future_finish(f, AIOC_FUTURE_DONE, 0, result, NULL);
@@ -149,7 +153,9 @@ int aioc_future_set_result(aioc_future *f, void *result, aioc_free_fn fr) {
 }
 
 int aioc_future_set_error(aioc_future *f, int code, const char *fmt, ...) {
-  if (!f || f->is_task || code >= 0) return -EINVAL;
+  if (!f || !AIOC__FUTURE_OK(f, "aioc_future_set_error") || f->is_task ||
+      code >= 0)
+    return -EINVAL;
   if (f->state != AIOC_FUTURE_PENDING) return AIOC_ESTATE;
   char *msg = NULL;
   if (fmt) {
@@ -166,7 +172,8 @@ int aioc_future_set_error(aioc_future *f, int code, const char *fmt, ...) {
 
 int aioc_future_set_error_payload(aioc_future *f, void *payload,
                                   aioc_free_fn fr) {
-  if (!f) return -EINVAL;
+  if (!f || !AIOC__FUTURE_OK(f, "aioc_future_set_error_payload"))
+    return -EINVAL;
   if (f->state == AIOC_FUTURE_PENDING || f->err == 0) return AIOC_ESTATE;
   aioc__fext *e = aioc__future_ext(f);
   if (!e) return -ENOMEM;
@@ -177,7 +184,7 @@ int aioc_future_set_error_payload(aioc_future *f, void *payload,
 }
 
 int aioc_future_cancel(aioc_future *f, const char *msg) {
-  if (!f) return -EINVAL;
+  if (!f || !AIOC__FUTURE_OK(f, "aioc_future_cancel")) return -EINVAL;
   if (f->is_task) return aioc_task_cancel((aioc_task *)f, msg);
   if (f->state != AIOC_FUTURE_PENDING) return 0;
   aioc__future_finish(f, AIOC_FUTURE_CANCELLED, -ECANCELED, NULL,
@@ -186,35 +193,52 @@ int aioc_future_cancel(aioc_future *f, const char *msg) {
 }
 
 int aioc_future_state(const aioc_future *f) {
-  return f ? f->state : -EINVAL;
+  if (!f || !AIOC__FUTURE_OK(f, "aioc_future_state")) return -EINVAL;
+  /* Stored states are pending, done and cancelled; running is read from
+   * the task's own state, so nothing else needs to know about it. */
+  if (f->state == AIOC_FUTURE_PENDING && f->is_task &&
+      aioc__task_started((const aioc_task *)f))
+    return AIOC_FUTURE_RUNNING;
+  return f->state;
 }
 
 int aioc_future_is_done(const aioc_future *f) {
-  return f && f->state != AIOC_FUTURE_PENDING;
+  return f && AIOC__FUTURE_OK(f, "aioc_future_is_done") &&
+         f->state != AIOC_FUTURE_PENDING;
+}
+
+int aioc_future_is_cancelled(const aioc_future *f) {
+  return f && AIOC__FUTURE_OK(f, "aioc_future_is_cancelled") &&
+         f->state == AIOC_FUTURE_CANCELLED;
 }
 
 int aioc_future_result(aioc_future *f, void **result) {
   if (result) *result = NULL;
-  if (!f) return -EINVAL;
+  if (!f || !AIOC__FUTURE_OK(f, "aioc_future_result")) return -EINVAL;
   if (f->state == AIOC_FUTURE_PENDING) return AIOC_ESTATE;
   return aioc__future_take(f, result, NULL);
 }
 
 int aioc_future_error(aioc_future *f) {
-  if (!f) return -EINVAL;
+  if (!f || !AIOC__FUTURE_OK(f, "aioc_future_error")) return -EINVAL;
   if (f->state != AIOC_FUTURE_PENDING) f->retrieved = 1;
   return f->err;
 }
 
 const char *aioc_future_error_message(const aioc_future *f) {
-  return f && f->ext ? f->ext->msg : NULL;
+  if (!f || !AIOC__FUTURE_OK(f, "aioc_future_error_message")) return NULL;
+  return f->ext ? f->ext->msg : NULL;
 }
 
 void *aioc_future_error_payload(const aioc_future *f) {
-  return f && f->ext ? f->ext->payload : NULL;
+  if (!f || !AIOC__FUTURE_OK(f, "aioc_future_error_payload")) return NULL;
+  return f->ext ? f->ext->payload : NULL;
 }
 
-aioc_loop *aioc_future_loop(const aioc_future *f) { return f ? f->loop : NULL; }
+aioc_loop *aioc_future_loop(const aioc_future *f) {
+  if (!f || !AIOC__FUTURE_OK(f, "aioc_future_loop")) return NULL;
+  return f->loop;
+}
 
 /* ---- done-callbacks: a waiter that is also a runnable ---- */
 
@@ -241,7 +265,8 @@ static void cb_notify(aioc__waiter *w, aioc_future *f) {
 
 int aioc_future_add_done_callback(aioc_future *f, aioc_callback cb,
                                   void *arg) {
-  if (!f || !cb) return -EINVAL;
+  if (!f || !cb || !AIOC__FUTURE_OK(f, "aioc_future_add_done_callback"))
+    return -EINVAL;
   cbnode *n = aioc__alloc(sizeof *n);
   if (!n) return -ENOMEM;
   n->w.notify = cb_notify;
@@ -259,7 +284,8 @@ int aioc_future_add_done_callback(aioc_future *f, aioc_callback cb,
 
 int aioc_future_remove_done_callback(aioc_future *f, aioc_callback cb,
                                      void *arg) {
-  if (!f) return -EINVAL;
+  if (!f || !AIOC__FUTURE_OK(f, "aioc_future_remove_done_callback"))
+    return -EINVAL;
   int removed = 0;
   /* Matching nodes move to a list of their own, then are freed. */
   aioc__waiter *w = f->waiters, *gone = NULL;
@@ -327,7 +353,7 @@ static void shield_notify(aioc__waiter *w, aioc_future *inner) {
 int aioc_shield(aioc_future **outer, aioc_future *inner) {
   if (!outer) return -EINVAL;
   *outer = NULL;
-  if (!inner) return -EINVAL;
+  if (!inner || !AIOC__FUTURE_OK(inner, "aioc_shield")) return -EINVAL;
   aioc_future *o;
   int rc = aioc_future_new(&o, inner->loop);
   if (rc < 0) return rc;

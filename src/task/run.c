@@ -8,7 +8,9 @@ static bool future_done(void *arg) {
 }
 
 int aioc_loop_run_until_complete(aioc_loop *loop, aioc_future *f) {
-  if (!loop || !f || f->loop != loop) return -EINVAL;
+  if (!loop || !f || !AIOC__LOOP_OK(loop, "aioc_loop_run_until_complete") ||
+      !AIOC__FUTURE_OK(f, "aioc_loop_run_until_complete") || f->loop != loop)
+    return -EINVAL;
   aioc_future_ref(f);
   int rc = aioc__loop_run(loop, future_done, f);
   aioc_future_unref(f);
@@ -17,7 +19,7 @@ int aioc_loop_run_until_complete(aioc_loop *loop, aioc_future *f) {
 
 int aioc_block_on(aioc_future *f, void **result) {
   if (result) *result = NULL;
-  if (!f) return -EINVAL;
+  if (!f || !AIOC__FUTURE_OK(f, "aioc_block_on")) return -EINVAL;
   if (aioc__running) {
     if (!aioc__running->current) return AIOC_ERUNNING;
     return aioc_await(f, result);
@@ -51,6 +53,7 @@ static void report_one(aioc_task *t, void *loop) {
                    .task = t,
                    .task_name = aioc__task_display_name(t)};
   aioc__report(loop, &r);
+  t->f.reported = 1; /* once: the close abandons it without a word */
 }
 
 int aioc_run_ex(aioc_fn main, void *arg, void **result,

@@ -29,6 +29,12 @@ static void scope_fire(aioc_loop *loop, aioc__timer *tm) {
     aioc__task_interrupt(t, -ETIMEDOUT);
 }
 
+/* The loop's time, read afresh (the cached time of a long iteration may be
+ * behind: a deadline that has passed must be seen as passed). */
+static int64_t fresh_now(aioc_loop *loop) {
+  return aioc__deadline_after(loop, 0);
+}
+
 static int enter(aioc_scope **out, int kind, int64_t when) {
   aioc_task *t = aioc__current();
   if (!t) return AIOC_ENOTASK;
@@ -40,8 +46,17 @@ static int enter(aioc_scope **out, int kind, int64_t when) {
   s->expired = false;
   s->entered = true;
   s->deadline = when;
-  if (when != AIOC__NEVER) {
+  AIOC__ARMOR_SET(s, AIOC__MAGIC_SCOPE);
+  if (when != AIOC__NEVER && when <= fresh_now(t->f.loop)) {
+    /* Already past (0 seconds, a past time): expired from the start, so
+     * the first suspension point inside fails, aioc_yield() included
+     * (asyncio: `async with timeout(0): await sleep(0)` raises). A timer
+     * would only fire after that first wait had gone through. */
+    s->tm.when = when;
+    s->expired = true;
+  } else if (when != AIOC__NEVER) {
     if (aioc__timer_arm(t->f.loop, &s->tm, when) < 0) {
+      AIOC__ARMOR_SET(s, AIOC__MAGIC_DEAD);
       aioc__free(s);
       return -ENOMEM;
     }
@@ -82,25 +97,38 @@ int aioc_shield_enter(aioc_scope **out, double seconds) {
 }
 
 int aioc_scope_reschedule(aioc_scope *s, double when) {
-  if (!s || isnan(when)) return -EINVAL;
+  if (!s || isnan(when) || !AIOC__SCOPE_OK(s, "aioc_scope_reschedule"))
+    return -EINVAL;
   if (s->expired || !s->entered) return AIOC_ESTATE;
-  int64_t at = aioc__deadline_at(when);
-  int rc = aioc__timer_arm(s->task->f.loop, &s->tm, at);
-  if (rc == 0) s->deadline = at;
+  aioc_loop *loop = s->task->f.loop;
+  int64_t w = aioc__deadline_at(when);
+  if (w != AIOC__NEVER && w <= fresh_now(loop)) {
+    /* Into the past: it expires now, as if its timer had fired (a task
+     * waiting under it is woken with -ETIMEDOUT). */
+    aioc__timer_disarm(loop, &s->tm);
+    s->tm.when = w;
+    s->deadline = w;
+    scope_fire(loop, &s->tm);
+    return 0;
+  }
+  int rc = aioc__timer_arm(loop, &s->tm, w);
+  if (rc == 0) s->deadline = w;
   return rc;
 }
 
 double aioc_scope_deadline(const aioc_scope *s) {
-  if (!s || s->deadline == AIOC__NEVER) return AIOC_FOREVER;
+  if (!s || !AIOC__SCOPE_OK(s, "aioc_scope_deadline") ||
+      s->deadline == AIOC__NEVER)
+    return AIOC_FOREVER;
   return (double)s->deadline / 1e9;
 }
 
 int aioc_scope_is_expired(const aioc_scope *s) {
-  return s && s->expired;
+  return s && AIOC__SCOPE_OK(s, "aioc_scope_is_expired") && s->expired;
 }
 
 int aioc_scope_exit(aioc_scope *s) {
-  if (!s) return -EINVAL;
+  if (!s || !AIOC__SCOPE_OK(s, "aioc_scope_exit")) return -EINVAL;
   aioc_task *t = aioc__current();
   if (!s->entered || !t || t != s->task || t->r->scopes != s) return -EINVAL;
   t->r->scopes = s->parent;
@@ -127,8 +155,9 @@ void aioc__scope_unlink(aioc_scope *s) {
 }
 
 void aioc_scope_free(aioc_scope *s) {
-  if (!s) return;
+  if (!s || !AIOC__SCOPE_OK(s, "aioc_scope_free")) return;
   aioc__scope_unlink(s);
+  AIOC__ARMOR_SET(s, AIOC__MAGIC_DEAD);
   aioc__free(s);
 }
 

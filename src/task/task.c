@@ -24,7 +24,13 @@ const char *aioc__task_display_name(const aioc_task *t) {
 }
 
 const char *aioc_task_name(const aioc_task *t) {
-  return t ? aioc__task_display_name(t) : NULL;
+  if (!t || !AIOC__TASK_OK(t, "aioc_task_name")) return NULL;
+  return aioc__task_display_name(t);
+}
+
+int aioc_task_is_running(const aioc_task *t) {
+  return t && AIOC__TASK_OK(t, "aioc_task_is_running") &&
+         aioc__task_started(t);
 }
 
 void aioc__task_set_errmsg(aioc_task *t, int code, char *msg) {
@@ -205,7 +211,7 @@ static int task_start(aioc_task *t) {
 /* A task that never started, on a loop that closed before it could. */
 static void task_abandon_created(aioc_task *t) {
   aioc_loop *loop = t->f.loop;
-  if (!loop->quiet) {
+  if (!loop->quiet && !t->f.reported) {
     aioc_report rep = {.message = "Task was destroyed but it is pending",
                        .task = t,
                        .task_name = aioc__task_display_name(t)};
@@ -280,7 +286,7 @@ static void task_abandon(aioc__live *n) {
   aioc__trun *r = aioc__container_of(n, aioc__trun, live);
   aioc_task *t = r->task;
   aioc_loop *loop = t->f.loop;
-  if (!loop->quiet) {
+  if (!loop->quiet && !t->f.reported) {
     aioc_report rep = {.message = "Task was destroyed but it is pending",
                        .task = t,
                        .task_name = aioc__task_display_name(t)};
@@ -295,6 +301,7 @@ static void task_abandon(aioc__live *n) {
   while (r->scopes) {
     aioc_scope *s = r->scopes;
     aioc__scope_unlink(s);
+    AIOC__ARMOR_SET(s, AIOC__MAGIC_DEAD);
     aioc__free(s);
   }
   /* Put back on the live list so that task_complete can unlink it. */
@@ -353,6 +360,7 @@ int aioc__task_create(aioc_task **out, aioc_loop *loop, aioc_fn fn, void *arg,
                       const aioc_task_options *opts, bool queue) {
   if (out) *out = NULL;
   if (!fn) return -EINVAL;
+  if (loop && !AIOC__LOOP_OK(loop, "aioc_spawn_ex")) return -EINVAL;
   if (!loop) loop = aioc__running ? aioc__running : aioc_loop_current();
   if (!loop) return -ENOMEM;
   if (loop->closed) return AIOC_ECLOSED;
@@ -384,10 +392,13 @@ int aioc_spawn(aioc_task **out, aioc_fn fn, void *arg) {
   return aioc__task_create(out, NULL, fn, arg, NULL, true);
 }
 
-aioc_future *aioc_task_future(aioc_task *t) { return t ? &t->f : NULL; }
+aioc_future *aioc_task_future(aioc_task *t) {
+  if (!t || !AIOC__TASK_OK(t, "aioc_task_future")) return NULL;
+  return &t->f;
+}
 
 int aioc_task_await(aioc_task *t, void **result) {
-  if (!t) {
+  if (!t || !AIOC__TASK_OK(t, "aioc_task_await")) {
     if (result) *result = NULL;
     return -EINVAL;
   }
@@ -395,12 +406,12 @@ int aioc_task_await(aioc_task *t, void **result) {
 }
 
 aioc_task *aioc_task_ref(aioc_task *t) {
-  if (t) t->f.refs++;
+  if (t && AIOC__TASK_OK(t, "aioc_task_ref")) t->f.refs++;
   return t;
 }
 
 void aioc_task_unref(aioc_task *t) {
-  if (t) task_unref(t);
+  if (t && AIOC__TASK_OK(t, "aioc_task_unref")) task_unref(t);
 }
 
 aioc_task *aioc_current_task(void) { return aioc__current(); }
@@ -417,6 +428,7 @@ static void collect_one(aioc_task *t, void *arg) {
 }
 
 int aioc_all_tasks(aioc_loop *loop, aioc_task **tasks, size_t cap) {
+  if (loop && !AIOC__LOOP_OK(loop, "aioc_all_tasks")) return 0;
   if (!loop) loop = aioc__running ? aioc__running : aioc_loop_current();
   if (!loop) return 0;
   collect c = {tasks, cap, 0};
@@ -511,7 +523,7 @@ static void await_unhook(aioc_task *t, aioc__wait *w) {
 
 int aioc_await(aioc_future *f, void **result) {
   if (result) *result = NULL;
-  if (!f) return -EINVAL;
+  if (!f || !AIOC__FUTURE_OK(f, "aioc_await")) return -EINVAL;
   aioc_task *t = aioc__current();
   if (!t) return AIOC_ENOTASK;
   if (f->loop != t->f.loop) return -EINVAL;
@@ -539,7 +551,7 @@ void aioc__await_uninterruptible(aioc_task *t, aioc_future *f) {
 /* ---- cancellation ---- */
 
 int aioc_task_cancel(aioc_task *t, const char *msg) {
-  if (!t) return -EINVAL;
+  if (!t || !AIOC__TASK_OK(t, "aioc_task_cancel")) return -EINVAL;
   if (t->f.state != AIOC_FUTURE_PENDING) return 0;
   if (t->f.cancel_requested < UINT16_MAX) t->f.cancel_requested++;
   if (msg) {
@@ -560,11 +572,12 @@ int aioc_task_cancel(aioc_task *t, const char *msg) {
 }
 
 int aioc_task_uncancel(aioc_task *t) {
-  if (!t) return -EINVAL;
+  if (!t || !AIOC__TASK_OK(t, "aioc_task_uncancel")) return -EINVAL;
   if (t->f.cancel_requested > 0) t->f.cancel_requested--;
   return t->f.cancel_requested;
 }
 
 int aioc_task_cancelling(const aioc_task *t) {
-  return t ? t->f.cancel_requested : -EINVAL;
+  if (!t || !AIOC__TASK_OK(t, "aioc_task_cancelling")) return -EINVAL;
+  return t->f.cancel_requested;
 }

@@ -46,16 +46,19 @@ struct aioc_future {
   aioc__fext *ext; /* NULL until needed (tasks) */
   int32_t err;
   uint32_t refs;
-  uint8_t state : 2;
+  uint8_t state : 2; /* pending, done, cancelled (running: see tstate) */
   uint8_t is_task : 1;
   uint8_t retrieved : 1;    /* outcome observed by someone */
   uint8_t result_taken : 1; /* ownership of the result passed on */
   /* Tasks only (here so that the record stays at 64 bytes). */
   uint8_t queued : 1;
   uint8_t on_block : 1;      /* ext->on_block runs when it blocks */
+  uint8_t reported : 1;      /* reported abandoned by aioc_run: its
+                                loop's close does not report it again */
   uint8_t tstate;            /* a whole byte: written on every switch */
   uint16_t cancel_requested; /* pending requests, saturating */
   uint32_t tid;                  /* "Task-<tid>": spawn count, mod 2^32 */
+  AIOC__ARMOR_FIELD /* debug builds only: the record grows to 72 bytes */
 };
 
 /* What a suspended task waits on: unhook() detaches it (for cancellation
@@ -94,9 +97,18 @@ struct aioc_task {
   };
 };
 
-#if UINTPTR_MAX == UINT64_MAX
+#if UINTPTR_MAX == UINT64_MAX && !AIOC__ARMOR
 _Static_assert(sizeof(aioc_task) == 64, "a task record is 64 bytes");
 #endif
+
+/* Armor checks (see common.h): a future call takes a plain future or a
+ * task; a task call, a task only. */
+#define AIOC__FUTURE_OK(f, fn)                                                 \
+  AIOC__ARMOR_CHECK((f)->armor == AIOC__MAGIC_FUTURE ||                        \
+                        (f)->armor == AIOC__MAGIC_TASK,                        \
+                    fn, "future")
+#define AIOC__TASK_OK(t, fn) AIOC__ARMOR_OK(&(t)->f, AIOC__MAGIC_TASK, fn, "task")
+#define AIOC__SCOPE_OK(s, fn) AIOC__ARMOR_OK(s, AIOC__MAGIC_SCOPE, fn, "scope")
 
 /* Has t a stack (and so t->r)? */
 static inline bool aioc__task_started(const aioc_task *t) {
@@ -117,6 +129,7 @@ struct aioc_scope {
   bool expired;
   bool entered; /* between enter and exit (or its task's end) */
   int64_t deadline; /* readable after exit, when the timer is disarmed */
+  AIOC__ARMOR_FIELD
 };
 AIOC_HIDDEN void aioc__scope_unlink(aioc_scope *s);
 enum { SCOPE_TIMEOUT, SCOPE_MOVE_ON, SCOPE_SHIELD };
@@ -129,6 +142,7 @@ static inline void aioc__future_init(aioc_future *f, aioc_loop *loop,
                      .state = AIOC_FUTURE_PENDING,
                      .is_task = is_task,
                      .tstate = T_CREATED};
+  AIOC__ARMOR_SET(f, is_task ? AIOC__MAGIC_TASK : AIOC__MAGIC_FUTURE);
   aioc__loop_ref(loop);
 }
 AIOC_HIDDEN void aioc__future_add_waiter(aioc_future *f, aioc__waiter *w);
@@ -231,7 +245,8 @@ typedef struct aioc__waitpoint {
 AIOC_HIDDEN void aioc__waitpoint_init(aioc__waitpoint *wp, aioc_loop *loop);
 /* Waits until cond(arg) holds: 0, -ETIMEDOUT, -ECANCELED (not when
  * uninterruptible, which takes no timeout), -EBUSY (someone waits
- * already), AIOC_ERUNNING (in a callback) or a loop error. */
+ * already), AIOC_ERUNNING (in a callback), -ENOMEM (the timer of a finite
+ * timeout could not be armed: nothing waited) or a loop error. */
 AIOC_HIDDEN int aioc__waitpoint_wait(aioc__waitpoint *wp, bool (*cond)(void *),
                                      void *arg, double timeout,
                                      bool uninterruptible);

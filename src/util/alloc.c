@@ -68,3 +68,10 @@ char *aioc__vformat(const char *fmt, va_list ap) {
 void aioc_mem_free(void *p) {
   aioc__free(p);
 }
+
+#if AIOC__ARMOR
+bool aioc__armor_fail(const char *fn, const char *kind) {
+  fprintf(stderr, "%s: not a live %s (freed or corrupt)\n", fn, kind);
+  return false;
+}
+#endif

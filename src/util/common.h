@@ -51,6 +51,65 @@
 #endif
 #endif
 
+/* ---- Debug armor (CMake option AIOC_DEBUG_ARMOR, on in Debug builds) ----
+ *
+ * Public objects carry a stamp: their kind's magic number from creation
+ * until they are freed, AIOC__MAGIC_DEAD from then on (written just
+ * before the memory goes back). Public calls check it, so that a double
+ * free or a use after free is reported on stderr with the call's name
+ * ("aioc_task_unref: not a live task (freed or corrupt)") and refused
+ * (-EINVAL, or nothing done) instead of corrupting memory, as SQLite's API
+ * armor and curl's magic numbers do. Best effort: freed memory that was
+ * reused for an object of the same kind passes the check.
+ *
+ * How a layer uses it:
+ *   struct aioc_thing { ...; AIOC__ARMOR_FIELD };   (last member)
+ *   at creation:  AIOC__ARMOR_SET(x, AIOC__MAGIC_THING);
+ *   at the free:  AIOC__ARMOR_SET(x, AIOC__MAGIC_DEAD); then free it;
+ *   in each public call, after its NULL check:
+ *     if (!AIOC__ARMOR_OK(x, AIOC__MAGIC_THING, "aioc_thing_put", "thing"))
+ *       return -EINVAL;   (or return; for a void call)
+ * With the option off the field does not exist, AIOC__ARMOR_SET is
+ * nothing and AIOC__ARMOR_OK is the constant true: the cost is zero. */
+#define AIOC__MAGIC_DEAD 0xdeadf4eeu
+#define AIOC__MAGIC_LOOP 0xa10c1001u
+#define AIOC__MAGIC_HANDLE 0xa10c1002u
+#define AIOC__MAGIC_FUTURE 0xa10c1003u
+#define AIOC__MAGIC_TASK 0xa10c1004u
+#define AIOC__MAGIC_SCOPE 0xa10c1005u
+#define AIOC__MAGIC_TASKGROUP 0xa10c1006u
+#define AIOC__MAGIC_AS_COMPLETED 0xa10c1007u
+#define AIOC__MAGIC_GEN 0xa10c1008u
+#define AIOC__MAGIC_ITER 0xa10c1009u
+#define AIOC__MAGIC_EXIT_STACK 0xa10c100au
+#define AIOC__MAGIC_GROUP 0xa10c100bu
+#define AIOC__MAGIC_YIELDER 0xa10c100cu
+#define AIOC__MAGIC_LOCK 0xa10c100du
+#define AIOC__MAGIC_EVENT 0xa10c100eu
+#define AIOC__MAGIC_CONDITION 0xa10c100fu
+#define AIOC__MAGIC_SEMAPHORE 0xa10c1010u
+#define AIOC__MAGIC_BARRIER 0xa10c1011u
+#define AIOC__MAGIC_QUEUE 0xa10c1012u
+#define AIOC__MAGIC_TSQUEUE 0xa10c1013u
+#if defined(AIOC_DEBUG_ARMOR) && AIOC_DEBUG_ARMOR
+#define AIOC__ARMOR 1
+#define AIOC__ARMOR_FIELD uint32_t armor;
+#define AIOC__ARMOR_SET(obj, magic) ((obj)->armor = (uint32_t)(magic))
+/* Reports "fn: not a live kind (freed or corrupt)"; returns false. */
+AIOC_HIDDEN bool aioc__armor_fail(const char *fn, const char *kind);
+/* True when cond holds; otherwise reports and is false. */
+#define AIOC__ARMOR_CHECK(cond, fn, kind)                                      \
+  (aioc__likely(cond) || aioc__armor_fail((fn), (kind)))
+#define AIOC__ARMOR_OK(obj, magic, fn, kind)                                   \
+  AIOC__ARMOR_CHECK((obj)->armor == (uint32_t)(magic), fn, kind)
+#else
+#define AIOC__ARMOR 0
+#define AIOC__ARMOR_FIELD
+#define AIOC__ARMOR_SET(obj, magic) ((void)0)
+#define AIOC__ARMOR_CHECK(cond, fn, kind) true
+#define AIOC__ARMOR_OK(obj, magic, fn, kind) true
+#endif
+
 /* All heap memory goes through the hook set by aioc_set_allocator(). */
 AIOC_HIDDEN void *aioc__alloc(size_t size);
 AIOC_HIDDEN void *aioc__calloc(size_t n, size_t size);
