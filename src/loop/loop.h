@@ -187,7 +187,10 @@ AIOC_HIDDEN int64_t aioc__now(aioc_loop *loop);
 AIOC_HIDDEN int64_t aioc__deadline_after(aioc_loop *loop, double seconds);
 AIOC_HIDDEN int64_t aioc__deadline_at(double when);
 
-/* Arms (or re-arms) t at when (ns); AIOC__NEVER disarms. */
+/* Arms (or re-arms) t at when (ns); AIOC__NEVER disarms. Returns 0, or
+ * -ENOMEM when the heap cannot grow (t is then disarmed, its when
+ * AIOC__NEVER): a caller about to wait must not wait without its timer.
+ * Re-arming an armed timer never fails. */
 AIOC_HIDDEN int aioc__timer_arm(aioc_loop *loop, aioc__timer *t, int64_t when);
 AIOC_HIDDEN void aioc__timer_disarm(aioc_loop *loop, aioc__timer *t);
 

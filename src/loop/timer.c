@@ -69,7 +69,10 @@ int aioc__timer_arm(aioc_loop *loop, aioc__timer *t, int64_t when) {
   if (loop->nheap == loop->capheap) {
     uint32_t cap = loop->capheap ? loop->capheap * 2 : 64;
     aioc__heap_entry *h = aioc__realloc(loop->heap, cap * sizeof *h);
-    if (!h) return -ENOMEM;
+    if (!h) {
+      t->when = AIOC__NEVER; /* not armed: no deadline to report */
+      return -ENOMEM;
+    }
     loop->heap = h;
     loop->capheap = cap;
   }

@@ -218,7 +218,8 @@ typedef struct aioc__waitpoint {
 AIOC_HIDDEN void aioc__waitpoint_init(aioc__waitpoint *wp, aioc_loop *loop);
 /* Waits until cond(arg) holds: 0, -ETIMEDOUT, -ECANCELED (not when
  * uninterruptible, which takes no timeout), -EBUSY (someone waits
- * already), AIOC_ERUNNING (in a callback) or a loop error. */
+ * already), AIOC_ERUNNING (in a callback), -ENOMEM (the timer of a finite
+ * timeout could not be armed: nothing waited) or a loop error. */
 AIOC_HIDDEN int aioc__waitpoint_wait(aioc__waitpoint *wp, bool (*cond)(void *),
                                      void *arg, double timeout,
                                      bool uninterruptible);

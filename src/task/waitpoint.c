@@ -37,12 +37,16 @@ int aioc__waitpoint_wait(aioc__waitpoint *wp, bool (*cond)(void *), void *arg,
   if (wp->waiting) return -EBUSY;
   aioc_task *c = aioc__current();
   if (!c && aioc__running) return AIOC_ERUNNING;
+  /* No timer, no wait: a wait that could not be bounded must not wait
+   * without limit. */
+  if (timeout != AIOC_FOREVER &&
+      aioc__timer_arm(wp->loop, &wp->tm,
+                      aioc__deadline_after(wp->loop, timeout)) < 0)
+    return -ENOMEM;
   wp->cond = cond;
   wp->arg = arg;
   wp->waiting = true;
   wp->timed_out = false;
-  if (timeout != AIOC_FOREVER)
-    aioc__timer_arm(wp->loop, &wp->tm, aioc__deadline_after(wp->loop, timeout));
   int rc = 0;
   if (c) {
     wp->waiter = c;
