@@ -4,6 +4,7 @@
 #include <math.h>
 
 #include "check.h"
+#include "task/task.h" /* the loop's timer heap */
 
 static aioc_run_options vopts(void) {
   aioc_run_options o = {.loop.virtual_clock = 1};
@@ -1096,6 +1097,96 @@ static void test_fp_state(void) {
   CHECK_RC(check_run_main(fp_main, NULL, 1, NULL), 0);
 }
 
+/* ---- a timer that cannot be armed ---- */
+
+/* Fails the growth of a block (the timer heap) while fail_grow is set;
+ * the rest is libc's realloc, as the default allocator's. Installed
+ * while no task record is alive (records come from the hook then). */
+static bool fail_grow;
+static void *grow_failing_realloc(void *ud, void *p, size_t n) {
+  (void)ud;
+  if (n == 0) {
+    free(p);
+    return NULL;
+  }
+  if (fail_grow && p) return NULL;
+  return realloc(p, n);
+}
+
+/* The heap filled to its capacity; the first timer, 1000 s away, sets
+ * the event the bodies below wait for (without a timer of their own). */
+static aioc_event *nomem_ev;
+static void nomem_guard(void *arg) {
+  (void)arg;
+  aioc_event_set(nomem_ev);
+}
+static void nop_cb(void *arg) { (void)arg; }
+static void fill_timer_heap(aioc_loop *loop) {
+  CHECK_RC(aioc_call_later(NULL, loop, 1000, nomem_guard, NULL), 0);
+  for (int i = 1; loop->nheap < loop->capheap; i++)
+    CHECK_RC(aioc_call_later(NULL, loop, 1000 + i, nop_cb, NULL), 0);
+}
+
+static int waits_for_event(void *arg, aioc_gen *g) {
+  (void)arg;
+  int rc = aioc_event_wait(nomem_ev, AIOC_FOREVER);
+  if (rc == 0) rc = aioc_gen_yield(g, AIOC_INT(7), NULL);
+  return rc == AIOC_EGENEXIT ? 0 : rc;
+}
+
+static int gen_nomem_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  aioc_gen *g;
+  void *it = NULL;
+  CHECK_RC(aioc_gen_new(&g, waits_for_event, NULL, NULL), 0);
+  fill_timer_heap(aioc_get_running_loop());
+  /* The body starts and blocks: the lazy deadline cannot be armed. */
+  fail_grow = true;
+  CHECK_RC(aioc_gen_next(g, &it, 0.05), -ENOMEM);
+  CHECK_DBL(aioc_time(), 0.0, 1e-9);
+  /* The body is busy (it kept its place): the deadline is armed first. */
+  CHECK_RC(aioc_gen_next(g, &it, 0.05), -ENOMEM);
+  CHECK_DBL(aioc_time(), 0.0, 1e-9);
+  fail_grow = false;
+  CHECK(!aioc_event_is_set(nomem_ev));
+  /* Nothing was lost: the same item comes when asked without a limit. */
+  CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), 0);
+  CHECK_EQ(AIOC_TO_INT(it), 7);
+  CHECK_DBL(aioc_time(), 1000.0, 1e-9);
+  aioc_gen_free(g);
+  return 0;
+}
+
+/* aioc_gen_next() with a timeout whose timer cannot be armed fails with
+ * -ENOMEM at once, from a task and from plain code, instead of waiting
+ * as long as the body takes. */
+static void test_gen_timer_nomem(void) {
+  aioc_set_allocator(grow_failing_realloc, NULL);
+  CHECK_RC(aioc_event_new(&nomem_ev), 0);
+  CHECK_RC(check_run_main(gen_nomem_main, NULL, 1, NULL), 0);
+  aioc_event_free(nomem_ev);
+  /* Plain code. */
+  CHECK_RC(aioc_event_new(&nomem_ev), 0);
+  aioc_loop *loop = test_loop(1);
+  aioc_gen *g;
+  void *it = NULL;
+  CHECK_RC(aioc_gen_new(&g, waits_for_event, NULL, NULL), 0);
+  fill_timer_heap(loop);
+  fail_grow = true;
+  CHECK_RC(aioc_gen_next(g, &it, 0.05), -ENOMEM);
+  fail_grow = false;
+  CHECK_DBL(aioc_loop_time(loop), 0.0, 1e-9);
+  CHECK(!aioc_event_is_set(nomem_ev));
+  CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), 0);
+  CHECK_EQ(AIOC_TO_INT(it), 7);
+  CHECK_DBL(aioc_loop_time(loop), 1000.0, 1e-9);
+  aioc_gen_free(g);
+  CLOSE_CLEAN(loop);
+  aioc_event_free(nomem_ev);
+  aioc_set_allocator(NULL, NULL);
+}
+
 int main(void) {
   watchdog(120);
   RUN(test_basics);
@@ -1118,5 +1209,6 @@ int main(void) {
   RUN(test_gen_cm_and_exit_stack);
   RUN(test_regressions);
   RUN(test_fp_state);
+  RUN(test_gen_timer_nomem);
   return check_report();
 }

@@ -26,6 +26,7 @@ typedef struct genwait {
   aioc_task *t; /* NULL: plain code */
   double timeout;
   bool armed, delivered, timed_out;
+  bool nomem; /* plain code: the timer could not be armed */
   int rc;
   void *item;
 } genwait;
@@ -90,23 +91,37 @@ static inline void cw_init(genwait *cw, aioc_gen *g, aioc_task *t,
   cw->g = g;
   cw->t = t;
   cw->timeout = timeout;
-  cw->armed = cw->delivered = cw->timed_out = false;
+  cw->armed = cw->delivered = cw->timed_out = cw->nomem = false;
 }
 
-static void cw_arm(genwait *cw) {
-  if (cw->armed || cw->timeout == AIOC_FOREVER) return;
-  cw->armed = true;
+/* Arms the consumer's deadline: 0, or -ENOMEM when the timer cannot be
+ * armed (a consumer with a timeout must then not wait at all). */
+static int cw_arm(genwait *cw) {
+  if (cw->armed || cw->timeout == AIOC_FOREVER) return 0;
   aioc__timer_init(&cw->tm, cw_fire);
-  aioc__timer_arm(cw->g->loop, &cw->tm,
-                  aioc__deadline_after(cw->g->loop, cw->timeout));
+  if (aioc__timer_arm(cw->g->loop, &cw->tm,
+                      aioc__deadline_after(cw->g->loop, cw->timeout)) < 0)
+    return -ENOMEM;
+  cw->armed = true;
+  return 0;
 }
 
 /* The body is about to block in the loop: its consumer's deadline starts
- * to matter now. */
+ * to matter now. If it cannot be armed, the consumer stops waiting with
+ * -ENOMEM (the body keeps its place, as after a timeout). */
 static void gen_blocked(aioc_task *t) {
   aioc_gen *g = t->r->arg;
-  if (!g->cw) return;
-  cw_arm(g->cw);
+  genwait *cw = g->cw;
+  if (!cw) return;
+  if (cw_arm(cw) < 0) {
+    if (cw->t) {
+      aioc__task_interrupt(cw->t, -ENOMEM);
+    } else {
+      cw->nomem = true;
+      g->cw = NULL;
+    }
+    return;
+  }
   /* A consumer that is itself a generator's body blocks too: so does its
    * own consumer, and so on outwards. */
   if (g->cw->t && g->cw->t->f.is_gen) gen_blocked(g->cw->t);
@@ -282,7 +297,7 @@ static int ensure_task(aioc_gen *g) {
 
 static bool plain_done(void *arg) {
   genwait *cw = arg;
-  return cw->delivered || cw->timed_out;
+  return cw->delivered || cw->timed_out || cw->nomem;
 }
 
 /* Outcome once the body has ended: its error once, then exhausted. */
@@ -363,7 +378,11 @@ AIOC__HANDOFF static int request(aioc_gen *g, int how, void *val,
     if (g->state == G_BUSY) {
       /* Still producing since an earlier timeout: wait for it. */
       c->r->wait = NULL;
-      cw_arm(&cw);
+      if (cw_arm(&cw) < 0) {
+        c->f.tstate = T_RUNNING;
+        g->cw = NULL;
+        return -ENOMEM;
+      }
       rc = aioc__task_suspend(c, &cw.w);
     } else if (g->state == G_PARKED) {
       resume_body(g, how, val);
@@ -385,7 +404,9 @@ AIOC__HANDOFF static int request(aioc_gen *g, int how, void *val,
       }
     }
   } else {
-    /* Plain code: schedule the body and run the loop until it answers. */
+    /* Plain code: schedule the body and run the loop until it answers,
+     * the deadline armed first (no timer: no request). */
+    if (cw_arm(&cw) < 0) return -ENOMEM;
     g->cw = &cw;
     if (g->state != G_BUSY) {
       bool fresh = g->state == G_NEW;
@@ -397,11 +418,10 @@ AIOC__HANDOFF static int request(aioc_gen *g, int how, void *val,
         aioc__task_wake(g->task, how);
       }
     }
-    cw_arm(&cw);
     rc = aioc__loop_run(g->loop, plain_done, &cw);
     if (cw.armed) aioc__timer_disarm(g->loop, &cw.tm);
     if (g->cw == &cw) g->cw = NULL;
-    if (rc == 0 && !cw.delivered) rc = -ETIMEDOUT;
+    if (rc == 0 && !cw.delivered) rc = cw.nomem ? -ENOMEM : -ETIMEDOUT;
   }
   return settle(g, &cw, rc, item);
 }
