@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include "check.h"
+#include "task/task.h" /* the loop's timer heap */
 
 static int running, max_running, finished, cleaned;
 
@@ -569,6 +570,82 @@ static void test_one_waiter(void) {
   CHECK_RC(aioc_run_ex(busy_main, NULL, NULL, &o), 0);
 }
 
+/* ---- allocation failures ---- */
+
+/* libc's realloc, failing on demand: every growth of a block (the timer
+ * heap) while fail_grow is set, the fail_nth-th allocation from now on the
+ * calling thread, or all of them on the calling thread while fail_all is
+ * set. Installed while no task record is alive (records come from the
+ * hook then). */
+static bool fail_grow;
+static __thread int fail_nth, fail_all;
+static void *test_realloc(void *ud, void *p, size_t n) {
+  (void)ud;
+  if (n == 0) {
+    free(p);
+    return NULL;
+  }
+  if ((fail_grow && p) || fail_all) return NULL;
+  if (fail_nth > 0 && --fail_nth == 0) return NULL;
+  return realloc(p, n);
+}
+
+/* The heap filled to its capacity; the first timer, 1000 s away, sets
+ * the event the tasks below wait for (without a timer of their own). */
+static aioc_event *nomem_ev;
+static void nomem_guard(void *arg) {
+  (void)arg;
+  aioc_event_set(nomem_ev);
+}
+static void nop_cb(void *arg) { (void)arg; }
+static void fill_timer_heap(aioc_loop *loop) {
+  CHECK_RC(aioc_call_later(NULL, loop, 1000, nomem_guard, NULL), 0);
+  for (int i = 1; loop->nheap < loop->capheap; i++)
+    CHECK_RC(aioc_call_later(NULL, loop, 1000 + i, nop_cb, NULL), 0);
+}
+
+static int waits_for_event(void *arg, void **result) {
+  (void)arg;
+  int rc = aioc_event_wait(nomem_ev, AIOC_FOREVER);
+  if (rc < 0) return rc;
+  *result = AIOC_INT(5);
+  return 0;
+}
+
+/* A join or next with a timeout whose timer cannot be armed fails with
+ * -ENOMEM at once instead of waiting as long as the tasks take. */
+static void test_timer_nomem(void) {
+  aioc_set_allocator(test_realloc, NULL);
+  aioc_loop *loop = test_loop(1);
+  CHECK_RC(aioc_event_new(&nomem_ev), 0);
+  aioc_group *g;
+  aioc_yielder *y;
+  void *it = NULL;
+  CHECK_RC(aioc_group_new(&g, NULL), 0);
+  CHECK_RC(aioc_group_spawn(g, waits_for_event, NULL), 0);
+  CHECK_RC(aioc_yielder_new(&y, 0, NULL), 0);
+  CHECK_RC(aioc_yielder_spawn(y, waits_for_event, NULL), 0);
+  fill_timer_heap(loop);
+  fail_grow = true;
+  CHECK_RC(aioc_group_join(g, 0.05), -ENOMEM);
+  CHECK_RC(aioc_yielder_next(y, &it, 0.05), -ENOMEM);
+  fail_grow = false;
+  CHECK_DBL(aioc_loop_time(loop), 0.0, 1e-9);
+  CHECK(!aioc_event_is_set(nomem_ev));
+  CHECK_EQ(aioc_group_pending(g), 1);
+  /* Nothing was lost. */
+  CHECK_RC(aioc_group_join(g, AIOC_FOREVER), 0);
+  CHECK_DBL(aioc_loop_time(loop), 1000.0, 1e-9);
+  CHECK_RC(aioc_yielder_next(y, &it, AIOC_FOREVER), 0);
+  CHECK_EQ(AIOC_TO_INT(it), 5);
+  CHECK_RC(aioc_yielder_next(y, &it, AIOC_FOREVER), AIOC_EXHAUSTED);
+  aioc_group_free(g);
+  aioc_yielder_free(y);
+  CLOSE_CLEAN(loop);
+  aioc_event_free(nomem_ev);
+  aioc_set_allocator(NULL, NULL);
+}
+
 int main(void) {
   watchdog(120);
   RUN(test_group_plain);
@@ -585,5 +662,6 @@ int main(void) {
   RUN(test_loops_in_threads);
   RUN(test_unstarted_tasks_settle);
   RUN(test_one_waiter);
+  RUN(test_timer_nomem);
   return check_report();
 }

@@ -66,8 +66,10 @@ AIOC_API AIOC_NODISCARD int aioc_group_spawn(aioc_group *g, aioc_fn fn,
  * code the thread's loop runs until then; inside a task the task suspends.
  * Returns 0, the first error of a task (see the policy; the group is then
  * ready for reuse, errors readable until the next join), -ETIMEDOUT (the
- * tasks keep running; join again later), -ECANCELED (the joining task was
- * cancelled: the group's tasks are not), -EDEADLK when called from one of
+ * tasks keep running; join again later), -ENOMEM (the timer of a finite
+ * timeout could not be armed: nothing was waited for, the tasks keep
+ * running), -ECANCELED (the joining task was cancelled: the group's tasks
+ * are not), -EDEADLK when called from one of
  * the group's own tasks, AIOC_ERUNNING from a callback of a running loop,
  * -EBUSY (another join is in progress), -EINVAL. Joining an empty group
  * returns 0 at once. */
@@ -120,7 +122,8 @@ AIOC_API AIOC_NODISCARD int aioc_yielder_put(aioc_yielder *y, void *value);
  * on every call after that, until something is spawned or put again), a
  * task's error (see the policy; its message is the current task's
  * aioc_error_message() when called from a task), -ETIMEDOUT (nothing lost:
- * the tasks keep running), -ECANCELED, -EBUSY (another consumer is
+ * the tasks keep running), -ENOMEM (the timer of a finite timeout could
+ * not be armed: nothing was waited for, nothing lost), -ECANCELED, -EBUSY (another consumer is
  * waiting), AIOC_ERUNNING (in a callback), -EDEADLK (from one of its own
  * tasks), -EINVAL. */
 AIOC_API AIOC_NODISCARD int aioc_yielder_next(aioc_yielder *y, void **item,
