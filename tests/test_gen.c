@@ -1187,6 +1187,192 @@ static void test_gen_timer_nomem(void) {
   aioc_set_allocator(NULL, NULL);
 }
 
+/* ---- the return value (Generator[Y, S, R]) ---- */
+
+static int nfreed; /* values passed to count_free */
+static void count_free(void *p) {
+  nfreed++;
+  free(p);
+}
+
+/* Yields 1..n, then returns "done" (also when closed early). */
+static int returns_done(void *arg, aioc_gen *g) {
+  int n = (int)AIOC_TO_INT(arg);
+  int rc = 0;
+  for (int i = 1; i <= n && rc == 0; i++)
+    rc = aioc_gen_yield(g, AIOC_INT(i), NULL);
+  if (rc != 0 && rc != AIOC_EGENEXIT) return rc;
+  return aioc_gen_return(g, strdup("done"));
+}
+
+/* Sets a return value, then fails: the value is destroyed. */
+static int returns_then_fails(void *arg, aioc_gen *g) {
+  (void)arg;
+  CHECK_RC(aioc_gen_return(g, strdup("lost")), 0);
+  return aioc_error(-EIO, "failed after setting its value");
+}
+
+/* The checks shared by a task and plain code. */
+static void return_value_checks(void) {
+  aioc_gen_options o = {.return_free = count_free};
+  aioc_gen *g;
+  void *it, *v;
+  nfreed = 0;
+  CHECK_RC(aioc_gen_new(&g, returns_done, AIOC_INT(2), &o), 0);
+  CHECK_RC(aioc_gen_result(g, &v), AIOC_ESTATE); /* not started */
+  CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), 0);
+  CHECK_RC(aioc_gen_result(g, &v), AIOC_ESTATE); /* not ended */
+  CHECK(v == NULL);
+  CHECK_RC(aioc_gen_return(g, NULL), -EINVAL);   /* not from its body */
+  CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), 0);
+  CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), AIOC_EXHAUSTED);
+  CHECK_RC(aioc_gen_result(g, &v), 0);
+  CHECK_STR(v, "done");
+  free(v); /* the caller's */
+  CHECK_RC(aioc_gen_result(g, &v), 0); /* taken: nothing more */
+  CHECK(v == NULL);
+  aioc_gen_free(g);
+  CHECK_EQ(nfreed, 0);
+  /* Never taken: return_free destroys it with the generator. */
+  CHECK_RC(aioc_gen_new(&g, returns_done, AIOC_INT(0), &o), 0);
+  CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), AIOC_EXHAUSTED);
+  aioc_gen_free(g);
+  CHECK_EQ(nfreed, 1);
+  /* Closed early: what the body returns on its way out (as Python 3.13's
+   * close()). */
+  CHECK_RC(aioc_gen_new(&g, returns_done, AIOC_INT(5), &o), 0);
+  CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), 0);
+  CHECK_RC(aioc_gen_close(g), 0);
+  CHECK_RC(aioc_gen_result(g, &v), 0);
+  CHECK_STR(v, "done");
+  free(v);
+  aioc_gen_free(g);
+  /* An error wins: the value is destroyed, the code is the result. */
+  CHECK_RC(aioc_gen_new(&g, returns_then_fails, NULL, &o), 0);
+  CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), -EIO);
+  CHECK_EQ(nfreed, 2);
+  CHECK_RC(aioc_gen_result(g, &v), -EIO);
+  CHECK(v == NULL);
+  aioc_gen_free(g);
+  /* Closed before it started: ended with no value. */
+  CHECK_RC(aioc_gen_new(&g, returns_done, AIOC_INT(1), &o), 0);
+  CHECK_RC(aioc_gen_close(g), 0);
+  CHECK_RC(aioc_gen_result(g, &v), 0);
+  CHECK(v == NULL);
+  CHECK_RC(aioc_gen_result(NULL, &v), -EINVAL);
+  CHECK_RC(aioc_gen_result(g, NULL), -EINVAL);
+  aioc_gen_free(g);
+  CHECK_EQ(nfreed, 2);
+}
+
+static int return_value_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  return_value_checks();
+  return 0;
+}
+
+static void test_return_value(void) {
+  CHECK_RC(check_run_main(return_value_main, NULL, 1, NULL), 0);
+  aioc_loop *loop = test_loop(1);
+  return_value_checks(); /* plain code */
+  CLOSE_CLEAN(loop);
+}
+
+/* ---- who owns a value whose yield failed ---- */
+
+/* Catches the close at its yield and yields again while closing: that
+ * yield fails (AIOC_EGENEXIT) and its value goes to item_free. */
+static int yields_in_close(void *arg, aioc_gen *g) {
+  (void)arg;
+  int rc = aioc_gen_yield(g, strdup("taken"), NULL);
+  CHECK_RC(rc, AIOC_EGENEXIT);
+  rc = aioc_gen_yield(g, strdup("refused"), NULL);
+  CHECK_RC(rc, AIOC_EGENEXIT);
+  return 0;
+}
+
+/* Works in a shield past its consumer's timeout (which cancels it), then
+ * yields: the yield fails with -ECANCELED and its value goes to
+ * item_free. With a deadline in scope instead, -ETIMEDOUT. */
+static int yields_when_stopped(void *arg, aioc_gen *g) {
+  aioc_scope *dl = NULL, *sh;
+  if (arg) CHECK_RC(aioc_timeout_enter(&dl, 0.01), 0);
+  CHECK_RC(aioc_shield_enter(&sh, 1), 0);
+  CHECK_RC(aioc_sleep(0.1), 0);
+  IGNORE_RC(aioc_scope_exit(sh));
+  aioc_scope_free(sh);
+  int rc = aioc_gen_yield(g, strdup("refused"), NULL);
+  CHECK_RC(rc, arg ? -ETIMEDOUT : -ECANCELED);
+  if (dl) {
+    IGNORE_RC(aioc_scope_exit(dl));
+    aioc_scope_free(dl);
+  }
+  return rc;
+}
+
+/* Yields a value the consumer takes, then gets a thrown code at that
+ * yield: the value is the consumer's, the body does not touch it. */
+static int gets_thrown(void *arg, aioc_gen *g) {
+  (void)arg;
+  return aioc_gen_yield(g, strdup("taken"), NULL);
+}
+
+static int yield_ownership_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  aioc_gen_options o = {.item_free = count_free};
+  aioc_gen *g;
+  void *it;
+  /* A close under way. */
+  nfreed = 0;
+  CHECK_RC(aioc_gen_new(&g, yields_in_close, NULL, &o), 0);
+  CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), 0);
+  CHECK_STR(it, "taken");
+  free(it);
+  CHECK_RC(aioc_gen_close(g), AIOC_EGENYIELD);
+  CHECK_EQ(nfreed, 1); /* "refused", not "taken" */
+  aioc_gen_free(g);
+  CHECK_EQ(nfreed, 1);
+  /* A cancellation (cancel-on-timeout), then a deadline in scope. */
+  for (int deadline = 0; deadline <= 1; deadline++) {
+    nfreed = 0;
+    aioc_gen_options oc = {.item_free = count_free,
+                           .flags = AIOC_GEN_CANCEL_ON_TIMEOUT};
+    CHECK_RC(aioc_gen_new(&g, yields_when_stopped, deadline ? &oc : NULL,
+                          deadline ? &o : &oc),
+             0);
+    if (deadline)
+      CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), -ETIMEDOUT);
+    else {
+      CHECK_RC(aioc_gen_next(g, &it, 0.05), -ETIMEDOUT);
+      CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), AIOC_EXHAUSTED);
+    }
+    CHECK(it == NULL);
+    CHECK_EQ(nfreed, 1);
+    aioc_gen_free(g);
+    CHECK_EQ(nfreed, 1);
+  }
+  /* A throw after the value was taken. */
+  nfreed = 0;
+  CHECK_RC(aioc_gen_new(&g, gets_thrown, NULL, &o), 0);
+  CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), 0);
+  void *again;
+  CHECK_RC(aioc_gen_throw(g, -EIO, &again, AIOC_FOREVER), -EIO);
+  CHECK_STR(it, "taken"); /* still ours */
+  free(it);
+  aioc_gen_free(g);
+  CHECK_EQ(nfreed, 0);
+  return 0;
+}
+
+/* One rule for a yielded value, whatever the yield returns: it is never
+ * the body's again. Delivered, it is the consumer's; refused (a close
+ * under way, a cancellation, a deadline), it goes to item_free. */
+static void test_yield_ownership(void) {
+  CHECK_RC(check_run_main(yield_ownership_main, NULL, 1, NULL), 0);
+}
+
 int main(void) {
   watchdog(120);
   RUN(test_basics);
@@ -1210,5 +1396,7 @@ int main(void) {
   RUN(test_regressions);
   RUN(test_fp_state);
   RUN(test_gen_timer_nomem);
+  RUN(test_return_value);
+  RUN(test_yield_ownership);
   return check_report();
 }

@@ -41,6 +41,7 @@ struct aioc_gen {
   size_t stack_size;
   unsigned flags;
   aioc_free_fn item_free;
+  aioc_free_fn return_free;
   uint8_t state;
   bool closing, exit_sent, yielded_in_close, suppress, orphan;
   bool shut; /* seen by the loop's shutdown */
@@ -52,6 +53,8 @@ struct aioc_gen {
   int end_rc;
   char *end_msg; /* the body's error message, kept until delivered */
   bool end_delivered;
+  bool has_ret; /* the body set a return value not yet taken */
+  void *ret;
 };
 
 /* ---- the consumer's wait ---- */
@@ -159,10 +162,17 @@ static int gen_body(void *arg, void **result) {
 
 static void gen_free_struct(aioc_gen *g);
 
+static void drop_return(aioc_gen *g) {
+  if (g->has_ret && g->return_free) g->return_free(g->ret);
+  g->has_ret = false;
+  g->ret = NULL;
+}
+
 static void finish(aioc_gen *g, int rc) {
   if (rc == AIOC_EGENEXIT) rc = 0;
   g->state = G_DONE;
   g->end_rc = rc;
+  if (rc != 0) drop_return(g); /* only a body that ended well returns */
   aioc_task *self = g->task;
   if (rc < 0 && self->r->errmsg && self->r->errcode == rc) {
     if (g->cw && g->cw->t)
@@ -201,15 +211,21 @@ AIOC__HANDOFF int aioc_gen_yield(aioc_gen *g, void *value, void **sent) {
     return rc;
   }
   if (!g || !t || t != g->task) return -EINVAL;
+  /* From here on the value is the generator's, whatever the outcome: a
+   * value that cannot be handed over goes to item_free (gen.h). */
   if (g->closing) {
     /* Yielding while being closed: refused at once. */
     g->yielded_in_close = true;
+    if (g->item_free) g->item_free(value);
     return AIOC_EGENEXIT;
   }
   /* A cancelled body (cancel-on-timeout) must not park with the cancel
    * pending: cancellation stays level-triggered. */
   int rc = aioc__task_check(t);
-  if (rc) return rc;
+  if (rc) {
+    if (g->item_free) g->item_free(value);
+    return rc;
+  }
   g->state = G_PARKED;
   genwait *cw = g->cw;
   if (cw && cw->t) {
@@ -265,6 +281,7 @@ int aioc_gen_new(aioc_gen **out, aioc_gen_fn fn, void *arg,
     g->stack_size = opts->stack_size;
     g->flags = opts->flags;
     g->item_free = opts->item_free;
+    g->return_free = opts->return_free;
   }
   aioc__loop_ref(loop);
   g->link.next = loop->gens.next;
@@ -519,6 +536,7 @@ static void gen_free_struct(aioc_gen *g) {
   g->link.next->prev = g->link.prev;
   loop->ngens--;
   drop_item(g);
+  drop_return(g);
   aioc_task *t = g->task;
   aioc__free(g->name);
   aioc__free(g->end_msg);
@@ -572,6 +590,28 @@ static void shutdown_gens(aioc_loop *loop) {
     AIOC__IGNORE(aioc_loop_run_until_complete(loop, aioc_task_future(t)));
     aioc_task_unref(t);
   }
+}
+
+/* ---- the return value ---- */
+
+int aioc_gen_return(aioc_gen *g, void *value) {
+  aioc_task *t = aioc__current();
+  if (!g || !t || t != g->task || g->state == G_DONE) return -EINVAL;
+  drop_return(g);
+  g->has_ret = true;
+  g->ret = value;
+  return 0;
+}
+
+int aioc_gen_result(aioc_gen *g, void **value) {
+  if (value) *value = NULL;
+  if (!g || !value) return -EINVAL;
+  if (g->state != G_DONE) return AIOC_ESTATE;
+  if (g->end_rc < 0) return g->end_rc;
+  *value = g->ret; /* the caller's from now on */
+  g->has_ret = false;
+  g->ret = NULL;
+  return 0;
 }
 
 /* ---- for the context managers ---- */
