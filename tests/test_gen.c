@@ -1373,6 +1373,40 @@ static void test_yield_ownership(void) {
   CHECK_RC(check_run_main(yield_ownership_main, NULL, 1, NULL), 0);
 }
 
+/* ---- error messages in plain code ---- */
+
+static int fails_with_message(void *arg, aioc_gen *g) {
+  int rc = aioc_gen_yield(g, AIOC_INT(1), NULL);
+  if (rc < 0) return rc;
+  if (arg) IGNORE_RC(aioc_sleep(0.01)); /* fails when plain code waits */
+  return aioc_error(-EIO, "body failed (%s)", arg ? "waited" : "at once");
+}
+
+/* A body's error reaches plain code with its message, through
+ * aioc_error_message(), whether plain code waited for it or found it
+ * there. */
+static void test_plain_error_message(void) {
+  aioc_loop *loop = test_loop(1);
+  for (int waited = 0; waited <= 1; waited++) {
+    aioc_gen *g;
+    void *it;
+    CHECK_RC(aioc_gen_new(&g, fails_with_message, waited ? g_log : NULL,
+                          NULL),
+             0);
+    CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), 0);
+    if (!waited) {
+      /* The body fails while nobody waits; the next request finds it. */
+      CHECK_RC(aioc_gen_next(g, &it, 0), -ETIMEDOUT);
+    }
+    CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), -EIO);
+    CHECK_STR(aioc_error_message(),
+              waited ? "body failed (waited)" : "body failed (at once)");
+    CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), AIOC_EXHAUSTED);
+    aioc_gen_free(g);
+  }
+  CLOSE_CLEAN(loop);
+}
+
 int main(void) {
   watchdog(120);
   RUN(test_basics);
@@ -1398,5 +1432,6 @@ int main(void) {
   RUN(test_gen_timer_nomem);
   RUN(test_return_value);
   RUN(test_yield_ownership);
+  RUN(test_plain_error_message);
   return check_report();
 }

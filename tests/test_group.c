@@ -646,6 +646,45 @@ static void test_timer_nomem(void) {
   aioc_set_allocator(NULL, NULL);
 }
 
+/* ---- error messages in plain code ---- */
+
+/* Plain code joining a Group or reading a Yielder gets the failed task's
+ * message: from the group or yielder, and from aioc_error_message(). */
+static void test_plain_error_messages(void) {
+  aioc_loop *loop = test_loop(1);
+  aioc_group *g;
+  CHECK_RC(aioc_group_new(&g, NULL), 0);
+  CHECK(aioc_group_error_message(g) == NULL);
+  CHECK_RC(aioc_group_spawn(g, failer, AIOC_INT(-EIO)), 0);
+  CHECK_RC(aioc_group_join(g, AIOC_FOREVER), -EIO);
+  CHECK_STR(aioc_group_error_message(g), "job failed with -5");
+  CHECK_STR(aioc_error_message(), "job failed with -5");
+  CHECK_RC(aioc_group_join(g, AIOC_FOREVER), 0); /* the next join */
+  CHECK(aioc_group_error_message(g) == NULL);
+  CHECK_STR(aioc_error_message(), "job failed with -5"); /* kept */
+  aioc_group_free(g);
+  aioc_group_options o = {.policy = AIOC_GROUP_COLLECT};
+  aioc_yielder *y;
+  void *it;
+  CHECK_RC(aioc_yielder_new(&y, 1, &o), 0);
+  CHECK_RC(aioc_yielder_spawn(y, failer, AIOC_INT(-EPROTO)), 0);
+  CHECK_RC(aioc_yielder_spawn(y, f, AIOC_INT('a')), 0);
+  CHECK_RC(aioc_yielder_spawn(y, failer, AIOC_INT(-EPIPE)), 0);
+  CHECK_RC(aioc_yielder_next(y, &it, AIOC_FOREVER), -EPROTO);
+  CHECK_STR(aioc_yielder_error_message(y), "job failed with -71");
+  CHECK_STR(aioc_error_message(), "job failed with -71");
+  CHECK_RC(aioc_yielder_next(y, &it, AIOC_FOREVER), 0);
+  CHECK(aioc_yielder_error_message(y) == NULL); /* until the next call */
+  CHECK_RC(aioc_yielder_next(y, &it, AIOC_FOREVER), -EPIPE);
+  CHECK_STR(aioc_yielder_error_message(y), "job failed with -32");
+  CHECK_STR(aioc_error_message(), "job failed with -32");
+  CHECK_RC(aioc_yielder_next(y, &it, AIOC_FOREVER), AIOC_EXHAUSTED);
+  aioc_yielder_free(y);
+  CHECK(aioc_yielder_error_message(NULL) == NULL);
+  CHECK(aioc_group_error_message(NULL) == NULL);
+  CLOSE_CLEAN(loop);
+}
+
 int main(void) {
   watchdog(120);
   RUN(test_group_plain);
@@ -663,5 +702,6 @@ int main(void) {
   RUN(test_unstarted_tasks_settle);
   RUN(test_one_waiter);
   RUN(test_timer_nomem);
+  RUN(test_plain_error_messages);
   return check_report();
 }

@@ -62,7 +62,8 @@ AIOC_API AIOC_NODISCARD int aioc_gen_new(aioc_gen **out, aioc_gen_fn fn,
  * in scope. Returns 0 with the value in *item (the consumer owns it),
  * AIOC_EXHAUSTED once the body returned 0 (and on every call after the end,
  * after a close, or after an error was delivered), the body's error code
- * (once), -ETIMEDOUT (the body keeps its place and keeps working: the next
+ * (once; its message becomes the consumer task's aioc_error_message(), or
+ * from plain code the thread's), -ETIMEDOUT (the body keeps its place and keeps working: the next
  * call waits for the same value; with AIOC_GEN_CANCEL_ON_TIMEOUT the body is
  * cancelled instead), -ECANCELED (the consumer was cancelled; the body keeps
  * its place as on a timeout), -ENOMEM (the timer of a finite timeout

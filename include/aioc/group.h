@@ -65,7 +65,9 @@ AIOC_API AIOC_NODISCARD int aioc_group_spawn(aioc_group *g, aioc_fn fn,
  * meanwhile), at most timeout seconds (AIOC_FOREVER: no limit). From plain
  * code the thread's loop runs until then; inside a task the task suspends.
  * Returns 0, the first error of a task (see the policy; the group is then
- * ready for reuse, errors readable until the next join), -ETIMEDOUT (the
+ * ready for reuse, errors readable until the next join; its message is
+ * aioc_group_error_message(), and also the joining task's
+ * aioc_error_message(), or from plain code the thread's), -ETIMEDOUT (the
  * tasks keep running; join again later), -ENOMEM (the timer of a finite
  * timeout could not be armed: nothing was waited for, the tasks keep
  * running), -ECANCELED (the joining task was cancelled: the group's tasks
@@ -77,6 +79,11 @@ AIOC_API AIOC_NODISCARD int aioc_group_join(aioc_group *g, double timeout);
 
 /* The number of tasks running or waiting their turn now. */
 AIOC_API size_t aioc_group_pending(const aioc_group *g);
+
+/* The message of the error the last join returned (the first of
+ * aioc_group_errors()), or NULL (none, or it had no message). Valid until
+ * the next join. */
+AIOC_API const char *aioc_group_error_message(const aioc_group *g);
 
 /* Failures of the last join: returns their count; for i below it, *code and
  * *message (may be NULL) describe the i-th, in order of occurrence. */
@@ -120,14 +127,20 @@ AIOC_API AIOC_NODISCARD int aioc_yielder_put(aioc_yielder *y, void *value);
  * task, the task suspends. Returns 0 with *item (the caller owns it),
  * AIOC_EXHAUSTED once every task finished and every result was taken (and
  * on every call after that, until something is spawned or put again), a
- * task's error (see the policy; its message is the current task's
- * aioc_error_message() when called from a task), -ETIMEDOUT (nothing lost:
+ * task's error (see the policy; its message is aioc_yielder_error_message()
+ * until the next call, and also the calling task's aioc_error_message(),
+ * or from plain code the thread's), -ETIMEDOUT (nothing lost:
  * the tasks keep running), -ENOMEM (the timer of a finite timeout could
  * not be armed: nothing was waited for, nothing lost), -ECANCELED, -EBUSY (another consumer is
  * waiting), AIOC_ERUNNING (in a callback), -EDEADLK (from one of its own
  * tasks), -EINVAL. */
 AIOC_API AIOC_NODISCARD int aioc_yielder_next(aioc_yielder *y, void **item,
                                               double timeout);
+
+/* The message of the task error the last aioc_yielder_next() returned, or
+ * NULL (it returned something else, or the error had no message). Valid
+ * until the next aioc_yielder_next() or aioc_yielder_free(). */
+AIOC_API const char *aioc_yielder_error_message(const aioc_yielder *y);
 
 /* Stops early: cancels the pending tasks and waits for their cleanup;
  * results not taken are destroyed with result_free. Later next() calls

@@ -177,8 +177,8 @@ static void finish(aioc_gen *g, int rc) {
   if (rc < 0 && self->r->errmsg && self->r->errcode == rc) {
     if (g->cw && g->cw->t)
       aioc__task_set_errmsg(g->cw->t, rc, aioc__strdup(self->r->errmsg));
-    else if (!g->cw)
-      g->end_msg = aioc__strdup(self->r->errmsg); /* for a later next() */
+    else /* for plain code, or a later request */
+      g->end_msg = aioc__strdup(self->r->errmsg);
   }
   if (g->cw) {
     genwait *cw = deliver(g, rc == 0 || rc == -ECANCELED ? AIOC_EXHAUSTED : rc,
@@ -317,6 +317,14 @@ static bool plain_done(void *arg) {
   return cw->delivered || cw->timed_out || cw->nomem;
 }
 
+/* Plain code received the body's error: its message goes to
+ * aioc_error_message() there. */
+static void plain_end_msg(aioc_gen *g) {
+  aioc__plain_error_set(g->end_msg);
+  aioc__free(g->end_msg);
+  g->end_msg = NULL;
+}
+
 /* Outcome once the body has ended: its error once, then exhausted. */
 static int ended(aioc_gen *g) {
   if (!g->end_delivered && g->end_rc < 0 && g->end_rc != -ECANCELED) {
@@ -325,6 +333,8 @@ static int ended(aioc_gen *g) {
     if (c && g->end_msg) {
       aioc__task_set_errmsg(c, g->end_rc, g->end_msg);
       g->end_msg = NULL;
+    } else if (!c) {
+      plain_end_msg(g);
     }
     return g->end_rc;
   }
@@ -439,6 +449,7 @@ AIOC__HANDOFF static int request(aioc_gen *g, int how, void *val,
     if (cw.armed) aioc__timer_disarm(g->loop, &cw.tm);
     if (g->cw == &cw) g->cw = NULL;
     if (rc == 0 && !cw.delivered) rc = cw.nomem ? -ENOMEM : -ETIMEDOUT;
+    if (cw.delivered && cw.rc < 0 && g->state == G_DONE) plain_end_msg(g);
   }
   return settle(g, &cw, rc, item);
 }

@@ -52,6 +52,7 @@ struct aioc_group {
   atomic_bool exhausted; /* reset by spawns and puts from any thread */
   gjob *ready_head, *ready_tail; /* completion order */
   gjob *order_head, *order_tail; /* spawn order */
+  char *last_msg; /* the message of the error next returned last */
 };
 
 struct aioc_yielder {
@@ -355,10 +356,24 @@ int aioc_group_join(aioc_group *g, double timeout) {
   int rc = wait_cond(g, timeout, false);
   g->in_join = false;
   if (rc < 0) return rc;
-  int first = aioc__errlist_first(&g->errors, aioc__current());
+  aioc_task *c = aioc__current();
+  int first = aioc__errlist_first(&g->errors, c);
+  if (first < 0 && !c) {
+    /* Plain code has no task to carry the message: aioc_error_message()
+     * gives it there. */
+    const char *msg = NULL;
+    aioc__errlist_get(&g->errors, 0, NULL, &msg);
+    aioc__plain_error_set(msg);
+  }
   g->errors_reported = true;
   g->failed = false; /* ready for reuse */
   return first;
+}
+
+const char *aioc_group_error_message(const aioc_group *g) {
+  const char *msg = NULL;
+  if (g && g->errors_reported) aioc__errlist_get(&g->errors, 0, NULL, &msg);
+  return msg;
 }
 
 int aioc_group_errors(const aioc_group *g, size_t i, int *code,
@@ -403,6 +418,7 @@ int aioc_group_close(aioc_group *g) {
 
 static void group_destroy(aioc_group *g) {
   drop_results(g);
+  aioc__free(g->last_msg);
   aioc__errlist_free(&g->errors);
   pthread_mutex_destroy(&g->lock);
   aioc__loop_unref(g->loop);
@@ -482,8 +498,18 @@ static int take(aioc_group *g, int *rc, void **item) {
   if (!j) return 0;
   *rc = j->rc;
   *item = j->rc == 0 ? j->value : NULL;
-  if (j->rc < 0 && j->msg && aioc__current())
-    aioc__task_set_errmsg(aioc__current(), j->rc, aioc__strdup(j->msg));
+  if (j->rc < 0) {
+    /* The message goes with the code: to the calling task, or to plain
+     * code's aioc_error_message(); and aioc_yielder_error_message(). */
+    aioc_task *c = aioc__current();
+    if (c && j->msg)
+      aioc__task_set_errmsg(c, j->rc, aioc__strdup(j->msg));
+    else if (!c)
+      aioc__plain_error_set(j->msg);
+    aioc__free(g->last_msg);
+    g->last_msg = j->msg;
+    j->msg = NULL;
+  }
   job_free(j);
   return 1;
 }
@@ -492,6 +518,8 @@ int aioc_yielder_next(aioc_yielder *y, void **item, double timeout) {
   if (item) *item = NULL;
   if (!y || !item || isnan(timeout) || timeout < 0) return -EINVAL;
   aioc_group *g = &y->g;
+  aioc__free(g->last_msg); /* valid until this call */
+  g->last_msg = NULL;
   if (g->exhausted) return AIOC_EXHAUSTED;
   if (own_task(g)) return -EDEADLK;
   if (g->wp.waiting || g->in_join) return -EBUSY; /* one consumer at a time */
@@ -517,6 +545,10 @@ int aioc_yielder_next(aioc_yielder *y, void **item, double timeout) {
     rc = wait_cond(g, timeout, false);
     if (rc < 0) return rc;
   }
+}
+
+const char *aioc_yielder_error_message(const aioc_yielder *y) {
+  return y ? y->g.last_msg : NULL;
 }
 
 int aioc_yielder_close(aioc_yielder *y) {
