@@ -685,6 +685,118 @@ static void test_plain_error_messages(void) {
   CLOSE_CLEAN(loop);
 }
 
+/* ---- a spawn that cannot create its task ---- */
+
+static int nran;
+static int counts(void *arg, void **result) {
+  (void)arg;
+  nran++;
+  *result = AIOC_INT(nran);
+  return 0;
+}
+
+/* Fails the n-th allocation of a spawn (or put) for every n until one
+ * succeeds: each failed call returns -ENOMEM and leaves nothing behind:
+ * the function never runs, nothing is pending, join and next see
+ * nothing. */
+static void spawn_failures(aioc_group *g, aioc_yielder *y, bool put) {
+  int n;
+  nran = 0;
+  for (n = 1; n < 100; n++) {
+    fail_nth = n;
+    int rc = y ? (put ? aioc_yielder_put(y, AIOC_INT(9))
+                      : aioc_yielder_spawn(y, counts, NULL))
+               : aioc_group_spawn(g, counts, NULL);
+    bool hit = fail_nth == 0;
+    fail_nth = 0;
+    if (!hit) {
+      CHECK_RC(rc, 0);
+      break;
+    }
+    CHECK_RC(rc, -ENOMEM);
+    if (g) CHECK_EQ(aioc_group_pending(g), 0);
+    if (y) {
+      void *it;
+      CHECK_RC(aioc_yielder_next(y, &it, AIOC_FOREVER), AIOC_EXHAUSTED);
+    } else {
+      CHECK_RC(aioc_group_join(g, AIOC_FOREVER), 0);
+      CHECK_EQ(aioc_group_errors(g, 0, NULL, NULL), 0);
+    }
+    CHECK_EQ(nran, 0);
+  }
+  CHECK(n > 1);
+  /* The one that succeeded runs once. */
+  if (y) {
+    void *it;
+    CHECK_RC(aioc_yielder_next(y, &it, AIOC_FOREVER), 0);
+    CHECK_EQ(AIOC_TO_INT(it), put ? 9 : 1);
+    CHECK_RC(aioc_yielder_next(y, &it, AIOC_FOREVER), AIOC_EXHAUSTED);
+  } else {
+    CHECK_RC(aioc_group_join(g, AIOC_FOREVER), 0);
+  }
+  CHECK_EQ(nran, put ? 0 : 1);
+}
+
+typedef struct xspawn {
+  aioc_yielder *y;
+  int rc;
+} xspawn;
+
+/* From another thread: the second allocation (the thread-safe call that
+ * carries the spawn) fails. */
+static void *spawn_failing_call(void *arg) {
+  xspawn *x = arg;
+  fail_nth = 2;
+  x->rc = aioc_yielder_spawn(x->y, counts, NULL);
+  fail_nth = 0;
+  return NULL;
+}
+
+static void test_spawn_failures(void) {
+  aioc_set_allocator(test_realloc, NULL);
+  aioc_loop *loop = test_loop(1);
+  aioc_group *g;
+  aioc_yielder *y;
+  CHECK_RC(aioc_group_new(&g, NULL), 0);
+  spawn_failures(g, NULL, false);
+  aioc_group_free(g);
+  CHECK_RC(aioc_pool_new(&g, 2), 0);
+  spawn_failures(g, NULL, false);
+  aioc_group_free(g);
+  for (int ordered = 0; ordered <= 1; ordered++) {
+    CHECK_RC(aioc_yielder_new(&y, ordered, NULL), 0);
+    spawn_failures(NULL, y, false);
+    spawn_failures(NULL, y, true);
+    aioc_yielder_free(y);
+  }
+  /* From another thread, into an OrderedYielder: the failed spawn takes
+   * no place in the order. */
+  CHECK_RC(aioc_yielder_new(&y, 1, NULL), 0);
+  nran = 0;
+  xspawn x = {y, 0};
+  pthread_t th;
+  CHECK_EQ(pthread_create(&th, NULL, spawn_failing_call, &x), 0);
+  pthread_join(th, NULL);
+  CHECK_RC(x.rc, -ENOMEM);
+  void *it;
+  CHECK_RC(aioc_yielder_next(y, &it, AIOC_FOREVER), AIOC_EXHAUSTED);
+  CHECK_EQ(nran, 0);
+  aioc_yielder_free(y);
+  CLOSE_CLEAN(loop);
+  /* A closed loop: nothing is counted either. */
+  loop = test_loop(1);
+  CHECK_RC(aioc_group_new(&g, NULL), 0);
+  CHECK_RC(aioc_yielder_new(&y, 1, NULL), 0);
+  CHECK_RC(aioc_loop_close(loop), 0);
+  CHECK_RC(aioc_group_spawn(g, counts, NULL), AIOC_ECLOSED);
+  CHECK_EQ(aioc_group_pending(g), 0);
+  CHECK_RC(aioc_yielder_spawn(y, counts, NULL), AIOC_ECLOSED);
+  aioc_group_free(g);
+  aioc_yielder_free(y);
+  aioc_loop_free(loop);
+  aioc_set_allocator(NULL, NULL);
+}
+
 int main(void) {
   watchdog(120);
   RUN(test_group_plain);
@@ -703,5 +815,6 @@ int main(void) {
   RUN(test_one_waiter);
   RUN(test_timer_nomem);
   RUN(test_plain_error_messages);
+  RUN(test_spawn_failures);
   return check_report();
 }

@@ -55,9 +55,18 @@ AIOC_API AIOC_NODISCARD int aioc_pool_new(aioc_group **out, long n);
  * its turn. Safe from any thread: from a thread other than the group's
  * owner the spawn is handed to the group's loop (aioc_call_soon_threadsafe)
  * and counts as pending at once, so a join in progress waits for it.
- * Returns 0, -EINVAL, -ENOMEM, or AIOC_ESTATE when the group is being torn
- * down (closed or freed) or failed under AIOC_GROUP_FAIL_FAST and not yet
- * joined. */
+ * Returns 0, -EINVAL, -ENOMEM, AIOC_ECLOSED (the group's loop is closed),
+ * or AIOC_ESTATE when the group is being torn down (closed or freed) or
+ * failed under AIOC_GROUP_FAIL_FAST and not yet joined.
+ *
+ * On failure nothing happened: fn was not called and never will be, arg
+ * is still the caller's, nothing counts as pending, and no join or next
+ * will see that spawn. On the owner thread the task is created by the
+ * call itself (so its failure is returned here), except for a spawn that
+ * waits its turn in a Pool, and a spawn from another thread: their task
+ * is created when they are placed, and if that fails the spawn ends as a
+ * failure of the group with that code (-ENOMEM, "cannot spawn the task"),
+ * fn not called, as any task failure (join, next, the policy). */
 AIOC_API AIOC_NODISCARD int aioc_group_spawn(aioc_group *g, aioc_fn fn,
                                              void *arg);
 
@@ -112,14 +121,18 @@ AIOC_API AIOC_NODISCARD int aioc_yielder_new(aioc_yielder **out, int ordered,
                                              const aioc_group_options *opts);
 
 /* Spawns fn(arg); its result will be yielded unless it returns
- * AIOC_NORESULT. Thread-safe as aioc_group_spawn(). */
+ * AIOC_NORESULT. Thread-safe as aioc_group_spawn(), and fails the same
+ * way: on failure nothing happened (fn not called, arg the caller's,
+ * nothing pending, no place taken in an OrderedYielder's order). */
 AIOC_API AIOC_NODISCARD int aioc_yielder_spawn(aioc_yielder *y, aioc_fn fn,
                                                void *arg);
 
 /* Adds a value to be yielded, as the seed's y.put(): in an OrderedYielder
  * it takes its place after everything spawned or put before it. From a
  * task of the yielder, from plain code, or (thread-safe) another thread.
- * Returns 0, -ENOMEM or AIOC_ESTATE (closed). */
+ * Returns 0, -EINVAL, -ENOMEM, AIOC_ECLOSED (from another thread: the
+ * loop is closed) or AIOC_ESTATE (closed). On failure nothing happened:
+ * value is still the caller's and takes no place. */
 AIOC_API AIOC_NODISCARD int aioc_yielder_put(aioc_yielder *y, void *value);
 
 /* The next result, at most timeout seconds away. From plain code the loop

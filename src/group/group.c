@@ -77,12 +77,15 @@ static int wait_cond(aioc_group *g, double timeout, bool uninterruptible) {
 
 /* ---- jobs ---- */
 
+/* A failure that no caller is waiting for: it is the job's outcome. */
+#define IGNORE_DEFERRED(x) AIOC__IGNORE(x)
+
 static void job_free(gjob *j) {
   aioc__free(j->msg);
   aioc__free(j);
 }
 
-static void start_job(aioc_group *g, gjob *j);
+static int start_job(aioc_group *g, gjob *j, bool sync);
 
 static void cancel_all(aioc_group *g) {
   for (gjob *j = g->running_list.run_next; j != &g->running_list;
@@ -145,7 +148,7 @@ static void job_done(gjob *j, int rc, void *value, const char *msg) {
     gjob *n = g->queue_head;
     g->queue_head = n->next;
     if (!g->queue_head) g->queue_tail = NULL;
-    start_job(g, n);
+    IGNORE_DEFERRED(start_job(g, n, false));
   }
   wake_waiter(g);
   /* Freed while its tasks still ran (from a callback or one of them). */
@@ -172,7 +175,11 @@ static int job_main(void *arg, void **result) {
   return 0;
 }
 
-static void start_job(aioc_group *g, gjob *j) {
+/* Starts j's task. sync: the spawn call is still under way on the owner
+ * thread, and a failure is returned to it with nothing changed (the
+ * caller takes the job back); otherwise (a Pool's turn, a spawn from
+ * another thread) the job ends as a failure of the group. */
+static int start_job(aioc_group *g, gjob *j, bool sync) {
   aioc_task_options o = {.stack_size = g->stack_size};
   j->run_next = g->running_list.run_next;
   j->run_prev = &g->running_list;
@@ -180,7 +187,12 @@ static void start_job(aioc_group *g, gjob *j) {
   g->running_list.run_next = j;
   g->running++;
   int rc = aioc_spawn_ex(&j->task, g->loop, job_main, j, &o);
-  if (rc < 0) {
+  if (rc < 0 && sync) {
+    j->run_prev->run_next = j->run_next;
+    j->run_next->run_prev = j->run_prev;
+    j->run_next = j->run_prev = NULL;
+    g->running--;
+  } else if (rc < 0) {
     job_done(j, rc, NULL, "cannot spawn the task");
   } else {
     j->node.notify = job_task_done;
@@ -188,17 +200,20 @@ static void start_job(aioc_group *g, gjob *j) {
     /* The handle is only needed to cancel it; the task runs regardless. */
     aioc_task_unref(j->task);
   }
+  return rc;
 }
 
-/* Runs on the group's thread: places a job (now, or in the pool's queue). */
-static void place(aioc_group *g, gjob *j) {
+/* Runs on the group's thread: places a job (now, or in the pool's queue).
+ * sync as for start_job(): returns the code of a task that could not be
+ * created then. */
+static int place(aioc_group *g, gjob *j, bool sync) {
   if (g->closing || (g->failed && g->policy == AIOC_GROUP_FAIL_FAST)) {
     j->done = true;
     j->rc = -ECANCELED;
     atomic_fetch_sub(&g->pending, 1);
     if (!g->ordered) job_free(j);
     wake_waiter(g);
-    return;
+    return 0;
   }
   if (j->is_put) {
     j->done = true;
@@ -206,7 +221,7 @@ static void place(aioc_group *g, gjob *j) {
     if (!g->ordered) push_ready(g, j);
     atomic_fetch_sub(&g->pending, 1);
     wake_waiter(g);
-    return;
+    return 0;
   }
   if (g->limit && (long)g->running >= g->limit) {
     j->next = NULL;
@@ -215,14 +230,43 @@ static void place(aioc_group *g, gjob *j) {
     else
       g->queue_head = j;
     g->queue_tail = j;
-    return;
+    return 0;
   }
-  start_job(g, j);
+  return start_job(g, j, sync);
 }
 
 static void place_cb(void *arg) {
   gjob *j = arg;
-  place(j->g, j);
+  IGNORE_DEFERRED(place(j->g, j, false));
+}
+
+/* The loop closed before a spawn from another thread could be placed:
+ * it never runs. */
+static void place_drop(void *arg) {
+  gjob *j = arg;
+  aioc_group *g = j->g;
+  j->done = true;
+  j->rc = -ECANCELED;
+  atomic_fetch_sub(&g->pending, 1);
+  if (!g->ordered) job_free(j);
+}
+
+/* Takes back a job whose spawn failed: it was never counted, never has
+ * a place in the spawn order. */
+static void unsubmit(aioc_group *g, gjob *j) {
+  pthread_mutex_lock(&g->lock);
+  atomic_fetch_sub(&g->pending, 1);
+  if (g->ordered) {
+    gjob **p = &g->order_head, *prev = NULL;
+    while (*p && *p != j) {
+      prev = *p;
+      p = &(*p)->order_next;
+    }
+    if (*p) *p = j->order_next;
+    if (g->order_tail == j) g->order_tail = prev;
+  }
+  pthread_mutex_unlock(&g->lock);
+  job_free(j);
 }
 
 /* A task function's (fn == NULL: a put's) entry into the group. */
@@ -240,6 +284,13 @@ static int submit(aioc_group *g, aioc_fn fn, void *arg, bool is_put,
   j->is_put = is_put;
   j->value = value;
   bool same_thread = pthread_equal(pthread_self(), g->owner);
+  /* From another thread: the call that carries the job is allocated
+   * before the job counts, so that nothing is counted in vain. */
+  aioc__tscall *call = NULL;
+  if (!same_thread && !(call = aioc__tscall_new(place_cb, place_drop, j))) {
+    job_free(j);
+    return -ENOMEM;
+  }
   pthread_mutex_lock(&g->lock);
   atomic_fetch_add(&g->pending, 1);
   g->exhausted = false;
@@ -252,19 +303,19 @@ static int submit(aioc_group *g, aioc_fn fn, void *arg, bool is_put,
     g->order_tail = j;
   }
   pthread_mutex_unlock(&g->lock);
+  int rc;
   if (same_thread) {
-    place(g, j);
-    return 0;
+    /* Its task is created now (unless it waits its turn in a Pool): a
+     * failure is the caller's to see, with nothing done. */
+    rc = place(g, j, true);
+    if (rc < 0) unsubmit(g, j);
+    return rc;
   }
-  int rc = aioc_call_soon_threadsafe(g->loop, place_cb, j);
+  rc = aioc__tscall_post(g->loop, call);
   if (rc < 0) {
     /* The loop is gone: the job never runs. */
-    pthread_mutex_lock(&g->lock);
-    j->done = true;
-    j->rc = rc;
-    atomic_fetch_sub(&g->pending, 1);
-    pthread_mutex_unlock(&g->lock);
-    if (!g->ordered) job_free(j);
+    aioc__free(call);
+    unsubmit(g, j);
   }
   return rc;
 }
