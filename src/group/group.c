@@ -45,6 +45,7 @@ struct aioc_group {
   aioc__errlist errors;
   atomic_bool failed, closing; /* read by spawns from other threads */
   bool in_join, orphan;
+  bool wait_all; /* close: wait for every task, not for a result */
   bool errors_reported; /* a join returned them: the next one starts clean */
   aioc__waitpoint wp; /* the one waiter: join, next or close */
   /* yielder */
@@ -380,7 +381,7 @@ static bool own_task(aioc_group *g) {
 }
 
 static bool condition(aioc_group *g) {
-  if (!g->yielder) return atomic_load(&g->pending) == 0;
+  if (!g->yielder || g->wait_all) return atomic_load(&g->pending) == 0;
   /* A Yielder: a result to hand out, or nothing left at all. */
   if (g->ordered) {
     pthread_mutex_lock(&g->lock);
@@ -456,10 +457,12 @@ int aioc_group_close(aioc_group *g) {
   /* A join or next in progress elsewhere sees the end; one waiter only. */
   if (g->wp.waiting || g->in_join) return -EBUSY;
   /* Their cleanup always completes. */
-  bool was_yielder = g->yielder;
-  g->yielder = false; /* wait for all, not for a result */
+  /* Wait for all, not for a result. (The jobs still settle as a
+   * Yielder's: an OrderedYielder's stay in the order list, which
+   * drop_results frees, and a result goes to result_free there.) */
+  g->wait_all = true;
   int rc = wait_cond(g, AIOC_FOREVER, true);
-  g->yielder = was_yielder;
+  g->wait_all = false;
   if (g->yielder) {
     drop_results(g);
     g->exhausted = true;
