@@ -195,7 +195,8 @@ static int taskgroup(void) {
   int rc = aioc_taskgroup_new(&tg);
   if (rc < 0) return fail(rc, __LINE__);
   int src = aioc_taskgroup_spawn(tg, NULL, sleeper, AIOC_INT(5), NULL);
-  if (src == 0) src = aioc_taskgroup_spawn(tg, NULL, sleeper, AIOC_INT(7), NULL);
+  if (src == 0)
+    src = aioc_taskgroup_spawn(tg, NULL, sleeper, AIOC_INT(7), NULL);
   /* Joined whatever happened: what was spawned ends here. */
   int jrc = aioc_taskgroup_join(tg);
   aioc_taskgroup_free(tg);

@@ -1120,7 +1120,9 @@ static void nomem_guard(void *arg) {
   (void)arg;
   aioc_event_set(nomem_ev);
 }
-static void nop_cb(void *arg) { (void)arg; }
+static void nop_cb(void *arg) {
+  (void)arg;
+}
 static void fill_timer_heap(aioc_loop *loop) {
   CHECK_RC(aioc_call_later(NULL, loop, 1000, nomem_guard, NULL), 0);
   for (int i = 1; loop->nheap < loop->capheap; i++)
@@ -1223,12 +1225,12 @@ static void return_value_checks(void) {
   CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), 0);
   CHECK_RC(aioc_gen_result(g, &v), AIOC_ESTATE); /* not ended */
   CHECK(v == NULL);
-  CHECK_RC(aioc_gen_return(g, NULL), -EINVAL);   /* not from its body */
+  CHECK_RC(aioc_gen_return(g, NULL), -EINVAL); /* not from its body */
   CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), 0);
   CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), AIOC_EXHAUSTED);
   CHECK_RC(aioc_gen_result(g, &v), 0);
   CHECK_STR(v, "done");
-  free(v); /* the caller's */
+  free(v);                             /* the caller's */
   CHECK_RC(aioc_gen_result(g, &v), 0); /* taken: nothing more */
   CHECK(v == NULL);
   aioc_gen_free(g);
@@ -1390,8 +1392,7 @@ static void test_plain_error_message(void) {
   for (int waited = 0; waited <= 1; waited++) {
     aioc_gen *g;
     void *it;
-    CHECK_RC(aioc_gen_new(&g, fails_with_message, waited ? g_log : NULL,
-                          NULL),
+    CHECK_RC(aioc_gen_new(&g, fails_with_message, waited ? g_log : NULL, NULL),
              0);
     CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), 0);
     if (!waited) {

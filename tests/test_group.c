@@ -597,7 +597,9 @@ static void nomem_guard(void *arg) {
   (void)arg;
   aioc_event_set(nomem_ev);
 }
-static void nop_cb(void *arg) { (void)arg; }
+static void nop_cb(void *arg) {
+  (void)arg;
+}
 static void fill_timer_heap(aioc_loop *loop) {
   CHECK_RC(aioc_call_later(NULL, loop, 1000, nomem_guard, NULL), 0);
   for (int i = 1; loop->nheap < loop->capheap; i++)

@@ -11,8 +11,8 @@
 #include <math.h>
 #include <pthread.h>
 #include <semaphore.h>
-#include <stdbool.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <time.h>
 
 #include "check.h"
@@ -2172,7 +2172,9 @@ static void *nomem_producer(void *arg) {
 }
 
 /* Runs once the consumer waits in the queue. */
-static void wakeup_go(void *arg) { sem_post(&((wakeup *)arg)->go); }
+static void wakeup_go(void *arg) {
+  sem_post(&((wakeup *)arg)->go);
+}
 
 static void wakeup_guard(void *arg) {
   wakeup *w = arg;

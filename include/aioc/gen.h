@@ -63,14 +63,15 @@ AIOC_API AIOC_NODISCARD int aioc_gen_new(aioc_gen **out, aioc_gen_fn fn,
  * AIOC_EXHAUSTED once the body returned 0 (and on every call after the end,
  * after a close, or after an error was delivered), the body's error code
  * (once; its message becomes the consumer task's aioc_error_message(), or
- * from plain code the thread's), -ETIMEDOUT (the body keeps its place and keeps working: the next
- * call waits for the same value; with AIOC_GEN_CANCEL_ON_TIMEOUT the body is
- * cancelled instead), -ECANCELED (the consumer was cancelled; the body keeps
- * its place as on a timeout), -ENOMEM (the timer of a finite timeout
- * could not be armed: the call never waits without its limit; the body
- * keeps its place as on a timeout), -EBUSY (another consumer is waiting on
- * this generator), -EINVAL. From plain code the loop runs until the value
- * is ready; inside a callback of a running loop: AIOC_ERUNNING. */
+ * from plain code the thread's), -ETIMEDOUT (the body keeps its place and keeps
+ * working: the next call waits for the same value; with
+ * AIOC_GEN_CANCEL_ON_TIMEOUT the body is cancelled instead), -ECANCELED (the
+ * consumer was cancelled; the body keeps its place as on a timeout), -ENOMEM
+ * (the timer of a finite timeout could not be armed: the call never waits
+ * without its limit; the body keeps its place as on a timeout), -EBUSY (another
+ * consumer is waiting on this generator), -EINVAL. From plain code the loop
+ * runs until the value is ready; inside a callback of a running loop:
+ * AIOC_ERUNNING. */
 AIOC_API AIOC_NODISCARD int aioc_gen_next(aioc_gen *g, void **item,
                                           double timeout);
 

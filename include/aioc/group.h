@@ -144,9 +144,9 @@ AIOC_API AIOC_NODISCARD int aioc_yielder_put(aioc_yielder *y, void *value);
  * until the next call, and also the calling task's aioc_error_message(),
  * or from plain code the thread's), -ETIMEDOUT (nothing lost:
  * the tasks keep running), -ENOMEM (the timer of a finite timeout could
- * not be armed: nothing was waited for, nothing lost), -ECANCELED, -EBUSY (another consumer is
- * waiting), AIOC_ERUNNING (in a callback), -EDEADLK (from one of its own
- * tasks), -EINVAL. */
+ * not be armed: nothing was waited for, nothing lost), -ECANCELED, -EBUSY
+ * (another consumer is waiting), AIOC_ERUNNING (in a callback), -EDEADLK (from
+ * one of its own tasks), -EINVAL. */
 AIOC_API AIOC_NODISCARD int aioc_yielder_next(aioc_yielder *y, void **item,
                                               double timeout);
 

@@ -45,7 +45,7 @@ struct aioc_group {
   aioc__errlist errors;
   atomic_bool failed, closing; /* read by spawns from other threads */
   bool in_join, orphan;
-  bool wait_all; /* close: wait for every task, not for a result */
+  bool wait_all;        /* close: wait for every task, not for a result */
   bool errors_reported; /* a join returned them: the next one starts clean */
   aioc__waitpoint wp; /* the one waiter: join, next or close */
   /* yielder */

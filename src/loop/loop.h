@@ -81,8 +81,8 @@ AIOC_HIDDEN int aioc__call_soon_threadsafe_ex(aioc_loop *loop,
  * free an unused one with aioc__free()), aioc__tscall_post() queues it on
  * loop and allocates nothing. post returns 0 (the loop owns c), or
  * AIOC_ECLOSED (c is still the caller's). */
-AIOC_HIDDEN aioc__tscall *aioc__tscall_new(aioc_callback cb,
-                                           aioc_callback drop, void *arg);
+AIOC_HIDDEN aioc__tscall *aioc__tscall_new(aioc_callback cb, aioc_callback drop,
+                                           void *arg);
 AIOC_HIDDEN int aioc__tscall_post(aioc_loop *loop, aioc__tscall *c);
 
 /* The poller: I/O readiness callbacks keyed by fd. */

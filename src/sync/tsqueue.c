@@ -18,9 +18,9 @@
  *    `granted`. The call is allocated by the task when it starts waiting
  *    (a wait that cannot get one fails with -ENOMEM), so a delivery never
  *    fails for lack of memory and never leaves a task waiting for what
- *    it was already handed. If the task is cancelled or times out meanwhile, its
- *    unhook takes the node out of `granted` itself and the task returns
- *    the outcome it was handed (an item is never dropped).
+ *    it was already handed. If the task is cancelled or times out meanwhile,
+ * its unhook takes the node out of `granted` itself and the task returns the
+ * outcome it was handed (an item is never dropped).
  *
  * The memory lives while anyone may still lock the mutex: the owner,
  * each thread blocked inside, each node in `granted` and each wake-up
