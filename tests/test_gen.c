@@ -4,6 +4,7 @@
 #include <math.h>
 
 #include "check.h"
+#include "task/task.h" /* the loop's timer heap */
 
 static aioc_run_options vopts(void) {
   aioc_run_options o = {.loop.virtual_clock = 1};
@@ -1106,6 +1107,317 @@ static void test_fp_state(void) {
   CHECK_RC(check_run_main(fp_main, NULL, 1, NULL), 0);
 }
 
+/* ---- a timer that cannot be armed ---- */
+
+/* Fails the growth of a block (the timer heap) while fail_grow is set;
+ * the rest is libc's realloc, as the default allocator's. Installed
+ * while no task record is alive (records come from the hook then). */
+static bool fail_grow;
+static void *grow_failing_realloc(void *ud, void *p, size_t n) {
+  (void)ud;
+  if (n == 0) {
+    free(p);
+    return NULL;
+  }
+  if (fail_grow && p) return NULL;
+  return realloc(p, n);
+}
+
+/* The heap filled to its capacity; the first timer, 1000 s away, sets
+ * the event the bodies below wait for (without a timer of their own). */
+static aioc_event *nomem_ev;
+static void nomem_guard(void *arg) {
+  (void)arg;
+  aioc_event_set(nomem_ev);
+}
+static void nop_cb(void *arg) {
+  (void)arg;
+}
+static void fill_timer_heap(aioc_loop *loop) {
+  CHECK_RC(aioc_call_later(NULL, loop, 1000, nomem_guard, NULL), 0);
+  for (int i = 1; loop->nheap < loop->capheap; i++)
+    CHECK_RC(aioc_call_later(NULL, loop, 1000 + i, nop_cb, NULL), 0);
+}
+
+static int waits_for_event(void *arg, aioc_gen *g) {
+  (void)arg;
+  int rc = aioc_event_wait(nomem_ev, AIOC_FOREVER);
+  if (rc == 0) rc = aioc_gen_yield(g, AIOC_INT(7), NULL);
+  return rc == AIOC_EGENEXIT ? 0 : rc;
+}
+
+static int gen_nomem_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  aioc_gen *g;
+  void *it = NULL;
+  CHECK_RC(aioc_gen_new(&g, waits_for_event, NULL, NULL), 0);
+  fill_timer_heap(aioc_get_running_loop());
+  /* The body starts and blocks: the lazy deadline cannot be armed. */
+  fail_grow = true;
+  CHECK_RC(aioc_gen_next(g, &it, 0.05), -ENOMEM);
+  CHECK_DBL(aioc_time(), 0.0, 1e-9);
+  /* The body is busy (it kept its place): the deadline is armed first. */
+  CHECK_RC(aioc_gen_next(g, &it, 0.05), -ENOMEM);
+  CHECK_DBL(aioc_time(), 0.0, 1e-9);
+  fail_grow = false;
+  CHECK(!aioc_event_is_set(nomem_ev));
+  /* Nothing was lost: the same item comes when asked without a limit. */
+  CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), 0);
+  CHECK_EQ(AIOC_TO_INT(it), 7);
+  CHECK_DBL(aioc_time(), 1000.0, 1e-9);
+  aioc_gen_free(g);
+  return 0;
+}
+
+/* aioc_gen_next() with a timeout whose timer cannot be armed fails with
+ * -ENOMEM at once, from a task and from plain code, instead of waiting
+ * as long as the body takes. */
+static void test_gen_timer_nomem(void) {
+  aioc_set_allocator(grow_failing_realloc, NULL);
+  CHECK_RC(aioc_event_new(&nomem_ev), 0);
+  CHECK_RC(check_run_main(gen_nomem_main, NULL, 1, NULL), 0);
+  aioc_event_free(nomem_ev);
+  /* Plain code. */
+  CHECK_RC(aioc_event_new(&nomem_ev), 0);
+  aioc_loop *loop = test_loop(1);
+  aioc_gen *g;
+  void *it = NULL;
+  CHECK_RC(aioc_gen_new(&g, waits_for_event, NULL, NULL), 0);
+  fill_timer_heap(loop);
+  fail_grow = true;
+  CHECK_RC(aioc_gen_next(g, &it, 0.05), -ENOMEM);
+  fail_grow = false;
+  CHECK_DBL(aioc_loop_time(loop), 0.0, 1e-9);
+  CHECK(!aioc_event_is_set(nomem_ev));
+  CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), 0);
+  CHECK_EQ(AIOC_TO_INT(it), 7);
+  CHECK_DBL(aioc_loop_time(loop), 1000.0, 1e-9);
+  aioc_gen_free(g);
+  CLOSE_CLEAN(loop);
+  aioc_event_free(nomem_ev);
+  aioc_set_allocator(NULL, NULL);
+}
+
+/* ---- the return value (Generator[Y, S, R]) ---- */
+
+static int nfreed; /* values passed to count_free */
+static void count_free(void *p) {
+  nfreed++;
+  free(p);
+}
+
+/* Yields 1..n, then returns "done" (also when closed early). */
+static int returns_done(void *arg, aioc_gen *g) {
+  int n = (int)AIOC_TO_INT(arg);
+  int rc = 0;
+  for (int i = 1; i <= n && rc == 0; i++)
+    rc = aioc_gen_yield(g, AIOC_INT(i), NULL);
+  if (rc != 0 && rc != AIOC_EGENEXIT) return rc;
+  return aioc_gen_return(g, strdup("done"));
+}
+
+/* Sets a return value, then fails: the value is destroyed. */
+static int returns_then_fails(void *arg, aioc_gen *g) {
+  (void)arg;
+  CHECK_RC(aioc_gen_return(g, strdup("lost")), 0);
+  return aioc_error(-EIO, "failed after setting its value");
+}
+
+/* The checks shared by a task and plain code. */
+static void return_value_checks(void) {
+  aioc_gen_options o = {.return_free = count_free};
+  aioc_gen *g;
+  void *it, *v;
+  nfreed = 0;
+  CHECK_RC(aioc_gen_new(&g, returns_done, AIOC_INT(2), &o), 0);
+  CHECK_RC(aioc_gen_result(g, &v), AIOC_ESTATE); /* not started */
+  CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), 0);
+  CHECK_RC(aioc_gen_result(g, &v), AIOC_ESTATE); /* not ended */
+  CHECK(v == NULL);
+  CHECK_RC(aioc_gen_return(g, NULL), -EINVAL); /* not from its body */
+  CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), 0);
+  CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), AIOC_EXHAUSTED);
+  CHECK_RC(aioc_gen_result(g, &v), 0);
+  CHECK_STR(v, "done");
+  free(v);                             /* the caller's */
+  CHECK_RC(aioc_gen_result(g, &v), 0); /* taken: nothing more */
+  CHECK(v == NULL);
+  aioc_gen_free(g);
+  CHECK_EQ(nfreed, 0);
+  /* Never taken: return_free destroys it with the generator. */
+  CHECK_RC(aioc_gen_new(&g, returns_done, AIOC_INT(0), &o), 0);
+  CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), AIOC_EXHAUSTED);
+  aioc_gen_free(g);
+  CHECK_EQ(nfreed, 1);
+  /* Closed early: what the body returns on its way out (as Python 3.13's
+   * close()). */
+  CHECK_RC(aioc_gen_new(&g, returns_done, AIOC_INT(5), &o), 0);
+  CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), 0);
+  CHECK_RC(aioc_gen_close(g), 0);
+  CHECK_RC(aioc_gen_result(g, &v), 0);
+  CHECK_STR(v, "done");
+  free(v);
+  aioc_gen_free(g);
+  /* An error wins: the value is destroyed, the code is the result. */
+  CHECK_RC(aioc_gen_new(&g, returns_then_fails, NULL, &o), 0);
+  CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), -EIO);
+  CHECK_EQ(nfreed, 2);
+  CHECK_RC(aioc_gen_result(g, &v), -EIO);
+  CHECK(v == NULL);
+  aioc_gen_free(g);
+  /* Closed before it started: ended with no value. */
+  CHECK_RC(aioc_gen_new(&g, returns_done, AIOC_INT(1), &o), 0);
+  CHECK_RC(aioc_gen_close(g), 0);
+  CHECK_RC(aioc_gen_result(g, &v), 0);
+  CHECK(v == NULL);
+  CHECK_RC(aioc_gen_result(NULL, &v), -EINVAL);
+  CHECK_RC(aioc_gen_result(g, NULL), -EINVAL);
+  aioc_gen_free(g);
+  CHECK_EQ(nfreed, 2);
+}
+
+static int return_value_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  return_value_checks();
+  return 0;
+}
+
+static void test_return_value(void) {
+  CHECK_RC(check_run_main(return_value_main, NULL, 1, NULL), 0);
+  aioc_loop *loop = test_loop(1);
+  return_value_checks(); /* plain code */
+  CLOSE_CLEAN(loop);
+}
+
+/* ---- who owns a value whose yield failed ---- */
+
+/* Catches the close at its yield and yields again while closing: that
+ * yield fails (AIOC_EGENEXIT) and its value goes to item_free. */
+static int yields_in_close(void *arg, aioc_gen *g) {
+  (void)arg;
+  int rc = aioc_gen_yield(g, strdup("taken"), NULL);
+  CHECK_RC(rc, AIOC_EGENEXIT);
+  rc = aioc_gen_yield(g, strdup("refused"), NULL);
+  CHECK_RC(rc, AIOC_EGENEXIT);
+  return 0;
+}
+
+/* Works in a shield past its consumer's timeout (which cancels it), then
+ * yields: the yield fails with -ECANCELED and its value goes to
+ * item_free. With a deadline in scope instead, -ETIMEDOUT. */
+static int yields_when_stopped(void *arg, aioc_gen *g) {
+  aioc_scope *dl = NULL, *sh;
+  if (arg) CHECK_RC(aioc_timeout_enter(&dl, 0.01), 0);
+  CHECK_RC(aioc_shield_enter(&sh, 1), 0);
+  CHECK_RC(aioc_sleep(0.1), 0);
+  IGNORE_RC(aioc_scope_exit(sh));
+  aioc_scope_free(sh);
+  int rc = aioc_gen_yield(g, strdup("refused"), NULL);
+  CHECK_RC(rc, arg ? -ETIMEDOUT : -ECANCELED);
+  if (dl) {
+    IGNORE_RC(aioc_scope_exit(dl));
+    aioc_scope_free(dl);
+  }
+  return rc;
+}
+
+/* Yields a value the consumer takes, then gets a thrown code at that
+ * yield: the value is the consumer's, the body does not touch it. */
+static int gets_thrown(void *arg, aioc_gen *g) {
+  (void)arg;
+  return aioc_gen_yield(g, strdup("taken"), NULL);
+}
+
+static int yield_ownership_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  aioc_gen_options o = {.item_free = count_free};
+  aioc_gen *g;
+  void *it;
+  /* A close under way. */
+  nfreed = 0;
+  CHECK_RC(aioc_gen_new(&g, yields_in_close, NULL, &o), 0);
+  CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), 0);
+  CHECK_STR(it, "taken");
+  free(it);
+  CHECK_RC(aioc_gen_close(g), AIOC_EGENYIELD);
+  CHECK_EQ(nfreed, 1); /* "refused", not "taken" */
+  aioc_gen_free(g);
+  CHECK_EQ(nfreed, 1);
+  /* A cancellation (cancel-on-timeout), then a deadline in scope. */
+  for (int deadline = 0; deadline <= 1; deadline++) {
+    nfreed = 0;
+    aioc_gen_options oc = {.item_free = count_free,
+                           .flags = AIOC_GEN_CANCEL_ON_TIMEOUT};
+    CHECK_RC(aioc_gen_new(&g, yields_when_stopped, deadline ? &oc : NULL,
+                          deadline ? &o : &oc),
+             0);
+    if (deadline)
+      CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), -ETIMEDOUT);
+    else {
+      CHECK_RC(aioc_gen_next(g, &it, 0.05), -ETIMEDOUT);
+      CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), AIOC_EXHAUSTED);
+    }
+    CHECK(it == NULL);
+    CHECK_EQ(nfreed, 1);
+    aioc_gen_free(g);
+    CHECK_EQ(nfreed, 1);
+  }
+  /* A throw after the value was taken. */
+  nfreed = 0;
+  CHECK_RC(aioc_gen_new(&g, gets_thrown, NULL, &o), 0);
+  CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), 0);
+  void *again;
+  CHECK_RC(aioc_gen_throw(g, -EIO, &again, AIOC_FOREVER), -EIO);
+  CHECK_STR(it, "taken"); /* still ours */
+  free(it);
+  aioc_gen_free(g);
+  CHECK_EQ(nfreed, 0);
+  return 0;
+}
+
+/* One rule for a yielded value, whatever the yield returns: it is never
+ * the body's again. Delivered, it is the consumer's; refused (a close
+ * under way, a cancellation, a deadline), it goes to item_free. */
+static void test_yield_ownership(void) {
+  CHECK_RC(check_run_main(yield_ownership_main, NULL, 1, NULL), 0);
+}
+
+/* ---- error messages in plain code ---- */
+
+static int fails_with_message(void *arg, aioc_gen *g) {
+  int rc = aioc_gen_yield(g, AIOC_INT(1), NULL);
+  if (rc < 0) return rc;
+  if (arg) IGNORE_RC(aioc_sleep(0.01)); /* fails when plain code waits */
+  return aioc_error(-EIO, "body failed (%s)", arg ? "waited" : "at once");
+}
+
+/* A body's error reaches plain code with its message, through
+ * aioc_error_message(), whether plain code waited for it or found it
+ * there. */
+static void test_plain_error_message(void) {
+  aioc_loop *loop = test_loop(1);
+  for (int waited = 0; waited <= 1; waited++) {
+    aioc_gen *g;
+    void *it;
+    CHECK_RC(aioc_gen_new(&g, fails_with_message, waited ? g_log : NULL, NULL),
+             0);
+    CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), 0);
+    if (!waited) {
+      /* The body fails while nobody waits; the next request finds it. */
+      CHECK_RC(aioc_gen_next(g, &it, 0), -ETIMEDOUT);
+    }
+    CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), -EIO);
+    CHECK_STR(aioc_error_message(),
+              waited ? "body failed (waited)" : "body failed (at once)");
+    CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), AIOC_EXHAUSTED);
+    aioc_gen_free(g);
+  }
+  CLOSE_CLEAN(loop);
+}
+
 int main(void) {
   watchdog(120);
   RUN(test_basics);
@@ -1128,5 +1440,9 @@ int main(void) {
   RUN(test_gen_cm_and_exit_stack);
   RUN(test_regressions);
   RUN(test_fp_state);
+  RUN(test_gen_timer_nomem);
+  RUN(test_return_value);
+  RUN(test_yield_ownership);
+  RUN(test_plain_error_message);
   return check_report();
 }

@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include "check.h"
+#include "task/task.h" /* the loop's timer heap */
 
 static int running, max_running, finished, cleaned;
 
@@ -569,6 +570,235 @@ static void test_one_waiter(void) {
   CHECK_RC(aioc_run_ex(busy_main, NULL, NULL, &o), 0);
 }
 
+/* ---- allocation failures ---- */
+
+/* libc's realloc, failing on demand: every growth of a block (the timer
+ * heap) while fail_grow is set, the fail_nth-th allocation from now on the
+ * calling thread, or all of them on the calling thread while fail_all is
+ * set. Installed while no task record is alive (records come from the
+ * hook then). */
+static bool fail_grow;
+static __thread int fail_nth, fail_all;
+static void *test_realloc(void *ud, void *p, size_t n) {
+  (void)ud;
+  if (n == 0) {
+    free(p);
+    return NULL;
+  }
+  if ((fail_grow && p) || fail_all) return NULL;
+  if (fail_nth > 0 && --fail_nth == 0) return NULL;
+  return realloc(p, n);
+}
+
+/* The heap filled to its capacity; the first timer, 1000 s away, sets
+ * the event the tasks below wait for (without a timer of their own). */
+static aioc_event *nomem_ev;
+static void nomem_guard(void *arg) {
+  (void)arg;
+  aioc_event_set(nomem_ev);
+}
+static void nop_cb(void *arg) {
+  (void)arg;
+}
+static void fill_timer_heap(aioc_loop *loop) {
+  CHECK_RC(aioc_call_later(NULL, loop, 1000, nomem_guard, NULL), 0);
+  for (int i = 1; loop->nheap < loop->capheap; i++)
+    CHECK_RC(aioc_call_later(NULL, loop, 1000 + i, nop_cb, NULL), 0);
+}
+
+static int waits_for_event(void *arg, void **result) {
+  (void)arg;
+  int rc = aioc_event_wait(nomem_ev, AIOC_FOREVER);
+  if (rc < 0) return rc;
+  *result = AIOC_INT(5);
+  return 0;
+}
+
+/* A join or next with a timeout whose timer cannot be armed fails with
+ * -ENOMEM at once instead of waiting as long as the tasks take. */
+static void test_timer_nomem(void) {
+  aioc_set_allocator(test_realloc, NULL);
+  aioc_loop *loop = test_loop(1);
+  CHECK_RC(aioc_event_new(&nomem_ev), 0);
+  aioc_group *g;
+  aioc_yielder *y;
+  void *it = NULL;
+  CHECK_RC(aioc_group_new(&g, NULL), 0);
+  CHECK_RC(aioc_group_spawn(g, waits_for_event, NULL), 0);
+  CHECK_RC(aioc_yielder_new(&y, 0, NULL), 0);
+  CHECK_RC(aioc_yielder_spawn(y, waits_for_event, NULL), 0);
+  fill_timer_heap(loop);
+  fail_grow = true;
+  CHECK_RC(aioc_group_join(g, 0.05), -ENOMEM);
+  CHECK_RC(aioc_yielder_next(y, &it, 0.05), -ENOMEM);
+  fail_grow = false;
+  CHECK_DBL(aioc_loop_time(loop), 0.0, 1e-9);
+  CHECK(!aioc_event_is_set(nomem_ev));
+  CHECK_EQ(aioc_group_pending(g), 1);
+  /* Nothing was lost. */
+  CHECK_RC(aioc_group_join(g, AIOC_FOREVER), 0);
+  CHECK_DBL(aioc_loop_time(loop), 1000.0, 1e-9);
+  CHECK_RC(aioc_yielder_next(y, &it, AIOC_FOREVER), 0);
+  CHECK_EQ(AIOC_TO_INT(it), 5);
+  CHECK_RC(aioc_yielder_next(y, &it, AIOC_FOREVER), AIOC_EXHAUSTED);
+  aioc_group_free(g);
+  aioc_yielder_free(y);
+  CLOSE_CLEAN(loop);
+  aioc_event_free(nomem_ev);
+  aioc_set_allocator(NULL, NULL);
+}
+
+/* ---- error messages in plain code ---- */
+
+/* Plain code joining a Group or reading a Yielder gets the failed task's
+ * message: from the group or yielder, and from aioc_error_message(). */
+static void test_plain_error_messages(void) {
+  aioc_loop *loop = test_loop(1);
+  aioc_group *g;
+  CHECK_RC(aioc_group_new(&g, NULL), 0);
+  CHECK(aioc_group_error_message(g) == NULL);
+  CHECK_RC(aioc_group_spawn(g, failer, AIOC_INT(-EIO)), 0);
+  CHECK_RC(aioc_group_join(g, AIOC_FOREVER), -EIO);
+  CHECK_STR(aioc_group_error_message(g), "job failed with -5");
+  CHECK_STR(aioc_error_message(), "job failed with -5");
+  CHECK_RC(aioc_group_join(g, AIOC_FOREVER), 0); /* the next join */
+  CHECK(aioc_group_error_message(g) == NULL);
+  CHECK_STR(aioc_error_message(), "job failed with -5"); /* kept */
+  aioc_group_free(g);
+  aioc_group_options o = {.policy = AIOC_GROUP_COLLECT};
+  aioc_yielder *y;
+  void *it;
+  CHECK_RC(aioc_yielder_new(&y, 1, &o), 0);
+  CHECK_RC(aioc_yielder_spawn(y, failer, AIOC_INT(-EPROTO)), 0);
+  CHECK_RC(aioc_yielder_spawn(y, f, AIOC_INT('a')), 0);
+  CHECK_RC(aioc_yielder_spawn(y, failer, AIOC_INT(-EPIPE)), 0);
+  CHECK_RC(aioc_yielder_next(y, &it, AIOC_FOREVER), -EPROTO);
+  CHECK_STR(aioc_yielder_error_message(y), "job failed with -71");
+  CHECK_STR(aioc_error_message(), "job failed with -71");
+  CHECK_RC(aioc_yielder_next(y, &it, AIOC_FOREVER), 0);
+  CHECK(aioc_yielder_error_message(y) == NULL); /* until the next call */
+  CHECK_RC(aioc_yielder_next(y, &it, AIOC_FOREVER), -EPIPE);
+  CHECK_STR(aioc_yielder_error_message(y), "job failed with -32");
+  CHECK_STR(aioc_error_message(), "job failed with -32");
+  CHECK_RC(aioc_yielder_next(y, &it, AIOC_FOREVER), AIOC_EXHAUSTED);
+  aioc_yielder_free(y);
+  CHECK(aioc_yielder_error_message(NULL) == NULL);
+  CHECK(aioc_group_error_message(NULL) == NULL);
+  CLOSE_CLEAN(loop);
+}
+
+/* ---- a spawn that cannot create its task ---- */
+
+static int nran;
+static int counts(void *arg, void **result) {
+  (void)arg;
+  nran++;
+  *result = AIOC_INT(nran);
+  return 0;
+}
+
+/* Fails the n-th allocation of a spawn (or put) for every n until one
+ * succeeds: each failed call returns -ENOMEM and leaves nothing behind:
+ * the function never runs, nothing is pending, join and next see
+ * nothing. */
+static void spawn_failures(aioc_group *g, aioc_yielder *y, bool put) {
+  int n;
+  nran = 0;
+  for (n = 1; n < 100; n++) {
+    fail_nth = n;
+    int rc = y ? (put ? aioc_yielder_put(y, AIOC_INT(9))
+                      : aioc_yielder_spawn(y, counts, NULL))
+               : aioc_group_spawn(g, counts, NULL);
+    bool hit = fail_nth == 0;
+    fail_nth = 0;
+    if (!hit) {
+      CHECK_RC(rc, 0);
+      break;
+    }
+    CHECK_RC(rc, -ENOMEM);
+    if (g) CHECK_EQ(aioc_group_pending(g), 0);
+    if (y) {
+      void *it;
+      CHECK_RC(aioc_yielder_next(y, &it, AIOC_FOREVER), AIOC_EXHAUSTED);
+    } else {
+      CHECK_RC(aioc_group_join(g, AIOC_FOREVER), 0);
+      CHECK_EQ(aioc_group_errors(g, 0, NULL, NULL), 0);
+    }
+    CHECK_EQ(nran, 0);
+  }
+  CHECK(n > 1);
+  /* The one that succeeded runs once. */
+  if (y) {
+    void *it;
+    CHECK_RC(aioc_yielder_next(y, &it, AIOC_FOREVER), 0);
+    CHECK_EQ(AIOC_TO_INT(it), put ? 9 : 1);
+    CHECK_RC(aioc_yielder_next(y, &it, AIOC_FOREVER), AIOC_EXHAUSTED);
+  } else {
+    CHECK_RC(aioc_group_join(g, AIOC_FOREVER), 0);
+  }
+  CHECK_EQ(nran, put ? 0 : 1);
+}
+
+typedef struct xspawn {
+  aioc_yielder *y;
+  int rc;
+} xspawn;
+
+/* From another thread: the second allocation (the thread-safe call that
+ * carries the spawn) fails. */
+static void *spawn_failing_call(void *arg) {
+  xspawn *x = arg;
+  fail_nth = 2;
+  x->rc = aioc_yielder_spawn(x->y, counts, NULL);
+  fail_nth = 0;
+  return NULL;
+}
+
+static void test_spawn_failures(void) {
+  aioc_set_allocator(test_realloc, NULL);
+  aioc_loop *loop = test_loop(1);
+  aioc_group *g;
+  aioc_yielder *y;
+  CHECK_RC(aioc_group_new(&g, NULL), 0);
+  spawn_failures(g, NULL, false);
+  aioc_group_free(g);
+  CHECK_RC(aioc_pool_new(&g, 2), 0);
+  spawn_failures(g, NULL, false);
+  aioc_group_free(g);
+  for (int ordered = 0; ordered <= 1; ordered++) {
+    CHECK_RC(aioc_yielder_new(&y, ordered, NULL), 0);
+    spawn_failures(NULL, y, false);
+    spawn_failures(NULL, y, true);
+    aioc_yielder_free(y);
+  }
+  /* From another thread, into an OrderedYielder: the failed spawn takes
+   * no place in the order. */
+  CHECK_RC(aioc_yielder_new(&y, 1, NULL), 0);
+  nran = 0;
+  xspawn x = {y, 0};
+  pthread_t th;
+  CHECK_EQ(pthread_create(&th, NULL, spawn_failing_call, &x), 0);
+  pthread_join(th, NULL);
+  CHECK_RC(x.rc, -ENOMEM);
+  void *it;
+  CHECK_RC(aioc_yielder_next(y, &it, AIOC_FOREVER), AIOC_EXHAUSTED);
+  CHECK_EQ(nran, 0);
+  aioc_yielder_free(y);
+  CLOSE_CLEAN(loop);
+  /* A closed loop: nothing is counted either. */
+  loop = test_loop(1);
+  CHECK_RC(aioc_group_new(&g, NULL), 0);
+  CHECK_RC(aioc_yielder_new(&y, 1, NULL), 0);
+  CHECK_RC(aioc_loop_close(loop), 0);
+  CHECK_RC(aioc_group_spawn(g, counts, NULL), AIOC_ECLOSED);
+  CHECK_EQ(aioc_group_pending(g), 0);
+  CHECK_RC(aioc_yielder_spawn(y, counts, NULL), AIOC_ECLOSED);
+  aioc_group_free(g);
+  aioc_yielder_free(y);
+  aioc_loop_free(loop);
+  aioc_set_allocator(NULL, NULL);
+}
+
 int main(void) {
   watchdog(120);
   RUN(test_group_plain);
@@ -585,5 +815,8 @@ int main(void) {
   RUN(test_loops_in_threads);
   RUN(test_unstarted_tasks_settle);
   RUN(test_one_waiter);
+  RUN(test_timer_nomem);
+  RUN(test_plain_error_messages);
+  RUN(test_spawn_failures);
   return check_report();
 }

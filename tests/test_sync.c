@@ -10,7 +10,9 @@
  * (the next waiter, or the primitive, gets it). */
 #include <math.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <time.h>
 
 #include "check.h"
@@ -2173,6 +2175,88 @@ static void test_queue_iter_owns_queue(void) {
   CHECK_RC(aioc_run_ex(queue_iter_close_main, NULL, NULL, &o), 0);
 }
 
+/* ---- a cross-thread wake-up that cannot be allocated ---- */
+
+/* libc's realloc, failing every allocation of the calling thread while
+ * its fail_all is set. Installed while no task record is alive. */
+static __thread int fail_all;
+static void *thread_failing_realloc(void *ud, void *p, size_t n) {
+  (void)ud;
+  if (n == 0) {
+    free(p);
+    return NULL;
+  }
+  if (fail_all) return NULL;
+  return realloc(p, n);
+}
+
+typedef struct wakeup {
+  aioc_tsqueue *q;
+  sem_t go;
+  int put_rc;
+  aioc_task *consumer;
+  bool guard_fired;
+} wakeup;
+
+/* Puts one item for the task waiting on the loop's thread, with every
+ * allocation of this thread failing. */
+static void *nomem_producer(void *arg) {
+  wakeup *w = arg;
+  sem_wait(&w->go);
+  fail_all = 1;
+  w->put_rc = aioc_tsqueue_put(w->q, AIOC_INT(42), 0);
+  fail_all = 0;
+  return NULL;
+}
+
+/* Runs once the consumer waits in the queue. */
+static void wakeup_go(void *arg) {
+  sem_post(&((wakeup *)arg)->go);
+}
+
+static void wakeup_guard(void *arg) {
+  wakeup *w = arg;
+  w->guard_fired = true;
+  aioc_task_cancel(w->consumer, "guard");
+}
+
+static int wakeup_main(void *arg, void **res) {
+  (void)res;
+  wakeup *w = arg;
+  aioc_loop *loop = aioc_get_running_loop();
+  pthread_t th;
+  CHECK_EQ(pthread_create(&th, NULL, nomem_producer, w), 0);
+  w->consumer = aioc_current_task();
+  aioc_handle *guard;
+  CHECK_RC(aioc_call_later(&guard, loop, 30, wakeup_guard, w), 0);
+  CHECK_RC(aioc_call_soon(NULL, loop, wakeup_go, w), 0);
+  void *it = NULL;
+  CHECK_RC(aioc_tsqueue_get(w->q, &it, AIOC_FOREVER), 0);
+  CHECK_EQ(AIOC_TO_INT(it), 42);
+  /* Woken by the hand-off, not by the guard's cancellation. */
+  CHECK(!w->guard_fired);
+  aioc_handle_cancel(guard);
+  aioc_handle_unref(guard);
+  pthread_join(th, NULL);
+  CHECK_RC(w->put_rc, 0);
+  return 0;
+}
+
+/* A put from another thread hands its item to a task waiting on a loop
+ * and must wake that task even when nothing can be allocated then: the
+ * wake-up is allocated when the task begins to wait. */
+static void test_tsqueue_wakeup_nomem(void) {
+  aioc_set_allocator(thread_failing_realloc, NULL);
+  wakeup w;
+  memset(&w, 0, sizeof w);
+  sem_init(&w.go, 0, 0);
+  CHECK_RC(aioc_tsqueue_new(&w.q, 1, NULL), 0);
+  CHECK_RC(run_main_ex(wakeup_main, &w, 0), 0);
+  aioc_tsqueue_free(w.q);
+  sem_destroy(&w.go);
+  aioc_set_allocator(NULL, NULL);
+}
+
 int main(void) {
   watchdog(120);
   RUN(test_error_codes);
@@ -2209,6 +2293,7 @@ int main(void) {
   RUN(test_tsqueue_timeout_race);
   RUN(test_tsqueue_blocked_threads);
   RUN(test_tsqueue_loop_closed);
+  RUN(test_tsqueue_wakeup_nomem);
   RUN(test_queue_iter);
   RUN(test_queue_iter_owns_queue);
   return check_report();

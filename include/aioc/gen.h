@@ -29,7 +29,9 @@ typedef struct aioc_gen aioc_gen;
 /* A generator body. It yields with aioc_gen_yield() and ends by returning:
  * 0 ends the iteration (the consumer then gets AIOC_EXHAUSTED), a negative
  * code is an error the consumer receives (with the message of
- * aioc_error()). */
+ * aioc_error()). A body may also return a value at its end, as Python's
+ * `return value` in a generator (Generator[Y, S, R]): `return
+ * aioc_gen_return(g, value);`, read with aioc_gen_result(). */
 typedef int (*aioc_gen_fn)(void *arg, aioc_gen *g);
 
 /* Flags of aioc_gen_options. */
@@ -44,6 +46,7 @@ typedef struct aioc_gen_options {
   size_t stack_size;       /* 0: the loop's default */
   unsigned flags;          /* AIOC_GEN_* */
   aioc_free_fn item_free;  /* destroys an item produced but never taken */
+  aioc_free_fn return_free; /* destroys a return value never taken */
 } aioc_gen_options;
 
 /* Creates a generator on the thread's current loop (NULL opts: defaults).
@@ -59,13 +62,17 @@ AIOC_API AIOC_NODISCARD int aioc_gen_new(aioc_gen **out, aioc_gen_fn fn,
  * in scope. Returns 0 with the value in *item (the consumer owns it),
  * AIOC_EXHAUSTED once the body returned 0 (and on every call after the end,
  * after a close, or after an error was delivered), the body's error code
- * (once), -ETIMEDOUT (the body keeps its place and keeps working: the next
- * call waits for the same value; with AIOC_GEN_CANCEL_ON_TIMEOUT the body is
- * cancelled instead), -ECANCELED (the consumer was cancelled; the body keeps
- * its place as on a timeout), -EBUSY (another consumer is waiting on this
- * generator), -EDEADLK (called from g's own body), -EINVAL. From plain code
- * the loop runs until the value is ready; inside a callback of a running
- * loop: AIOC_ERUNNING. */
+ * (once; its message becomes the consumer task's aioc_error_message(), or
+ * from plain code the thread's), -ETIMEDOUT (the body keeps its place and keeps
+ * working: the next call waits for the same value; with
+ * AIOC_GEN_CANCEL_ON_TIMEOUT the body is cancelled instead), -ECANCELED (the
+ * consumer was cancelled; the body keeps its place as on a timeout), -ENOMEM
+ * (the timer of a finite timeout could not be armed: the call never waits
+ * without its limit; the body keeps its place as on a timeout), -EBUSY (another
+ * consumer is waiting on this generator), -EDEADLK (called from g's own
+ * body), -EINVAL. From plain code the loop
+ * runs until the value is ready; inside a callback of a running loop:
+ * AIOC_ERUNNING. */
 AIOC_API AIOC_NODISCARD int aioc_gen_next(aioc_gen *g, void **item,
                                           double timeout);
 
@@ -108,10 +115,43 @@ AIOC_API void aioc_gen_free(aioc_gen *g);
  * aioc_gen_send(), else NULL), the code given to aioc_gen_throw(),
  * AIOC_EGENEXIT when the generator is being closed (return promptly after
  * cleanup), -ECANCELED when the body was cancelled (only with
- * AIOC_GEN_CANCEL_ON_TIMEOUT or on close while busy). -EINVAL if called
- * from anything but g's own body. */
+ * AIOC_GEN_CANCEL_ON_TIMEOUT or on close while busy), -ETIMEDOUT when a
+ * deadline in scope of the body has passed. -EINVAL if called from
+ * anything but g's own body (nothing happens: value stays the caller's).
+ *
+ * Ownership, one rule whatever the code: value leaves the body with the
+ * call. The body never frees what it yielded, even when the yield
+ * returns non-zero. A consumer that receives it from next, send or
+ * throw owns it. A value no consumer receives goes to the generator's
+ * item_free (forgotten if there is none): one the yield could not hand
+ * over (a close under way: AIOC_EGENEXIT; a cancellation or an expired
+ * deadline: -ECANCELED / -ETIMEDOUT), or one produced after its consumer
+ * gave up and left when the generator is closed or freed. A code that
+ * resumes a yield (a throw, AIOC_EGENEXIT or -ECANCELED reaching a parked
+ * yield) comes after its value was handed over: it says nothing about
+ * the value either. */
 AIOC_API AIOC_NODISCARD int aioc_gen_yield(aioc_gen *g, void *value,
                                            void **sent);
+
+/* Inside the body: sets the value the generator returns at its end (what
+ * Python's `return value` gives as StopIteration.value, or `yield from`
+ * evaluates to), and returns 0, so that `return aioc_gen_return(g, v);`
+ * ends the body with it. The generator owns the value until
+ * aioc_gen_result() takes it; a second call replaces it (the first goes to
+ * return_free). If the body ends with an error (or cancelled) instead of
+ * 0, or nobody takes the value before aioc_gen_free(), it goes to the
+ * return_free of the options (forgotten if there is none). -EINVAL if not
+ * called from g's own body (value stays the caller's). */
+AIOC_API int aioc_gen_return(aioc_gen *g, void *value);
+
+/* After the end (aioc_gen_next() returned AIOC_EXHAUSTED, or
+ * aioc_gen_close() ended it): the value the body returned with
+ * aioc_gen_return(). Does not wait; from a task or plain code. Returns 0
+ * with *value (NULL when the body set none; the caller owns it from then
+ * on, and later calls give NULL), the body's error code when it ended
+ * with one (-ECANCELED if it was cancelled; *value NULL), AIOC_ESTATE when
+ * the body has not ended yet, -EINVAL (g or value NULL). */
+AIOC_API AIOC_NODISCARD int aioc_gen_result(aioc_gen *g, void **value);
 
 /* Non-zero once the body has ended (or was closed before it started). */
 AIOC_API int aioc_gen_is_finished(const aioc_gen *g);

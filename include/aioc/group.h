@@ -55,9 +55,18 @@ AIOC_API AIOC_NODISCARD int aioc_pool_new(aioc_group **out, long n);
  * its turn. Safe from any thread: from a thread other than the group's
  * owner the spawn is handed to the group's loop (aioc_call_soon_threadsafe)
  * and counts as pending at once, so a join in progress waits for it.
- * Returns 0, -EINVAL, -ENOMEM, or AIOC_ESTATE when the group is being torn
- * down (closed or freed) or failed under AIOC_GROUP_FAIL_FAST and not yet
- * joined. */
+ * Returns 0, -EINVAL, -ENOMEM, AIOC_ECLOSED (the group's loop is closed),
+ * or AIOC_ESTATE when the group is being torn down (closed or freed) or
+ * failed under AIOC_GROUP_FAIL_FAST and not yet joined.
+ *
+ * On failure nothing happened: fn was not called and never will be, arg
+ * is still the caller's, nothing counts as pending, and no join or next
+ * will see that spawn. On the owner thread the task is created by the
+ * call itself (so its failure is returned here), except for a spawn that
+ * waits its turn in a Pool, and a spawn from another thread: their task
+ * is created when they are placed, and if that fails the spawn ends as a
+ * failure of the group with that code (-ENOMEM, "cannot spawn the task"),
+ * fn not called, as any task failure (join, next, the policy). */
 AIOC_API AIOC_NODISCARD int aioc_group_spawn(aioc_group *g, aioc_fn fn,
                                              void *arg);
 
@@ -65,9 +74,13 @@ AIOC_API AIOC_NODISCARD int aioc_group_spawn(aioc_group *g, aioc_fn fn,
  * meanwhile), at most timeout seconds (AIOC_FOREVER: no limit). From plain
  * code the thread's loop runs until then; inside a task the task suspends.
  * Returns 0, the first error of a task (see the policy; the group is then
- * ready for reuse, errors readable until the next join), -ETIMEDOUT (the
- * tasks keep running; join again later), -ECANCELED (the joining task was
- * cancelled: the group's tasks are not), -EDEADLK when called from one of
+ * ready for reuse, errors readable until the next join; its message is
+ * aioc_group_error_message(), and also the joining task's
+ * aioc_error_message(), or from plain code the thread's), -ETIMEDOUT (the
+ * tasks keep running; join again later), -ENOMEM (the timer of a finite
+ * timeout could not be armed: nothing was waited for, the tasks keep
+ * running), -ECANCELED (the joining task was cancelled: the group's tasks
+ * are not), -EDEADLK when called from one of
  * the group's own tasks, AIOC_ERUNNING from a callback of a running loop,
  * -EBUSY (another join is in progress), -EINVAL. Joining an empty group
  * returns 0 at once. */
@@ -75,6 +88,11 @@ AIOC_API AIOC_NODISCARD int aioc_group_join(aioc_group *g, double timeout);
 
 /* The number of tasks running or waiting their turn now. */
 AIOC_API size_t aioc_group_pending(const aioc_group *g);
+
+/* The message of the error the last join returned (the first of
+ * aioc_group_errors()), or NULL (none, or it had no message). Valid until
+ * the next join. */
+AIOC_API const char *aioc_group_error_message(const aioc_group *g);
 
 /* Failures of the last join: returns their count; for i below it, *code and
  * *message (may be NULL) describe the i-th, in order of occurrence. */
@@ -103,14 +121,18 @@ AIOC_API AIOC_NODISCARD int aioc_yielder_new(aioc_yielder **out, int ordered,
                                              const aioc_group_options *opts);
 
 /* Spawns fn(arg); its result will be yielded unless it returns
- * AIOC_NORESULT. Thread-safe as aioc_group_spawn(). */
+ * AIOC_NORESULT. Thread-safe as aioc_group_spawn(), and fails the same
+ * way: on failure nothing happened (fn not called, arg the caller's,
+ * nothing pending, no place taken in an OrderedYielder's order). */
 AIOC_API AIOC_NODISCARD int aioc_yielder_spawn(aioc_yielder *y, aioc_fn fn,
                                                void *arg);
 
 /* Adds a value to be yielded, as aioutils' y.put(): in an OrderedYielder
  * it takes its place after everything spawned or put before it. From a
  * task of the yielder, from plain code, or (thread-safe) another thread.
- * Returns 0, -ENOMEM or AIOC_ESTATE (closed). */
+ * Returns 0, -EINVAL, -ENOMEM, AIOC_ECLOSED (from another thread: the
+ * loop is closed) or AIOC_ESTATE (closed). On failure nothing happened:
+ * value is still the caller's and takes no place. */
 AIOC_API AIOC_NODISCARD int aioc_yielder_put(aioc_yielder *y, void *value);
 
 /* The next result, at most timeout seconds away. From plain code the loop
@@ -118,13 +140,20 @@ AIOC_API AIOC_NODISCARD int aioc_yielder_put(aioc_yielder *y, void *value);
  * task, the task suspends. Returns 0 with *item (the caller owns it),
  * AIOC_EXHAUSTED once every task finished and every result was taken (and
  * on every call after that, until something is spawned or put again), a
- * task's error (see the policy; its message is the current task's
- * aioc_error_message() when called from a task), -ETIMEDOUT (nothing lost:
- * the tasks keep running), -ECANCELED, -EBUSY (another consumer is
- * waiting), AIOC_ERUNNING (in a callback), -EDEADLK (from one of its own
- * tasks), -EINVAL. */
+ * task's error (see the policy; its message is aioc_yielder_error_message()
+ * until the next call, and also the calling task's aioc_error_message(),
+ * or from plain code the thread's), -ETIMEDOUT (nothing lost:
+ * the tasks keep running), -ENOMEM (the timer of a finite timeout could
+ * not be armed: nothing was waited for, nothing lost), -ECANCELED, -EBUSY
+ * (another consumer is waiting), AIOC_ERUNNING (in a callback), -EDEADLK (from
+ * one of its own tasks), -EINVAL. */
 AIOC_API AIOC_NODISCARD int aioc_yielder_next(aioc_yielder *y, void **item,
                                               double timeout);
+
+/* The message of the task error the last aioc_yielder_next() returned, or
+ * NULL (it returned something else, or the error had no message). Valid
+ * until the next aioc_yielder_next() or aioc_yielder_free(). */
+AIOC_API const char *aioc_yielder_error_message(const aioc_yielder *y);
 
 /* Stops early: cancels the pending tasks and waits for their cleanup;
  * results not taken are destroyed with result_free. Later next() calls

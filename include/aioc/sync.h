@@ -357,7 +357,11 @@ AIOC_API int aioc_queue_is_shutdown(const aioc_queue *q);
  * there; the timeout still applies); in a callback of a running loop they
  * must not block and return AIOC_ERUNNING if they would have to wait.
  * Hand-off and the guarantees above hold across threads: an item is never
- * lost to a timeout or a cancellation. */
+ * lost to a timeout or a cancellation. A task that must wait allocates
+ * its wake-up then (the thread-safe call that another thread's put, get
+ * or shutdown posts to its loop), so handing something to a waiter never
+ * fails for lack of memory: that wait returns -ENOMEM instead, having
+ * changed nothing. */
 
 typedef struct aioc_tsqueue aioc_tsqueue;
 
@@ -382,7 +386,8 @@ AIOC_API AIOC_NODISCARD int aioc_tsqueue_put(aioc_tsqueue *q, void *item,
 
 /* Removes an item into *item, waiting at most timeout seconds. After a
  * shutdown, returns the items left, then -ESHUTDOWN. Returns 0,
- * -ESHUTDOWN, -ETIMEDOUT, -ECANCELED, AIOC_ERUNNING, -EINVAL. */
+ * -ESHUTDOWN, -ETIMEDOUT, -ECANCELED, AIOC_ERUNNING, -ENOMEM (a task
+ * that had to wait: nothing was taken), -EINVAL. */
 AIOC_API AIOC_NODISCARD int aioc_tsqueue_get(aioc_tsqueue *q, void **item,
                                              double timeout);
 

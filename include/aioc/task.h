@@ -206,7 +206,12 @@ AIOC_API int aioc_task_cancelling(const aioc_task *t);
 AIOC_API int aioc_error(int code, const char *fmt, ...) AIOC_PRINTF(2, 3);
 
 /* The current task's error message (the last aioc_error(), or the message
- * of the last failed await), or NULL. */
+ * of the last failed await), or NULL. Outside a task (plain code, and
+ * callbacks): the message of the last failure of a task or generator body
+ * that this thread received from aioc_group_join(), aioc_yielder_next(),
+ * a generator request, aioc_block_on() or aioc_run(), or NULL if that
+ * failure had none; a thread-local copy (up to 511 bytes), kept until the
+ * next such failure. */
 AIOC_API const char *aioc_error_message(void);
 
 /* Suspension point: lets every other ready task and callback run once, then

@@ -26,6 +26,7 @@ typedef struct genwait {
   aioc_task *t; /* NULL: plain code */
   double timeout;
   bool armed, delivered, timed_out;
+  bool nomem; /* plain code: the timer could not be armed */
   int rc;
   void *item;
 } genwait;
@@ -40,6 +41,7 @@ struct aioc_gen {
   size_t stack_size;
   unsigned flags;
   aioc_free_fn item_free;
+  aioc_free_fn return_free;
   uint8_t state;
   bool closing, exit_sent, yielded_in_close, suppress, orphan;
   void *resume_val; /* what the pending yield returns in *sent */
@@ -50,6 +52,8 @@ struct aioc_gen {
   int end_rc;
   char *end_msg; /* the body's error message, kept until delivered */
   bool end_delivered;
+  bool has_ret; /* the body set a return value not yet taken */
+  void *ret;
 };
 
 /* ---- the consumer's wait ---- */
@@ -89,23 +93,37 @@ static inline void cw_init(genwait *cw, aioc_gen *g, aioc_task *t,
   cw->g = g;
   cw->t = t;
   cw->timeout = timeout;
-  cw->armed = cw->delivered = cw->timed_out = false;
+  cw->armed = cw->delivered = cw->timed_out = cw->nomem = false;
 }
 
-static void cw_arm(genwait *cw) {
-  if (cw->armed || cw->timeout == AIOC_FOREVER) return;
-  cw->armed = true;
+/* Arms the consumer's deadline: 0, or -ENOMEM when the timer cannot be
+ * armed (a consumer with a timeout must then not wait at all). */
+static int cw_arm(genwait *cw) {
+  if (cw->armed || cw->timeout == AIOC_FOREVER) return 0;
   aioc__timer_init(&cw->tm, cw_fire);
-  aioc__timer_arm(cw->g->loop, &cw->tm,
-                  aioc__deadline_after(cw->g->loop, cw->timeout));
+  if (aioc__timer_arm(cw->g->loop, &cw->tm,
+                      aioc__deadline_after(cw->g->loop, cw->timeout)) < 0)
+    return -ENOMEM;
+  cw->armed = true;
+  return 0;
 }
 
 /* The body is about to block in the loop: its consumer's deadline starts
- * to matter now. */
+ * to matter now. If it cannot be armed, the consumer stops waiting with
+ * -ENOMEM (the body keeps its place, as after a timeout). */
 static void gen_blocked(aioc_task *t) {
   aioc_gen *g = t->r->arg;
-  if (!g->cw) return;
-  cw_arm(g->cw);
+  genwait *cw = g->cw;
+  if (!cw) return;
+  if (cw_arm(cw) < 0) {
+    if (cw->t) {
+      aioc__task_interrupt(cw->t, -ENOMEM);
+    } else {
+      cw->nomem = true;
+      g->cw = NULL;
+    }
+    return;
+  }
   /* A consumer that is itself a generator's body blocks too: so does its
    * own consumer, and so on outwards. */
   if (g->cw->t && aioc__task_has_on_block(g->cw->t)) gen_blocked(g->cw->t);
@@ -143,16 +161,23 @@ static int gen_body(void *arg, void **result) {
 
 static void gen_free_struct(aioc_gen *g);
 
+static void drop_return(aioc_gen *g) {
+  if (g->has_ret && g->return_free) g->return_free(g->ret);
+  g->has_ret = false;
+  g->ret = NULL;
+}
+
 static void finish(aioc_gen *g, int rc) {
   if (rc == AIOC_EGENEXIT) rc = 0;
   g->state = G_DONE;
   g->end_rc = rc;
+  if (rc != 0) drop_return(g); /* only a body that ended well returns */
   aioc_task *self = g->task;
   if (rc < 0 && self->r->errmsg && self->r->errcode == rc) {
     if (g->cw && g->cw->t)
       aioc__task_set_errmsg(g->cw->t, rc, aioc__strdup(self->r->errmsg));
-    else if (!g->cw)
-      g->end_msg = aioc__strdup(self->r->errmsg); /* for a later next() */
+    else /* for plain code, or a later request */
+      g->end_msg = aioc__strdup(self->r->errmsg);
   }
   if (g->cw) {
     genwait *cw = deliver(g, rc == 0 || rc == -ECANCELED ? AIOC_EXHAUSTED : rc,
@@ -185,15 +210,21 @@ AIOC__HANDOFF int aioc_gen_yield(aioc_gen *g, void *value, void **sent) {
     return rc;
   }
   if (!g || !t || t != g->task) return -EINVAL;
+  /* From here on the value is the generator's, whatever the outcome: a
+   * value that cannot be handed over goes to item_free (gen.h). */
   if (g->closing) {
     /* Yielding while being closed: refused at once. */
     g->yielded_in_close = true;
+    if (g->item_free) g->item_free(value);
     return AIOC_EGENEXIT;
   }
   /* A cancelled body (cancel-on-timeout) must not park with the cancel
    * pending: cancellation stays level-triggered. */
   int rc = aioc__task_check(t);
-  if (rc) return rc;
+  if (rc) {
+    if (g->item_free) g->item_free(value);
+    return rc;
+  }
   g->state = G_PARKED;
   genwait *cw = g->cw;
   if (cw && cw->t) {
@@ -247,6 +278,7 @@ int aioc_gen_new(aioc_gen **out, aioc_gen_fn fn, void *arg,
     g->stack_size = opts->stack_size;
     g->flags = opts->flags;
     g->item_free = opts->item_free;
+    g->return_free = opts->return_free;
   }
   aioc__loop_ref(loop);
   aioc__live_add(loop, &g->link, &gen_live_ops);
@@ -274,7 +306,15 @@ static int ensure_task(aioc_gen *g) {
 
 static bool plain_done(void *arg) {
   genwait *cw = arg;
-  return cw->delivered || cw->timed_out;
+  return cw->delivered || cw->timed_out || cw->nomem;
+}
+
+/* Plain code received the body's error: its message goes to
+ * aioc_error_message() there. */
+static void plain_end_msg(aioc_gen *g) {
+  aioc__plain_error_set(g->end_msg);
+  aioc__free(g->end_msg);
+  g->end_msg = NULL;
 }
 
 /* Outcome once the body has ended: its error once, then exhausted. */
@@ -285,6 +325,8 @@ static int ended(aioc_gen *g) {
     if (c && g->end_msg) {
       aioc__task_set_errmsg(c, g->end_rc, g->end_msg);
       g->end_msg = NULL;
+    } else if (!c) {
+      plain_end_msg(g);
     }
     return g->end_rc;
   }
@@ -355,7 +397,11 @@ AIOC__HANDOFF static int request(aioc_gen *g, int how, void *val,
     if (g->state == G_BUSY) {
       /* Still producing since an earlier timeout: wait for it. */
       c->r->wait = NULL;
-      cw_arm(&cw);
+      if (cw_arm(&cw) < 0) {
+        c->f.tstate = T_RUNNING;
+        g->cw = NULL;
+        return -ENOMEM;
+      }
       rc = aioc__task_suspend(c, &cw.w);
     } else if (g->state == G_PARKED) {
       resume_body(g, how, val);
@@ -377,7 +423,9 @@ AIOC__HANDOFF static int request(aioc_gen *g, int how, void *val,
       }
     }
   } else {
-    /* Plain code: schedule the body and run the loop until it answers. */
+    /* Plain code: schedule the body and run the loop until it answers,
+     * the deadline armed first (no timer: no request). */
+    if (cw_arm(&cw) < 0) return -ENOMEM;
     g->cw = &cw;
     if (g->state != G_BUSY) {
       bool fresh = g->state == G_NEW;
@@ -389,11 +437,11 @@ AIOC__HANDOFF static int request(aioc_gen *g, int how, void *val,
         aioc__task_wake(g->task, how);
       }
     }
-    cw_arm(&cw);
     rc = aioc__loop_run(g->loop, plain_done, &cw);
     if (cw.armed) aioc__timer_disarm(g->loop, &cw.tm);
     if (g->cw == &cw) g->cw = NULL;
-    if (rc == 0 && !cw.delivered) rc = -ETIMEDOUT;
+    if (rc == 0 && !cw.delivered) rc = cw.nomem ? -ENOMEM : -ETIMEDOUT;
+    if (cw.delivered && cw.rc < 0 && g->state == G_DONE) plain_end_msg(g);
   }
   return settle(g, &cw, rc, item);
 }
@@ -489,6 +537,7 @@ static void gen_free_struct(aioc_gen *g) {
   aioc_loop *loop = g->loop;
   aioc__live_del(&g->link);
   drop_item(g);
+  drop_return(g);
   aioc_task *t = g->task;
   aioc__free(g->name);
   aioc__free(g->end_msg);
@@ -534,6 +583,28 @@ static void gen_shutdown(aioc__live *n) {
   /* Not running (the caller checked) and not closed: it runs. */
   AIOC__IGNORE(aioc_loop_run_until_complete(loop, aioc_task_future(t)));
   aioc_task_unref(t);
+}
+
+/* ---- the return value ---- */
+
+int aioc_gen_return(aioc_gen *g, void *value) {
+  aioc_task *t = aioc__current();
+  if (!g || !t || t != g->task || g->state == G_DONE) return -EINVAL;
+  drop_return(g);
+  g->has_ret = true;
+  g->ret = value;
+  return 0;
+}
+
+int aioc_gen_result(aioc_gen *g, void **value) {
+  if (value) *value = NULL;
+  if (!g || !value) return -EINVAL;
+  if (g->state != G_DONE) return AIOC_ESTATE;
+  if (g->end_rc < 0) return g->end_rc;
+  *value = g->ret; /* the caller's from now on */
+  g->has_ret = false;
+  g->ret = NULL;
+  return 0;
 }
 
 /* ---- for the context managers ---- */

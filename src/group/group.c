@@ -45,6 +45,7 @@ struct aioc_group {
   aioc__errlist errors;
   atomic_bool failed, closing; /* read by spawns from other threads */
   bool in_join, orphan;
+  bool wait_all;        /* close: wait for every task, not for a result */
   bool errors_reported; /* a join returned them: the next one starts clean */
   aioc__waitpoint wp; /* the one waiter: join, next or close */
   /* yielder */
@@ -52,6 +53,7 @@ struct aioc_group {
   atomic_bool exhausted; /* reset by spawns and puts from any thread */
   gjob *ready_head, *ready_tail; /* completion order */
   gjob *order_head, *order_tail; /* spawn order */
+  char *last_msg; /* the message of the error next returned last */
 };
 
 struct aioc_yielder {
@@ -76,12 +78,15 @@ static int wait_cond(aioc_group *g, double timeout, bool uninterruptible) {
 
 /* ---- jobs ---- */
 
+/* A failure that no caller is waiting for: it is the job's outcome. */
+#define IGNORE_DEFERRED(x) AIOC__IGNORE(x)
+
 static void job_free(gjob *j) {
   aioc__free(j->msg);
   aioc__free(j);
 }
 
-static void start_job(aioc_group *g, gjob *j);
+static int start_job(aioc_group *g, gjob *j, bool sync);
 
 static void cancel_all(aioc_group *g) {
   for (gjob *j = g->running_list.run_next; j != &g->running_list;
@@ -144,7 +149,7 @@ static void job_done(gjob *j, int rc, void *value, const char *msg) {
     gjob *n = g->queue_head;
     g->queue_head = n->next;
     if (!g->queue_head) g->queue_tail = NULL;
-    start_job(g, n);
+    IGNORE_DEFERRED(start_job(g, n, false));
   }
   wake_waiter(g);
   /* Freed while its tasks still ran (from a callback or one of them). */
@@ -171,7 +176,11 @@ static int job_main(void *arg, void **result) {
   return 0;
 }
 
-static void start_job(aioc_group *g, gjob *j) {
+/* Starts j's task. sync: the spawn call is still under way on the owner
+ * thread, and a failure is returned to it with nothing changed (the
+ * caller takes the job back); otherwise (a Pool's turn, a spawn from
+ * another thread) the job ends as a failure of the group. */
+static int start_job(aioc_group *g, gjob *j, bool sync) {
   aioc_task_options o = {.stack_size = g->stack_size};
   j->run_next = g->running_list.run_next;
   j->run_prev = &g->running_list;
@@ -179,7 +188,12 @@ static void start_job(aioc_group *g, gjob *j) {
   g->running_list.run_next = j;
   g->running++;
   int rc = aioc_spawn_ex(&j->task, g->loop, job_main, j, &o);
-  if (rc < 0) {
+  if (rc < 0 && sync) {
+    j->run_prev->run_next = j->run_next;
+    j->run_next->run_prev = j->run_prev;
+    j->run_next = j->run_prev = NULL;
+    g->running--;
+  } else if (rc < 0) {
     job_done(j, rc, NULL, "cannot spawn the task");
   } else {
     j->node.notify = job_task_done;
@@ -187,17 +201,20 @@ static void start_job(aioc_group *g, gjob *j) {
     /* The handle is only needed to cancel it; the task runs regardless. */
     aioc_task_unref(j->task);
   }
+  return rc;
 }
 
-/* Runs on the group's thread: places a job (now, or in the pool's queue). */
-static void place(aioc_group *g, gjob *j) {
+/* Runs on the group's thread: places a job (now, or in the pool's queue).
+ * sync as for start_job(): returns the code of a task that could not be
+ * created then. */
+static int place(aioc_group *g, gjob *j, bool sync) {
   if (g->closing || (g->failed && g->policy == AIOC_GROUP_FAIL_FAST)) {
     j->done = true;
     j->rc = -ECANCELED;
     atomic_fetch_sub(&g->pending, 1);
     if (!g->ordered) job_free(j);
     wake_waiter(g);
-    return;
+    return 0;
   }
   if (j->is_put) {
     j->done = true;
@@ -205,7 +222,7 @@ static void place(aioc_group *g, gjob *j) {
     if (!g->ordered) push_ready(g, j);
     atomic_fetch_sub(&g->pending, 1);
     wake_waiter(g);
-    return;
+    return 0;
   }
   if (g->limit && (long)g->running >= g->limit) {
     j->next = NULL;
@@ -214,14 +231,43 @@ static void place(aioc_group *g, gjob *j) {
     else
       g->queue_head = j;
     g->queue_tail = j;
-    return;
+    return 0;
   }
-  start_job(g, j);
+  return start_job(g, j, sync);
 }
 
 static void place_cb(void *arg) {
   gjob *j = arg;
-  place(j->g, j);
+  IGNORE_DEFERRED(place(j->g, j, false));
+}
+
+/* The loop closed before a spawn from another thread could be placed:
+ * it never runs. */
+static void place_drop(void *arg) {
+  gjob *j = arg;
+  aioc_group *g = j->g;
+  j->done = true;
+  j->rc = -ECANCELED;
+  atomic_fetch_sub(&g->pending, 1);
+  if (!g->ordered) job_free(j);
+}
+
+/* Takes back a job whose spawn failed: it was never counted, never has
+ * a place in the spawn order. */
+static void unsubmit(aioc_group *g, gjob *j) {
+  pthread_mutex_lock(&g->lock);
+  atomic_fetch_sub(&g->pending, 1);
+  if (g->ordered) {
+    gjob **p = &g->order_head, *prev = NULL;
+    while (*p && *p != j) {
+      prev = *p;
+      p = &(*p)->order_next;
+    }
+    if (*p) *p = j->order_next;
+    if (g->order_tail == j) g->order_tail = prev;
+  }
+  pthread_mutex_unlock(&g->lock);
+  job_free(j);
 }
 
 /* A task function's (fn == NULL: a put's) entry into the group. */
@@ -239,6 +285,13 @@ static int submit(aioc_group *g, aioc_fn fn, void *arg, bool is_put,
   j->is_put = is_put;
   j->value = value;
   bool same_thread = pthread_equal(pthread_self(), g->owner);
+  /* From another thread: the call that carries the job is allocated
+   * before the job counts, so that nothing is counted in vain. */
+  aioc__tscall *call = NULL;
+  if (!same_thread && !(call = aioc__tscall_new(place_cb, place_drop, j))) {
+    job_free(j);
+    return -ENOMEM;
+  }
   pthread_mutex_lock(&g->lock);
   atomic_fetch_add(&g->pending, 1);
   g->exhausted = false;
@@ -251,19 +304,19 @@ static int submit(aioc_group *g, aioc_fn fn, void *arg, bool is_put,
     g->order_tail = j;
   }
   pthread_mutex_unlock(&g->lock);
+  int rc;
   if (same_thread) {
-    place(g, j);
-    return 0;
+    /* Its task is created now (unless it waits its turn in a Pool): a
+     * failure is the caller's to see, with nothing done. */
+    rc = place(g, j, true);
+    if (rc < 0) unsubmit(g, j);
+    return rc;
   }
-  int rc = aioc_call_soon_threadsafe(g->loop, place_cb, j);
+  rc = aioc__tscall_post(g->loop, call);
   if (rc < 0) {
     /* The loop is gone: the job never runs. */
-    pthread_mutex_lock(&g->lock);
-    j->done = true;
-    j->rc = rc;
-    atomic_fetch_sub(&g->pending, 1);
-    pthread_mutex_unlock(&g->lock);
-    if (!g->ordered) job_free(j);
+    aioc__free(call);
+    unsubmit(g, j);
   }
   return rc;
 }
@@ -328,7 +381,7 @@ static bool own_task(aioc_group *g) {
 }
 
 static bool condition(aioc_group *g) {
-  if (!g->yielder) return atomic_load(&g->pending) == 0;
+  if (!g->yielder || g->wait_all) return atomic_load(&g->pending) == 0;
   /* A Yielder: a result to hand out, or nothing left at all. */
   if (g->ordered) {
     pthread_mutex_lock(&g->lock);
@@ -355,10 +408,24 @@ int aioc_group_join(aioc_group *g, double timeout) {
   int rc = wait_cond(g, timeout, false);
   g->in_join = false;
   if (rc < 0) return rc;
-  int first = aioc__errlist_first(&g->errors, aioc__current());
+  aioc_task *c = aioc__current();
+  int first = aioc__errlist_first(&g->errors, c);
+  if (first < 0 && !c) {
+    /* Plain code has no task to carry the message: aioc_error_message()
+     * gives it there. */
+    const char *msg = NULL;
+    aioc__errlist_get(&g->errors, 0, NULL, &msg);
+    aioc__plain_error_set(msg);
+  }
   g->errors_reported = true;
   g->failed = false; /* ready for reuse */
   return first;
+}
+
+const char *aioc_group_error_message(const aioc_group *g) {
+  const char *msg = NULL;
+  if (g && g->errors_reported) aioc__errlist_get(&g->errors, 0, NULL, &msg);
+  return msg;
 }
 
 int aioc_group_errors(const aioc_group *g, size_t i, int *code,
@@ -390,10 +457,12 @@ int aioc_group_close(aioc_group *g) {
   /* A join or next in progress elsewhere sees the end; one waiter only. */
   if (g->wp.waiting || g->in_join) return -EBUSY;
   /* Their cleanup always completes. */
-  bool was_yielder = g->yielder;
-  g->yielder = false; /* wait for all, not for a result */
+  /* Wait for all, not for a result. (The jobs still settle as a
+   * Yielder's: an OrderedYielder's stay in the order list, which
+   * drop_results frees, and a result goes to result_free there.) */
+  g->wait_all = true;
   int rc = wait_cond(g, AIOC_FOREVER, true);
-  g->yielder = was_yielder;
+  g->wait_all = false;
   if (g->yielder) {
     drop_results(g);
     g->exhausted = true;
@@ -403,6 +472,7 @@ int aioc_group_close(aioc_group *g) {
 
 static void group_destroy(aioc_group *g) {
   drop_results(g);
+  aioc__free(g->last_msg);
   aioc__errlist_free(&g->errors);
   pthread_mutex_destroy(&g->lock);
   aioc__loop_unref(g->loop);
@@ -482,8 +552,18 @@ static int take(aioc_group *g, int *rc, void **item) {
   if (!j) return 0;
   *rc = j->rc;
   *item = j->rc == 0 ? j->value : NULL;
-  if (j->rc < 0 && j->msg && aioc__current())
-    aioc__task_set_errmsg(aioc__current(), j->rc, aioc__strdup(j->msg));
+  if (j->rc < 0) {
+    /* The message goes with the code: to the calling task, or to plain
+     * code's aioc_error_message(); and aioc_yielder_error_message(). */
+    aioc_task *c = aioc__current();
+    if (c && j->msg)
+      aioc__task_set_errmsg(c, j->rc, aioc__strdup(j->msg));
+    else if (!c)
+      aioc__plain_error_set(j->msg);
+    aioc__free(g->last_msg);
+    g->last_msg = j->msg;
+    j->msg = NULL;
+  }
   job_free(j);
   return 1;
 }
@@ -492,6 +572,8 @@ int aioc_yielder_next(aioc_yielder *y, void **item, double timeout) {
   if (item) *item = NULL;
   if (!y || !item || isnan(timeout) || timeout < 0) return -EINVAL;
   aioc_group *g = &y->g;
+  aioc__free(g->last_msg); /* valid until this call */
+  g->last_msg = NULL;
   if (g->exhausted) return AIOC_EXHAUSTED;
   if (own_task(g)) return -EDEADLK;
   if (g->wp.waiting || g->in_join) return -EBUSY; /* one consumer at a time */
@@ -517,6 +599,10 @@ int aioc_yielder_next(aioc_yielder *y, void **item, double timeout) {
     rc = wait_cond(g, timeout, false);
     if (rc < 0) return rc;
   }
+}
+
+const char *aioc_yielder_error_message(const aioc_yielder *y) {
+  return y ? y->g.last_msg : NULL;
 }
 
 int aioc_yielder_close(aioc_yielder *y) {

@@ -89,6 +89,15 @@ AIOC_HIDDEN size_t aioc__timers_fire(aioc_loop *loop, int64_t now);
 AIOC_HIDDEN void aioc__drain_threadsafe(aioc_loop *loop);
 AIOC_HIDDEN void aioc__poll_io(aioc_loop *loop, int64_t timeout_ns);
 
+/* The same in two steps, for a caller that must not fail later for lack
+ * of memory: aioc__tscall_new() allocates the call (NULL: out of memory;
+ * free an unused one with aioc__free()), aioc__tscall_post() queues it on
+ * loop and allocates nothing. post returns 0 (the loop owns c), or
+ * AIOC_ECLOSED (c is still the caller's). */
+AIOC_HIDDEN aioc__tscall *aioc__tscall_new(aioc_callback cb, aioc_callback drop,
+                                           void *arg);
+AIOC_HIDDEN int aioc__tscall_post(aioc_loop *loop, aioc__tscall *c);
+
 /* The poller: I/O readiness callbacks keyed by fd. */
 typedef void (*aioc__io_fn)(aioc_loop *loop, int fd, uint32_t events,
                             void *arg);

@@ -23,18 +23,31 @@ int aioc_call_soon_threadsafe(aioc_loop *loop, aioc_callback cb, void *arg) {
 int aioc__call_soon_threadsafe_ex(aioc_loop *loop, aioc_callback cb,
                                   aioc_callback drop, void *arg) {
   if (!loop || !cb) return -EINVAL;
-  aioc__tscall *c = aioc__alloc(sizeof *c);
+  aioc__tscall *c = aioc__tscall_new(cb, drop, arg);
   if (!c) return -ENOMEM;
-  c->next = NULL;
+  int rc = aioc__tscall_post(loop, c);
+  if (rc < 0) aioc__free(c);
+  return rc;
+}
+
+aioc__tscall *aioc__tscall_new(aioc_callback cb, aioc_callback drop,
+                               void *arg) {
+  aioc__tscall *c = aioc__alloc(sizeof *c);
+  if (!c) return NULL;
   c->rq.run = tscall_run;
-  c->loop = loop;
+  c->loop = NULL;
   c->cb = cb;
   c->drop = drop;
   c->arg = arg;
+  return c;
+}
+
+int aioc__tscall_post(aioc_loop *loop, aioc__tscall *c) {
+  c->next = NULL;
+  c->loop = loop;
   pthread_mutex_lock(&loop->ts_lock);
   if (loop->closed) {
     pthread_mutex_unlock(&loop->ts_lock);
-    aioc__free(c);
     return AIOC_ECLOSED;
   }
   if (loop->ts_tail)

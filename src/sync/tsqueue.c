@@ -15,9 +15,12 @@
  *    its loop (aioc_call_soon_threadsafe) carrying the queue, not the
  *    node, so it never refers to a node whose task has moved on. The
  *    callback, on the loop's thread, wakes the tasks of its loop found in
- *    `granted`. If the task is cancelled or times out meanwhile, its
- *    unhook takes the node out of `granted` itself and the task returns
- *    the outcome it was handed (an item is never dropped).
+ *    `granted`. The call is allocated by the task when it starts waiting
+ *    (a wait that cannot get one fails with -ENOMEM), so a delivery never
+ *    fails for lack of memory and never leaves a task waiting for what
+ *    it was already handed. If the task is cancelled or times out meanwhile,
+ * its unhook takes the node out of `granted` itself and the task returns the
+ * outcome it was handed (an item is never dropped).
  *
  * The memory lives while anyone may still lock the mutex: the owner,
  * each thread blocked inside, each node in `granted` and each wake-up
@@ -41,6 +44,7 @@ struct tsnode {
   aioc_task *t;
   aioc_loop *loop;
   aioc_tsqueue *q;
+  aioc__tscall *wake; /* the task's wake-up, until posted or freed */
 };
 
 struct aioc_tsqueue {
@@ -162,11 +166,15 @@ static void deliver(aioc_tsqueue *q, tsnode *n, int rc) {
   list_add(&q->granted, n);
   q->refs++; /* the node's, while in granted */
   q->refs++; /* the callback's */
-  /* If the loop cannot take the callback (out of memory, closing), the
-   * node waits in granted for the next wake-up of that loop, its own
-   * timeout, cancellation or the loop's close: nothing is lost. */
-  if (aioc__call_soon_threadsafe_ex(n->loop, wake_cb, wake_drop, q) < 0)
+  /* The wake-up was allocated when the task began to wait: posting it
+   * allocates nothing. A loop that is closing refuses it; its close
+   * abandons the task, whose unhook takes the node out of granted. */
+  aioc__tscall *c = n->wake;
+  n->wake = NULL;
+  if (aioc__tscall_post(n->loop, c) < 0) {
     q->refs--;
+    aioc__free(c);
+  }
 }
 
 /* On a loop's thread: wakes that loop's tasks whose nodes were granted. */
@@ -218,15 +226,21 @@ static void task_unhook(aioc_task *t, aioc__wait *w) {
   aioc_tsqueue *q = n->q;
   aioc__timer_disarm(t->f.loop, &n->tm);
   pthread_mutex_lock(&q->mu);
+  /* A wake-up not posted is not needed any more (and a task abandoned by
+   * its closing loop never returns to free it). */
+  aioc__tscall *c = n->wake;
+  n->wake = NULL;
   if (n->next) {
     bool granted = n->rc != TS_WAITING;
     list_del(n);
     if (granted) {
       unlock_unref(q); /* the node's reference */
+      aioc__free(c);
       return;
     }
   }
   pthread_mutex_unlock(&q->mu);
+  aioc__free(c);
 }
 
 /* Where the caller is: in a task (*t set), on a thread with no running
@@ -300,20 +314,35 @@ static int wait_node(aioc_tsqueue *q, tsnode *list, tsnode *n,
   n->loop = t->f.loop;
   n->q = q;
   n->w.unhook = task_unhook;
+  n->wake = NULL;
   aioc__timer_init(&n->tm, task_fire);
+  int64_t deadline = AIOC__NEVER;
   if (timeout != AIOC_FOREVER) {
-    int64_t deadline = aioc__deadline_after(n->loop, timeout);
+    deadline = aioc__deadline_after(n->loop, timeout);
     if (deadline <= aioc__now(n->loop)) {
       rc = -ETIMEDOUT;
       goto out;
     }
+  }
+  /* The wake-up a deliverer on another thread will post (see deliver). */
+  n->wake = aioc__tscall_new(wake_cb, wake_drop, q);
+  if (!n->wake) {
+    rc = -ENOMEM;
+    goto out;
+  }
+  if (deadline != AIOC__NEVER) {
     rc = aioc__timer_arm(n->loop, &n->tm, deadline);
-    if (rc < 0) goto out;
+    if (rc < 0) {
+      aioc__free(n->wake);
+      goto out;
+    }
   }
   list_add(list, n);
   pthread_mutex_unlock(&q->mu);
   rc = aioc__task_suspend(t, &n->w);
   aioc__timer_disarm(n->loop, &n->tm);
+  /* Not posted: woken on this thread, or it left by its unhook. */
+  aioc__free(n->wake);
   /* n is in no list now. Its rc was written under the mutex before the
    * wake-up (or the unhook) that resumed us took the mutex on this
    * thread, so it can be read without it. */

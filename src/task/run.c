@@ -26,7 +26,9 @@ int aioc_block_on(aioc_future *f, void **result) {
   }
   int rc = aioc_loop_run_until_complete(f->loop, f);
   if (rc < 0) return rc;
-  return aioc__future_take(f, result, NULL);
+  rc = aioc__future_take(f, result, NULL);
+  if (rc < 0) aioc__plain_error_set(f->ext ? f->ext->msg : NULL);
+  return rc;
 }
 
 /* Leftover tasks are done, or time is up. */
@@ -72,8 +74,12 @@ int aioc_run_ex(aioc_fn main, void *arg, void **result,
     return rc;
   }
   rc = aioc_loop_run_until_complete(loop, &t->f);
-  if (rc == 0) rc = aioc__future_take(&t->f, result, NULL);
-  else aioc_task_cancel(t, "aioc_run interrupted");
+  if (rc == 0) {
+    rc = aioc__future_take(&t->f, result, NULL);
+    if (rc < 0) aioc__plain_error_set(t->f.ext ? t->f.ext->msg : NULL);
+  } else {
+    aioc_task_cancel(t, "aioc_run interrupted");
+  }
 
   /* Close the generators main left unfinished, then cancel what is left
    * and let it clean up, within the grace period. */

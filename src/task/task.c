@@ -56,7 +56,7 @@ int aioc_error(int code, const char *fmt, ...) {
 
 const char *aioc_error_message(void) {
   aioc_task *t = aioc__current();
-  return t ? t->r->errmsg : NULL;
+  return t ? t->r->errmsg : aioc__plain_error_get();
 }
 
 /* ---- lifetime ---- */

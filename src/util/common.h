@@ -118,6 +118,16 @@ AIOC_HIDDEN void aioc__free(void *p);
 AIOC_HIDDEN char *aioc__strdup(const char *s);
 AIOC_HIDDEN char *aioc__vformat(const char *fmt, va_list ap);
 
+/* The message of the last failure of a task or generator body that plain
+ * code of this thread received from the library (Group join, Yielder
+ * next, generator requests, aioc_block_on, aioc_run): what
+ * aioc_error_message() returns outside a task. A copy in a thread-local
+ * buffer (truncated to AIOC__PLAIN_MSG_MAX - 1 bytes), so it allocates
+ * nothing and needs no freeing. NULL clears it. */
+#define AIOC__PLAIN_MSG_MAX 512
+AIOC_HIDDEN void aioc__plain_error_set(const char *msg);
+AIOC_HIDDEN const char *aioc__plain_error_get(void);
+
 /* Fixed-size objects from a per-thread slab (see slab.c); cls names the
  * object kind. The common cases are inline: pop the free list, or carve
  * from the current chunk. */

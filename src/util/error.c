@@ -13,6 +13,22 @@
 
 unsigned aioc_version(void) { return AIOC_VERSION_HEX; }
 
+static __thread char plain_msg[AIOC__PLAIN_MSG_MAX];
+static __thread bool plain_has;
+
+void aioc__plain_error_set(const char *msg) {
+  plain_has = msg != NULL;
+  if (!msg) return;
+  size_t n = strlen(msg);
+  if (n >= sizeof plain_msg) n = sizeof plain_msg - 1;
+  memcpy(plain_msg, msg, n);
+  plain_msg[n] = 0;
+}
+
+const char *aioc__plain_error_get(void) {
+  return plain_has ? plain_msg : NULL;
+}
+
 #define AIOC__STR2(x) #x
 #define AIOC__STR(x) AIOC__STR2(x)
 const char *aioc_version_string(void) {
