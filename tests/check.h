@@ -114,24 +114,114 @@ static inline int run_in_child(int (*child)(void *), void *arg, char *out,
   return status;
 }
 
-typedef void (*test_fn)(void);
-#define RUN(fn)                                                                \
-  do {                                                                         \
-    check_current = #fn;                                                       \
-    int before_ = check_failures;                                              \
-    fn();                                                                      \
-    printf("%s %s\n", check_failures == before_ ? "ok  " : "FAIL", #fn);       \
-    fflush(stdout);                                                            \
-  } while (0)
+/* ---- test cases ------------------------------------------------------
+ *
+ * TEST(name) { ... } defines and registers a case. check_main() runs every
+ * case in a process of its own (as libuv does), so a crash or a hang in
+ * one is reported as that case's failure and the others still run; a
+ * case's name on the command line runs only that case, in the process
+ * itself (for a debugger). AIOC_TEST_NOFORK=1 runs them all in-process. */
+typedef struct check_case {
+  const char *name;
+  void (*fn)(void);
+  int line;
+} check_case;
 
-static inline int check_report(void) {
-  if (check_failures) {
-    printf("%d check(s) failed\n", check_failures);
-    return 1;
-  }
-  printf("all checks passed\n");
-  return 0;
+static check_case check_cases[512];
+static int check_ncases;
+
+static inline void check_register(const char *name, void (*fn)(void),
+                                  int line) {
+  if (check_ncases < (int)(sizeof check_cases / sizeof check_cases[0]))
+    check_cases[check_ncases++] = (check_case){name, fn, line};
 }
+
+#define TEST(name)                                                             \
+  static void name(void);                                                      \
+  __attribute__((constructor)) static void name##_register_(void) {            \
+    check_register(#name, name, __LINE__);                                     \
+  }                                                                            \
+  static void name(void)
+
+static inline int check_case_cmp(const void *a, const void *b) {
+  return ((const check_case *)a)->line - ((const check_case *)b)->line;
+}
+
+/* Runs one case here; returns 0 if its checks passed. */
+static inline int check_run_case(const check_case *c) {
+  check_current = c->name;
+  int before = check_failures;
+  c->fn();
+  fflush(stdout);
+  fflush(stderr);
+  return check_failures != before;
+}
+
+/* Runs the cases (each within seconds), prints one line per case and the
+ * count, and returns the program's exit status. */
+static inline int check_main(int argc, char **argv, unsigned seconds) {
+  qsort(check_cases, (size_t)check_ncases, sizeof check_cases[0],
+        check_case_cmp);
+  const char *only = argc > 1 && argv[1][0] != '-' ? argv[1] : NULL;
+  const char *nf = getenv("AIOC_TEST_NOFORK");
+  int nofork = only || (nf && *nf && strcmp(nf, "0") != 0);
+  int passed = 0, failed = 0;
+  for (int i = 0; i < check_ncases; i++) {
+    const check_case *c = &check_cases[i];
+    if (only && strcmp(only, c->name) != 0) continue;
+    const char *verdict;
+    char why[64] = "";
+    if (nofork) {
+      watchdog(seconds);
+      verdict = check_run_case(c) ? "FAIL" : "ok  ";
+      alarm(0);
+    } else {
+      fflush(stdout);
+      fflush(stderr);
+      pid_t pid = fork();
+      if (pid < 0) {
+        perror("fork");
+        return 2;
+      }
+      if (pid == 0) {
+        watchdog(seconds);
+        exit(check_run_case(c)); /* exit(): LeakSanitizer runs */
+      }
+      int status = 0;
+      while (waitpid(pid, &status, 0) < 0) {
+      }
+      if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        verdict = "ok  ";
+      } else {
+        verdict = "FAIL";
+        if (WIFSIGNALED(status))
+          snprintf(why, sizeof why, " (killed by signal %d)", WTERMSIG(status));
+        else if (WEXITSTATUS(status) == 99)
+          snprintf(why, sizeof why, " (hung: watchdog after %us)", seconds);
+        else if (WEXITSTATUS(status) != 1)
+          snprintf(why, sizeof why, " (exit status %d)", WEXITSTATUS(status));
+      }
+    }
+    if (verdict[0] == 'o')
+      passed++;
+    else
+      failed++;
+    printf("%s %s%s\n", verdict, c->name, why);
+    fflush(stdout);
+  }
+  if (only && passed + failed == 0) {
+    fprintf(stderr, "no test case named %s\n", only);
+    return 2;
+  }
+  printf("%d passed, %d failed\n", passed, failed);
+  return failed != 0;
+}
+
+/* A test program whose main only runs its cases. */
+#define CHECK_MAIN(seconds)                                                    \
+  int main(int argc, char **argv) {                                            \
+    return check_main(argc, argv, seconds);                                    \
+  }
 
 /* A loop for one test: virtual clock unless real is asked for. */
 static inline aioc_loop *test_loop(int virtual_clock) {
@@ -173,7 +263,7 @@ static inline void log_add(int v) {
 #endif
 
 /* Reports the loop makes (unretrieved errors, tasks left pending): the
- * tests run through check_run_main() expect none. */
+ * tests run through run_main() expect none. */
 static int g_reports;
 static inline void count_report(void *arg, aioc_loop *loop,
                                 const aioc_report *r) {
@@ -185,8 +275,8 @@ static inline void count_report(void *arg, aioc_loop *loop,
 /* Runs fn(arg) as the task "main" on a fresh loop (virtual clock unless
  * real), checks that the loop closes clean with no report, and returns
  * main's code (its result in *result if not NULL). */
-static inline int check_run_main(aioc_fn fn, void *arg, int virtual_clock,
-                                 void **result) {
+static inline int run_main_on(aioc_fn fn, void *arg, int virtual_clock,
+                              void **result) {
   aioc_loop *loop = test_loop(virtual_clock);
   g_reports = 0;
   aioc_loop_set_report_handler(loop, count_report, NULL);
@@ -199,6 +289,14 @@ static inline int check_run_main(aioc_fn fn, void *arg, int virtual_clock,
   CLOSE_CLEAN(loop);
   CHECK_EQ(g_reports, 0);
   return rc;
+}
+
+/* run_main_on() on the virtual clock, and on the real one. */
+static inline int run_main(aioc_fn fn, void *arg, void **result) {
+  return run_main_on(fn, arg, 1, result);
+}
+static inline int run_main_real(aioc_fn fn, void *arg, void **result) {
+  return run_main_on(fn, arg, 0, result);
 }
 
 #endif

@@ -10,12 +10,6 @@
 
 /* ---- harness ------------------------------------------------------------ */
 
-/* check_run_main() (check.h) on the virtual clock. */
-static int run_main(aioc_fn fn, void *arg, void **result) {
-  return check_run_main(fn, arg, 1, result);
-}
-
-
 /* A child: sleeps d seconds, then returns value or fails. On a failed
  * sleep it records what the sleep returned and the time, and runs its
  * "cleanup", which may fail with cleanup_code. */
@@ -112,7 +106,7 @@ static int sleep_order_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_sleep_order(void) {
+TEST(test_sleep_order) {
   CHECK_RC(run_main(sleep_order_main, NULL, NULL), 0);
 }
 
@@ -145,7 +139,7 @@ static int sleep0_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_sleep_zero_yields_fifo(void) {
+TEST(test_sleep_zero_yields_fifo) {
   CHECK_RC(run_main(sleep0_main, NULL, NULL), 0);
 }
 
@@ -173,7 +167,7 @@ static int sleep0_other_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_sleep_zero_lets_ready_run(void) {
+TEST(test_sleep_zero_lets_ready_run) {
   CHECK_RC(run_main(sleep0_other_main, NULL, NULL), 0);
 }
 
@@ -190,7 +184,7 @@ static int sleep_bad_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_sleep_bad(void) {
+TEST(test_sleep_bad) {
   CHECK_RC(run_main(sleep_bad_main, NULL, NULL), 0);
   /* Outside a task. */
   CHECK_RC(aioc_sleep(1.0), AIOC_ENOTASK);
@@ -217,7 +211,7 @@ static int sleep_cancel_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_sleep_cancelled(void) {
+TEST(test_sleep_cancelled) {
   CHECK_RC(run_main(sleep_cancel_main, NULL, NULL), 0);
 }
 
@@ -303,7 +297,7 @@ static int wait_for_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_wait_for(void) {
+TEST(test_wait_for) {
   CHECK_RC(run_main(wait_for_main, NULL, NULL), 0);
 }
 
@@ -344,7 +338,7 @@ static int wait_for_cancel_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_wait_for_outer_cancelled(void) {
+TEST(test_wait_for_outer_cancelled) {
   CHECK_RC(run_main(wait_for_cancel_main, NULL, NULL), 0);
 }
 
@@ -406,7 +400,7 @@ static int gather_order_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_gather_order(void) {
+TEST(test_gather_order) {
   CHECK_RC(run_main(gather_order_main, NULL, NULL), 0);
   /* Outside a task: not a suspension point there. */
   aioc_loop *loop = test_loop(1);
@@ -467,7 +461,7 @@ static int gather_fail_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_gather_first_error_cancels(void) {
+TEST(test_gather_first_error_cancels) {
   CHECK_RC(run_main(gather_fail_main, NULL, NULL), 0);
 }
 
@@ -503,7 +497,7 @@ static int gather_keep_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_gather_keep_running(void) {
+TEST(test_gather_keep_running) {
   CHECK_RC(run_main(gather_keep_main, NULL, NULL), 0);
 }
 
@@ -543,7 +537,7 @@ static int gather_codes_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_gather_codes(void) {
+TEST(test_gather_codes) {
   CHECK_RC(run_main(gather_codes_main, NULL, NULL), 0);
 }
 
@@ -599,7 +593,7 @@ static int gather_cancelled_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_gather_cancelled(void) {
+TEST(test_gather_cancelled) {
   CHECK_RC(run_main(gather_cancelled_main, NULL, NULL), 0);
 }
 
@@ -632,7 +626,7 @@ static int gather_deadline_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_gather_deadline(void) {
+TEST(test_gather_deadline) {
   CHECK_RC(run_main(gather_deadline_main, NULL, NULL), 0);
 }
 
@@ -709,7 +703,7 @@ static int wait_first_completed_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_wait_first_completed_all(void) {
+TEST(test_wait_first_completed_all) {
   CHECK_RC(run_main(wait_first_completed_main, NULL, NULL), 0);
 }
 
@@ -750,7 +744,7 @@ static int wait_first_exception_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_wait_first_exception(void) {
+TEST(test_wait_first_exception) {
   CHECK_RC(run_main(wait_first_exception_main, NULL, NULL), 0);
 }
 
@@ -808,7 +802,7 @@ static int wait_timeout_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_wait_timeout(void) {
+TEST(test_wait_timeout) {
   CHECK_RC(run_main(wait_timeout_main, NULL, NULL), 0);
 }
 
@@ -834,7 +828,7 @@ static int wait_deadline_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_wait_deadline_in_scope(void) {
+TEST(test_wait_deadline_in_scope) {
   CHECK_RC(run_main(wait_deadline_main, NULL, NULL), 0);
 }
 
@@ -898,7 +892,7 @@ static int as_completed_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_as_completed(void) {
+TEST(test_as_completed) {
   CHECK_RC(run_main(as_completed_main, NULL, NULL), 0);
 }
 
@@ -935,7 +929,7 @@ static int as_completed_whole_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_as_completed_whole_timeout(void) {
+TEST(test_as_completed_whole_timeout) {
   CHECK_RC(run_main(as_completed_whole_main, NULL, NULL), 0);
 }
 
@@ -984,7 +978,7 @@ static int as_completed_item_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_as_completed_item_timeout(void) {
+TEST(test_as_completed_item_timeout) {
   CHECK_RC(run_main(as_completed_item_main, NULL, NULL), 0);
 }
 
@@ -1025,7 +1019,7 @@ static int tg_join_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_taskgroup_join(void) {
+TEST(test_taskgroup_join) {
   CHECK_RC(run_main(tg_join_main, NULL, NULL), 0);
   aioc_taskgroup *g = (aioc_taskgroup *)&g;
   CHECK_RC(aioc_taskgroup_new(&g), AIOC_ENOTASK);
@@ -1087,7 +1081,7 @@ static int tg_fail_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_taskgroup_failure(void) {
+TEST(test_taskgroup_failure) {
   CHECK_RC(run_main(tg_fail_main, NULL, NULL), 0);
 }
 
@@ -1114,7 +1108,7 @@ static int tg_fail_in_join_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_taskgroup_failure_in_join(void) {
+TEST(test_taskgroup_failure_in_join) {
   CHECK_RC(run_main(tg_fail_in_join_main, NULL, NULL), 0);
 }
 
@@ -1169,7 +1163,7 @@ static int tg_outside_cancel_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_taskgroup_owner_cancelled(void) {
+TEST(test_taskgroup_owner_cancelled) {
   CHECK_RC(run_main(tg_outside_cancel_main, NULL, NULL), 0);
 }
 
@@ -1203,7 +1197,7 @@ static int tg_not_owner_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_taskgroup_not_owner(void) {
+TEST(test_taskgroup_not_owner) {
   CHECK_RC(run_main(tg_not_owner_main, NULL, NULL), 0);
 }
 
@@ -1278,7 +1272,7 @@ static int timeout_scope_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_timeout_scope(void) {
+TEST(test_timeout_scope) {
   CHECK_RC(run_main(timeout_scope_main, NULL, NULL), 0);
   aioc_scope *s = (aioc_scope *)&s;
   CHECK_RC(aioc_timeout_enter(&s, 1.0), AIOC_ENOTASK);
@@ -1337,7 +1331,7 @@ static int nested_scopes_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_nested_scopes(void) {
+TEST(test_nested_scopes) {
   CHECK_RC(run_main(nested_scopes_main, NULL, NULL), 0);
 }
 
@@ -1370,7 +1364,7 @@ static int foreign_exit_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_scope_exit_by_other_task(void) {
+TEST(test_scope_exit_by_other_task) {
   CHECK_RC(run_main(foreign_exit_main, NULL, NULL), 0);
 }
 
@@ -1408,7 +1402,7 @@ static int move_on_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_move_on(void) {
+TEST(test_move_on) {
   CHECK_RC(run_main(move_on_main, NULL, NULL), 0);
 }
 
@@ -1462,7 +1456,7 @@ static int reschedule_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_scope_reschedule(void) {
+TEST(test_scope_reschedule) {
   CHECK_RC(run_main(reschedule_main, NULL, NULL), 0);
 }
 
@@ -1565,7 +1559,7 @@ static int expired_at_entry_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_scope_expired_at_entry(void) {
+TEST(test_scope_expired_at_entry) {
   CHECK_RC(run_main(expired_at_entry_main, NULL, NULL), 0);
 }
 
@@ -1617,7 +1611,7 @@ static int shield_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_shield_scope(void) {
+TEST(test_shield_scope) {
   CHECK_RC(run_main(shield_main, NULL, NULL), 0);
 }
 
@@ -1676,7 +1670,7 @@ static int shield_main2(void *arg, void **result) {
   return 0;
 }
 
-static void test_shield_blocks_cancel_and_outer_deadline(void) {
+TEST(test_shield_blocks_cancel_and_outer_deadline) {
   CHECK_RC(run_main(shield_main2, NULL, NULL), 0);
 }
 
@@ -1718,7 +1712,7 @@ static int with_timeout_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_with_timeout(void) {
+TEST(test_with_timeout) {
   CHECK_RC(run_main(with_timeout_main, NULL, NULL), 0);
 }
 
@@ -1792,7 +1786,7 @@ static int timer_nomem_main(void *arg, void **result) {
 
 /* A wait whose timeout cannot be armed (the timer heap cannot grow) fails
  * with -ENOMEM at once, never waits without limit. */
-static void test_timer_nomem(void) {
+TEST(test_timer_nomem) {
   aioc_set_allocator(grow_failing_realloc, NULL);
   CHECK_RC(run_main(timer_nomem_main, NULL, NULL), 0);
   aioc_set_allocator(NULL, NULL);
@@ -1813,7 +1807,7 @@ static int run_ex_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_run_ex_virtual(void) {
+TEST(test_run_ex_virtual) {
   aioc_run_options o;
   memset(&o, 0, sizeof o);
   o.loop.virtual_clock = 1;
@@ -1841,7 +1835,7 @@ static int scope_after_exit_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_scope_readable_after_exit(void) {
+TEST(test_scope_readable_after_exit) {
   CHECK_RC(run_main(scope_after_exit_main, NULL, NULL), 0);
 }
 
@@ -1861,7 +1855,7 @@ static int scope_free_open_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_scope_free_while_open(void) {
+TEST(test_scope_free_while_open) {
   CHECK_RC(run_main(scope_free_open_main, NULL, NULL), 0);
 }
 
@@ -1886,50 +1880,8 @@ static int scope_left_open_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_scope_left_open_by_task(void) {
+TEST(test_scope_left_open_by_task) {
   CHECK_RC(run_main(scope_left_open_main, NULL, NULL), 0);
 }
 
-int main(void) {
-  watchdog(30);
-  RUN(test_sleep_order);
-  RUN(test_sleep_zero_yields_fifo);
-  RUN(test_sleep_zero_lets_ready_run);
-  RUN(test_sleep_bad);
-  RUN(test_sleep_cancelled);
-  RUN(test_wait_for);
-  RUN(test_wait_for_outer_cancelled);
-  RUN(test_gather_order);
-  RUN(test_gather_first_error_cancels);
-  RUN(test_gather_keep_running);
-  RUN(test_gather_codes);
-  RUN(test_gather_cancelled);
-  RUN(test_gather_deadline);
-  RUN(test_wait_first_completed_all);
-  RUN(test_wait_first_exception);
-  RUN(test_wait_timeout);
-  RUN(test_wait_deadline_in_scope);
-  RUN(test_as_completed);
-  RUN(test_as_completed_whole_timeout);
-  RUN(test_as_completed_item_timeout);
-  RUN(test_taskgroup_join);
-  RUN(test_taskgroup_failure);
-  RUN(test_taskgroup_failure_in_join);
-  RUN(test_taskgroup_owner_cancelled);
-  RUN(test_taskgroup_not_owner);
-  RUN(test_timeout_scope);
-  RUN(test_nested_scopes);
-  RUN(test_scope_exit_by_other_task);
-  RUN(test_move_on);
-  RUN(test_scope_reschedule);
-  RUN(test_scope_expired_at_entry);
-  RUN(test_shield_scope);
-  RUN(test_shield_blocks_cancel_and_outer_deadline);
-  RUN(test_with_timeout);
-  RUN(test_scope_readable_after_exit);
-  RUN(test_scope_free_while_open);
-  RUN(test_scope_left_open_by_task);
-  RUN(test_run_ex_virtual);
-  RUN(test_timer_nomem);
-  return check_report();
-}
+CHECK_MAIN(30)

@@ -23,7 +23,7 @@ static void pingpong(void *arg) {
   aioc__coro_exit(&co_ctx, &main_ctx);
 }
 
-static void test_switch(void) {
+TEST(test_switch) {
   aioc__stack *st;
   CHECK_RC(aioc__stack_get(aioc__stack_stride(0), &st), 0);
   aioc__coro_init_thread(&main_ctx);
@@ -52,7 +52,7 @@ static void fp_co(void *arg) {
   aioc__coro_exit(&co_ctx, &main_ctx);
 }
 
-static void test_fpenv(void) {
+TEST(test_fpenv) {
   aioc__stack *st;
   CHECK_RC(aioc__stack_get(aioc__stack_stride(0), &st), 0);
   aioc__coro_init_thread(&main_ctx);
@@ -77,7 +77,7 @@ static void test_fpenv(void) {
   aioc__stack_put(st);
 }
 
-static void test_pool_reuse(void) {
+TEST(test_pool_reuse) {
   size_t stride = aioc__stack_stride(0);
   aioc__stack *a, *b;
   CHECK_RC(aioc__stack_get(stride, &a), 0);
@@ -110,7 +110,7 @@ static long rss_kb(void) {
   return v;
 }
 
-static void test_many_stacks(void) {
+TEST(test_many_stacks) {
   enum { N = 40000 }; /* more than mprotect guards could give */
   static aioc__stack *sts[N];
   size_t stride = aioc__stack_stride(16384);
@@ -205,13 +205,13 @@ static int scavenge_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_scavenger(void) {
+TEST(test_scavenger) {
   long n = 20000;
 #if defined(__SANITIZE_THREAD__)
   n = 2000; /* each stack holds a TSan fiber; TSan allows 8128 */
 #endif
   if (getenv("AIOC_TEST_QEMU") || getenv("AIOC_TEST_VALGRIND")) n = 2000;
-  CHECK_RC(check_run_main(scavenge_main, AIOC_INT(n), 1, NULL), 0);
+  CHECK_RC(run_main(scavenge_main, AIOC_INT(n), NULL), 0);
 }
 
 /* Touching the guard page kills the process with a clear report. */
@@ -235,7 +235,7 @@ static int overflow_child(void *arg) {
   return 0;
 }
 
-static void test_overflow_report(void) {
+TEST(test_overflow_report) {
 #if defined(__SANITIZE_ADDRESS__)
   printf("  (skipped under ASan, which reports overflows itself)\n");
   return;
@@ -292,7 +292,7 @@ static int run_child(const char *unguarded, char *out, size_t cap) {
   return status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-static void test_mprotect_fallback(void) {
+TEST(test_mprotect_fallback) {
   if (getenv("AIOC_TEST_QEMU")) {
     printf("  (skipped under qemu-user)\n");
     return;
@@ -307,19 +307,7 @@ int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--mprotect-child") == 0)
     return mprotect_child();
   if (strchr(argv[0], '/')) self_path = argv[0]; /* not valgrind's binary */
-  watchdog(120);
   printf("switch backend: %s, guard mode %d\n", aioc__coro_backend(),
          (int)aioc__stack_guard_mode());
-  RUN(test_switch);
-  RUN(test_fpenv);
-  RUN(test_pool_reuse);
-  RUN(test_many_stacks);
-  RUN(test_overflow_report);
-  RUN(test_mprotect_fallback);
-  /* Last: the stacks its tasks used stay hot in the thread's cache, and a
-   * child forked afterwards (test_overflow_report) would run on one whose
-   * TSan fiber the parent used, which TSan, not following fork(), reports
-   * as a race. */
-  RUN(test_scavenger);
-  return check_report();
+  return check_main(argc, argv, 120);
 }

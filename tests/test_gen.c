@@ -69,13 +69,13 @@ static int basics_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_basics(void) {
+TEST(test_basics) {
   aioc_run_options o = vopts();
   CHECK_RC(aioc_run_ex(basics_main, NULL, NULL, &o), 0);
 }
 
 /* From plain code: no task, the loop runs underneath. */
-static void test_plain_code(void) {
+TEST(test_plain_code) {
   aioc_loop *loop = test_loop(1);
   aioc_gen *g;
   produced = cleanups = 0;
@@ -137,7 +137,7 @@ static int chunks_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_timeout_between_chunks(void) {
+TEST(test_timeout_between_chunks) {
   aioc_run_options o = vopts();
   CHECK_RC(aioc_run_ex(chunks_main, NULL, NULL, &o), 0);
 }
@@ -160,7 +160,7 @@ static int late_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_item_kept_after_timeout(void) {
+TEST(test_item_kept_after_timeout) {
   aioc_run_options o = vopts();
   CHECK_RC(aioc_run_ex(late_main, NULL, NULL, &o), 0);
 }
@@ -184,7 +184,7 @@ static int cancel_on_timeout_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_cancel_on_timeout(void) {
+TEST(test_cancel_on_timeout) {
   aioc_run_options o = vopts();
   CHECK_RC(aioc_run_ex(cancel_on_timeout_main, NULL, NULL, &o), 0);
 }
@@ -208,7 +208,7 @@ static int scope_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_deadline_scope(void) {
+TEST(test_deadline_scope) {
   aioc_run_options o = vopts();
   CHECK_RC(aioc_run_ex(scope_main, NULL, NULL, &o), 0);
 }
@@ -252,7 +252,7 @@ static int send_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_send_throw(void) {
+TEST(test_send_throw) {
   CHECK_RC(aioc_run(send_main, NULL, NULL), 0);
 }
 
@@ -295,7 +295,9 @@ static int close_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_close(void) { CHECK_RC(aioc_run(close_main, NULL, NULL), 0); }
+TEST(test_close) {
+  CHECK_RC(aioc_run(close_main, NULL, NULL), 0);
+}
 
 /* ---- errors and every close path ---- */
 
@@ -349,7 +351,7 @@ static int late_error_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_producer_error(void) {
+TEST(test_producer_error) {
   aioc_run_options o = vopts();
   CHECK_RC(aioc_run_ex(late_error_main, NULL, NULL, &o), 0);
   CHECK_RC(aioc_run(error_main, NULL, NULL), 0);
@@ -398,7 +400,7 @@ static int cancelled_consumer_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_close_paths(void) {
+TEST(test_close_paths) {
   aioc_run_options o = vopts();
   CHECK_RC(aioc_run_ex(cancelled_consumer_main, NULL, NULL, &o), 0);
 }
@@ -418,7 +420,7 @@ static int leave_open_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_loop_closes_generators(void) {
+TEST(test_loop_closes_generators) {
   aioc_run_options o = vopts();
   cleanups = 0;
   CHECK_RC(aioc_run_ex(leave_open_main, NULL, NULL, &o), 0);
@@ -440,7 +442,7 @@ static void test_loop_closes_generators(void) {
   aioc_gen_free(g);
 }
 
-static void test_bad_input(void) {
+TEST(test_bad_input) {
   void *it;
   aioc_gen *g;
   CHECK_RC(aioc_gen_new(NULL, count_to, NULL, NULL), -EINVAL);
@@ -525,7 +527,7 @@ static int timed_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_timed_iterator(void) {
+TEST(test_timed_iterator) {
   aioc_run_options o = vopts();
   CHECK_RC(aioc_run_ex(timed_main, NULL, NULL, &o), 0);
 }
@@ -649,7 +651,7 @@ static int helpers_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_helpers(void) {
+TEST(test_helpers) {
   aioc_run_options o = vopts();
   CHECK_RC(aioc_run_ex(helpers_main, NULL, NULL, &o), 0);
 }
@@ -727,8 +729,8 @@ static int drop_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_item_destructors(void) {
-  CHECK_RC(check_run_main(drop_main, NULL, 1, NULL), 0);
+TEST(test_item_destructors) {
+  CHECK_RC(run_main(drop_main, NULL, NULL), 0);
 }
 
 /* as_completed through the iterator interface */
@@ -766,7 +768,7 @@ static int ac_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_as_completed_iter(void) {
+TEST(test_as_completed_iter) {
   aioc_run_options o = vopts();
   CHECK_RC(aioc_run_ex(ac_main, NULL, NULL, &o), 0);
 }
@@ -866,7 +868,7 @@ static int cm_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_context_managers(void) {
+TEST(test_context_managers) {
   aioc_run_options o = vopts();
   CHECK_RC(aioc_run_ex(cm_main, NULL, NULL, &o), 0);
   /* The same manager from plain code: the loop runs underneath. */
@@ -926,7 +928,7 @@ static int gen_cm_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_gen_cm_and_exit_stack(void) {
+TEST(test_gen_cm_and_exit_stack) {
   aioc_run_options o = vopts();
   CHECK_RC(aioc_run_ex(gen_cm_main, NULL, NULL, &o), 0);
 }
@@ -1008,7 +1010,7 @@ static int regressions_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_regressions(void) {
+TEST(test_regressions) {
   aioc_run_options o = vopts();
   o.loop.quiet = 0;
   CHECK_RC(aioc_run_ex(regressions_main, NULL, NULL, &o), 0);
@@ -1103,8 +1105,8 @@ static int fp_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_fp_state(void) {
-  CHECK_RC(check_run_main(fp_main, NULL, 1, NULL), 0);
+TEST(test_fp_state) {
+  CHECK_RC(run_main(fp_main, NULL, NULL), 0);
 }
 
 /* ---- a timer that cannot be armed ---- */
@@ -1173,10 +1175,10 @@ static int gen_nomem_main(void *arg, void **result) {
 /* aioc_gen_next() with a timeout whose timer cannot be armed fails with
  * -ENOMEM at once, from a task and from plain code, instead of waiting
  * as long as the body takes. */
-static void test_gen_timer_nomem(void) {
+TEST(test_gen_timer_nomem) {
   aioc_set_allocator(grow_failing_realloc, NULL);
   CHECK_RC(aioc_event_new(&nomem_ev), 0);
-  CHECK_RC(check_run_main(gen_nomem_main, NULL, 1, NULL), 0);
+  CHECK_RC(run_main(gen_nomem_main, NULL, NULL), 0);
   aioc_event_free(nomem_ev);
   /* Plain code. */
   CHECK_RC(aioc_event_new(&nomem_ev), 0);
@@ -1284,8 +1286,8 @@ static int return_value_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_return_value(void) {
-  CHECK_RC(check_run_main(return_value_main, NULL, 1, NULL), 0);
+TEST(test_return_value) {
+  CHECK_RC(run_main(return_value_main, NULL, NULL), 0);
   aioc_loop *loop = test_loop(1);
   return_value_checks(); /* plain code */
   CLOSE_CLEAN(loop);
@@ -1381,8 +1383,8 @@ static int yield_ownership_main(void *arg, void **result) {
 /* One rule for a yielded value, whatever the yield returns: it is never
  * the body's again. Delivered, it is the consumer's; refused (a close
  * under way, a cancellation, a deadline), it goes to item_free. */
-static void test_yield_ownership(void) {
-  CHECK_RC(check_run_main(yield_ownership_main, NULL, 1, NULL), 0);
+TEST(test_yield_ownership) {
+  CHECK_RC(run_main(yield_ownership_main, NULL, NULL), 0);
 }
 
 /* ---- error messages in plain code ---- */
@@ -1397,7 +1399,7 @@ static int fails_with_message(void *arg, aioc_gen *g) {
 /* A body's error reaches plain code with its message, through
  * aioc_error_message(), whether plain code waited for it or found it
  * there. */
-static void test_plain_error_message(void) {
+TEST(test_plain_error_message) {
   aioc_loop *loop = test_loop(1);
   for (int waited = 0; waited <= 1; waited++) {
     aioc_gen *g;
@@ -1418,31 +1420,4 @@ static void test_plain_error_message(void) {
   CLOSE_CLEAN(loop);
 }
 
-int main(void) {
-  watchdog(120);
-  RUN(test_basics);
-  RUN(test_plain_code);
-  RUN(test_timeout_between_chunks);
-  RUN(test_item_kept_after_timeout);
-  RUN(test_cancel_on_timeout);
-  RUN(test_deadline_scope);
-  RUN(test_send_throw);
-  RUN(test_close);
-  RUN(test_producer_error);
-  RUN(test_close_paths);
-  RUN(test_loop_closes_generators);
-  RUN(test_bad_input);
-  RUN(test_timed_iterator);
-  RUN(test_helpers);
-  RUN(test_item_destructors);
-  RUN(test_as_completed_iter);
-  RUN(test_context_managers);
-  RUN(test_gen_cm_and_exit_stack);
-  RUN(test_regressions);
-  RUN(test_fp_state);
-  RUN(test_gen_timer_nomem);
-  RUN(test_return_value);
-  RUN(test_yield_ownership);
-  RUN(test_plain_error_message);
-  return check_report();
-}
+CHECK_MAIN(120)

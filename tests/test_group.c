@@ -28,7 +28,7 @@ static int f(void *arg, void **result) {
 
 static void reset(void) { running = max_running = finished = cleaned = 0; }
 
-static void test_group_plain(void) {
+TEST(test_group_plain) {
   aioc_loop *loop = test_loop(1);
   reset();
   aioc_group *g;
@@ -54,7 +54,7 @@ static void test_group_plain(void) {
   CLOSE_CLEAN(loop);
 }
 
-static void test_pool(void) {
+TEST(test_pool) {
   aioc_loop *loop = test_loop(1);
   aioc_group *p;
   CHECK_RC(aioc_pool_new(&p, 0), -EINVAL);
@@ -76,7 +76,7 @@ static void test_pool(void) {
 
 /* ---- Yielder ---- */
 
-static void test_yielder(void) {
+TEST(test_yielder) {
   aioc_loop *loop = test_loop(1);
   for (int ordered = 0; ordered <= 1; ordered++) {
     reset();
@@ -99,7 +99,7 @@ static void test_yielder(void) {
 }
 
 /* The loop runs only until the next result is ready. */
-static void test_yielder_lazy(void) {
+TEST(test_yielder_lazy) {
   aioc_loop *loop = test_loop(1);
   reset();
   aioc_yielder *y;
@@ -145,7 +145,7 @@ static int putter(void *arg, void **result) {
   return AIOC_NORESULT;
 }
 
-static void test_noresult_and_put(void) {
+TEST(test_noresult_and_put) {
   aioc_loop *loop = test_loop(1);
   for (int ordered = 0; ordered <= 1; ordered++) {
     aioc_yielder *y;
@@ -183,7 +183,7 @@ static int yielding_body(void *arg, aioc_yielder *y) {
   return 0; /* stops early: the scope cancels the rest */
 }
 
-static void test_yielding_scope(void) {
+TEST(test_yielding_scope) {
   aioc_loop *loop = test_loop(1);
   reset();
   char out[8] = {0};
@@ -217,7 +217,7 @@ static int outer(void *arg, void **result) {
   return 0;
 }
 
-static void test_nested(void) {
+TEST(test_nested) {
   aioc_loop *loop = test_loop(1);
   inner_done = 0;
   CHECK_RC(aioc_group_new(&nested_group, NULL), 0);
@@ -278,7 +278,7 @@ static double first_result_time(aioc_fn fn) {
   return t;
 }
 
-static void test_sequential_caveat(void) {
+TEST(test_sequential_caveat) {
   CHECK_DBL(first_result_time(f1_f2_sequential), 0.2, 1e-9);
   CHECK_DBL(first_result_time(f1_f2_concurrent), 0.1, 1e-9);
 }
@@ -293,7 +293,7 @@ static int failer(void *arg, void **result) {
                     (int)AIOC_TO_INT(arg));
 }
 
-static void test_errors(void) {
+TEST(test_errors) {
   aioc_loop *loop = test_loop(1);
   /* fail fast: the first error cancels the rest */
   reset();
@@ -374,7 +374,7 @@ static int task_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_in_task_and_bad_input(void) {
+TEST(test_in_task_and_bad_input) {
   aioc_run_options o = {.loop.virtual_clock = 1};
   CHECK_RC(aioc_run_ex(task_main, NULL, NULL, &o), 0);
   aioc_loop *loop = test_loop(1);
@@ -421,7 +421,7 @@ static int slow_first(void *arg, void **result) {
   return aioc_sleep(0.2); /* keeps the join waiting while the thread spawns */
 }
 
-static void test_spawn_from_thread(void) {
+TEST(test_spawn_from_thread) {
   aioc_loop *loop = test_loop(0);
   finished = 0;
   aioc_group *g;
@@ -467,7 +467,7 @@ static void *own_loop_thread(void *arg) {
   return NULL;
 }
 
-static void test_loops_in_threads(void) {
+TEST(test_loops_in_threads) {
   pthread_t th[4];
   int ok[4] = {0};
   for (int i = 0; i < 4; i++) pthread_create(&th[i], NULL, own_loop_thread, &ok[i]);
@@ -493,7 +493,7 @@ static int frees_own_group(void *arg, void **result) {
   return 0;
 }
 
-static void test_unstarted_tasks_settle(void) {
+TEST(test_unstarted_tasks_settle) {
   aioc_loop *loop = test_loop(1);
   reset();
   aioc_group *g;
@@ -565,7 +565,7 @@ static int busy_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_one_waiter(void) {
+TEST(test_one_waiter) {
   aioc_run_options o = {.loop.virtual_clock = 1};
   CHECK_RC(aioc_run_ex(busy_main, NULL, NULL, &o), 0);
 }
@@ -616,7 +616,7 @@ static int waits_for_event(void *arg, void **result) {
 
 /* A join or next with a timeout whose timer cannot be armed fails with
  * -ENOMEM at once instead of waiting as long as the tasks take. */
-static void test_timer_nomem(void) {
+TEST(test_timer_nomem) {
   aioc_set_allocator(test_realloc, NULL);
   aioc_loop *loop = test_loop(1);
   CHECK_RC(aioc_event_new(&nomem_ev), 0);
@@ -652,7 +652,7 @@ static void test_timer_nomem(void) {
 
 /* Plain code joining a Group or reading a Yielder gets the failed task's
  * message: from the group or yielder, and from aioc_error_message(). */
-static void test_plain_error_messages(void) {
+TEST(test_plain_error_messages) {
   aioc_loop *loop = test_loop(1);
   aioc_group *g;
   CHECK_RC(aioc_group_new(&g, NULL), 0);
@@ -754,7 +754,7 @@ static void *spawn_failing_call(void *arg) {
   return NULL;
 }
 
-static void test_spawn_failures(void) {
+TEST(test_spawn_failures) {
   aioc_set_allocator(test_realloc, NULL);
   aioc_loop *loop = test_loop(1);
   aioc_group *g;
@@ -799,24 +799,4 @@ static void test_spawn_failures(void) {
   aioc_set_allocator(NULL, NULL);
 }
 
-int main(void) {
-  watchdog(120);
-  RUN(test_group_plain);
-  RUN(test_pool);
-  RUN(test_yielder);
-  RUN(test_yielder_lazy);
-  RUN(test_noresult_and_put);
-  RUN(test_yielding_scope);
-  RUN(test_nested);
-  RUN(test_sequential_caveat);
-  RUN(test_errors);
-  RUN(test_in_task_and_bad_input);
-  RUN(test_spawn_from_thread);
-  RUN(test_loops_in_threads);
-  RUN(test_unstarted_tasks_settle);
-  RUN(test_one_waiter);
-  RUN(test_timer_nomem);
-  RUN(test_plain_error_messages);
-  RUN(test_spawn_failures);
-  return check_report();
-}
+CHECK_MAIN(120)

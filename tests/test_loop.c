@@ -50,7 +50,7 @@ static void wall_sleep_ms(int ms) {
 
 /* ---- lifetime --------------------------------------------------------- */
 
-static void test_new_close(void) {
+TEST(test_new_close) {
   aioc_loop *loop = NULL;
   CHECK_RC(aioc_loop_new(&loop, NULL), 0);
   CHECK(loop != NULL);
@@ -81,7 +81,7 @@ static void close_inside_cb(void *arg) {
   aioc_loop_stop(loop);
 }
 
-static void test_close_running(void) {
+TEST(test_close_running) {
   aioc_loop *loop = test_loop(1);
   CHECK_RC(aioc_call_soon(NULL, loop, close_inside_cb, loop), 0);
   CHECK_RC(aioc_loop_run_forever(loop), 0);
@@ -145,7 +145,7 @@ static int sleeper_fn(void *arg, void **result) {
   return aioc_sleep(1000.0);
 }
 
-static void test_closed_loop_refuses(void) {
+TEST(test_closed_loop_refuses) {
   aioc_loop *loop = test_loop(1);
   closed_probe p;
   memset(&p, 0, sizeof p);
@@ -186,7 +186,7 @@ static void test_closed_loop_refuses(void) {
 
 /* ---- call_soon, call_later, call_at ------------------------------------ */
 
-static void test_call_soon_fifo(void) {
+TEST(test_call_soon_fifo) {
   aioc_loop *loop = test_loop(1);
   log_reset();
   for (int i = 0; i < 100; i++)
@@ -209,7 +209,7 @@ static void chain_b(void *arg) {
   CHECK_RC(aioc_call_soon(NULL, (aioc_loop *)arg, log_cb, AIOC_INT(5)), 0);
 }
 
-static void test_call_soon_nested_order(void) {
+TEST(test_call_soon_nested_order) {
   aioc_loop *loop = test_loop(1);
   log_reset();
   CHECK_RC(aioc_call_soon(NULL, loop, chain_a, loop), 0);
@@ -222,7 +222,7 @@ static void test_call_soon_nested_order(void) {
   CLOSE_CLEAN(loop);
 }
 
-static void test_call_later_order(void) {
+TEST(test_call_later_order) {
   aioc_loop *loop = test_loop(1);
   log_reset();
   g_ntimes = 0;
@@ -246,7 +246,7 @@ static void test_call_later_order(void) {
 /* call_at: absolute times; equal deadlines run in scheduling order, also
  * when mixed with call_later that lands on the same deadline; a deadline
  * in the past runs in the next iteration without moving the clock back. */
-static void test_call_at_equal_deadlines_fifo(void) {
+TEST(test_call_at_equal_deadlines_fifo) {
   aioc_loop *loop = test_loop(1);
   log_reset();
   CHECK_RC(aioc_call_at(NULL, loop, 5.0, log_cb, AIOC_INT(0)), 0);
@@ -283,7 +283,7 @@ static void test_call_at_equal_deadlines_fifo(void) {
 
 /* Many timers in scrambled order with many ties: the heap must deliver
  * them sorted by (deadline, scheduling order). */
-static void test_timer_heap_many(void) {
+TEST(test_timer_heap_many) {
   aioc_loop *loop = test_loop(1);
   log_reset();
   enum { N = 200 };
@@ -327,7 +327,7 @@ static void cancel_other_cb(void *arg) {
   cancel_other_rc = aioc_handle_cancel(*(aioc_handle **)arg);
 }
 
-static void test_handle_cancel(void) {
+TEST(test_handle_cancel) {
   aioc_loop *loop = test_loop(1);
   log_reset();
   aioc_handle *h1, *h2, *h3, *h4;
@@ -377,7 +377,7 @@ static void test_handle_cancel(void) {
 }
 
 /* call_soon handles in one batch: the first cancels the third. */
-static void test_handle_cancel_same_batch(void) {
+TEST(test_handle_cancel_same_batch) {
   aioc_loop *loop = test_loop(1);
   log_reset();
   aioc_handle *h1, *h2, *h3;
@@ -400,7 +400,7 @@ static void test_handle_cancel_same_batch(void) {
 
 /* A released handle's callback still runs; releasing after it ran, and
  * cancelling before releasing, leak nothing (ASan checks). */
-static void test_handle_release(void) {
+TEST(test_handle_release) {
   aioc_loop *loop = test_loop(1);
   log_reset();
   aioc_handle *h1, *h2, *h3;
@@ -440,7 +440,7 @@ static void cached_time_cb(void *arg) {
   cached_b = aioc_loop_time(loop);
 }
 
-static void test_time_cached_monotonic(void) {
+TEST(test_time_cached_monotonic) {
   aioc_loop *loop = test_loop(0);
   g_ntimes = 0;
   CHECK_RC(aioc_call_soon(NULL, loop, cached_time_cb, loop), 0);
@@ -464,7 +464,7 @@ static void test_time_cached_monotonic(void) {
 
 /* Virtual clock: a long timer fires at once in wall time (the watchdog
  * would kill a real wait) and the clock then reads the deadline exactly. */
-static void test_virtual_clock(void) {
+TEST(test_virtual_clock) {
   aioc_loop *loop = test_loop(1);
   g_ntimes = 0;
   CHECK_DBL(aioc_loop_time(loop), 0.0, 0);
@@ -496,7 +496,7 @@ static void chain_timer_cb(void *arg) {
   aioc_loop_stop((aioc_loop *)arg);
 }
 
-static void test_virtual_clock_waits_for_ready(void) {
+TEST(test_virtual_clock_waits_for_ready) {
   aioc_loop *loop = test_loop(1);
   log_reset();
   chain_left = 10;
@@ -521,7 +521,7 @@ static void stop_and_schedule_cb(void *arg) {
   CHECK_RC(aioc_call_soon(NULL, loop, log_cb, AIOC_INT(3)), 0);
 }
 
-static void test_run_forever_stop(void) {
+TEST(test_run_forever_stop) {
   aioc_loop *loop = test_loop(1);
   log_reset();
   CHECK_RC(aioc_call_soon(NULL, loop, stop_and_schedule_cb, loop), 0);
@@ -545,7 +545,7 @@ static void test_run_forever_stop(void) {
 
 /* stop() on a loop that does not run: the next run returns after one
  * iteration (as asyncio does), so what was ready does run. */
-static void test_stop_before_run(void) {
+TEST(test_stop_before_run) {
   aioc_loop *loop = test_loop(1);
   log_reset();
   CHECK_RC(aioc_call_soon(NULL, loop, log_cb, AIOC_INT(1)), 0);
@@ -581,7 +581,7 @@ static void set_result_cb(void *arg) {
   CHECK_RC(aioc_future_set_result((aioc_future *)arg, AIOC_INT(5), NULL), 0);
 }
 
-static void test_run_until_complete(void) {
+TEST(test_run_until_complete) {
   aioc_loop *loop = test_loop(1);
   double d = 2.5;
   aioc_task *t;
@@ -631,7 +631,7 @@ static void test_run_until_complete(void) {
 }
 
 /* stop() makes run_until_complete return -EINTR with the future pending. */
-static void test_run_until_complete_stopped(void) {
+TEST(test_run_until_complete_stopped) {
   aioc_loop *loop = test_loop(1);
   aioc_future *f;
   CHECK_RC(aioc_future_new(&f, loop), 0);
@@ -650,7 +650,7 @@ static void chain_once(void *arg) {
   CHECK_RC(aioc_call_soon(NULL, (aioc_loop *)arg, log_cb, AIOC_INT(3)), 0);
 }
 
-static void test_run_once(void) {
+TEST(test_run_once) {
   aioc_loop *loop = test_loop(1);
   log_reset();
   CHECK_RC(aioc_loop_run_once(loop), 0); /* nothing to do: returns at once */
@@ -689,7 +689,7 @@ static void nested_run_cb(void *arg) {
   aioc_loop_stop(loop);
 }
 
-static void test_run_nested_refused(void) {
+TEST(test_run_nested_refused) {
   aioc_loop *loop = test_loop(1);
   CHECK_RC(aioc_call_soon(NULL, loop, nested_run_cb, loop), 0);
   CHECK_RC(aioc_loop_run_forever(loop), 0);
@@ -727,7 +727,7 @@ static void *ts_thread(void *arg) {
 /* A real-clock loop with nothing to do blocks with no timeout; a call from
  * another thread must wake it, and the callback runs on the loop's thread.
  * (A missed wake-up hangs: the watchdog catches it.) */
-static void test_call_soon_threadsafe(void) {
+TEST(test_call_soon_threadsafe) {
   aioc_loop *loop = test_loop(0);
   for (int round = 0; round < 3; round++) {
     ts_ctx c = {.loop = loop, .delay_ms = round == 0 ? 50 : round};
@@ -769,7 +769,7 @@ static void many_check_cb(void *arg) {
     CHECK_RC(aioc_call_later(NULL, m->loop, 0.001, many_check_cb, m), 0);
 }
 
-static void test_call_soon_threadsafe_many(void) {
+TEST(test_call_soon_threadsafe_many) {
   aioc_loop *loop = test_loop(0);
   ts_many m = {.loop = loop};
   atomic_init(&m.done_threads, 0);
@@ -792,7 +792,7 @@ static void *stop_thread(void *arg) {
 }
 
 /* aioc_loop_stop is thread-safe and wakes a loop blocked in epoll. */
-static void test_stop_from_thread(void) {
+TEST(test_stop_from_thread) {
   aioc_loop *loop = test_loop(0);
   ts_ctx c = {.loop = loop, .delay_ms = 50};
   atomic_init(&c.ran, 0);
@@ -808,7 +808,7 @@ static void test_stop_from_thread(void) {
 
 /* ---- bad input -------------------------------------------------------- */
 
-static void test_bad_input(void) {
+TEST(test_bad_input) {
   aioc_loop *loop = test_loop(1);
   aioc_handle *h = (aioc_handle *)&h;
   CHECK_RC(aioc_call_soon(&h, NULL, count_cb, NULL), -EINVAL);
@@ -878,7 +878,7 @@ static void capture_report(void *arg, aioc_loop *loop, const aioc_report *r) {
   rs->loop[i] = loop;
 }
 
-static void test_report_unretrieved(void) {
+TEST(test_report_unretrieved) {
   aioc_loop *loop = test_loop(1);
   reports rs;
   memset(&rs, 0, sizeof rs);
@@ -925,7 +925,7 @@ static void test_report_unretrieved(void) {
   CHECK_EQ(rs.n, 3);
 }
 
-static void test_report_pending_at_close(void) {
+TEST(test_report_pending_at_close) {
   aioc_loop *loop = test_loop(1);
   reports rs;
   memset(&rs, 0, sizeof rs);
@@ -967,7 +967,7 @@ static void test_report_pending_at_close(void) {
 
 /* ---- errors, version ------------------------------------------------- */
 
-static void test_strerror_names(void) {
+TEST(test_strerror_names) {
   CHECK_STR(aioc_err_name(-ETIMEDOUT), "ETIMEDOUT");
   CHECK_STR(aioc_err_name(-ECANCELED), "ECANCELED");
   CHECK_STR(aioc_err_name(-EINVAL), "EINVAL");
@@ -988,7 +988,7 @@ static void test_strerror_names(void) {
   CHECK(AIOC_ECLOSED != AIOC_ESTATE && AIOC_ERUNNING != AIOC_ENOLOOP);
 }
 
-static void test_version(void) {
+TEST(test_version) {
   CHECK_EQ(aioc_version(), AIOC_VERSION_HEX);
   CHECK_EQ(aioc_version(), (0u << 16) | (2u << 8) | 0u);
   char buf[32];
@@ -1001,7 +1001,7 @@ static void test_version(void) {
 
 /* aioc_loop_close() ends the loop's use and keeps its memory; a second
  * close says so; aioc_loop_free() frees it. */
-static void test_close_then_free(void) {
+TEST(test_close_then_free) {
   aioc_loop *loop = test_loop(1);
   CHECK_RC(aioc_loop_close(loop), 0);
   CHECK(aioc_loop_is_closed(loop)); /* readable: close did not free */
@@ -1013,7 +1013,7 @@ static void test_close_then_free(void) {
 
 /* aioc_loop_free() of a loop nobody closed closes it first: the pending
  * task is reported, ends cancelled, and its handle stays readable. */
-static void test_free_closes_first(void) {
+TEST(test_free_closes_first) {
   aioc_loop *loop = test_loop(1);
   reports rs;
   memset(&rs, 0, sizeof rs);
@@ -1044,7 +1044,7 @@ static void *implicit_loop_thread(void *arg) {
   return loop;
 }
 
-static void test_implicit_loop_freed_at_thread_exit(void) {
+TEST(test_implicit_loop_freed_at_thread_exit) {
   memset(&thread_rs, 0, sizeof thread_rs);
   pthread_t th;
   CHECK_EQ(pthread_create(&th, NULL, implicit_loop_thread, NULL), 0);
@@ -1057,7 +1057,7 @@ static void test_implicit_loop_freed_at_thread_exit(void) {
 }
 
 /* A closed implicit loop is replaced by a fresh one on the next call. */
-static void test_implicit_loop_replaced_after_close(void) {
+TEST(test_implicit_loop_replaced_after_close) {
   CHECK_RC(aioc_loop_set_current(NULL), 0);
   aioc_loop *a = aioc_loop_current();
   CHECK(a != NULL);
@@ -1071,7 +1071,7 @@ static void test_implicit_loop_replaced_after_close(void) {
 
 /* ---- the positive codes ---- */
 
-static void test_positive_codes_named(void) {
+TEST(test_positive_codes_named) {
   CHECK_STR(aioc_err_name(AIOC_EXHAUSTED), "AIOC_EXHAUSTED");
   CHECK_STR(aioc_err_name(AIOC_NORESULT), "AIOC_NORESULT");
   CHECK(strcmp(aioc_strerror(AIOC_EXHAUSTED), "unknown error") != 0);
@@ -1110,9 +1110,9 @@ static int noresult_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_noresult_everywhere(void) {
+TEST(test_noresult_everywhere) {
   freed_results = 0;
-  CHECK_RC(check_run_main(noresult_main, NULL, 1, NULL), 0);
+  CHECK_RC(run_main(noresult_main, NULL, NULL), 0);
   CHECK_EQ(freed_results, 1);
   void *r = AIOC_INT(9);
   CHECK_RC(aioc_run(noresult_fn, NULL, &r), 0);
@@ -1142,7 +1142,7 @@ static void on_readable(aioc_loop *loop, int fd, uint32_t events, void *arg) {
   aioc_loop_stop(loop);
 }
 
-static void test_poller(void) {
+TEST(test_poller) {
   aioc_loop *loop = test_loop(0);
   io_probe a = {.del_other = -1}, b = {.del_other = -1};
   CHECK_EQ(pipe(a.fds), 0);
@@ -1173,43 +1173,4 @@ static void test_poller(void) {
   CLOSE_CLEAN(loop);
 }
 
-int main(void) {
-  watchdog(30);
-  RUN(test_new_close);
-  RUN(test_close_running);
-  RUN(test_closed_loop_refuses);
-  RUN(test_call_soon_fifo);
-  RUN(test_call_soon_nested_order);
-  RUN(test_call_later_order);
-  RUN(test_call_at_equal_deadlines_fifo);
-  RUN(test_timer_heap_many);
-  RUN(test_handle_cancel);
-  RUN(test_handle_cancel_same_batch);
-  RUN(test_handle_release);
-  RUN(test_time_cached_monotonic);
-  RUN(test_virtual_clock);
-  RUN(test_virtual_clock_waits_for_ready);
-  RUN(test_run_forever_stop);
-  RUN(test_stop_before_run);
-  RUN(test_run_until_complete);
-  RUN(test_run_until_complete_stopped);
-  RUN(test_run_once);
-  RUN(test_run_nested_refused);
-  RUN(test_call_soon_threadsafe);
-  RUN(test_call_soon_threadsafe_many);
-  RUN(test_stop_from_thread);
-  RUN(test_bad_input);
-  RUN(test_report_pending_at_close);
-  RUN(test_strerror_names);
-  RUN(test_version);
-  RUN(test_close_then_free);
-  RUN(test_free_closes_first);
-  RUN(test_implicit_loop_freed_at_thread_exit);
-  RUN(test_implicit_loop_replaced_after_close);
-  RUN(test_positive_codes_named);
-  RUN(test_noresult_everywhere);
-  /* Last: a library use-after-free here aborts the program under ASan. */
-  RUN(test_report_unretrieved);
-  RUN(test_poller);
-  return check_report();
-}
+CHECK_MAIN(30)

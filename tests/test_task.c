@@ -56,7 +56,7 @@ static int spawn_many(void *arg, void **result) {
   return 0;
 }
 
-static void test_spawn_await(void) {
+TEST(test_spawn_await) {
   void *r;
   CHECK_RC(aioc_run(spawn_many, AIOC_INT(1000), &r), 0);
   CHECK_EQ(AIOC_TO_INT(r), 999 * 1000 / 2);
@@ -83,7 +83,7 @@ static int start_order(void *arg, void **result) {
   return 0;
 }
 
-static void test_start_order(void) {
+TEST(test_start_order) {
   CHECK_RC(aioc_run(start_order, NULL, NULL), 0);
   CHECK_STR(order, "Mabcm");
 }
@@ -108,7 +108,7 @@ static int fire_and_forget(void *arg, void **result) {
   return aioc_sleep(2.0);
 }
 
-static void test_fire_and_forget(void) {
+TEST(test_fire_and_forget) {
   aioc_run_options o = {.loop.virtual_clock = 1};
   fire_forget_flag = 0;
   CHECK_RC(aioc_run_ex(fire_and_forget, NULL, NULL, &o), 0);
@@ -152,7 +152,7 @@ static int error_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_error_propagation(void) {
+TEST(test_error_propagation) {
   CHECK_RC(aioc_run(error_main, NULL, NULL), 0);
 }
 
@@ -167,7 +167,7 @@ static int unretrieved_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_unretrieved_error_reported(void) {
+TEST(test_unretrieved_error_reported) {
   reports rep = {0};
   aioc_run_options o = {.loop.virtual_clock = 1};
   CHECK_RC(aioc_run_ex(unretrieved_main, &rep, NULL, &o), 0);
@@ -206,7 +206,7 @@ static int result_owner_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_result_ownership(void) {
+TEST(test_result_ownership) {
   freed_count = 0;
   CHECK_RC(aioc_run(result_owner_main, NULL, NULL), 0);
   CHECK_EQ(freed_count, 1);
@@ -272,7 +272,7 @@ static int future_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_futures(void) {
+TEST(test_futures) {
   aioc_run_options o = {.loop.virtual_clock = 1};
   CHECK_RC(aioc_run_ex(future_main, NULL, NULL, &o), 0);
 }
@@ -318,7 +318,7 @@ static int cancel_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_cancel_level_triggered(void) {
+TEST(test_cancel_level_triggered) {
   cancel_probe p = {0};
   aioc_run_options o = {.loop.virtual_clock = 1};
   CHECK_RC(aioc_run_ex(cancel_main, &p, NULL, &o), 0);
@@ -339,7 +339,7 @@ static int cancel_early_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_cancel_before_start(void) {
+TEST(test_cancel_before_start) {
   cancel_probe p = {0};
   CHECK_RC(aioc_run(cancel_early_main, &p, NULL), 0);
   CHECK_EQ(p.ran, 0);
@@ -368,7 +368,7 @@ static int uncancel_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_uncancel(void) {
+TEST(test_uncancel) {
   cancel_probe p = {0};
   aioc_run_options o = {.loop.virtual_clock = 1};
   CHECK_RC(aioc_run_ex(uncancel_main, &p, NULL, &o), 0);
@@ -403,7 +403,7 @@ static int race_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_cancel_after_wakeup(void) {
+TEST(test_cancel_after_wakeup) {
   CHECK_RC(aioc_run(race_main, NULL, NULL), 0);
 }
 
@@ -426,7 +426,7 @@ static int shield_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_shield_future(void) {
+TEST(test_shield_future) {
   aioc_run_options o = {.loop.virtual_clock = 1};
   CHECK_RC(aioc_run_ex(shield_main, NULL, NULL, &o), 0);
 }
@@ -492,8 +492,8 @@ static int running_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_running_state(void) {
-  CHECK_RC(check_run_main(running_main, NULL, 1, NULL), 0);
+TEST(test_running_state) {
+  CHECK_RC(run_main(running_main, NULL, NULL), 0);
 }
 
 /* ---- aioc_run: leftovers are cancelled and cleaned up ---- */
@@ -535,7 +535,7 @@ static int leftovers_main(void *arg, void **result) {
   return aioc_sleep(0.1);
 }
 
-static void test_run_cleans_up(void) {
+TEST(test_run_cleans_up) {
   aioc_run_options o = {.loop.virtual_clock = 1, .loop.quiet = 1};
   cleaned_up = 0;
   CHECK_RC(aioc_run_ex(leftovers_main, NULL, NULL, &o), 0);
@@ -586,7 +586,7 @@ static int ignorer_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_run_reports_ignored_once(void) {
+TEST(test_run_reports_ignored_once) {
   report_log l;
   memset(&l, 0, sizeof l);
   aioc_run_options o = {.loop.virtual_clock = 1, .shutdown_timeout = 2.5};
@@ -632,7 +632,7 @@ static void from_callback(void *arg) {
   aioc_future_unref(f);
 }
 
-static void test_block_on(void) {
+TEST(test_block_on) {
   aioc_loop *loop = test_loop(1);
   aioc_task *t;
   CHECK_RC(aioc_spawn(&t, add_one_later, AIOC_INT(41)), 0);
@@ -697,7 +697,7 @@ static int bad_input_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_bad_input(void) {
+TEST(test_bad_input) {
   CHECK_RC(aioc_run(bad_input_main, NULL, NULL), 0);
   /* Outside any task. */
   CHECK_RC(aioc_sleep(1), AIOC_ENOTASK);
@@ -747,7 +747,7 @@ static int names_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_names_and_all_tasks(void) {
+TEST(test_names_and_all_tasks) {
   aioc_run_options o = {.loop.virtual_clock = 1};
   CHECK_RC(aioc_run_ex(names_main, NULL, NULL, &o), 0);
   CHECK(aioc_current_task() == NULL);
@@ -777,7 +777,7 @@ static int stack_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_stack_size(void) {
+TEST(test_stack_size) {
   CHECK_RC(aioc_run(stack_main, NULL, NULL), 0);
 }
 
@@ -852,7 +852,7 @@ static int inplace_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_started_in_place(void) {
+TEST(test_started_in_place) {
   reports rep = {0};
   CHECK_RC(aioc_run(inplace_main, &rep, NULL), 0);
   CHECK_EQ(rep.n, 1);
@@ -893,7 +893,7 @@ static int overflow_child(void *arg) {
   return 0;
 }
 
-static void test_overflow_names_task(void) {
+TEST(test_overflow_names_task) {
 #if defined(__SANITIZE_ADDRESS__)
   printf("  (skipped under ASan, which reports overflows itself)\n");
   return;
@@ -973,7 +973,7 @@ static int waitpoint_nomem_main(void *arg, void **result) {
 /* The one waiting place with an optional timeout (Group join, Yielder and
  * merge next use it) fails with -ENOMEM when its timer cannot be armed,
  * in a task and in plain code, instead of waiting without limit. */
-static void test_waitpoint_timer_nomem(void) {
+TEST(test_waitpoint_timer_nomem) {
   aioc_set_allocator(grow_failing_realloc, NULL);
   aioc_loop *loop = test_loop(1);
   aioc__waitpoint wp;
@@ -1064,7 +1064,7 @@ static int scope_twice(void *arg, void **result) {
 /* With AIOC_DEBUG_ARMOR (Debug builds), a double free or a use after free
  * of a future, a task, a scope or a loop is reported with the call's name
  * and refused, instead of corrupting memory. */
-static void test_armor(void) {
+TEST(test_armor) {
 #if !defined(AIOC_DEBUG_ARMOR)
   printf("  (skipped: built without AIOC_DEBUG_ARMOR)\n");
 #else
@@ -1152,7 +1152,7 @@ static int million_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_million_tasks(void) {
+TEST(test_million_tasks) {
   /* Under sanitizers, valgrind or qemu, a tenth of the size. */
   long n = 1000000;
 #if defined(__SANITIZE_ADDRESS__)
@@ -1168,31 +1168,4 @@ static void test_million_tasks(void) {
   CHECK_EQ(AIOC_TO_INT(r), n);
 }
 
-int main(void) {
-  watchdog(240);
-  RUN(test_spawn_await);
-  RUN(test_start_order);
-  RUN(test_fire_and_forget);
-  RUN(test_error_propagation);
-  RUN(test_unretrieved_error_reported);
-  RUN(test_result_ownership);
-  RUN(test_futures);
-  RUN(test_cancel_level_triggered);
-  RUN(test_cancel_before_start);
-  RUN(test_uncancel);
-  RUN(test_cancel_after_wakeup);
-  RUN(test_shield_future);
-  RUN(test_running_state);
-  RUN(test_run_cleans_up);
-  RUN(test_run_reports_ignored_once);
-  RUN(test_block_on);
-  RUN(test_bad_input);
-  RUN(test_names_and_all_tasks);
-  RUN(test_stack_size);
-  RUN(test_started_in_place);
-  RUN(test_overflow_names_task);
-  RUN(test_waitpoint_timer_nomem);
-  RUN(test_armor);
-  RUN(test_million_tasks);
-  return check_report();
-}
+CHECK_MAIN(240)
