@@ -171,6 +171,39 @@ TEST(test_noresult_and_put) {
   CLOSE_CLEAN(loop);
 }
 
+/* A value stored with AIOC_NORESULT is no result: it goes to result_free
+ * (never yielded, never lost), in both kinds of Yielder. */
+static int freed_values;
+static void count_value_free(void *p) {
+  free(p);
+  freed_values++;
+}
+
+static int noresult_with_value(void *arg, void **result) {
+  (void)arg;
+  *result = malloc(16);
+  return AIOC_NORESULT;
+}
+
+TEST(test_noresult_value_freed) {
+  aioc_loop *loop = test_loop(1);
+  for (int ordered = 0; ordered <= 1; ordered++) {
+    freed_values = 0;
+    aioc_group_options o = {.result_free = count_value_free};
+    aioc_yielder *y;
+    CHECK_RC(aioc_yielder_new(&y, ordered, &o), 0);
+    CHECK_RC(aioc_yielder_spawn(y, noresult_with_value, NULL), 0);
+    CHECK_RC(aioc_yielder_put(y, AIOC_INT(3)), 0);
+    void *it;
+    CHECK_RC(aioc_yielder_next(y, &it, AIOC_FOREVER), 0);
+    CHECK_EQ(AIOC_TO_INT(it), 3);
+    CHECK_RC(aioc_yielder_next(y, &it, AIOC_FOREVER), AIOC_EXHAUSTED);
+    CHECK_EQ(freed_values, 1);
+    aioc_yielder_free(y);
+  }
+  CLOSE_CLEAN(loop);
+}
+
 /* The scoped form. */
 static int yielding_body(void *arg, aioc_yielder *y) {
   char *out = arg;

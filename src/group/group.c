@@ -54,7 +54,16 @@ struct aioc_group {
   gjob *ready_head, *ready_tail; /* completion order */
   gjob *order_head, *order_tail; /* spawn order */
   char *last_msg; /* the message of the error next returned last */
+  AIOC__ARMOR_FIELD /* AIOC__MAGIC_GROUP or _YIELDER until the memory goes */
 };
+
+/* A Yielder is a group too: the group calls it makes on itself pass. */
+#define GROUP_OK(g, fn)                                                        \
+  AIOC__ARMOR_CHECK((g)->armor == AIOC__MAGIC_GROUP ||                         \
+                        (g)->armor == AIOC__MAGIC_YIELDER,                     \
+                    fn, "group")
+#define YIELDER_OK(y, fn)                                                      \
+  AIOC__ARMOR_OK(&(y)->g, AIOC__MAGIC_YIELDER, fn, "yielder")
 
 struct aioc_yielder {
   struct aioc_group g;
@@ -168,6 +177,12 @@ static int job_main(void *arg, void **result) {
   gjob *j = arg;
   void *value = NULL;
   int rc = j->fn(j->arg, &value);
+  if (rc > 0 && value) {
+    /* AIOC_NORESULT: no result, whatever value says; one stored anyway
+     * goes to the destructor, as for any task. */
+    if (j->g->result_free) j->g->result_free(value);
+    value = NULL;
+  }
   aioc_task *t = j->task;
   aioc__trun *r = t->r;
   const char *msg = rc < 0 && r->errmsg && r->errcode == rc ? r->errmsg : NULL;
@@ -354,6 +369,7 @@ int aioc_group_new(aioc_group **out, const aioc_group_options *opts) {
     aioc__free(g);
     return rc;
   }
+  AIOC__ARMOR_SET(g, AIOC__MAGIC_GROUP);
   *out = g;
   return 0;
 }
@@ -366,10 +382,12 @@ int aioc_pool_new(aioc_group **out, long n) {
 }
 
 int aioc_group_spawn(aioc_group *g, aioc_fn fn, void *arg) {
+  if (g && !GROUP_OK(g, "aioc_group_spawn")) return -EINVAL;
   return submit(g, fn, arg, false, NULL);
 }
 
 size_t aioc_group_pending(const aioc_group *g) {
+  if (g && !GROUP_OK(g, "aioc_group_pending")) return 0;
   return g ? atomic_load(&((aioc_group *)g)->pending) : 0;
 }
 
@@ -397,6 +415,7 @@ static bool condition(aioc_group *g) {
 }
 
 int aioc_group_join(aioc_group *g, double timeout) {
+  if (g && !GROUP_OK(g, "aioc_group_join")) return -EINVAL;
   if (!g || isnan(timeout) || timeout < 0) return -EINVAL;
   if (own_task(g)) return -EDEADLK;
   if (g->in_join || g->wp.waiting) return -EBUSY;
@@ -423,6 +442,7 @@ int aioc_group_join(aioc_group *g, double timeout) {
 }
 
 const char *aioc_group_error_message(const aioc_group *g) {
+  if (g && !GROUP_OK(g, "aioc_group_error_message")) return NULL;
   const char *msg = NULL;
   if (g && g->errors_reported) aioc__errlist_get(&g->errors, 0, NULL, &msg);
   return msg;
@@ -430,6 +450,7 @@ const char *aioc_group_error_message(const aioc_group *g) {
 
 int aioc_group_errors(const aioc_group *g, size_t i, int *code,
                       const char **message) {
+  if (g && !GROUP_OK(g, "aioc_group_errors")) return -EINVAL;
   if (!g) return -EINVAL;
   return aioc__errlist_get(&g->errors, i, code, message);
 }
@@ -447,6 +468,7 @@ static void drop_results(aioc_group *g) {
 }
 
 int aioc_group_close(aioc_group *g) {
+  if (g && !GROUP_OK(g, "aioc_group_close")) return -EINVAL;
   if (!g) return -EINVAL;
   g->closing = true;
   cancel_all(g);
@@ -476,10 +498,12 @@ static void group_destroy(aioc_group *g) {
   aioc__errlist_free(&g->errors);
   pthread_mutex_destroy(&g->lock);
   aioc__loop_unref(g->loop);
+  AIOC__ARMOR_SET(g, AIOC__MAGIC_DEAD);
   aioc__free(g);
 }
 
 void aioc_group_free(aioc_group *g) {
+  if (g && !GROUP_OK(g, "aioc_group_free")) return;
   if (!g) return;
   if (atomic_load(&g->pending) || g->ready_head || g->order_head) {
     int rc = aioc_group_close(g);
@@ -508,15 +532,18 @@ int aioc_yielder_new(aioc_yielder **out, int ordered,
   }
   y->g.yielder = true;
   y->g.ordered = ordered != 0;
+  AIOC__ARMOR_SET(&y->g, AIOC__MAGIC_YIELDER);
   *out = y;
   return 0;
 }
 
 int aioc_yielder_spawn(aioc_yielder *y, aioc_fn fn, void *arg) {
+  if (y && !YIELDER_OK(y, "aioc_yielder_spawn")) return -EINVAL;
   return y ? submit(&y->g, fn, arg, false, NULL) : -EINVAL;
 }
 
 int aioc_yielder_put(aioc_yielder *y, void *value) {
+  if (y && !YIELDER_OK(y, "aioc_yielder_put")) return -EINVAL;
   return y ? submit(&y->g, NULL, NULL, true, value) : -EINVAL;
 }
 
@@ -569,6 +596,10 @@ static int take(aioc_group *g, int *rc, void **item) {
 }
 
 int aioc_yielder_next(aioc_yielder *y, void **item, double timeout) {
+  if (y && !YIELDER_OK(y, "aioc_yielder_next")) {
+    if (item) *item = NULL;
+    return -EINVAL;
+  }
   if (item) *item = NULL;
   if (!y || !item || isnan(timeout) || timeout < 0) return -EINVAL;
   aioc_group *g = &y->g;
@@ -602,14 +633,17 @@ int aioc_yielder_next(aioc_yielder *y, void **item, double timeout) {
 }
 
 const char *aioc_yielder_error_message(const aioc_yielder *y) {
+  if (y && !YIELDER_OK(y, "aioc_yielder_error_message")) return NULL;
   return y ? y->g.last_msg : NULL;
 }
 
 int aioc_yielder_close(aioc_yielder *y) {
+  if (y && !YIELDER_OK(y, "aioc_yielder_close")) return -EINVAL;
   return y ? aioc_group_close(&y->g) : -EINVAL;
 }
 
 void aioc_yielder_free(aioc_yielder *y) {
+  if (y && !YIELDER_OK(y, "aioc_yielder_free")) return;
   if (y) aioc_group_free(&y->g);
 }
 
@@ -621,6 +655,10 @@ static void y_free(void *self) { aioc_yielder_free(self); }
 static const aioc_iter_vtable y_vt = {y_next, y_close, y_free};
 
 int aioc_yielder_iter(aioc_iter **out, aioc_yielder *y) {
+  if (y && !YIELDER_OK(y, "aioc_yielder_iter")) {
+    if (out) *out = NULL;
+    return -EINVAL;
+  }
   if (!y) {
     if (out) *out = NULL;
     return -EINVAL;

@@ -36,7 +36,10 @@ struct aioc_queue {
   aioc_free_fn item_free;
   aioc_loop *loop;
   int capacity;
+  AIOC__ARMOR_FIELD
 };
+
+#define QUEUE_OK(q, fn) AIOC__ARMOR_OK(q, AIOC__MAGIC_QUEUE, fn, "queue")
 
 /* ---- the buffer ---- */
 
@@ -189,16 +192,19 @@ int aioc_queue_new(aioc_queue **out, int capacity,
   aioc__wlist_init(&q->getters);
   aioc__wlist_init(&q->putters);
   aioc__wlist_init(&q->joiners);
+  AIOC__ARMOR_SET(q, AIOC__MAGIC_QUEUE);
   *out = q;
   return 0;
 }
 
 void aioc_queue_free(aioc_queue *q) {
+  if (q && !QUEUE_OK(q, "aioc_queue_free")) return;
   if (!q) return;
   aioc__sync_destroy_list(&q->getters);
   aioc__sync_destroy_list(&q->putters);
   aioc__sync_destroy_list(&q->joiners);
   drop_items(q->kind, q->b.ring, q->alloc, q->head, q->size, q->item_free);
+  AIOC__ARMOR_SET(q, AIOC__MAGIC_DEAD);
   aioc__free(q);
 }
 
@@ -257,6 +263,7 @@ static __attribute__((noinline)) int put_slow(aioc_queue *q, void *item,
 }
 
 int aioc_queue_put(aioc_queue *q, void *item, double timeout) {
+  if (q && !QUEUE_OK(q, "aioc_queue_put")) return -EINVAL;
   /* The common case, B5's: room in the ring, no getter waiting (getters
    * wait only on an empty queue), not shut down, timeout valid. */
   if (aioc__likely(q && q->kind == AIOC_QUEUE_FIFO && q->size < q->alloc &&
@@ -291,6 +298,10 @@ static __attribute__((noinline)) int get_slow(aioc_queue *q, void **item,
 }
 
 int aioc_queue_get(aioc_queue *q, void **item, double timeout) {
+  if (q && !QUEUE_OK(q, "aioc_queue_get")) {
+    if (item) *item = NULL;
+    return -EINVAL;
+  }
   /* The common case: a FIFO item and no putter to let in (putters wait
    * only on a full queue). */
   if (aioc__likely(q && item && q->kind == AIOC_QUEUE_FIFO && q->size &&
@@ -304,11 +315,13 @@ int aioc_queue_get(aioc_queue *q, void **item, double timeout) {
 }
 
 int aioc_queue_try_put(aioc_queue *q, void *item) {
+  if (q && !QUEUE_OK(q, "aioc_queue_try_put")) return -EINVAL;
   if (!q) return -EINVAL;
   return put_now(q, item);
 }
 
 int aioc_queue_try_get(aioc_queue *q, void **item) {
+  if (q && !QUEUE_OK(q, "aioc_queue_try_get")) return -EINVAL;
   if (item) *item = NULL;
   if (!q || !item) return -EINVAL;
   return get_now(q, item);
@@ -317,6 +330,7 @@ int aioc_queue_try_get(aioc_queue *q, void **item) {
 /* ---- task_done, join, shutdown ---- */
 
 int aioc_queue_task_done(aioc_queue *q) {
+  if (q && !QUEUE_OK(q, "aioc_queue_task_done")) return -EINVAL;
   if (!q) return -EINVAL;
   if (q->unfinished == 0) return AIOC_ESTATE;
   if (--q->unfinished == 0) aioc__sync_deliver_all(&q->joiners, 0);
@@ -324,6 +338,7 @@ int aioc_queue_task_done(aioc_queue *q) {
 }
 
 int aioc_queue_join(aioc_queue *q, double timeout) {
+  if (q && !QUEUE_OK(q, "aioc_queue_join")) return -EINVAL;
   if (!q || aioc__sync_bad_timeout(timeout)) return -EINVAL;
   if (q->unfinished == 0) return 0;
   aioc_task *t;
@@ -336,6 +351,7 @@ int aioc_queue_join(aioc_queue *q, double timeout) {
 }
 
 int aioc_queue_shutdown(aioc_queue *q, int immediate) {
+  if (q && !QUEUE_OK(q, "aioc_queue_shutdown")) return -EINVAL;
   if (!q) return -EINVAL;
   q->shutdown = true;
   void *buf = NULL;
@@ -398,6 +414,10 @@ static const aioc_iter_vtable queue_iter_vt = {
     queue_iter_next, queue_iter_close, queue_iter_free};
 
 int aioc_queue_iter(aioc_iter **out, aioc_queue *q) {
+  if (q && !QUEUE_OK(q, "aioc_queue_iter")) {
+    if (out) *out = NULL;
+    return -EINVAL;
+  }
   if (!q) {
     if (out) *out = NULL;
     return -EINVAL;
