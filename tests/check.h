@@ -5,6 +5,7 @@
 
 #include <aioc.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,6 +215,7 @@ static inline int check_main(int argc, char **argv, unsigned seconds) {
     return 2;
   }
   printf("%d passed, %d failed\n", passed, failed);
+  fflush(stdout);
   return failed != 0;
 }
 
@@ -222,6 +224,21 @@ static inline int check_main(int argc, char **argv, unsigned seconds) {
   int main(int argc, char **argv) {                                            \
     return check_main(argc, argv, seconds);                                    \
   }
+
+/* An allocator (aioc_set_allocator) that is libc's realloc, except that
+ * it fails the growth of an existing block (the timer heap) while
+ * check_fail_grow is set. Install it while no task record is alive
+ * (records come from the hook then). */
+__attribute__((unused)) static bool check_fail_grow;
+static inline void *check_grow_failing_realloc(void *ud, void *p, size_t n) {
+  (void)ud;
+  if (n == 0) {
+    free(p);
+    return NULL;
+  }
+  if (check_fail_grow && p) return NULL;
+  return realloc(p, n);
+}
 
 /* A loop for one test: virtual clock unless real is asked for. */
 static inline aioc_loop *test_loop(int virtual_clock) {

@@ -1718,19 +1718,6 @@ TEST(test_with_timeout) {
 
 /* ---- a timer that cannot be armed --------------------------------------- */
 
-/* Fails the growth of a block (the timer heap) while fail_grow is set;
- * the rest is libc's realloc, as the default allocator's. */
-static bool fail_grow;
-static void *grow_failing_realloc(void *ud, void *p, size_t n) {
-  (void)ud;
-  if (n == 0) {
-    free(p);
-    return NULL;
-  }
-  if (fail_grow && p) return NULL;
-  return realloc(p, n);
-}
-
 /* A guard 1000 s away completes the future a wait that went ahead without
  * its timer would otherwise hang on; the rest fills the heap. */
 static void guard_complete(void *arg) {
@@ -1754,7 +1741,7 @@ static int timer_nomem_main(void *arg, void **result) {
   /* A scope with no deadline yet, so that its reschedule needs room. */
   CHECK_RC(aioc_timeout_enter(&s, AIOC_FOREVER), 0);
   fill_timer_heap(f);
-  fail_grow = true;
+  check_fail_grow = true;
   CHECK_RC(aioc_sleep(5.0), -ENOMEM);
   aioc_scope *s2 = (aioc_scope *)&s2;
   CHECK_RC(aioc_timeout_enter(&s2, 5.0), -ENOMEM);
@@ -1772,7 +1759,7 @@ static int timer_nomem_main(void *arg, void **result) {
   aioc_as_completed_free(it);
   CHECK_RC(aioc_scope_reschedule(s, aioc_time() + 5.0), -ENOMEM);
   CHECK(aioc_scope_deadline(s) == AIOC_FOREVER); /* none was armed */
-  fail_grow = false;
+  check_fail_grow = false;
   CHECK_DBL(aioc_time(), 0.0, EPS);
   CHECK_EQ(aioc_future_state(f), AIOC_FUTURE_PENDING);
   CHECK_RC(aioc_scope_exit(s), 0);
@@ -1787,7 +1774,7 @@ static int timer_nomem_main(void *arg, void **result) {
 /* A wait whose timeout cannot be armed (the timer heap cannot grow) fails
  * with -ENOMEM at once, never waits without limit. */
 TEST(test_timer_nomem) {
-  aioc_set_allocator(grow_failing_realloc, NULL);
+  aioc_set_allocator(check_grow_failing_realloc, NULL);
   CHECK_RC(run_main(timer_nomem_main, NULL, NULL), 0);
   aioc_set_allocator(NULL, NULL);
 }

@@ -1111,20 +1111,6 @@ TEST(test_fp_state) {
 
 /* ---- a timer that cannot be armed ---- */
 
-/* Fails the growth of a block (the timer heap) while fail_grow is set;
- * the rest is libc's realloc, as the default allocator's. Installed
- * while no task record is alive (records come from the hook then). */
-static bool fail_grow;
-static void *grow_failing_realloc(void *ud, void *p, size_t n) {
-  (void)ud;
-  if (n == 0) {
-    free(p);
-    return NULL;
-  }
-  if (fail_grow && p) return NULL;
-  return realloc(p, n);
-}
-
 /* The heap filled to its capacity; the first timer, 1000 s away, sets
  * the event the bodies below wait for (without a timer of their own). */
 static aioc_event *nomem_ev;
@@ -1156,13 +1142,13 @@ static int gen_nomem_main(void *arg, void **result) {
   CHECK_RC(aioc_gen_new(&g, waits_for_event, NULL, NULL), 0);
   fill_timer_heap(aioc_get_running_loop());
   /* The body starts and blocks: the lazy deadline cannot be armed. */
-  fail_grow = true;
+  check_fail_grow = true;
   CHECK_RC(aioc_gen_next(g, &it, 0.05), -ENOMEM);
   CHECK_DBL(aioc_time(), 0.0, 1e-9);
   /* The body is busy (it kept its place): the deadline is armed first. */
   CHECK_RC(aioc_gen_next(g, &it, 0.05), -ENOMEM);
   CHECK_DBL(aioc_time(), 0.0, 1e-9);
-  fail_grow = false;
+  check_fail_grow = false;
   CHECK(!aioc_event_is_set(nomem_ev));
   /* Nothing was lost: the same item comes when asked without a limit. */
   CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), 0);
@@ -1176,7 +1162,7 @@ static int gen_nomem_main(void *arg, void **result) {
  * -ENOMEM at once, from a task and from plain code, instead of waiting
  * as long as the body takes. */
 TEST(test_gen_timer_nomem) {
-  aioc_set_allocator(grow_failing_realloc, NULL);
+  aioc_set_allocator(check_grow_failing_realloc, NULL);
   CHECK_RC(aioc_event_new(&nomem_ev), 0);
   CHECK_RC(run_main(gen_nomem_main, NULL, NULL), 0);
   aioc_event_free(nomem_ev);
@@ -1187,9 +1173,9 @@ TEST(test_gen_timer_nomem) {
   void *it = NULL;
   CHECK_RC(aioc_gen_new(&g, waits_for_event, NULL, NULL), 0);
   fill_timer_heap(loop);
-  fail_grow = true;
+  check_fail_grow = true;
   CHECK_RC(aioc_gen_next(g, &it, 0.05), -ENOMEM);
-  fail_grow = false;
+  check_fail_grow = false;
   CHECK_DBL(aioc_loop_time(loop), 0.0, 1e-9);
   CHECK(!aioc_event_is_set(nomem_ev));
   CHECK_RC(aioc_gen_next(g, &it, AIOC_FOREVER), 0);

@@ -916,19 +916,6 @@ TEST(test_overflow_names_task) {
 
 /* ---- a timer that cannot be armed ---- */
 
-/* Fails the growth of a block (the timer heap) while fail_grow is set;
- * the rest is libc's realloc, as the default allocator's. */
-static bool fail_grow;
-static void *grow_failing_realloc(void *ud, void *p, size_t n) {
-  (void)ud;
-  if (n == 0) {
-    free(p);
-    return NULL;
-  }
-  if (fail_grow && p) return NULL;
-  return realloc(p, n);
-}
-
 /* Fills the loop's timer heap to its capacity, the first timer being a
  * guard 1000 s away that makes the condition true (so a wait that went
  * ahead without its timer ends then instead of hanging). */
@@ -956,16 +943,16 @@ static int waitpoint_nomem_main(void *arg, void **result) {
   (void)result;
   aioc__waitpoint *wp = arg;
   fill_timer_heap(aioc_get_running_loop());
-  fail_grow = true;
+  check_fail_grow = true;
   int rc = aioc__waitpoint_wait(wp, guard_cond, NULL, 5.0, false);
-  fail_grow = false;
+  check_fail_grow = false;
   CHECK_RC(rc, -ENOMEM);
   CHECK_DBL(aioc_time(), 0.0, 1e-9);
   CHECK(!guard_fired);
   /* Without a timeout no timer is needed. */
-  fail_grow = true;
+  check_fail_grow = true;
   CHECK_RC(aioc__waitpoint_wait(wp, guard_cond, NULL, AIOC_FOREVER, false), 0);
-  fail_grow = false;
+  check_fail_grow = false;
   CHECK_DBL(aioc_time(), 1000.0, 1e-9);
   return 0;
 }
@@ -974,7 +961,7 @@ static int waitpoint_nomem_main(void *arg, void **result) {
  * merge next use it) fails with -ENOMEM when its timer cannot be armed,
  * in a task and in plain code, instead of waiting without limit. */
 TEST(test_waitpoint_timer_nomem) {
-  aioc_set_allocator(grow_failing_realloc, NULL);
+  aioc_set_allocator(check_grow_failing_realloc, NULL);
   aioc_loop *loop = test_loop(1);
   aioc__waitpoint wp;
   aioc__waitpoint_init(&wp, loop);
@@ -987,9 +974,9 @@ TEST(test_waitpoint_timer_nomem) {
   /* Plain code, the loop not running. */
   fill_timer_heap(loop);
   double t0 = aioc_loop_time(loop);
-  fail_grow = true;
+  check_fail_grow = true;
   int rc = aioc__waitpoint_wait(&wp, guard_cond, NULL, 5.0, false);
-  fail_grow = false;
+  check_fail_grow = false;
   CHECK_RC(rc, -ENOMEM);
   CHECK_DBL(aioc_loop_time(loop), t0, 1e-9);
   CHECK(!guard_fired);
