@@ -5,6 +5,7 @@
 
 #include "check.h"
 #include "task/task.h" /* the loop's timer heap */
+#include "timer_fill.h"
 
 static aioc_run_options vopts(void) {
   aioc_run_options o = {.loop.virtual_clock = 1};
@@ -1110,22 +1111,6 @@ TEST(test_fp_state) {
 }
 
 /* ---- a timer that cannot be armed ---- */
-
-/* The heap filled to its capacity; the first timer, 1000 s away, sets
- * the event the bodies below wait for (without a timer of their own). */
-static aioc_event *nomem_ev;
-static void nomem_guard(void *arg) {
-  (void)arg;
-  aioc_event_set(nomem_ev);
-}
-static void nop_cb(void *arg) {
-  (void)arg;
-}
-static void fill_timer_heap(aioc_loop *loop) {
-  CHECK_RC(aioc_call_later(NULL, loop, 1000, nomem_guard, NULL), 0);
-  for (int i = 1; loop->nheap < loop->capheap; i++)
-    CHECK_RC(aioc_call_later(NULL, loop, 1000 + i, nop_cb, NULL), 0);
-}
 
 static int waits_for_event(void *arg, aioc_gen *g) {
   (void)arg;

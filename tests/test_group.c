@@ -4,6 +4,7 @@
 
 #include "check.h"
 #include "task/task.h" /* the loop's timer heap */
+#include "timer_fill.h"
 
 static int running, max_running, finished, cleaned;
 
@@ -621,22 +622,6 @@ static void *test_realloc(void *ud, void *p, size_t n) {
   if ((fail_grow && p) || fail_all) return NULL;
   if (fail_nth > 0 && --fail_nth == 0) return NULL;
   return realloc(p, n);
-}
-
-/* The heap filled to its capacity; the first timer, 1000 s away, sets
- * the event the tasks below wait for (without a timer of their own). */
-static aioc_event *nomem_ev;
-static void nomem_guard(void *arg) {
-  (void)arg;
-  aioc_event_set(nomem_ev);
-}
-static void nop_cb(void *arg) {
-  (void)arg;
-}
-static void fill_timer_heap(aioc_loop *loop) {
-  CHECK_RC(aioc_call_later(NULL, loop, 1000, nomem_guard, NULL), 0);
-  for (int i = 1; loop->nheap < loop->capheap; i++)
-    CHECK_RC(aioc_call_later(NULL, loop, 1000 + i, nop_cb, NULL), 0);
 }
 
 static int waits_for_event(void *arg, void **result) {
