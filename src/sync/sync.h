@@ -19,13 +19,13 @@
 
 /* A FIFO of waiters, with its length. */
 typedef struct aioc__wlist {
-  aioc__link head;
+  aioc__list head;
   size_t n;
 } aioc__wlist;
 
 typedef struct aioc__swait {
   aioc__wait w;
-  aioc__link link;
+  aioc__list link;
   aioc__timer tm;       /* the per-call timeout */
   aioc__wlist *list;    /* the list it waits on; NULL once it left */
   aioc_task *t;
@@ -35,7 +35,7 @@ typedef struct aioc__swait {
 } aioc__swait;
 
 static inline void aioc__wlist_init(aioc__wlist *l) {
-  l->head.next = l->head.prev = &l->head;
+  aioc__list_init(&l->head);
   l->n = 0;
 }
 
@@ -45,8 +45,7 @@ static inline aioc__swait *aioc__wlist_first(aioc__wlist *l) {
 
 static inline void aioc__wlist_del(aioc__swait *s) {
   if (!s->list) return;
-  s->link.prev->next = s->link.next;
-  s->link.next->prev = s->link.prev;
+  aioc__list_del(&s->link);
   s->list->n--;
   s->list = NULL;
 }

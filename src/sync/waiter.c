@@ -30,11 +30,7 @@ int aioc__sync_enqueue(aioc_task *t, aioc__swait *s, aioc__wlist *list,
     rc = aioc__timer_arm(t->f.loop, &s->tm, deadline);
     if (rc < 0) return rc;
   }
-  aioc__link *h = &list->head;
-  s->link.prev = h->prev;
-  s->link.next = h;
-  h->prev->next = &s->link;
-  h->prev = &s->link;
+  aioc__list_push_back(&list->head, &s->link);
   list->n++;
   s->list = list;
   return 0;

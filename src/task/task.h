@@ -7,11 +7,9 @@
 /* Something waiting for a future: notified (without running user code)
  * when the future completes. Nodes usually live on the waiting task's
  * stack. The waiters of a future form a ring; the future points at the
- * first one (NULL: none). next is NULL while a waiter is detached. */
-typedef struct aioc__link {
-  struct aioc__link *next, *prev;
-} aioc__link;
-
+ * first one (NULL: none). next is NULL while a waiter is detached. (A
+ * headless ring keeps the future, and so the 64-byte task record, one
+ * pointer smaller than a list head of src/util/list.h would.) */
 typedef struct aioc__waiter aioc__waiter;
 struct aioc__waiter {
   aioc__waiter *next, *prev;
