@@ -256,13 +256,9 @@ def parse_docs(root):
 def synopsis_functions(section):
     """Names declared with AIOC_API in a section's Synopsis blocks."""
     names = []
-    for b in section.blocks:
-        if b.subsection and b.subsection.lower().startswith("synopsis"):
-            text = strip_c_comments(b.text)
-            for m in re.finditer(r"\bAIOC_API\b[^;{]*", text):
-                name = declared_function(m.group(0)[len("AIOC_API"):])
-                if name and name not in names:
-                    names.append(name)
+    for name, _ in synopsis_declarations(section):
+        if name not in names:
+            names.append(name)
     return names
 
 

@@ -298,12 +298,7 @@ static void task_abandon(aioc__live *n) {
   }
   /* Its code never runs again, so nobody else can free the scopes it
    * holds open (a task that ends by itself leaves them to their owner). */
-  while (r->scopes) {
-    aioc_scope *s = r->scopes;
-    aioc__scope_unlink(s);
-    AIOC__ARMOR_SET(s, AIOC__MAGIC_DEAD);
-    aioc__free(s);
-  }
+  while (r->scopes) aioc_scope_free(r->scopes);
   /* Put back on the live list so that task_complete can unlink it. */
   aioc__live_add(loop, &r->live, &aioc__task_live_ops);
   task_complete(t, -ECANCELED, NULL, NULL);
