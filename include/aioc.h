@@ -17,10 +17,12 @@
  *                   slab.c (task records), error.c (version, error names)
  *   src/coro/       coro.h, coro.c, stack.c (guarded, pooled stacks),
  *                   switch_x86_64.S, switch_aarch64.S (context switch)
- *   src/loop/       loop.h, loop.c (iteration, epoll, thread-safe calls,
- *                   clock, implicit loop, reports), timer.c (timer heap)
- *   src/task/       task.h, future.c, task.c, scope.c, waitpoint.c (one
- *                   waiter with a timeout), errlist.c (error lists),
+ *   src/loop/       loop.h, loop.c (creation, close, implicit loop),
+ *                   clock.c, timer.c (timer heap), handle.c, tscall.c
+ *                   (thread-safe calls), poll.c (epoll), run.c
+ *                   (iterations), report.c
+ *   src/task/       task.h, future.c, task.c, scope.c, twait.c (the one
+ *                   timed wait, the waitpoint), errlist.c (error lists),
  *                   run.c (run_until_complete, block_on, aioc_run)
  *   src/combine/    sleep.c, gather.c, wait.c, taskgroup.c
  *   src/gen/        gen.h, gen.c, iter.c (interface, timed wrapper),

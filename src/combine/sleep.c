@@ -3,23 +3,6 @@
 
 #include "../task/task.h"
 
-typedef struct sleepw {
-  aioc__wait w;
-  aioc__timer tm;
-  aioc_task *t;
-} sleepw;
-
-static void sleep_fire(aioc_loop *loop, aioc__timer *tm) {
-  (void)loop;
-  sleepw *s = aioc__container_of(tm, sleepw, tm);
-  aioc__task_wake(s->t, 0);
-}
-
-static void sleep_unhook(aioc_task *t, aioc__wait *w) {
-  sleepw *s = aioc__container_of(w, sleepw, w);
-  aioc__timer_disarm(t->f.loop, &s->tm);
-}
-
 int aioc_sleep(double seconds) {
   if (isnan(seconds) || seconds < 0) return -EINVAL;
   aioc_task *t = aioc__current();
@@ -30,12 +13,12 @@ int aioc_sleep(double seconds) {
     aioc__task_yield(t);
     return 0;
   }
-  sleepw s = {.w.unhook = sleep_unhook, .t = t};
-  aioc__timer_init(&s.tm, sleep_fire);
-  rc = aioc__timer_arm(t->f.loop, &s.tm,
+  aioc__twait tw;
+  aioc__twait_init(&tw, t, NULL, 0); /* the timer ends it well */
+  rc = aioc__twait_arm(&tw, t->f.loop,
                        aioc__deadline_after(t->f.loop, seconds));
   if (rc < 0) return rc;
-  return aioc__task_suspend(t, &s.w);
+  return aioc__twait_suspend(&tw);
 }
 
 int aioc_wait_for(aioc_future *f, void **result, double timeout) {

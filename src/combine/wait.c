@@ -4,60 +4,31 @@
 
 #include "../task/task.h"
 
-/* ---- a timer that wakes a task with a positive "timed out" code ---- */
-
+/* A wait woken by its timer returns this positive code ("timed out",
+ * not an error: the caller reports what is done so far). */
 #define WOKEN_BY_TIMER 1
 
-typedef struct waitw {
-  aioc__wait w;
-  aioc__timer tm;
-  aioc_task *t;
-} waitw;
-
-static void waitw_fire(aioc_loop *loop, aioc__timer *tm) {
-  (void)loop;
-  waitw *ww = aioc__container_of(tm, waitw, tm);
-  if (aioc__task_waits_on(ww->t, &ww->w))
-    aioc__task_wake(ww->t, WOKEN_BY_TIMER);
-}
-
-static void waitw_unhook(aioc_task *t, aioc__wait *w) {
-  waitw *ww = aioc__container_of(w, waitw, w);
-  aioc__timer_disarm(t->f.loop, &ww->tm);
-}
-
 /* Suspends until woken by a notify, the timer, or an interruption. */
-static int waitw_park(waitw *ww, int64_t deadline) {
-  aioc_task *t = ww->t;
+static int park(aioc__twait *tw, int64_t deadline) {
+  aioc_task *t = tw->t;
   int rc = aioc__task_check(t);
   if (rc) return rc;
   if (deadline != AIOC__NEVER) {
     if (deadline <= aioc__now(t->f.loop)) return WOKEN_BY_TIMER;
-    rc = aioc__timer_arm(t->f.loop, &ww->tm, deadline);
-    if (rc < 0) return rc;
+    if (!aioc__twait_armed(tw) && aioc__twait_arm(tw, t->f.loop, deadline) < 0)
+      return -ENOMEM;
   }
-  rc = aioc__task_suspend(t, &ww->w);
-  aioc__timer_disarm(t->f.loop, &ww->tm);
-  return rc;
+  return aioc__twait_suspend(tw);
 }
 
-static void waitw_init(waitw *ww, aioc_task *t) {
-  ww->w.unhook = waitw_unhook;
-  ww->t = t;
-  aioc__timer_init(&ww->tm, waitw_fire);
-}
-
-static void waitw_notify_task(waitw *ww) {
-  if (aioc__task_waits_on(ww->t, &ww->w)) {
-    aioc__timer_disarm(ww->t->f.loop, &ww->tm);
-    aioc__task_wake(ww->t, 0);
-  }
+static void notify_task(aioc__twait *tw) {
+  if (aioc__twait_is_parked(tw)) aioc__twait_wake(tw, 0);
 }
 
 /* ---- wait ---- */
 
 typedef struct wstate {
-  waitw ww;
+  aioc__twait tw;
   aioc_wait_when when;
   size_t pending;
   bool met;
@@ -78,7 +49,7 @@ static void wait_notify(aioc__waiter *n, aioc_future *f) {
   if (s->pending == 0 || s->when == AIOC_WAIT_FIRST_COMPLETED ||
       (s->when == AIOC_WAIT_FIRST_EXCEPTION && is_exception(f))) {
     s->met = true;
-    waitw_notify_task(&s->ww);
+    notify_task(&s->tw);
   }
 }
 
@@ -99,7 +70,7 @@ int aioc_wait(aioc_future *const *fs, size_t n, aioc_wait_when when,
       return -EINVAL;
 
   wstate s = {.when = when};
-  waitw_init(&s.ww, t);
+  aioc__twait_init(&s.tw, t, NULL, WOKEN_BY_TIMER);
   wnode *nodes = n ? aioc__calloc(n, sizeof *nodes) : NULL;
   if (n && !nodes) return -ENOMEM;
   for (size_t i = 0; i < n; i++) {
@@ -118,9 +89,10 @@ int aioc_wait(aioc_future *const *fs, size_t n, aioc_wait_when when,
   int rc = 0;
   int64_t deadline = aioc__deadline_after(t->f.loop, timeout);
   while (!s.met) {
-    rc = waitw_park(&s.ww, deadline);
+    rc = park(&s.tw, deadline);
     if (rc != 0) break;
   }
+  aioc__twait_disarm(&s.tw, t->f.loop);
   for (size_t i = 0; i < n; i++) aioc__future_del_waiter(&nodes[i].n);
   aioc__free(nodes);
   if (rc < 0) return rc;
@@ -156,7 +128,7 @@ struct aioc_as_completed {
   size_t qhead, qtail;
   size_t delivered;
   int64_t deadline;
-  waitw *waiting; /* the waiting task's parked state, or NULL */
+  aioc__twait *waiting; /* the waiting task's wait, or NULL */
   AIOC__ARMOR_FIELD
 };
 
@@ -168,7 +140,7 @@ static void ac_notify(aioc__waiter *n, aioc_future *f) {
   acnode *node = aioc__container_of(n, acnode, n);
   aioc_as_completed *it = node->it;
   it->queue[it->qtail++] = node->i;
-  if (it->waiting) waitw_notify_task(it->waiting);
+  if (it->waiting) notify_task(it->waiting);
 }
 
 int aioc_as_completed_new(aioc_as_completed **out, aioc_future *const *fs,
@@ -231,11 +203,12 @@ int aioc_as_completed_next(aioc_as_completed *it, aioc_future **f,
     if (it->waiting) return -EBUSY;
     int64_t deadline = aioc__deadline_after(it->loop, item_timeout);
     if (it->deadline < deadline) deadline = it->deadline;
-    waitw ww;
-    waitw_init(&ww, t);
-    it->waiting = &ww;
+    aioc__twait tw;
+    aioc__twait_init(&tw, t, NULL, WOKEN_BY_TIMER);
+    it->waiting = &tw;
     int rc = 0;
-    while (it->qhead == it->qtail && rc == 0) rc = waitw_park(&ww, deadline);
+    while (it->qhead == it->qtail && rc == 0) rc = park(&tw, deadline);
+    aioc__twait_disarm(&tw, t->f.loop);
     it->waiting = NULL;
     if (it->qhead == it->qtail) return rc == WOKEN_BY_TIMER ? -ETIMEDOUT : rc;
   }

@@ -18,14 +18,13 @@
 
 enum { G_NEW, G_PARKED, G_BUSY, G_DONE };
 
-/* A consumer waiting for an item (task or plain code). */
+/* A consumer waiting for an item (task or plain code). Its timer is armed
+ * lazily (see above); its detach leaves the generator. */
 typedef struct genwait {
-  aioc__wait w;
-  aioc__timer tm;
+  aioc__twait tw; /* tw.t: the consumer task, NULL for plain code */
   aioc_gen *g;
-  aioc_task *t; /* NULL: plain code */
   double timeout;
-  bool armed, delivered, timed_out;
+  bool delivered;
   bool nomem; /* plain code: the timer could not be armed */
   int rc;
   void *item;
@@ -58,17 +57,6 @@ struct aioc_gen {
 
 /* ---- the consumer's wait ---- */
 
-static void cw_fire(aioc_loop *loop, aioc__timer *tm) {
-  (void)loop;
-  genwait *cw = aioc__container_of(tm, genwait, tm);
-  if (cw->t) {
-    aioc__task_interrupt(cw->t, -ETIMEDOUT);
-  } else {
-    cw->timed_out = true;
-    cw->g->cw = NULL;
-  }
-}
-
 /* The consumer is resumed by the loop instead of by its body (timeout,
  * cancellation, the body's end): it continues with the floating-point
  * control state its body has (they are one logical thread), which the
@@ -76,36 +64,34 @@ static void cw_fire(aioc_loop *loop, aioc__timer *tm) {
 static void cw_take_fpenv(genwait *cw) {
   aioc_task *b = cw->g->task;
   bool saved = b && aioc__task_started(b) && b->f.tstate != T_RUNNING;
-  aioc__coro_fpenv_adopt(&cw->t->r->coro, saved ? &b->r->coro : NULL);
+  aioc__coro_fpenv_adopt(&cw->tw.t->r->coro, saved ? &b->r->coro : NULL);
 }
 
-static void cw_unhook(aioc_task *t, aioc__wait *w) {
-  genwait *cw = aioc__container_of(w, genwait, w);
-  if (cw->armed) aioc__timer_disarm(t->f.loop, &cw->tm);
+/* Timeout, cancellation, the loop's close (for plain code: the timeout):
+ * the consumer stops waiting for this generator. */
+static void cw_detach(aioc__twait *tw) {
+  genwait *cw = aioc__container_of(tw, genwait, tw);
   if (cw->g->cw == cw) cw->g->cw = NULL;
-  cw_take_fpenv(cw);
+  if (tw->t) cw_take_fpenv(cw);
 }
 
 /* Only the fields every request needs: this is the per-item path. */
 static inline void cw_init(genwait *cw, aioc_gen *g, aioc_task *t,
                            double timeout) {
-  cw->w.unhook = cw_unhook;
+  aioc__twait_init(&cw->tw, t, cw_detach, -ETIMEDOUT);
   cw->g = g;
-  cw->t = t;
   cw->timeout = timeout;
-  cw->armed = cw->delivered = cw->timed_out = cw->nomem = false;
+  cw->delivered = cw->nomem = false;
 }
 
 /* Arms the consumer's deadline: 0, or -ENOMEM when the timer cannot be
  * armed (a consumer with a timeout must then not wait at all). */
 static int cw_arm(genwait *cw) {
-  if (cw->armed || cw->timeout == AIOC_FOREVER) return 0;
-  aioc__timer_init(&cw->tm, cw_fire);
-  if (aioc__timer_arm(cw->g->loop, &cw->tm,
-                      aioc__deadline_after(cw->g->loop, cw->timeout)) < 0)
-    return -ENOMEM;
-  cw->armed = true;
-  return 0;
+  if (aioc__twait_armed(&cw->tw) || cw->tw.expired ||
+      cw->timeout == AIOC_FOREVER)
+    return 0;
+  return aioc__twait_arm(&cw->tw, cw->g->loop,
+                         aioc__deadline_after(cw->g->loop, cw->timeout));
 }
 
 /* The body is about to block in the loop: its consumer's deadline starts
@@ -116,8 +102,8 @@ static void gen_blocked(aioc_task *t) {
   genwait *cw = g->cw;
   if (!cw) return;
   if (cw_arm(cw) < 0) {
-    if (cw->t) {
-      aioc__task_interrupt(cw->t, -ENOMEM);
+    if (cw->tw.t) {
+      aioc__task_interrupt(cw->tw.t, -ENOMEM);
     } else {
       cw->nomem = true;
       g->cw = NULL;
@@ -126,7 +112,8 @@ static void gen_blocked(aioc_task *t) {
   }
   /* A consumer that is itself a generator's body blocks too: so does its
    * own consumer, and so on outwards. */
-  if (g->cw->t && aioc__task_has_on_block(g->cw->t)) gen_blocked(g->cw->t);
+  aioc_task *ct = g->cw->tw.t;
+  if (ct && aioc__task_has_on_block(ct)) gen_blocked(ct);
 }
 
 /* Hands an outcome to the waiting consumer without switching to it. */
@@ -136,7 +123,7 @@ static genwait *deliver(aioc_gen *g, int rc, void *item) {
   cw->rc = rc;
   cw->item = item;
   cw->delivered = true;
-  if (cw->armed) aioc__timer_disarm(g->loop, &cw->tm);
+  aioc__twait_disarm(&cw->tw, g->loop);
   return cw;
 }
 
@@ -174,8 +161,8 @@ static void finish(aioc_gen *g, int rc) {
   if (rc != 0) drop_return(g); /* only a body that ended well returns */
   aioc_task *self = g->task;
   if (rc < 0 && self->r->errmsg && self->r->errcode == rc) {
-    if (g->cw && g->cw->t)
-      aioc__task_set_errmsg(g->cw->t, rc, aioc__strdup(self->r->errmsg));
+    if (g->cw && g->cw->tw.t)
+      aioc__task_set_errmsg(g->cw->tw.t, rc, aioc__strdup(self->r->errmsg));
     else /* for plain code, or a later request */
       g->end_msg = aioc__strdup(self->r->errmsg);
   }
@@ -183,9 +170,9 @@ static void finish(aioc_gen *g, int rc) {
     genwait *cw = deliver(g, rc == 0 || rc == -ECANCELED ? AIOC_EXHAUSTED : rc,
                           NULL);
     g->end_delivered = true;
-    if (cw->t) {
+    if (cw->tw.t) {
       cw_take_fpenv(cw); /* the body runs: its state is the current one */
-      aioc__task_wake(cw->t, 0);
+      aioc__task_wake(cw->tw.t, 0);
     }
   }
   if (g->orphan) gen_free_struct(g);
@@ -197,14 +184,11 @@ AIOC__HANDOFF int aioc_gen_yield(aioc_gen *g, void *value, void **sent) {
   genwait *cw0;
   if (aioc__likely(g && t && t == g->task && !g->closing &&
                    !t->f.cancel_requested &&
-                   !t->r->scopes && (cw0 = g->cw) != NULL && cw0->t)) {
+                   !t->r->scopes && (cw0 = g->cw) != NULL && cw0->tw.t)) {
     /* The common case on its own: straight back to a waiting consumer. */
     g->state = G_PARKED;
     deliver(g, 0, value);
-    cw0->t->r->wake_rc = 0;
-    t->r->wait = &g->park;
-    t->f.tstate = T_SUSPENDED;
-    int rc = aioc__task_resume_now(t, cw0->t);
+    int rc = aioc__task_switch_to(t, &g->park, cw0->tw.t, 0);
     if (rc == 0 && sent) *sent = g->resume_val;
     g->resume_val = NULL;
     return rc;
@@ -227,13 +211,10 @@ AIOC__HANDOFF int aioc_gen_yield(aioc_gen *g, void *value, void **sent) {
   }
   g->state = G_PARKED;
   genwait *cw = g->cw;
-  if (cw && cw->t) {
+  if (cw && cw->tw.t) {
     /* Straight back to the consumer task. */
     deliver(g, 0, value);
-    cw->t->r->wake_rc = 0;
-    t->r->wait = &g->park;
-    t->f.tstate = T_SUSPENDED;
-    rc = aioc__task_resume_now(t, cw->t);
+    rc = aioc__task_switch_to(t, &g->park, cw->tw.t, 0);
   } else {
     if (cw)
       deliver(g, 0, value); /* plain code: the loop run ends */
@@ -306,7 +287,7 @@ static int ensure_task(aioc_gen *g) {
 
 static bool plain_done(void *arg) {
   genwait *cw = arg;
-  return cw->delivered || cw->timed_out || cw->nomem;
+  return cw->delivered || cw->tw.expired || cw->nomem;
 }
 
 /* Plain code received the body's error: its message goes to
@@ -334,12 +315,11 @@ static int ended(aioc_gen *g) {
   return AIOC_EXHAUSTED;
 }
 
-/* Makes the body handle a request: how is what its yield returns (0, a
- * thrown code, AIOC_EGENEXIT). */
-static void resume_body(aioc_gen *g, int how, void *val) {
+/* The body is about to handle a request (its yield returns val in
+ * *sent; the code it returns is given to its wake-up). */
+static void resume_body(aioc_gen *g, void *val) {
   g->resume_val = val;
   g->state = G_BUSY;
-  if (g->task->f.tstate != T_CREATED) g->task->r->wake_rc = how;
 }
 
 /* What a request returns once the consumer runs again. */
@@ -392,29 +372,23 @@ AIOC__HANDOFF static int request(aioc_gen *g, int how, void *val,
   cw_init(&cw, g, c, timeout);
   if (c) {
     g->cw = &cw;
-    c->r->wait = &cw.w;
-    c->f.tstate = T_SUSPENDED;
     if (g->state == G_BUSY) {
       /* Still producing since an earlier timeout: wait for it. */
-      c->r->wait = NULL;
       if (cw_arm(&cw) < 0) {
-        c->f.tstate = T_RUNNING;
         g->cw = NULL;
         return -ENOMEM;
       }
-      rc = aioc__task_suspend(c, &cw.w);
+      rc = aioc__twait_suspend(&cw.tw);
     } else if (g->state == G_PARKED) {
-      resume_body(g, how, val);
-      rc = aioc__task_resume_now(c, g->task);
+      resume_body(g, val);
+      rc = aioc__task_switch_to(c, &cw.tw.w, g->task, how);
     } else {
-      resume_body(g, how, val);
-      rc = aioc__task_transfer(c, g->task);
+      resume_body(g, val);
+      rc = aioc__task_transfer(c, &cw.tw.w, g->task);
       if (rc < 0 && !cw.delivered && g->state != G_DONE &&
           g->task->f.tstate == T_FINISHED) {
         /* The body could not start (no stack, or cancelled first): the
          * consumer never left; the generator is over. */
-        c->r->wait = NULL;
-        c->f.tstate = T_RUNNING;
         g->cw = NULL;
         g->state = G_DONE;
         g->end_rc = rc;
@@ -429,8 +403,7 @@ AIOC__HANDOFF static int request(aioc_gen *g, int how, void *val,
     g->cw = &cw;
     if (g->state != G_BUSY) {
       bool fresh = g->state == G_NEW;
-      if (g->state == G_PARKED) g->task->r->wait = NULL;
-      resume_body(g, how, val);
+      resume_body(g, val);
       if (fresh) {
         aioc__task_push(g->task);
       } else {
@@ -438,7 +411,7 @@ AIOC__HANDOFF static int request(aioc_gen *g, int how, void *val,
       }
     }
     rc = aioc__loop_run(g->loop, plain_done, &cw);
-    if (cw.armed) aioc__timer_disarm(g->loop, &cw.tm);
+    aioc__twait_disarm(&cw.tw, g->loop);
     if (g->cw == &cw) g->cw = NULL;
     if (rc == 0 && !cw.delivered) rc = cw.nomem ? -ENOMEM : -ETIMEDOUT;
     if (cw.delivered && cw.rc < 0 && g->state == G_DONE) plain_end_msg(g);
@@ -457,10 +430,8 @@ AIOC__HANDOFF int aioc_gen_next(aioc_gen *g, void **item, double timeout) {
     genwait cw;
     cw_init(&cw, g, c, timeout);
     g->cw = &cw;
-    c->r->wait = &cw.w;
-    c->f.tstate = T_SUSPENDED;
-    resume_body(g, 0, NULL);
-    int rc = aioc__task_resume_now(c, g->task);
+    resume_body(g, NULL);
+    int rc = aioc__task_switch_to(c, &cw.tw.w, g->task, 0);
     if (aioc__likely(cw.delivered)) {
       if (item) *item = cw.item;
       return cw.rc;
@@ -499,8 +470,7 @@ static void request_close(aioc_gen *g, const char *why) {
   g->closing = true;
   if (g->state == G_PARKED) {
     g->exit_sent = true;
-    g->task->r->wait = NULL;
-    resume_body(g, AIOC_EGENEXIT, NULL);
+    resume_body(g, NULL);
     aioc__task_wake(g->task, AIOC_EGENEXIT);
   } else {
     aioc_task_cancel(g->task, why);

@@ -60,7 +60,7 @@ static int wait_until(aioc_condition *c, aioc_task *t, int64_t deadline) {
   int rc = aioc__sync_enqueue(t, &s, &c->waiters, deadline);
   if (rc) return rc;
   aioc__lock_release(l);
-  rc = aioc__task_suspend(t, &s.w);
+  rc = aioc__twait_suspend(&s.tw);
   /* c may be gone now: only l (if it is not c's) and s are used. */
   if (s.gone && own) return -ECANCELED;
   bool lock_gone;

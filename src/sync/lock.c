@@ -40,7 +40,7 @@ int aioc__lock_acquire(aioc_lock *l, aioc_task *t, double timeout,
 void aioc__lock_release(aioc_lock *l) {
   aioc__swait *s = aioc__wlist_first(&l->waiters);
   if (s) {
-    l->owner = s->t;
+    l->owner = s->tw.t;
     aioc__sync_deliver(s, 0);
   } else {
     l->owner = NULL;

@@ -24,11 +24,9 @@ typedef struct aioc__wlist {
 } aioc__wlist;
 
 typedef struct aioc__swait {
-  aioc__wait w;
+  aioc__twait tw;       /* the task, and the per-call timeout */
   aioc__list link;
-  aioc__timer tm;       /* the per-call timeout */
   aioc__wlist *list;    /* the list it waits on; NULL once it left */
-  aioc_task *t;
   void *item;           /* queues: the item handed to a getter / offered */
   intptr_t aux;         /* barrier: the arrival index */
   bool gone;            /* the primitive was freed under it */
@@ -53,9 +51,7 @@ static inline void aioc__wlist_del(aioc__swait *s) {
 /* Wakes the waiter s with rc (0: what it waited for was handed over).
  * It leaves its list first. */
 static inline void aioc__sync_deliver(aioc__swait *s, int rc) {
-  aioc__wlist_del(s);
-  if (s->tm.idx != AIOC__NOTIMER) aioc__timer_disarm(s->t->f.loop, &s->tm);
-  aioc__task_wake(s->t, rc);
+  aioc__twait_wake(&s->tw, rc); /* detach: aioc__wlist_del */
 }
 
 /* Delivers rc to every waiter of l (in order); returns how many. */
@@ -85,7 +81,7 @@ static inline int64_t aioc__sync_deadline(aioc_task *t, double timeout) {
 /* Queues the current task t on list as s (filled in here; s->item and
  * s->aux as the caller set them) with a timer for deadline (loop ns,
  * AIOC__NEVER: none). Returns 0 when queued (the caller then suspends with
- * aioc__task_suspend(t, &s->w)), or, queuing nothing: -ECANCELED /
+ * aioc__twait_suspend(&s->tw)), or, queuing nothing: -ECANCELED /
  * -ETIMEDOUT (already cancelled, a deadline in scope passed, or deadline
  * not in the future), -ENOMEM (no room for the timer). s->gone is false
  * either way. */
@@ -98,7 +94,7 @@ AIOC_HIDDEN int aioc__sync_enqueue(aioc_task *t, aioc__swait *s,
 static inline int aioc__sync_park_until(aioc_task *t, aioc__swait *s,
                                         aioc__wlist *list, int64_t deadline) {
   int rc = aioc__sync_enqueue(t, s, list, deadline);
-  return rc ? rc : aioc__task_suspend(t, &s->w);
+  return rc ? rc : aioc__twait_suspend(&s->tw);
 }
 
 /* The same with a timeout in seconds (>= 0, AIOC_FOREVER: none). */

@@ -39,9 +39,7 @@ struct tsnode {
   int rc;
   pthread_cond_t *cv; /* a blocked thread's, or NULL for a task */
   /* a task's wait */
-  aioc__wait w;
-  aioc__timer tm;
-  aioc_task *t;
+  aioc__twait tw;
   aioc_loop *loop;
   aioc_tsqueue *q;
   aioc__tscall *wake; /* the task's wake-up, until posted or freed */
@@ -159,8 +157,7 @@ static void deliver(aioc_tsqueue *q, tsnode *n, int rc) {
   }
   if (aioc__running == n->loop) {
     /* The task's own loop runs on this thread: wake it now. */
-    aioc__timer_disarm(n->loop, &n->tm);
-    aioc__task_wake(n->t, 0);
+    aioc__twait_wake_detached(&n->tw, 0);
     return;
   }
   list_add(&q->granted, n);
@@ -188,8 +185,7 @@ static void wake_cb(void *arg) {
     if (n->loop == loop) {
       list_del(n);
       q->refs--; /* the node's; the callback's keeps q alive */
-      aioc__timer_disarm(loop, &n->tm);
-      aioc__task_wake(n->t, 0);
+      aioc__twait_wake_detached(&n->tw, 0);
     }
     n = next;
   }
@@ -212,19 +208,12 @@ static void deliver_all(aioc_tsqueue *q, tsnode *list, int rc) {
 
 /* ---- waiting ---- */
 
-static void task_fire(aioc_loop *loop, aioc__timer *tm) {
-  (void)loop;
-  tsnode *n = aioc__container_of(tm, tsnode, tm);
-  if (aioc__task_waits_on(n->t, &n->w)) aioc__task_interrupt(n->t, -ETIMEDOUT);
-}
-
 /* Cancellation, a deadline, the timer or the loop's close: the node leaves
  * whichever list holds it. If it was already granted, its outcome stays
  * in the node for the task to take. */
-static void task_unhook(aioc_task *t, aioc__wait *w) {
-  tsnode *n = aioc__container_of(w, tsnode, w);
+static void task_detach(aioc__twait *tw) {
+  tsnode *n = aioc__container_of(tw, tsnode, tw);
   aioc_tsqueue *q = n->q;
-  aioc__timer_disarm(t->f.loop, &n->tm);
   pthread_mutex_lock(&q->mu);
   /* A wake-up not posted is not needed any more (and a task abandoned by
    * its closing loop never returns to free it). */
@@ -310,12 +299,10 @@ static int wait_node(aioc_tsqueue *q, tsnode *list, tsnode *n,
   rc = aioc__task_check(t);
   if (rc) goto out;
   n->cv = NULL;
-  n->t = t;
   n->loop = t->f.loop;
   n->q = q;
-  n->w.unhook = task_unhook;
   n->wake = NULL;
-  aioc__timer_init(&n->tm, task_fire);
+  aioc__twait_init(&n->tw, t, task_detach, -ETIMEDOUT);
   int64_t deadline = AIOC__NEVER;
   if (timeout != AIOC_FOREVER) {
     deadline = aioc__deadline_after(n->loop, timeout);
@@ -331,7 +318,7 @@ static int wait_node(aioc_tsqueue *q, tsnode *list, tsnode *n,
     goto out;
   }
   if (deadline != AIOC__NEVER) {
-    rc = aioc__timer_arm(n->loop, &n->tm, deadline);
+    rc = aioc__twait_arm(&n->tw, n->loop, deadline);
     if (rc < 0) {
       aioc__free(n->wake);
       goto out;
@@ -339,8 +326,7 @@ static int wait_node(aioc_tsqueue *q, tsnode *list, tsnode *n,
   }
   list_add(list, n);
   pthread_mutex_unlock(&q->mu);
-  rc = aioc__task_suspend(t, &n->w);
-  aioc__timer_disarm(n->loop, &n->tm);
+  rc = aioc__twait_suspend(&n->tw);
   /* Not posted: woken on this thread, or it left by its unhook. */
   aioc__free(n->wake);
   /* n is in no list now. Its rc was written under the mutex before the

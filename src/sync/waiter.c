@@ -2,32 +2,22 @@
  * and Queue (see sync.h for the hand-off rules). */
 #include "sync.h"
 
-/* The per-call timeout: the task is interrupted, which unlinks the node
- * through the unhook exactly as a cancellation would. */
-static void swait_fire(aioc_loop *loop, aioc__timer *tm) {
-  (void)loop;
-  aioc__swait *s = aioc__container_of(tm, aioc__swait, tm);
-  if (aioc__task_waits_on(s->t, &s->w)) aioc__task_interrupt(s->t, -ETIMEDOUT);
-}
-
-static void swait_unhook(aioc_task *t, aioc__wait *w) {
-  aioc__swait *s = aioc__container_of(w, aioc__swait, w);
-  aioc__wlist_del(s);
-  aioc__timer_disarm(t->f.loop, &s->tm);
+/* Whatever ends the wait (a delivery, the per-call timer, cancellation, a
+ * deadline, the loop's close), the node leaves its list first. */
+static void swait_detach(aioc__twait *tw) {
+  aioc__wlist_del(aioc__container_of(tw, aioc__swait, tw));
 }
 
 int aioc__sync_enqueue(aioc_task *t, aioc__swait *s, aioc__wlist *list,
                        int64_t deadline) {
   s->gone = false;
   s->list = NULL;
-  s->t = t;
-  s->w.unhook = swait_unhook;
-  aioc__timer_init(&s->tm, swait_fire);
+  aioc__twait_init(&s->tw, t, swait_detach, -ETIMEDOUT);
   int rc = aioc__task_check(t);
   if (rc) return rc;
   if (deadline != AIOC__NEVER) {
     if (deadline <= aioc__now(t->f.loop)) return -ETIMEDOUT;
-    rc = aioc__timer_arm(t->f.loop, &s->tm, deadline);
+    rc = aioc__twait_arm(&s->tw, t->f.loop, deadline);
     if (rc < 0) return rc;
   }
   aioc__list_push_back(&list->head, &s->link);

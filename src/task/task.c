@@ -326,20 +326,16 @@ void aioc__tasks_each(aioc_loop *loop, void (*fn)(aioc_task *t, void *arg),
   }
 }
 
-int aioc__task_transfer(aioc_task *from, aioc_task *to) {
+int aioc__task_transfer(aioc_task *from, aioc__wait *w, aioc_task *to) {
   aioc_loop *loop = to->f.loop;
-  aioc__coro *c;
-  if (to->f.tstate == T_CREATED) {
-    int rc = task_start(to);
-    if (rc < 0) {
-      task_unref(to);
-      return rc;
-    }
-    c = &loop->start_coro;
-  } else {
-    to->r->wait = NULL;
-    c = &to->r->coro;
+  int rc = task_start(to);
+  if (rc < 0) {
+    task_unref(to);
+    return rc;
   }
+  from->r->wait = w;
+  from->f.tstate = T_SUSPENDED;
+  aioc__coro *c = &loop->start_coro;
   to->f.tstate = T_RUNNING;
   loop->current = to;
   aioc__coro_switch_inherit(&from->r->coro, c);

@@ -68,6 +68,24 @@ struct aioc__wait {
 
 enum { T_CREATED, T_READY, T_RUNNING, T_SUSPENDED, T_FINISHED };
 
+/* The one wait with an optional timer, which every suspension of the
+ * layers above goes through (sleep, wait, the waitpoint, the sync
+ * waiters, generators, the thread-safe queue, I/O): a task (or plain code
+ * running the loop, t NULL) waits until someone wakes it
+ * (aioc__twait_wake), its timer fires, or it is interrupted
+ * (cancellation, a deadline in scope, its loop closing). Whatever the
+ * way out, detach (if set) runs exactly once first, to leave the list or
+ * object the waiter is queued on, and the timer is disarmed. */
+typedef struct aioc__twait aioc__twait;
+struct aioc__twait {
+  aioc__wait w;   /* what the task layer sees */
+  aioc__timer tm; /* armed only for a finite deadline */
+  aioc_task *t;   /* the waiting task; NULL: plain code */
+  void (*detach)(aioc__twait *self);
+  int expiry;     /* the code the timer wakes the task with */
+  bool expired;   /* the timer fired */
+};
+
 /* What a task has while it has a stack: it lives in the frame at the top
  * of that stack (task_main), which is touched anyway. */
 /* The live-object operations of started tasks. */
@@ -183,17 +201,25 @@ AIOC_HIDDEN int aioc__task_create(aioc_task **out, aioc_loop *loop, aioc_fn fn,
                                   void *arg, const aioc_task_options *opts,
                                   bool queue);
 
-/* Runs `to` (created, or suspended and detached from its wait) right now in
- * place of the running task `from`, which must already be parked (wait set
- * or woken later by someone). No loop round trip. Returns from's wake code
- * when from is resumed, or a negative code if `to` could not start. For
- * the generator hand-offs: the two are one logical thread, and the
- * floating-point control state passes over (aioc__coro_switch_inherit). */
-AIOC_HIDDEN int aioc__task_transfer(aioc_task *from, aioc_task *to);
+/* The generator hand-offs: the running task `from` parks on w (a wait
+ * its caller owns, woken by a later hand-off or through the loop) and
+ * `to` runs right now, with no loop round trip. The two are one logical
+ * thread: the floating-point control state passes over
+ * (aioc__coro_switch_inherit). Each returns from's wake code once from is
+ * resumed. */
 
-/* aioc__task_transfer() to a task that has already started: inline, for
- * the generator hand-offs. */
-static inline int aioc__task_resume_now(aioc_task *from, aioc_task *to) {
+/* `to` has never run: it starts. If it cannot (no stack, or cancelled
+ * first), it ends, from is not parked, and the code is returned. */
+AIOC_HIDDEN int aioc__task_transfer(aioc_task *from, aioc__wait *w,
+                                    aioc_task *to);
+
+/* `to` has started and is parked on a wait the caller owns, which it
+ * leaves without its unhook; it resumes with wake code rc. */
+static inline int aioc__task_switch_to(aioc_task *from, aioc__wait *w,
+                                       aioc_task *to, int rc) {
+  from->r->wait = w;
+  from->f.tstate = T_SUSPENDED;
+  to->r->wake_rc = rc;
   to->r->wait = NULL;
   to->f.tstate = T_RUNNING;
   to->f.loop->current = to;
@@ -228,15 +254,69 @@ static inline bool aioc__task_has_on_block(const aioc_task *t) {
   return t->f.on_block;
 }
 
+/* ---- the timed wait (twait.c) ---- */
+
+AIOC_HIDDEN void aioc__twait_unhook(aioc_task *t, aioc__wait *w);
+AIOC_HIDDEN void aioc__twait_fire(aioc_loop *loop, aioc__timer *tm);
+
+/* Prepares tw for a wait of t (NULL: plain code) that the timer ends with
+ * expiry (-ETIMEDOUT, or 0 for a sleep). Cheap: generators do it for each
+ * item. */
+static inline void aioc__twait_init(aioc__twait *tw, aioc_task *t,
+                                    void (*detach)(aioc__twait *),
+                                    int expiry) {
+  tw->w.unhook = aioc__twait_unhook;
+  tw->t = t;
+  tw->detach = detach;
+  tw->expiry = expiry;
+  tw->expired = false;
+  aioc__timer_init(&tw->tm, aioc__twait_fire);
+}
+
+/* Arms the timer for deadline (loop ns; AIOC__NEVER: no timer). Returns
+ * 0, or -ENOMEM when the timer cannot be armed: a wait with a deadline
+ * must not then wait at all. A deadline already reached fires at the
+ * loop's next iteration. Re-arming an armed wait never fails. */
+AIOC_HIDDEN int aioc__twait_arm(aioc__twait *tw, aioc_loop *loop,
+                                int64_t deadline);
+
+/* Is the timer armed? */
+static inline bool aioc__twait_armed(const aioc__twait *tw) {
+  return tw->tm.idx != AIOC__NOTIMER;
+}
+
+/* Stops the timer (if armed). */
+static inline void aioc__twait_disarm(aioc__twait *tw, aioc_loop *loop) {
+  if (tw->tm.idx != AIOC__NOTIMER) aioc__timer_disarm(loop, &tw->tm);
+}
+
+/* Parks the task on tw: returns the code it is woken with. */
+static inline int aioc__twait_suspend(aioc__twait *tw) {
+  return aioc__task_suspend(tw->t, &tw->w);
+}
+
+/* Is the task parked on tw (and not yet woken)? */
+static inline bool aioc__twait_is_parked(const aioc__twait *tw) {
+  return tw->t && aioc__task_waits_on(tw->t, &tw->w);
+}
+
+/* Wakes the task parked on tw with rc: it leaves what it is queued on
+ * (detach) and its timer stops. */
+AIOC_HIDDEN void aioc__twait_wake(aioc__twait *tw, int rc);
+
+/* The same for a waker that has already taken the waiter off its list
+ * itself (under a lock its detach would take): detach does not run. */
+static inline void aioc__twait_wake_detached(aioc__twait *tw, int rc) {
+  aioc__twait_disarm(tw, tw->t->f.loop);
+  aioc__task_wake(tw->t, rc);
+}
+
 /* A place where one waiter — a task, or plain code running the loop —
  * waits for a condition, with an optional timeout (Group, merge). */
 typedef struct aioc__waitpoint {
-  aioc__wait w;
-  aioc__timer tm;
+  aioc__twait tw;    /* tw.t: the task waiting, or NULL */
   aioc_loop *loop;
-  aioc_task *waiter; /* the task waiting, or NULL */
   bool waiting;      /* someone waits (task or plain code) */
-  bool timed_out;    /* plain code: the timer fired */
   bool (*cond)(void *);
   void *arg;
 } aioc__waitpoint;
