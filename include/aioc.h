@@ -13,8 +13,10 @@
  *
  * The implementation, one folder per layer, bottom up (a lower layer
  * never includes a higher one):
- *   src/util/       common.h, alloc.c (allocation hook, aioc_mem_free),
- *                   slab.c (task records), error.c (version, error names)
+ *   src/util/       common.h, list.h (the intrusive list), ring.h,
+ *                   ring.c (the growable ring), alloc.c (allocation
+ *                   hook, aioc_mem_free), slab.c (task records),
+ *                   error.c (version, error names)
  *   src/coro/       coro.h, coro.c, stack.c (guarded, pooled stacks),
  *                   switch_x86_64.S, switch_aarch64.S (context switch)
  *   src/loop/       loop.h, loop.c (creation, close, implicit loop),

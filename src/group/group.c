@@ -16,13 +16,13 @@
 typedef struct gjob gjob;
 struct gjob {
   aioc__waiter node; /* on the task's future: settles a job that never ran */
-  gjob *next;       /* pool queue, or yielder result list */
-  gjob *order_next; /* ordered yielder: spawn order */
+  aioc__list link;  /* pool queue, or yielder result list */
+  aioc__list order; /* ordered yielder: spawn order */
   aioc_group *g;
   aioc_fn fn;
   void *arg;
   aioc_task *task;
-  gjob *run_prev, *run_next; /* running list (for cancellation) */
+  aioc__list run;    /* running list (for cancellation) */
   /* outcome */
   bool done, is_put;
   int rc;
@@ -39,9 +39,9 @@ struct aioc_group {
   size_t stack_size;
   aioc_free_fn result_free;
   atomic_size_t pending; /* running + waiting their turn + in flight */
-  size_t running;
-  gjob *queue_head, *queue_tail; /* pool: waiting their turn */
-  gjob running_list;              /* sentinel */
+  size_t nrunning;
+  aioc__list queue;   /* pool: waiting their turn (gjob.link) */
+  aioc__list running; /* gjob.run */
   aioc__errlist errors;
   atomic_bool failed, closing; /* read by spawns from other threads */
   bool in_join, orphan;
@@ -51,8 +51,8 @@ struct aioc_group {
   /* yielder */
   bool yielder, ordered;
   atomic_bool exhausted; /* reset by spawns and puts from any thread */
-  gjob *ready_head, *ready_tail; /* completion order */
-  gjob *order_head, *order_tail; /* spawn order */
+  aioc__list ready; /* completion order (gjob.link) */
+  aioc__list order; /* spawn order (gjob.order), under lock */
   char *last_msg; /* the message of the error next returned last */
   AIOC__ARMOR_FIELD /* AIOC__MAGIC_GROUP or _YIELDER until the memory goes */
 };
@@ -90,6 +90,14 @@ static int wait_cond(aioc_group *g, double timeout, bool uninterruptible) {
 /* A failure that no caller is waiting for: it is the job's outcome. */
 #define IGNORE_DEFERRED(x) AIOC__IGNORE(x)
 
+static gjob *job_of_link(aioc__list *l) {
+  return l ? aioc__container_of(l, gjob, link) : NULL;
+}
+
+static gjob *job_of_order(aioc__list *l) {
+  return l ? aioc__container_of(l, gjob, order) : NULL;
+}
+
 static void job_free(gjob *j) {
   aioc__free(j->msg);
   aioc__free(j);
@@ -98,28 +106,22 @@ static void job_free(gjob *j) {
 static int start_job(aioc_group *g, gjob *j, bool sync);
 
 static void cancel_all(aioc_group *g) {
-  for (gjob *j = g->running_list.run_next; j != &g->running_list;
-       j = j->run_next)
+  aioc__list_each(l, &g->running) {
+    gjob *j = aioc__container_of(l, gjob, run);
     if (j->task) aioc_task_cancel(j->task, "group is stopping");
+  }
   /* Spawns still waiting their turn never start. */
-  while (g->queue_head) {
-    gjob *j = g->queue_head;
-    g->queue_head = j->next;
+  gjob *j;
+  while ((j = job_of_link(aioc__list_pop_front(&g->queue)))) {
     j->done = true;
     j->rc = -ECANCELED;
     atomic_fetch_sub(&g->pending, 1);
     if (!g->ordered) job_free(j);
   }
-  g->queue_tail = NULL;
 }
 
 static void push_ready(aioc_group *g, gjob *j) {
-  j->next = NULL;
-  if (g->ready_tail)
-    g->ready_tail->next = j;
-  else
-    g->ready_head = j;
-  g->ready_tail = j;
+  aioc__list_push_back(&g->ready, &j->link);
 }
 
 /* A job's function returned (or the job was settled without running). */
@@ -140,11 +142,9 @@ static void job_done(gjob *j, int rc, void *value, const char *msg) {
       cancel_all(g);
     }
   }
-  if (j->run_next) {
-    j->run_prev->run_next = j->run_next;
-    j->run_next->run_prev = j->run_prev;
-    j->run_next = j->run_prev = NULL;
-    g->running--;
+  if (aioc__list_is_linked(&j->run)) {
+    aioc__list_del(&j->run);
+    g->nrunning--;
   }
   if (g->yielder && !g->ordered) {
     if (rc == 0 || (rc < 0 && !ours)) push_ready(g, j);
@@ -154,12 +154,10 @@ static void job_done(gjob *j, int rc, void *value, const char *msg) {
   }
   atomic_fetch_sub(&g->pending, 1);
   /* The next spawn waiting its turn. */
-  while (g->queue_head && (g->limit == 0 || (long)g->running < g->limit)) {
-    gjob *n = g->queue_head;
-    g->queue_head = n->next;
-    if (!g->queue_head) g->queue_tail = NULL;
-    IGNORE_DEFERRED(start_job(g, n, false));
-  }
+  while (!aioc__list_is_empty(&g->queue) &&
+         (g->limit == 0 || (long)g->nrunning < g->limit))
+    IGNORE_DEFERRED(
+        start_job(g, job_of_link(aioc__list_pop_front(&g->queue)), false));
   wake_waiter(g);
   /* Freed while its tasks still ran (from a callback or one of them). */
   if (g->orphan && atomic_load(&g->pending) == 0) group_destroy(g);
@@ -197,17 +195,12 @@ static int job_main(void *arg, void **result) {
  * another thread) the job ends as a failure of the group. */
 static int start_job(aioc_group *g, gjob *j, bool sync) {
   aioc_task_options o = {.stack_size = g->stack_size};
-  j->run_next = g->running_list.run_next;
-  j->run_prev = &g->running_list;
-  g->running_list.run_next->run_prev = j;
-  g->running_list.run_next = j;
-  g->running++;
+  aioc__list_push_front(&g->running, &j->run);
+  g->nrunning++;
   int rc = aioc_spawn_ex(&j->task, g->loop, job_main, j, &o);
   if (rc < 0 && sync) {
-    j->run_prev->run_next = j->run_next;
-    j->run_next->run_prev = j->run_prev;
-    j->run_next = j->run_prev = NULL;
-    g->running--;
+    aioc__list_del(&j->run);
+    g->nrunning--;
   } else if (rc < 0) {
     job_done(j, rc, NULL, "cannot spawn the task");
   } else {
@@ -239,13 +232,8 @@ static int place(aioc_group *g, gjob *j, bool sync) {
     wake_waiter(g);
     return 0;
   }
-  if (g->limit && (long)g->running >= g->limit) {
-    j->next = NULL;
-    if (g->queue_tail)
-      g->queue_tail->next = j;
-    else
-      g->queue_head = j;
-    g->queue_tail = j;
+  if (g->limit && (long)g->nrunning >= g->limit) {
+    aioc__list_push_back(&g->queue, &j->link);
     return 0;
   }
   return start_job(g, j, sync);
@@ -272,15 +260,7 @@ static void place_drop(void *arg) {
 static void unsubmit(aioc_group *g, gjob *j) {
   pthread_mutex_lock(&g->lock);
   atomic_fetch_sub(&g->pending, 1);
-  if (g->ordered) {
-    gjob **p = &g->order_head, *prev = NULL;
-    while (*p && *p != j) {
-      prev = *p;
-      p = &(*p)->order_next;
-    }
-    if (*p) *p = j->order_next;
-    if (g->order_tail == j) g->order_tail = prev;
-  }
+  aioc__list_del(&j->order); /* (detached unless ordered) */
   pthread_mutex_unlock(&g->lock);
   job_free(j);
 }
@@ -295,6 +275,9 @@ static int submit(aioc_group *g, aioc_fn fn, void *arg, bool is_put,
   gjob *j = aioc__calloc(1, sizeof *j);
   if (!j) return -ENOMEM;
   j->g = g;
+  aioc__list_init(&j->link);
+  aioc__list_init(&j->order);
+  aioc__list_init(&j->run);
   j->fn = fn;
   j->arg = arg;
   j->is_put = is_put;
@@ -312,11 +295,7 @@ static int submit(aioc_group *g, aioc_fn fn, void *arg, bool is_put,
   g->exhausted = false;
   if (g->ordered) {
     /* Spawn order is the order of this call, whichever thread made it. */
-    if (g->order_tail)
-      g->order_tail->order_next = j;
-    else
-      g->order_head = j;
-    g->order_tail = j;
+    aioc__list_push_back(&g->order, &j->order);
   }
   pthread_mutex_unlock(&g->lock);
   int rc;
@@ -353,7 +332,10 @@ static int group_init(aioc_group *g, const aioc_group_options *o) {
     g->stack_size = o->stack_size;
     g->result_free = o->result_free;
   }
-  g->running_list.run_next = g->running_list.run_prev = &g->running_list;
+  aioc__list_init(&g->queue);
+  aioc__list_init(&g->running);
+  aioc__list_init(&g->ready);
+  aioc__list_init(&g->order);
   aioc__waitpoint_init(&g->wp, loop);
   atomic_init(&g->pending, 0);
   return 0;
@@ -403,12 +385,16 @@ static bool condition(aioc_group *g) {
   /* A Yielder: a result to hand out, or nothing left at all. */
   if (g->ordered) {
     pthread_mutex_lock(&g->lock);
-    gjob *h = g->order_head;
-    while (h && h->done && h->rc > 0) h = h->order_next; /* no result */
+    gjob *h = NULL;
+    aioc__list_each(l, &g->order) {
+      h = job_of_order(l);
+      if (!(h->done && h->rc > 0)) break; /* rc > 0: no result */
+      h = NULL;
+    }
     bool ready = h && h->done;
     pthread_mutex_unlock(&g->lock);
     if (ready) return true;
-  } else if (g->ready_head) {
+  } else if (!aioc__list_is_empty(&g->ready)) {
     return true;
   }
   return atomic_load(&g->pending) == 0;
@@ -456,15 +442,12 @@ int aioc_group_errors(const aioc_group *g, size_t i, int *code,
 }
 
 static void drop_results(aioc_group *g) {
-  gjob *j = g->ordered ? g->order_head : g->ready_head;
-  while (j) {
-    gjob *next = g->ordered ? j->order_next : j->next;
+  aioc__list *l;
+  while ((l = aioc__list_pop_front(g->ordered ? &g->order : &g->ready))) {
+    gjob *j = g->ordered ? job_of_order(l) : job_of_link(l);
     if (j->done && j->rc == 0 && g->result_free) g->result_free(j->value);
     job_free(j);
-    j = next;
   }
-  g->order_head = g->order_tail = NULL;
-  g->ready_head = g->ready_tail = NULL;
 }
 
 int aioc_group_close(aioc_group *g) {
@@ -505,7 +488,8 @@ static void group_destroy(aioc_group *g) {
 void aioc_group_free(aioc_group *g) {
   if (g && !GROUP_OK(g, "aioc_group_free")) return;
   if (!g) return;
-  if (atomic_load(&g->pending) || g->ready_head || g->order_head) {
+  if (atomic_load(&g->pending) || !aioc__list_is_empty(&g->ready) ||
+      !aioc__list_is_empty(&g->order)) {
     int rc = aioc_group_close(g);
     if (rc < 0 && atomic_load(&g->pending)) {
       /* Cannot wait here (a callback, or one of its own tasks): the
@@ -552,17 +536,15 @@ static int take(aioc_group *g, int *rc, void **item) {
   gjob *j;
   if (g->ordered) {
     pthread_mutex_lock(&g->lock);
-    while ((j = g->order_head) && j->done && j->rc > 0) {
-      g->order_head = j->order_next; /* AIOC_NORESULT: nothing to hand out */
-      if (!g->order_head) g->order_tail = NULL;
+    while ((j = job_of_order(aioc__list_first(&g->order))) && j->done &&
+           j->rc > 0) {
+      aioc__list_del(&j->order); /* AIOC_NORESULT: nothing to hand out */
       job_free(j);
     }
-    if (j && j->done) {
-      g->order_head = j->order_next;
-      if (!g->order_head) g->order_tail = NULL;
-    } else {
+    if (j && j->done)
+      aioc__list_del(&j->order);
+    else
       j = NULL;
-    }
     pthread_mutex_unlock(&g->lock);
     /* Cancelled by the group (fail fast, close): not an outcome. */
     if (j && j->rc == -ECANCELED && (g->failed || g->closing)) {
@@ -570,11 +552,7 @@ static int take(aioc_group *g, int *rc, void **item) {
       return take(g, rc, item);
     }
   } else {
-    j = g->ready_head;
-    if (j) {
-      g->ready_head = j->next;
-      if (!g->ready_head) g->ready_tail = NULL;
-    }
+    j = job_of_link(aioc__list_pop_front(&g->ready));
   }
   if (!j) return 0;
   *rc = j->rc;

@@ -16,20 +16,16 @@ typedef struct pslot {
 
 struct aioc_queue {
   /* hot: the buffer */
-  size_t size;  /* items queued */
-  size_t limit; /* capacity, SIZE_MAX when unbounded */
-  size_t alloc; /* slots allocated (grows up to limit) */
-  size_t head;  /* FIFO: slot of the oldest item */
-  union {
-    void **ring; /* FIFO, LIFO */
-    pslot *heap; /* PRIORITY */
-  } b;
+  aioc__ring ring; /* FIFO, LIFO: the items (a stack for LIFO) */
+  size_t limit;    /* capacity, SIZE_MAX when unbounded */
   uint8_t kind;
   bool shutdown;
   aioc__wlist getters; /* non-empty only while size == 0 */
   aioc__wlist putters; /* non-empty only while size == limit */
   size_t unfinished;   /* put and not yet task_done */
   /* cold */
+  pslot *heap;        /* PRIORITY: the items */
+  size_t hlen, hcap;  /* entries used, allocated */
   aioc__wlist joiners;
   uint64_t seq;
   aioc_compare_fn compare;
@@ -54,10 +50,25 @@ static inline bool before(const aioc_queue *q, const pslot *a,
   return c != 0 ? c < 0 : a->seq < b->seq;
 }
 
-static void heap_push(aioc_queue *q, void *item) {
-  pslot *h = q->b.heap;
+/* Items queued, whatever the kind. */
+static inline size_t qlen(const aioc_queue *q) {
+  return aioc__likely(q->kind != AIOC_QUEUE_PRIORITY) ? q->ring.len : q->hlen;
+}
+
+static int heap_push(aioc_queue *q, void *item) {
+  if (q->hlen == q->hcap) {
+    /* More room, doubling up to the capacity. */
+    size_t n = q->hcap ? q->hcap * 2 : 16;
+    if (n > q->limit) n = q->limit;
+    if (n > SIZE_MAX / sizeof(pslot)) return -ENOMEM;
+    pslot *h = aioc__realloc(q->heap, n * sizeof *h);
+    if (!h) return -ENOMEM;
+    q->heap = h;
+    q->hcap = n;
+  }
+  pslot *h = q->heap;
   pslot e = {item, q->seq++};
-  size_t i = q->size;
+  size_t i = q->hlen++;
   while (i > 0) {
     size_t p = (i - 1) / 2;
     if (!before(q, &e, &h[p])) break;
@@ -65,12 +76,13 @@ static void heap_push(aioc_queue *q, void *item) {
     i = p;
   }
   h[i] = e;
+  return 0;
 }
 
 static void *heap_pop(aioc_queue *q) {
-  pslot *h = q->b.heap;
+  pslot *h = q->heap;
   void *top = h[0].item;
-  size_t n = q->size - 1; /* entries left after the pop */
+  size_t n = --q->hlen; /* entries left after the pop */
   pslot e = h[n];
   size_t i = 0;
   for (;;) {
@@ -85,89 +97,37 @@ static void *heap_pop(aioc_queue *q) {
   return top;
 }
 
-/* More room, doubling up to the capacity. The ring is unrolled so that
- * the oldest item lands in slot 0. */
-static int grow(aioc_queue *q) {
-  size_t n = q->alloc ? q->alloc * 2 : 16;
-  if (n > q->limit) n = q->limit;
-  if (q->kind == AIOC_QUEUE_PRIORITY) {
-    if (n > SIZE_MAX / sizeof(pslot)) return -ENOMEM;
-    pslot *h = aioc__realloc(q->b.heap, n * sizeof *h);
-    if (!h) return -ENOMEM;
-    q->b.heap = h;
-  } else if (q->kind == AIOC_QUEUE_LIFO || q->head == 0) {
-    if (n > SIZE_MAX / sizeof(void *)) return -ENOMEM;
-    void **r = aioc__realloc(q->b.ring, n * sizeof *r);
-    if (!r) return -ENOMEM;
-    q->b.ring = r;
-  } else {
-    if (n > SIZE_MAX / sizeof(void *)) return -ENOMEM;
-    void **r = aioc__alloc(n * sizeof *r);
-    if (!r) return -ENOMEM;
-    size_t first = q->alloc - q->head; /* items from head to the end */
-    if (first > q->size) first = q->size;
-    for (size_t i = 0; i < first; i++) r[i] = q->b.ring[q->head + i];
-    for (size_t i = first; i < q->size; i++) r[i] = q->b.ring[i - first];
-    aioc__free(q->b.ring);
-    q->b.ring = r;
-    q->head = 0;
-  }
-  q->alloc = n;
-  return 0;
-}
-
-/* Appends item; there is room below the limit. */
+/* Appends item; there is room below the limit. Returns 0 or -ENOMEM. */
 static inline int push(aioc_queue *q, void *item) {
-  if (aioc__unlikely(q->size == q->alloc)) {
-    int rc = grow(q);
+  if (aioc__unlikely(q->kind == AIOC_QUEUE_PRIORITY))
+    return heap_push(q, item);
+  if (aioc__unlikely(!aioc__ring_has_room(&q->ring))) {
+    int rc = aioc__ring_grow(&q->ring, q->limit);
     if (rc) return rc;
   }
-  if (aioc__likely(q->kind == AIOC_QUEUE_FIFO)) {
-    size_t i = q->head + q->size;
-    if (i >= q->alloc) i -= q->alloc;
-    q->b.ring[i] = item;
-  } else if (q->kind == AIOC_QUEUE_LIFO) {
-    q->b.ring[q->size] = item;
-  } else {
-    heap_push(q, item);
-  }
-  q->size++;
+  aioc__ring_push_back(&q->ring, item);
   return 0;
 }
 
 /* Removes the next item; the queue is not empty. */
 static inline void *pop(aioc_queue *q) {
-  void *item;
-  if (aioc__likely(q->kind == AIOC_QUEUE_FIFO)) {
-    item = q->b.ring[q->head];
-    if (++q->head == q->alloc) q->head = 0;
-  } else if (q->kind == AIOC_QUEUE_LIFO) {
-    item = q->b.ring[q->size - 1];
-  } else {
-    item = heap_pop(q);
-  }
-  q->size--;
-  return item;
+  if (aioc__likely(q->kind == AIOC_QUEUE_FIFO))
+    return aioc__ring_pop_front(&q->ring);
+  if (q->kind == AIOC_QUEUE_LIFO) return aioc__ring_pop_back(&q->ring);
+  return heap_pop(q);
 }
 
-/* Items of a detached buffer, in the order they would have come out for
- * FIFO and LIFO (heap order for priority), passed to item_free. */
-static void drop_items(uint8_t kind, void *buf, size_t alloc, size_t head,
-                       size_t size, aioc_free_fn item_free) {
+/* The items of a detached buffer go to item_free in the order they would
+ * have come out (heap order for priority), and the buffer is freed. */
+static void drop_items(uint8_t kind, aioc__ring *r, pslot *heap, size_t hlen,
+                       aioc_free_fn item_free) {
   if (item_free) {
-    for (size_t k = 0; k < size; k++) {
-      if (kind == AIOC_QUEUE_PRIORITY) {
-        item_free(((pslot *)buf)[k].item);
-      } else if (kind == AIOC_QUEUE_LIFO) {
-        item_free(((void **)buf)[size - 1 - k]);
-      } else {
-        size_t i = head + k;
-        if (i >= alloc) i -= alloc;
-        item_free(((void **)buf)[i]);
-      }
-    }
+    for (size_t k = 0; k < hlen; k++) item_free(heap[k].item);
+    if (kind == AIOC_QUEUE_LIFO)
+      while (r->len) item_free(aioc__ring_pop_back(r));
   }
-  aioc__free(buf);
+  aioc__free(heap);
+  aioc__ring_free(r, item_free);
 }
 
 /* ---- lifetime ---- */
@@ -203,7 +163,7 @@ void aioc_queue_free(aioc_queue *q) {
   aioc__sync_destroy_list(&q->getters);
   aioc__sync_destroy_list(&q->putters);
   aioc__sync_destroy_list(&q->joiners);
-  drop_items(q->kind, q->b.ring, q->alloc, q->head, q->size, q->item_free);
+  drop_items(q->kind, &q->ring, q->heap, q->hlen, q->item_free);
   AIOC__ARMOR_SET(q, AIOC__MAGIC_DEAD);
   aioc__free(q);
 }
@@ -220,7 +180,7 @@ static inline int put_now(aioc_queue *q, void *item) {
     aioc__sync_deliver(g, 0);
     return 0;
   }
-  if (q->size >= q->limit) return AIOC_EFULL;
+  if (qlen(q) >= q->limit) return AIOC_EFULL;
   int rc = push(q, item);
   if (aioc__unlikely(rc)) return rc;
   q->unfinished++;
@@ -229,7 +189,7 @@ static inline int put_now(aioc_queue *q, void *item) {
 
 /* Gets without waiting: 0, AIOC_EEMPTY or -ESHUTDOWN. */
 static inline int get_now(aioc_queue *q, void **item) {
-  if (aioc__likely(q->size)) {
+  if (aioc__likely(qlen(q))) {
     *item = pop(q);
     if (aioc__unlikely(q->putters.n)) {
       /* The slot just freed takes the first putter's item: it cannot
@@ -266,12 +226,10 @@ int aioc_queue_put(aioc_queue *q, void *item, double timeout) {
   if (q && !QUEUE_OK(q, "aioc_queue_put")) return -EINVAL;
   /* The common case, B5's: room in the ring, no getter waiting (getters
    * wait only on an empty queue), not shut down, timeout valid. */
-  if (aioc__likely(q && q->kind == AIOC_QUEUE_FIFO && q->size < q->alloc &&
-                   !q->getters.n && !q->shutdown && timeout >= 0)) {
-    size_t i = q->head + q->size;
-    if (i >= q->alloc) i -= q->alloc;
-    q->b.ring[i] = item;
-    q->size++;
+  if (aioc__likely(q && q->kind == AIOC_QUEUE_FIFO &&
+                   aioc__ring_has_room(&q->ring) && !q->getters.n &&
+                   !q->shutdown && timeout >= 0)) {
+    aioc__ring_push_back(&q->ring, item);
     q->unfinished++;
     return 0;
   }
@@ -304,11 +262,9 @@ int aioc_queue_get(aioc_queue *q, void **item, double timeout) {
   }
   /* The common case: a FIFO item and no putter to let in (putters wait
    * only on a full queue). */
-  if (aioc__likely(q && item && q->kind == AIOC_QUEUE_FIFO && q->size &&
+  if (aioc__likely(q && item && q->kind == AIOC_QUEUE_FIFO && q->ring.len &&
                    !q->putters.n && timeout >= 0)) {
-    *item = q->b.ring[q->head];
-    if (++q->head == q->alloc) q->head = 0;
-    q->size--;
+    *item = aioc__ring_pop_front(&q->ring);
     return 0;
   }
   return get_slow(q, item, timeout);
@@ -354,39 +310,40 @@ int aioc_queue_shutdown(aioc_queue *q, int immediate) {
   if (q && !QUEUE_OK(q, "aioc_queue_shutdown")) return -EINVAL;
   if (!q) return -EINVAL;
   q->shutdown = true;
-  void *buf = NULL;
-  size_t alloc = 0, head = 0, size = 0;
-  if (immediate && q->size) {
+  aioc__ring ring;
+  aioc__ring_init(&ring);
+  pslot *heap = NULL;
+  size_t hlen = 0, n = qlen(q);
+  if (immediate && n) {
     /* Detached first: item_free is user code and runs last. */
-    buf = q->b.ring;
-    alloc = q->alloc;
-    head = q->head;
-    size = q->size;
-    q->b.ring = NULL;
-    q->alloc = q->head = q->size = 0;
-    q->unfinished -= size < q->unfinished ? size : q->unfinished;
+    aioc__ring_take(&q->ring, &ring);
+    heap = q->heap;
+    hlen = q->hlen;
+    q->heap = NULL;
+    q->hlen = q->hcap = 0;
+    q->unfinished -= n < q->unfinished ? n : q->unfinished;
     if (q->unfinished == 0) aioc__sync_deliver_all(&q->joiners, 0);
   }
   aioc__sync_deliver_all(&q->getters, -ESHUTDOWN);
   aioc__sync_deliver_all(&q->putters, -ESHUTDOWN);
-  if (buf) drop_items(q->kind, buf, alloc, head, size, q->item_free);
+  if (n && immediate) drop_items(q->kind, &ring, heap, hlen, q->item_free);
   return 0;
 }
 
 /* ---- state ---- */
 
-size_t aioc_queue_size(const aioc_queue *q) { return q ? q->size : 0; }
+size_t aioc_queue_size(const aioc_queue *q) { return q ? qlen(q) : 0; }
 
 int aioc_queue_capacity(const aioc_queue *q) {
   return q ? q->capacity : -EINVAL;
 }
 
 int aioc_queue_is_empty(const aioc_queue *q) {
-  return !q || q->size == 0;
+  return !q || qlen(q) == 0;
 }
 
 int aioc_queue_is_full(const aioc_queue *q) {
-  return q && q->size >= q->limit;
+  return q && qlen(q) >= q->limit;
 }
 
 int aioc_queue_is_shutdown(const aioc_queue *q) { return q && q->shutdown; }

@@ -34,7 +34,7 @@
 
 typedef struct tsnode tsnode;
 struct tsnode {
-  tsnode *next, *prev; /* NULL when in no list */
+  aioc__list link; /* detached (pointing at itself) when in no list */
   void *item;
   int rc;
   pthread_cond_t *cv; /* a blocked thread's, or NULL for a task */
@@ -48,36 +48,26 @@ struct tsnode {
 struct aioc_tsqueue {
   pthread_mutex_t mu;
   size_t refs;
-  void **ring;
-  size_t alloc, head, size, limit;
-  tsnode getters, putters, granted; /* sentinels */
+  aioc__ring ring;
+  size_t limit;
+  aioc__list getters, putters, granted; /* of tsnode */
   aioc_free_fn item_free;
   bool shutdown;
 };
 
 /* ---- lists ---- */
 
-static void list_init(tsnode *h) { h->next = h->prev = h; }
-static bool list_empty(const tsnode *h) { return h->next == h; }
-
-static void list_add(tsnode *h, tsnode *n) {
-  n->prev = h->prev;
-  n->next = h;
-  h->prev->next = n;
-  h->prev = n;
+static tsnode *first(aioc__list *l) {
+  return aioc__container_of(l->next, tsnode, link);
 }
 
-static void list_del(tsnode *n) {
-  n->prev->next = n->next;
-  n->next->prev = n->prev;
-  n->next = n->prev = NULL;
-}
+static void list_del(tsnode *n) { aioc__list_del(&n->link); }
 
 /* ---- lifetime ---- */
 
 static void destroy(aioc_tsqueue *q) {
   pthread_mutex_destroy(&q->mu);
-  aioc__free(q->ring);
+  aioc__ring_free(&q->ring, NULL);
   aioc__free(q);
 }
 
@@ -103,42 +93,22 @@ int aioc_tsqueue_new(aioc_tsqueue **out, int capacity,
   q->refs = 1;
   q->limit = capacity ? (size_t)capacity : SIZE_MAX;
   q->item_free = item_free;
-  list_init(&q->getters);
-  list_init(&q->putters);
-  list_init(&q->granted);
+  aioc__list_init(&q->getters);
+  aioc__list_init(&q->putters);
+  aioc__list_init(&q->granted);
   *out = q;
   return 0;
 }
 
-/* ---- the ring ---- */
+/* ---- the items ---- */
 
 static int push(aioc_tsqueue *q, void *item) {
-  if (q->size == q->alloc) {
-    size_t n = q->alloc ? q->alloc * 2 : 16;
-    if (n > q->limit) n = q->limit;
-    if (n > SIZE_MAX / sizeof(void *)) return -ENOMEM;
-    void **r = aioc__alloc(n * sizeof *r);
-    if (!r) return -ENOMEM;
-    for (size_t i = 0; i < q->size; i++) {
-      size_t j = q->head + i;
-      r[i] = q->ring[j >= q->alloc ? j - q->alloc : j];
-    }
-    aioc__free(q->ring);
-    q->ring = r;
-    q->head = 0;
-    q->alloc = n;
+  if (!aioc__ring_has_room(&q->ring)) {
+    int rc = aioc__ring_grow(&q->ring, q->limit);
+    if (rc) return rc;
   }
-  size_t i = q->head + q->size;
-  q->ring[i >= q->alloc ? i - q->alloc : i] = item;
-  q->size++;
+  aioc__ring_push_back(&q->ring, item);
   return 0;
-}
-
-static void *pop(aioc_tsqueue *q) {
-  void *item = q->ring[q->head];
-  if (++q->head == q->alloc) q->head = 0;
-  q->size--;
-  return item;
 }
 
 /* ---- delivery ---- */
@@ -160,7 +130,7 @@ static void deliver(aioc_tsqueue *q, tsnode *n, int rc) {
     aioc__twait_wake_detached(&n->tw, 0);
     return;
   }
-  list_add(&q->granted, n);
+  aioc__list_push_back(&q->granted, &n->link);
   q->refs++; /* the node's, while in granted */
   q->refs++; /* the callback's */
   /* The wake-up was allocated when the task began to wait: posting it
@@ -179,15 +149,13 @@ static void wake_cb(void *arg) {
   aioc_tsqueue *q = arg;
   aioc_loop *loop = aioc__running;
   pthread_mutex_lock(&q->mu);
-  tsnode *n = q->granted.next;
-  while (n != &q->granted) {
-    tsnode *next = n->next;
+  aioc__list_each(l, &q->granted) {
+    tsnode *n = aioc__container_of(l, tsnode, link);
     if (n->loop == loop) {
       list_del(n);
       q->refs--; /* the node's; the callback's keeps q alive */
       aioc__twait_wake_detached(&n->tw, 0);
     }
-    n = next;
   }
   unlock_unref(q);
 }
@@ -202,8 +170,8 @@ static void wake_drop(void *arg) {
 }
 
 /* Delivers rc to every waiter of list. */
-static void deliver_all(aioc_tsqueue *q, tsnode *list, int rc) {
-  while (!list_empty(list)) deliver(q, list->next, rc);
+static void deliver_all(aioc_tsqueue *q, aioc__list *list, int rc) {
+  while (!aioc__list_is_empty(list)) deliver(q, first(list), rc);
 }
 
 /* ---- waiting ---- */
@@ -219,7 +187,7 @@ static void task_detach(aioc__twait *tw) {
    * its closing loop never returns to free it). */
   aioc__tscall *c = n->wake;
   n->wake = NULL;
-  if (n->next) {
+  if (aioc__list_is_linked(&n->link)) {
     bool granted = n->rc != TS_WAITING;
     list_del(n);
     if (granted) {
@@ -257,7 +225,7 @@ static struct timespec abs_deadline(double timeout) {
 /* Waits on list as n (n->item set by the caller) with the mutex held, and
  * returns with it released. Returns n's outcome (0 and n->item, or the
  * code delivered) or the wait's own failure. */
-static int wait_node(aioc_tsqueue *q, tsnode *list, tsnode *n,
+static int wait_node(aioc_tsqueue *q, aioc__list *list, tsnode *n,
                      double timeout) {
   aioc_task *t;
   int rc = context(&t);
@@ -280,7 +248,7 @@ static int wait_node(aioc_tsqueue *q, tsnode *list, tsnode *n,
     bool timed = timeout < 1e9; /* beyond 30 years: no limit */
     struct timespec ts;
     if (timed) ts = abs_deadline(timeout);
-    list_add(list, n);
+    aioc__list_push_back(list, &n->link);
     q->refs++;
     while (n->rc == TS_WAITING) {
       int e = timed ? pthread_cond_timedwait(&cv, &q->mu, &ts)
@@ -324,7 +292,7 @@ static int wait_node(aioc_tsqueue *q, tsnode *list, tsnode *n,
       goto out;
     }
   }
-  list_add(list, n);
+  aioc__list_push_back(list, &n->link);
   pthread_mutex_unlock(&q->mu);
   rc = aioc__twait_suspend(&n->tw);
   /* Not posted: woken on this thread, or it left by its unhook. */
@@ -343,22 +311,22 @@ out:
 /* Mutex held: 0, AIOC_EFULL, -ESHUTDOWN or -ENOMEM. */
 static int put_now(aioc_tsqueue *q, void *item) {
   if (q->shutdown) return -ESHUTDOWN;
-  if (!list_empty(&q->getters)) {
-    tsnode *g = q->getters.next;
+  if (!aioc__list_is_empty(&q->getters)) {
+    tsnode *g = first(&q->getters);
     g->item = item;
     deliver(q, g, 0);
     return 0;
   }
-  if (q->size >= q->limit) return AIOC_EFULL;
+  if (q->ring.len >= q->limit) return AIOC_EFULL;
   return push(q, item);
 }
 
 /* Mutex held: 0, AIOC_EEMPTY or -ESHUTDOWN. */
 static int get_now(aioc_tsqueue *q, void **item) {
-  if (q->size) {
-    *item = pop(q);
-    if (!list_empty(&q->putters)) {
-      tsnode *p = q->putters.next;
+  if (q->ring.len) {
+    *item = aioc__ring_pop_front(&q->ring);
+    if (!aioc__list_is_empty(&q->putters)) {
+      tsnode *p = first(&q->putters);
       push(q, p->item); /* a slot was just freed: cannot fail */
       deliver(q, p, 0);
     }
@@ -416,61 +384,41 @@ int aioc_tsqueue_try_get(aioc_tsqueue *q, void **item) {
 /* ---- shutdown and free ---- */
 
 /* Mutex held: wakes every waiter with rc and detaches the items (if
- * drop) into *ring for the caller to free outside the mutex. */
-static void close_locked(aioc_tsqueue *q, int rc, bool drop, void ***ring,
-                         size_t *alloc, size_t *head, size_t *size) {
+ * drop) into *items for the caller to free outside the mutex. */
+static void close_locked(aioc_tsqueue *q, int rc, bool drop,
+                         aioc__ring *items) {
   q->shutdown = true;
-  *ring = NULL;
-  *alloc = *head = *size = 0;
-  if (drop) {
-    *ring = q->ring;
-    *alloc = q->alloc;
-    *head = q->head;
-    *size = q->size;
-    q->ring = NULL;
-    q->alloc = q->head = q->size = 0;
-  }
+  aioc__ring_init(items);
+  if (drop) aioc__ring_take(&q->ring, items);
   deliver_all(q, &q->getters, rc);
   deliver_all(q, &q->putters, rc);
 }
 
-static void free_items(void **ring, size_t alloc, size_t head, size_t size,
-                       aioc_free_fn item_free) {
-  if (item_free)
-    for (size_t k = 0; k < size; k++) {
-      size_t i = head + k;
-      item_free(ring[i >= alloc ? i - alloc : i]);
-    }
-  aioc__free(ring);
-}
-
 int aioc_tsqueue_shutdown(aioc_tsqueue *q, int immediate) {
   if (!q) return -EINVAL;
-  void **ring;
-  size_t alloc, head, size;
+  aioc__ring items;
   pthread_mutex_lock(&q->mu);
-  close_locked(q, -ESHUTDOWN, immediate, &ring, &alloc, &head, &size);
+  close_locked(q, -ESHUTDOWN, immediate, &items);
   aioc_free_fn item_free = q->item_free;
   pthread_mutex_unlock(&q->mu);
-  free_items(ring, alloc, head, size, item_free);
+  aioc__ring_free(&items, item_free);
   return 0;
 }
 
 void aioc_tsqueue_free(aioc_tsqueue *q) {
   if (!q) return;
-  void **ring;
-  size_t alloc, head, size;
+  aioc__ring items;
   pthread_mutex_lock(&q->mu);
-  close_locked(q, -ECANCELED, true, &ring, &alloc, &head, &size);
+  close_locked(q, -ECANCELED, true, &items);
   aioc_free_fn item_free = q->item_free;
   unlock_unref(q);
-  free_items(ring, alloc, head, size, item_free);
+  aioc__ring_free(&items, item_free);
 }
 
 size_t aioc_tsqueue_size(aioc_tsqueue *q) {
   if (!q) return 0;
   pthread_mutex_lock(&q->mu);
-  size_t n = q->size;
+  size_t n = q->ring.len;
   pthread_mutex_unlock(&q->mu);
   return n;
 }

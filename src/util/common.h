@@ -14,6 +14,8 @@
 
 #define AIOC_HIDDEN __attribute__((visibility("hidden")))
 
+#include "ring.h"
+
 /* A code dropped on purpose (GCC's warn_unused_result ignores (void)). */
 #define AIOC__IGNORE(x)                                                        \
   do {                                                                         \
