@@ -82,12 +82,12 @@ int aioc_loop_close(aioc_loop *loop) {
    * checks loop->closed and only cleans up; tasks that never started
    * report themselves there. */
   uintptr_t e;
-  while ((e = aioc__ready_pop(loop)) != 0) aioc__ready_run(e);
+  while ((e = aioc__ready_pop(loop)) != 0) aioc__ready_run(loop, e);
   while (loop->nheap) {
     aioc__timer *t = loop->heap[0].t;
     aioc__timer_disarm(loop, t);
     t->fire(loop, t); /* fired on a closed loop: owners clean up */
-    while ((e = aioc__ready_pop(loop)) != 0) aioc__ready_run(e);
+    while ((e = aioc__ready_pop(loop)) != 0) aioc__ready_run(loop, e);
   }
   aioc__free(loop->heap);
   loop->heap = NULL;

@@ -11,7 +11,9 @@
  * runnables (callback handles and the like), whose run() says what to do,
  * and tasks, which have no run pointer (a task record is 64 bytes and
  * those 8 would be an eighth of it). A link to a task has its low bit set
- * (AIOC__QTASK); the loop steps tasks through aioc__task_step(). */
+ * (AIOC__QTASK); the loop steps tasks through loop->step_task, which the
+ * task layer sets when it creates the loop's first task (the loop knows
+ * nothing of tasks). */
 typedef struct aioc__qnode {
   uintptr_t next;
 } aioc__qnode;
@@ -128,6 +130,7 @@ struct aioc_loop {
   size_t nio;
   uint32_t iter;
   size_t batch_left; /* items of the current iteration still to run */
+  void (*step_task)(void *task); /* runs a task node (set by the task layer) */
   bool (*run_done)(void *); /* the condition the loop runs until */
   void *run_arg;
   /* thread-safe calls */
@@ -194,13 +197,10 @@ static inline uintptr_t aioc__ready_pop(aioc_loop *loop) {
   return e;
 }
 
-/* One step of a task taken off the ready queue (task layer). */
-AIOC_HIDDEN void aioc__task_step(void *task);
-
 /* Runs what a tagged link from the ready queue names. */
-static inline void aioc__ready_run(uintptr_t e) {
+static inline void aioc__ready_run(aioc_loop *loop, uintptr_t e) {
   if (e & AIOC__QTASK) {
-    aioc__task_step((void *)(e & ~AIOC__QTASK));
+    loop->step_task((void *)(e & ~AIOC__QTASK));
   } else {
     aioc__runnable *r = (aioc__runnable *)e;
     r->run(r);
@@ -251,6 +251,45 @@ static inline bool aioc__loop_can_continue(aioc_loop *loop) {
          !atomic_load_explicit(&loop->ts_pending, memory_order_relaxed) &&
          !atomic_load_explicit(&loop->stopping, memory_order_relaxed) &&
          !(loop->run_done && loop->run_done(loop->run_arg));
+}
+
+/* ---- the scheduling decision, in one place ----
+ *
+ * An iteration runs, in order, the nodes that were ready when its batch
+ * began (aioc__sched_begin); nodes made ready meanwhile wait for the next
+ * iteration, as in asyncio. The count left lives in the loop, so that a
+ * task giving up the CPU may run the next node itself (one switch
+ * instead of two through the loop): aioc__sched_peek() names that node,
+ * aioc__sched_take() takes it. When the batch is over and the next
+ * iteration needs none of the loop's own work (aioc__loop_can_continue),
+ * peeking begins the next batch at once. */
+
+static inline void aioc__sched_begin(aioc_loop *loop) {
+  loop->batch_left = loop->ready.len;
+}
+
+/* The tagged link of the node to run next, still queued; 0: nothing may
+ * run before the loop does its own work. */
+static inline uintptr_t aioc__sched_peek(aioc_loop *loop) {
+  if (!loop->batch_left) {
+    if (!loop->ready.head || !aioc__loop_can_continue(loop)) return 0;
+    aioc__sched_begin(loop);
+  }
+  return loop->ready.head;
+}
+
+/* Takes the node aioc__sched_peek() named off the queue. */
+static inline void aioc__sched_take(aioc_loop *loop) {
+  loop->batch_left--;
+  aioc__ready_pop(loop);
+}
+
+/* The next node of the current batch, taken off the queue, or 0 when the
+ * batch is over (the loop's own loop). */
+static inline uintptr_t aioc__sched_next(aioc_loop *loop) {
+  if (!loop->batch_left) return 0;
+  loop->batch_left--;
+  return aioc__ready_pop(loop);
 }
 
 /* Runs iterations until done(arg) is true or the loop stops. */

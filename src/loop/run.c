@@ -69,12 +69,12 @@ static size_t run_once(aioc_loop *loop, bool may_block) {
     scavenger_pass(loop);
   /* Tasks may hand control straight to the next ready task of this batch
    * (see task.c), so the count lives in the loop. */
-  loop->batch_left = loop->ready.len;
+  aioc__sched_begin(loop);
   size_t ran = 0;
-  while (loop->batch_left) {
-    loop->batch_left--;
+  uintptr_t e;
+  while ((e = aioc__sched_next(loop)) != 0) {
     ran++;
-    aioc__ready_run(aioc__ready_pop(loop));
+    aioc__ready_run(loop, e);
   }
   return ran;
 }

@@ -116,20 +116,15 @@ static void task_complete(aioc_task *t, int rc, void *result, char *msg) {
  * free). Saves the switches and the stack round trip of a short task. */
 static aioc_task *next_on_stack(aioc_loop *loop, aioc_task *t,
                                 size_t stride) {
-  uintptr_t e = loop->ready.head;
-  if (!(e & AIOC__QTASK)) return NULL;
   if (t->f.refs == 1 && (t->f.err || t->f.ext)) return NULL;
+  uintptr_t e = aioc__sched_peek(loop);
+  if (!(e & AIOC__QTASK)) return NULL;
   aioc_task *n = (aioc_task *)(e & ~AIOC__QTASK);
   if (n->f.tstate != T_CREATED || n->f.cancel_requested) return NULL;
   aioc__fext *x = n->f.ext;
   if ((x && x->stride ? x->stride : loop->stack_stride) != stride)
     return NULL;
-  if (!loop->batch_left) {
-    if (!aioc__loop_can_continue(loop)) return NULL;
-    loop->batch_left = loop->ready.len;
-  }
-  loop->batch_left--;
-  aioc__ready_pop(loop);
+  aioc__sched_take(loop);
   n->f.queued = 0;
   n->f.tstate = T_RUNNING;
   loop->current = n;
@@ -222,7 +217,7 @@ static void task_abandon_created(aioc_task *t) {
 
 /* One step of a task taken off the ready queue: start or resume it until
  * it suspends or ends. */
-void aioc__task_step(void *p) {
+static void task_step(void *p) {
   aioc_task *t = p;
   aioc_loop *loop = t->f.loop;
   t->f.queued = 0;
@@ -260,14 +255,11 @@ void aioc__task_step(void *p) {
  * loop. */
 static void switch_out(aioc_task *t) {
   aioc_loop *loop = t->f.loop;
-  uintptr_t e = loop->ready.head;
-  if (!loop->batch_left && e && aioc__loop_can_continue(loop))
-    loop->batch_left = loop->ready.len; /* the next iteration, started here */
-  if (loop->batch_left && (e & AIOC__QTASK)) {
+  uintptr_t e = aioc__sched_peek(loop);
+  if (e & AIOC__QTASK) {
     aioc_task *next = (aioc_task *)(e & ~AIOC__QTASK);
     if (next->f.tstate == T_READY) {
-      loop->batch_left--;
-      aioc__ready_pop(loop);
+      aioc__sched_take(loop);
       next->f.queued = 0;
       next->f.tstate = T_RUNNING;
       loop->current = next;
@@ -357,6 +349,7 @@ int aioc__task_create(aioc_task **out, aioc_loop *loop, aioc_fn fn, void *arg,
   if (loop->closed) return AIOC_ECLOSED;
   aioc_task *t = aioc__slab_alloc(AIOC__SLAB_TASK, sizeof *t);
   if (!t) return -ENOMEM;
+  loop->step_task = task_step; /* how the loop runs a task node */
   aioc__future_init(&t->f, loop, true);
   t->f.result = arg;
   t->f.tid = (uint32_t)++loop->task_seq;

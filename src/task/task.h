@@ -270,7 +270,9 @@ static inline void aioc__twait_init(aioc__twait *tw, aioc_task *t,
   tw->detach = detach;
   tw->expiry = expiry;
   tw->expired = false;
-  aioc__timer_init(&tw->tm, aioc__twait_fire);
+  /* Not armed; arming sets the rest of the timer. */
+  tw->tm.idx = AIOC__NOTIMER;
+  tw->tm.fire = aioc__twait_fire;
 }
 
 /* Arms the timer for deadline (loop ns; AIOC__NEVER: no timer). Returns
