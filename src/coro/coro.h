@@ -24,6 +24,18 @@ typedef struct aioc__coro {
 #endif
 } aioc__coro;
 
+/* What passes between two contexts of one thread around a switch, kept
+ * by whoever drives the switches (one per loop): the first context of a
+ * coroutine about to start (made here, then copied by the coroutine onto
+ * its own stack), that stack's stride, and the stack of a coroutine that
+ * has just exited, which the next context gives back (nothing can free
+ * the stack it runs on). */
+typedef struct aioc__coro_relay {
+  aioc__coro start;
+  size_t start_stride;
+  aioc__stack *exited;
+} aioc__coro_relay;
+
 /* Which switch this build uses: "x86_64", "aarch64" or "ucontext". */
 AIOC_HIDDEN const char *aioc__coro_backend(void);
 

@@ -42,7 +42,7 @@ struct aioc_gen {
   aioc_free_fn item_free;
   aioc_free_fn return_free;
   uint8_t state;
-  bool closing, exit_sent, yielded_in_close, suppress, orphan;
+  bool closing, yielded_in_close, suppress, orphan;
   void *resume_val; /* what the pending yield returns in *sent */
   aioc__wait park;  /* the body parked at a yield */
   genwait *cw;     /* the consumer waiting now */
@@ -469,7 +469,6 @@ static void drop_item(aioc_gen *g) {
 static void request_close(aioc_gen *g, const char *why) {
   g->closing = true;
   if (g->state == G_PARKED) {
-    g->exit_sent = true;
     resume_body(g, NULL);
     aioc__task_wake(g->task, AIOC_EGENEXIT);
   } else {

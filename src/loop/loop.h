@@ -138,14 +138,10 @@ struct aioc_loop {
   aioc__tscall *ts_head, *ts_tail;
   atomic_bool ts_pending;
   atomic_bool polling;
-  /* tasks: started and unfinished ones (list), all unfinished (count) */
+  /* objects living on the loop (list), unfinished tasks (count) */
   aioc__list live; /* aioc__live objects: started tasks, generators */
   size_t nlive;
-  aioc__coro start_coro; /* a task about to start (see task.c) */
-  size_t start_stride;   /* and the stride of its stack */
-  aioc__stack *exited_stack; /* the stack of the task that just ended */
-  /* handles */
-  void *handle_free;
+  aioc__coro_relay relay; /* switch hand-offs on the loop's thread */
   /* reports */
   aioc_report_fn report_fn;
   void *report_arg;

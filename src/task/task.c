@@ -138,9 +138,9 @@ static aioc_task *next_on_stack(aioc_loop *loop, aioc_task *t,
 static void task_main(void *p) {
   aioc_task *t = p;
   aioc_loop *loop = t->f.loop;
-  size_t stride = loop->start_stride;
+  size_t stride = loop->relay.start_stride;
   aioc__trun r;
-  r.coro = loop->start_coro;
+  r.coro = loop->relay.start;
   aioc__coro_started(&r.coro);
   for (;;) {
     r.task = t;
@@ -165,7 +165,7 @@ static void task_main(void *p) {
   }
   /* Whoever runs next gives the stack back (it cannot be freed under us);
    * nothing may read r once we have left. */
-  loop->exited_stack = r.coro.stack;
+  loop->relay.exited = r.coro.stack;
   aioc__coro_exit(&r.coro, &loop->main_coro);
 }
 
@@ -178,7 +178,7 @@ int aioc__task_set_on_block(aioc_task *t, void (*fn)(aioc_task *)) {
 }
 
 /* Gets a task that has never run ready to: its stack, and its first
- * context in loop->start_coro, which the next switch must go to. On
+ * context in loop->relay.start, which the next switch must go to. On
  * failure the task ends (with -ECANCELED if it was cancelled first, else
  * the stack error) and the code is returned; the caller then drops the
  * loop's reference. */
@@ -198,8 +198,8 @@ static int task_start(aioc_task *t) {
     return rc;
   }
   aioc__stack_set_owner(st, e ? e->name : NULL, t->f.tid);
-  aioc__coro_make(&loop->start_coro, st, task_main, t);
-  loop->start_stride = stride;
+  aioc__coro_make(&loop->relay.start, st, task_main, t);
+  loop->relay.start_stride = stride;
   return 0;
 }
 
@@ -232,7 +232,7 @@ static void task_step(void *p) {
       task_unref(t);
       return;
     }
-    to = &loop->start_coro;
+    to = &loop->relay.start;
   } else {
     to = &t->r->coro;
   }
@@ -244,8 +244,8 @@ static void task_step(void *p) {
   aioc_task *back = loop->current;
   loop->current = NULL;
   if (back->f.tstate == T_FINISHED) {
-    aioc__stack_put(loop->exited_stack);
-    loop->exited_stack = NULL;
+    aioc__stack_put(loop->relay.exited);
+    loop->relay.exited = NULL;
     task_unref(back); /* the loop's reference */
   }
 }
@@ -327,7 +327,7 @@ int aioc__task_transfer(aioc_task *from, aioc__wait *w, aioc_task *to) {
   }
   from->r->wait = w;
   from->f.tstate = T_SUSPENDED;
-  aioc__coro *c = &loop->start_coro;
+  aioc__coro *c = &loop->relay.start;
   to->f.tstate = T_RUNNING;
   loop->current = to;
   aioc__coro_switch_inherit(&from->r->coro, c);
