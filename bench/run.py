@@ -18,6 +18,9 @@ and prints the table. Usage:
   python3 bench/run.py [--bench B1,B2,B3,B4] [--aioc-bin DIR] [--runs N]
                        [--quick] [--runtimes aioc,asyncio,...] [--out DIR]
 
+B6 (TCP echo: a client and a server process per run) is driven by b6.py,
+which this runner calls; its figures join the others in the outputs.
+
 Selecting B2 also runs B2ch (Go's channel variant), B4 also runs B4c (plain
 timer callbacks); either can be selected alone. --quick runs 100,000 tasks
 instead of 1,000,000 for B1, B3, B4 and B4c, 3 times each. The number of runs
@@ -47,6 +50,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+import b6
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH_DIR)
@@ -510,6 +515,7 @@ def markdown(rows, order, tg, meta):
                 " Go runs with GOMAXPROCS=%d." % meta["go_procs"]
                 if "go" in meta["runtimes"] else ""),
              ""]
+    lines += [note + "\n" for note in meta.get("notes", [])]
     if meta["versions"]:
         lines += ["Peers: " + ", ".join("%s %s" % kv for kv in
                                          sorted(meta["versions"].items())),
@@ -561,7 +567,7 @@ def chart(rows, order, path):
                     "svg size %d,480 dynamic noenhanced font 'sans,11'")
             f.write("set terminal " + term % width + "\n")
             f.write("""set output '%s'
-set title "aioc benchmarks: medians per workload (log scale; lower is better)"
+set title "aioc benchmarks: medians per workload (log scale; lower is better%s)"
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.85 border -1
@@ -573,7 +579,9 @@ set key outside right top
 set xtics nomirror
 set ytics nomirror
 set bmargin 5
-""" % path)
+""" % (path, "".join(", except %s" % w for w in workloads
+                      if any(k[0] == w and not rows[k]["lower_is_better"]
+                             for k in order))))
             f.write("plot " + ", \\\n     ".join(
                 "'%s' using %d:xtic(1) title columnheader(%d) lc rgb '%s'"
                 % (dat, i + 2, i + 2, COLOURS.get(rt, "#7f7f7f"))
@@ -615,6 +623,9 @@ def main():
                     help="seconds allowed for one run (default %(default)s)")
     ap.add_argument("--go-procs", type=int, default=1,
                     help="GOMAXPROCS for the Go peer (default 1)")
+    ap.add_argument("--b6-seconds", type=float, default=b6.SECONDS,
+                    help="B6's measured window in seconds (default "
+                         "%(default)s)")
     ap.add_argument("--install", action="store_true",
                     help="apt-get the missing peers first (root only)")
     ap.add_argument("--strict", action="store_true",
@@ -638,9 +649,18 @@ def main():
         if rt not in RUNTIMES:
             ap.error("unknown runtime %r (known: %s)"
                      % (rt, ",".join(RUNTIMES)))
+    # B6 (TCP echo, client and server processes) has its own driver.
+    selected = list(workloads)
+    workloads = [w for w in workloads if w != b6.WORKLOAD]
 
-    cmds, py = prepare_runtimes(args, wanted)
-    if not cmds:
+    if workloads:
+        cmds, py = prepare_runtimes(args, wanted)
+    else:
+        cmds, py = {}, python_for_peers()
+    b6_prep = (b6.prepare(args, wanted, py, log)
+               if b6.WORKLOAD in selected else None)
+    b6_rts = sorted(b6_prep.servers, key=RUNTIMES.index) if b6_prep else []
+    if not cmds and not b6_rts:
         log("nothing to run")
         return 1
     meta = {
@@ -651,17 +671,21 @@ def main():
         "n": n if n is not None else 1_000_000,
         "runs": args.runs,
         "go_procs": args.go_procs,
-        "versions": versions(py, cmds),
-        "workloads": workloads,
-        "runtimes": sorted(cmds, key=RUNTIMES.index),
+        "versions": versions(py, set(cmds) | set(b6_rts)),
+        "workloads": selected,
+        "runtimes": sorted(set(cmds) | set(b6_rts), key=RUNTIMES.index),
+        "notes": [b6.describe(args.b6_seconds)] if b6_prep else [],
     }
     log("running %s on %s, %d run(s) each, N=%s"
-        % (",".join(workloads), ",".join(meta["runtimes"]), args.runs,
+        % (",".join(selected), ",".join(meta["runtimes"]), args.runs,
            "{:,}".format(meta["n"])))
 
-    data = run_all(args, cmds, workloads, n)
+    data = run_all(args, cmds, workloads, n) if cmds else {}
+    if b6_prep:
+        data.update(b6.run(args, b6_prep, log))
     rows, order = summarise(data)
     tg = targets(rows)
+    tg.update(b6.targets(rows))
 
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "latest.json"), "w") as f:
@@ -691,8 +715,10 @@ def main():
     log("wrote %s/latest.{json,md,raw.json%s}"
         % (args.out, "" if msg else ",svg"))
 
-    if args.strict and "aioc" in cmds:
-        aioc_missing = [w for w in workloads if w not in NOT_AIOC and
+    if args.strict and "aioc" in meta["runtimes"]:
+        checked = ((workloads if "aioc" in cmds else []) +
+                   ([b6.WORKLOAD] if "aioc" in b6_rts else []))
+        aioc_missing = [w for w in checked if w not in NOT_AIOC and
                         not any(k == (w, "aioc") for k in rows)]
         failed = [w for w, (ok, _) in tg.items() if ok is False]
         if aioc_missing or failed:
