@@ -10,6 +10,7 @@
  *   aioc/group.h    Group, Pool, Yielder, OrderedYielder (sync bridging)
  *   aioc/sync.h     Lock, Event, Condition, Semaphore, Barrier, queues,
  *                   the thread-safe queue
+ *   aioc/rpc.h      streaming RPC with a timeout between chunks
  *
  * The implementation, one folder per layer, bottom up (a lower layer
  * never includes a higher one):
@@ -32,6 +33,8 @@
  *   src/group/      group.c
  *   src/sync/       sync.h, waiter.c, lock.c, event.c, condition.c,
  *                   semaphore.c, barrier.c, queue.c, tsqueue.c
+ *   src/rpc/        rpc.h, server.c (workers), client.c (calls),
+ *                   local.c (the in-process transport)
  * The API conventions every function follows are in docs/design.md. */
 #ifndef AIOC_H
 #define AIOC_H
@@ -43,5 +46,6 @@
 #include "aioc/gen.h"
 #include "aioc/group.h"
 #include "aioc/sync.h"
+#include "aioc/rpc.h"
 
 #endif /* AIOC_H */

@@ -103,6 +103,11 @@ static inline int aioc__sync_park(aioc_task *t, aioc__swait *s,
   return aioc__sync_park_until(t, s, list, aioc__sync_deadline(t, timeout));
 }
 
+/* Allocates room for n items (FIFO or LIFO queue, up to its capacity), so
+ * that putting up to n items never fails for lack of memory. Returns 0,
+ * -ENOMEM or -EINVAL (a priority queue). */
+AIOC_HIDDEN int aioc__queue_reserve(aioc_queue *q, size_t n);
+
 /* ---- the lock (shared with the condition) ---- */
 
 struct aioc_lock {
