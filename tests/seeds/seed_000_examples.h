@@ -19,7 +19,8 @@
 #define SEED_000_EXAMPLES(X)                                                   \
   X(seed_000_1_timed_iterable)                                                 \
   X(seed_000_2_next_timeout)                                                   \
-  X(seed_000_3_cancel_on_timeout)
+  X(seed_000_3_cancel_on_timeout)                                              \
+  X(seed_000_4_rpc)
 
 #define SEED_000_DECLARE(name) extern const seed_example name;
 SEED_000_EXAMPLES(SEED_000_DECLARE)
