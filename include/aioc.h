@@ -10,6 +10,8 @@
  *   aioc/group.h    Group, Pool, Yielder, OrderedYielder (sync bridging)
  *   aioc/sync.h     Lock, Event, Condition, Semaphore, Barrier, queues,
  *                   the thread-safe queue
+ *   aioc/thread.h   executors (thread pools), to_thread, run_in_executor,
+ *                   run_coroutine_threadsafe
  *
  * The implementation, one folder per layer, bottom up (a lower layer
  * never includes a higher one):
@@ -28,6 +30,8 @@
  *   src/group/      group.c
  *   src/sync/       sync.h, waiter.c, lock.c, event.c, condition.c,
  *                   semaphore.c, barrier.c, queue.c, tsqueue.c
+ *   src/thread/     executor.c (thread pools, jobs), tsfuture.c
+ *                   (run_coroutine_threadsafe)
  * The API conventions every function follows are in docs/design.md. */
 #ifndef AIOC_H
 #define AIOC_H
@@ -39,5 +43,6 @@
 #include "aioc/gen.h"
 #include "aioc/group.h"
 #include "aioc/sync.h"
+#include "aioc/thread.h"
 
 #endif /* AIOC_H */
