@@ -174,11 +174,10 @@ static void free_result(job *j) {
  * free it (its loop closed under it while it ran). */
 static bool job_complete(job *j) {
   if (!j->loop) return true;
-  if (aioc__tscall_post(j->loop, j->call) == 0) {
-    j->state = J_POSTED;
-  } else {
+  /* Before the post: once posted, the loop may free j at any moment. */
+  j->state = J_POSTED;
+  if (aioc__tscall_post(j->loop, j->call) < 0)
     j->state = J_ORPHAN; /* closed since: its loop's abandon frees it */
-  }
   return false;
 }
 
@@ -416,18 +415,19 @@ static int job_new(job **out, aioc_loop *loop, aioc_executor **pex,
   return 0;
 }
 
-/* Submits j and links it to its loop; on failure j is freed. */
+/* Submits j and links it to its loop. */
 static int job_submit(job *j) {
   aioc_executor *ex = j->ex;
   atomic_fetch_add(&ex->refs, 1); /* held by j from here (job_free) */
   int rc = submit(ex, j);
-  if (rc < 0) {
-    aioc__free(j->call);
-    job_free(j);
-    return rc;
-  }
-  aioc__list_push_back(&j->lx->jobs, &j->link);
-  return 0;
+  if (rc == 0) aioc__list_push_back(&j->lx->jobs, &j->link);
+  return rc;
+}
+
+/* A job that could not be submitted. */
+static void job_unsubmitted(job *j) {
+  aioc__free(j->call);
+  job_free(j);
 }
 
 /* Hands the outcome to whoever awaits it, or to the destructor. Loop
@@ -604,9 +604,10 @@ int aioc_run_in_executor(aioc_future **out, aioc_executor *ex, aioc_fn fn,
   j->f = aioc_future_ref(f);
   j->fw.notify = fut_notify;
   aioc__future_add_waiter(f, &j->fw);
-  rc = job_submit(j); /* frees j on failure */
+  rc = job_submit(j);
   if (rc < 0) {
     aioc__future_del_waiter(&j->fw);
+    job_unsubmitted(j);
     aioc_future_unref(f);
     aioc_future_unref(f);
     return rc;
@@ -648,7 +649,10 @@ int aioc_to_thread(void **result, aioc_fn fn, void *arg) {
   twait tw = {.w.unhook = tw_unhook, .t = t, .j = j};
   j->tw = &tw;
   rc = job_submit(j);
-  if (rc < 0) return rc;
+  if (rc < 0) {
+    job_unsubmitted(j);
+    return rc;
+  }
   rc = aioc__task_suspend(t, &tw.w);
   if (rc < 0) return rc; /* the unhook gave the job up */
   if (tw.msg)
