@@ -276,7 +276,6 @@ static int submit(aioc_executor *ex, job *j) {
       return rc;
     }
   }
-  atomic_fetch_add_explicit(&ex->refs, 1, memory_order_relaxed);
   j->state = J_QUEUED;
   aioc__list_push_back(&ex->queue, &j->qlink);
   if (ex->nidle > ex->nsignaled) {
