@@ -62,11 +62,11 @@ RUNTIMES = ["aioc", "asyncio", "uvloop", "go", "libuv"]
 # Which program workloads each peer implements. aioc is asked for every
 # selected workload except the Go-only variant and may answer "unsupported".
 SUPPORTED = {
-    "asyncio": {"B1", "B2", "B3", "B4", "B4c", "B5", "B7", "B7t", "B7w", "B7i",
-                "B8", "B8p"},
-    "uvloop": {"B1", "B2", "B3", "B4", "B4c", "B5", "B7", "B7t", "B7w", "B7i",
-               "B8", "B8p"},
-    "go": {"B1", "B2", "B2ch", "B3", "B4", "B4c", "B5"},
+    "asyncio": {"B1", "B2", "B3", "B4", "B4c", "B5", "B6x", "B7", "B7t", "B7w",
+                "B7i", "B8", "B8p"},
+    "uvloop": {"B1", "B2", "B3", "B4", "B4c", "B5", "B6x", "B7", "B7t", "B7w",
+               "B7i", "B8", "B8p"},
+    "go": {"B1", "B2", "B2ch", "B3", "B4", "B4c", "B5", "B6x"},
     "libuv": {"B1", "B3", "B4c"},
 }
 NOT_AIOC = {"B2ch", "B7w"}
@@ -474,6 +474,9 @@ def targets(rows):
     if a is not None:
         check("B7", [("<=25 ns", a <= 25, fmt(a)),
                      (">=50x asyncio", *faster("B7", "asyncio", "B7", 50))])
+    if med("B6x", "aioc") is not None:
+        check("B6x", [("faster than asyncio", *faster("B6x", "asyncio", "B6x", 1)),
+                      ("faster than go", *faster("B6x", "go", "B6x", 1))])
     b8 = med("B8", "aioc")
     if b8 is not None:
         check("B8", [("within 10 ms of 200 ms", abs(b8 - 200) <= 10,

@@ -10,6 +10,8 @@
  *   aioc/group.h    Group, Pool, Yielder, OrderedYielder (sync bridging)
  *   aioc/sync.h     Lock, Event, Condition, Semaphore, Barrier, queues,
  *                   the thread-safe queue
+ *   aioc/thread.h   executors (thread pools), to_thread, run_in_executor,
+ *                   run_coroutine_threadsafe
  *   aioc/rpc.h      streaming RPC with a timeout between chunks
  *
  * The implementation, one folder per layer, bottom up (a lower layer
@@ -33,6 +35,8 @@
  *   src/group/      group.c
  *   src/sync/       sync.h, waiter.c, lock.c, event.c, condition.c,
  *                   semaphore.c, barrier.c, queue.c, tsqueue.c
+ *   src/thread/     executor.c (thread pools, jobs), tsfuture.c
+ *                   (run_coroutine_threadsafe)
  *   src/rpc/        rpc.h, server.c (workers), client.c (calls),
  *                   local.c (the in-process transport)
  * The API conventions every function follows are in docs/design.md. */
@@ -46,6 +50,7 @@
 #include "aioc/gen.h"
 #include "aioc/group.h"
 #include "aioc/sync.h"
+#include "aioc/thread.h"
 #include "aioc/rpc.h"
 
 #endif /* AIOC_H */

@@ -1,9 +1,9 @@
 /* Allocation failures: one small program that uses most of the library
  * (spawn, gather, a TaskGroup, generators with timeouts and
  * aioc_iter_timed, a Group and a Yielder driven from plain code, a queue,
- * and the thread-safe queue with a second thread) runs once for every N,
- * with the N-th allocation failing, until a run completes without
- * reaching N. Each run is a forked child with a watchdog. At every N the
+ * the thread-safe queue with a second thread, the executor) runs once for
+ * every N, with the N-th allocation failing, until a run completes
+ * without reaching N. Each run is a forked child with a watchdog. At every N the
  * program must end with a clean code (-ENOMEM, or a code that follows
  * from it), without a crash or a hang, and without a leak: the live
  * allocations counted through the hook are back to zero once the loop is
@@ -306,6 +306,35 @@ static int tsqueue(void) {
   return fail(grc, __LINE__);
 }
 
+/* The executor: the default pool, a pool of one, an error's message. */
+static int job_add(void *arg, void **result) {
+  *result = AIOC_INT(AIOC_TO_INT(arg) + 1);
+  return 0;
+}
+
+static int job_fail(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  return aioc_error(-EIO, "job failing on purpose");
+}
+
+static int executor(void) {
+  void *x;
+  int rc = 0;
+  aioc_executor *ex = NULL;
+  aioc_future *f = NULL;
+  STEP(aioc_to_thread(&x, job_add, AIOC_INT(1)), 0);
+  VALUE(AIOC_TO_INT(x) == 2);
+  aioc_executor_options o = {.threads = 1};
+  STEP(aioc_executor_new(&ex, &o), 0);
+  STEP(aioc_run_in_executor(&f, ex, job_fail, NULL, NULL), 0);
+  STEP(aioc_await(f, &x), -EIO);
+out:
+  aioc_future_unref(f);
+  aioc_executor_free(ex);
+  return rc;
+}
+
 static int main_task(void *arg, void **result) {
   (void)arg;
   (void)result;
@@ -315,6 +344,7 @@ static int main_task(void *arg, void **result) {
   if (rc == 0) rc = timed_iteration();
   if (rc == 0) rc = queue();
   if (rc == 0) rc = tsqueue();
+  if (rc == 0) rc = executor();
   return rc;
 }
 

@@ -333,6 +333,31 @@ async def b5(n, runtime):
     result("B5", runtime, (t1 - t0) * 1e9 / n, "ns/item")
 
 
+async def b6x(n, runtime):
+    """B6x: n asyncio.to_thread calls of a trivial function, 100 in flight
+    (100 workers taking calls from a shared count). Figure: wall time per
+    call."""
+    state = {"left": n, "sum": 0}
+
+    def trivial(i):
+        return i
+
+    async def worker():
+        while state["left"] > 0:
+            i = state["left"]
+            state["left"] -= 1
+            r = await asyncio.to_thread(trivial, i)
+            state["sum"] += r
+
+    await asyncio.to_thread(trivial, 0)  # the pool's threads start
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(100)))
+    t1 = time.perf_counter()
+    if state["sum"] != n * (n + 1) // 2:
+        fail("B6x: wrong sum %d" % state["sum"])
+    result("B6x", runtime, (t1 - t0) * 1e6 / n, "us/call")
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -373,6 +398,8 @@ def main(argv):
         coro = b7(n, runtime, workload)
     elif workload == "B7i":
         coro = b7i(n, runtime)
+    elif workload == "B6x":
+        coro = b6x(int(os.environ.get("BENCH_N") or 10000), runtime)
     elif workload == "B8":
         coro = b8(runtime)
     elif workload == "B8p":

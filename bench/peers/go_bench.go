@@ -290,6 +290,33 @@ func b5(n int) {
 	result("B5", float64(el.Nanoseconds())/float64(n), "ns/item")
 }
 
+// B6x: n calls of a trivial function, each in a goroutine of its own that
+// sends the result on a channel, 100 in flight (Go's idiom for a blocking
+// call off the caller's goroutine). Figure: wall time per call.
+func b6xTrivial(i int) int { return i }
+
+func b6x(n int) {
+	const inflight = 100
+	results := make(chan int, inflight)
+	start := time.Now()
+	sum, launched := 0, 0
+	for ; launched < inflight && launched < n; launched++ {
+		go func(i int) { results <- b6xTrivial(i) }(launched + 1)
+	}
+	for done := 0; done < n; done++ {
+		sum += <-results
+		if launched < n {
+			launched++
+			go func(i int) { results <- b6xTrivial(i) }(launched)
+		}
+	}
+	el := time.Since(start)
+	if sum != n*(n+1)/2 {
+		fail("B6x: wrong sum %d", sum)
+	}
+	result("B6x", float64(el.Nanoseconds())/1e3/float64(n), "us/call")
+}
+
 func main() {
 	if os.Getenv("GOMAXPROCS") == "" {
 		runtime.GOMAXPROCS(1)
@@ -318,7 +345,7 @@ func main() {
 		args = append(args, os.Args[i])
 	}
 	if len(args) != 1 || n < 1 {
-		fmt.Fprintln(os.Stderr, "usage: go_bench B1|B2|B2ch|B3|B4|B4c|B5 [-n N]")
+		fmt.Fprintln(os.Stderr, "usage: go_bench B1|B2|B2ch|B3|B4|B4c|B5|B6x [-n N]")
 		os.Exit(2)
 	}
 	switch args[0] {
@@ -334,6 +361,14 @@ func main() {
 		b4(n)
 	case "B4c":
 		b4c(n)
+	case "B6x":
+		if !nGiven {
+			n = 10000
+			if s := os.Getenv("BENCH_N"); s != "" {
+				n, _ = strconv.Atoi(s)
+			}
+		}
+		b6x(n)
 	case "B5":
 		if !nGiven {
 			n = b5Items

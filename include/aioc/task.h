@@ -202,7 +202,8 @@ AIOC_API int aioc_task_cancelling(const aioc_task *t);
 
 /* Sets the current task's error message (printf-style) and returns code,
  * so that `return aioc_error(-EIO, "read %s", path);` fails the task with
- * both. Outside a task it only returns code. */
+ * both. In a job of an executor (aioc/thread.h) the message goes to the
+ * job's outcome the same way. Elsewhere it only returns code. */
 AIOC_API int aioc_error(int code, const char *fmt, ...) AIOC_PRINTF(2, 3);
 
 /* The current task's error message (the last aioc_error(), or the message

@@ -150,6 +150,9 @@ struct aioc_loop {
    * from starting the next batch themselves. */
   int64_t scav_when;
   uint32_t scav_tick;
+  /* The thread layer's state for this loop (its default executor, its
+   * jobs in flight), NULL until used; the loop never reads it. */
+  void *thread_state;
   AIOC__ARMOR_FIELD /* live from aioc_loop_new() to aioc_loop_free() */
 };
 

@@ -43,14 +43,21 @@ void aioc__task_set_errmsg(aioc_task *t, int code, char *msg) {
   t->r->errcode = code;
 }
 
+__thread char **aioc__error_sink;
+
 int aioc_error(int code, const char *fmt, ...) {
   aioc_task *t = aioc__current();
-  if (!t || !fmt) return code;
+  if (!fmt || (!t && !aioc__error_sink)) return code;
   va_list ap;
   va_start(ap, fmt);
   char *msg = aioc__vformat(fmt, ap);
   va_end(ap);
-  aioc__task_set_errmsg(t, code, msg);
+  if (t) {
+    aioc__task_set_errmsg(t, code, msg);
+  } else {
+    aioc__free(*aioc__error_sink);
+    *aioc__error_sink = msg;
+  }
   return code;
 }
 

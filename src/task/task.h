@@ -351,6 +351,11 @@ AIOC_HIDDEN int aioc__errlist_first(const aioc__errlist *l, aioc_task *t);
 AIOC_HIDDEN void aioc__errlist_clear(aioc__errlist *l);
 AIOC_HIDDEN void aioc__errlist_free(aioc__errlist *l);
 
+/* Where aioc_error() puts its message when no task runs on the thread
+ * (set by the thread layer around a job: *sink receives the formatted
+ * message, replacing and freeing an earlier one); NULL: dropped. */
+AIOC_HIDDEN extern __thread char **aioc__error_sink;
+
 /* Waits for f ignoring cancellation and deadlines (internal cleanup). */
 AIOC_HIDDEN void aioc__await_uninterruptible(aioc_task *t, aioc_future *f);
 
