@@ -31,7 +31,7 @@
 
 enum { J_QUEUED, J_RUNNING, J_POSTED, J_ORPHAN };
 
-typedef struct twait twait;
+typedef struct jobwait jobwait;
 typedef struct loopx loopx;
 typedef struct job job;
 
@@ -54,7 +54,7 @@ struct job {
   loopx *lx;
   aioc_future *f;   /* run_in_executor's future, with its waiter fw */
   aioc__waiter fw;
-  twait *tw;        /* to_thread's waiting task */
+  jobwait *tw;      /* to_thread's waiting task */
 };
 
 /* A thread of the pool: joined at close, or left to end on its own. */
@@ -85,9 +85,10 @@ struct loopx {
   size_t abandoned;
 };
 
-struct twait {
-  aioc__wait w;
-  aioc_task *t;
+/* to_thread's waiting task: the task layer's timed wait (no timer: the
+ * deadlines in scope bound it), whose detach gives the job up. */
+struct jobwait {
+  aioc__twait tw;
   job *j;
   void *result;
   char *msg;
@@ -433,7 +434,7 @@ static void job_unsubmitted(job *j) {
  * thread, j off its loop's list. */
 static void job_deliver(job *j) {
   if (j->tw) {
-    twait *tw = j->tw;
+    jobwait *tw = j->tw;
     tw->j = NULL;
     j->tw = NULL;
     tw->rc = j->rc;
@@ -441,7 +442,7 @@ static void job_deliver(job *j) {
     tw->msg = j->msg;
     j->result = NULL;
     j->msg = NULL;
-    aioc__task_wake(tw->t, 0);
+    aioc__twait_wake(&tw->tw, 0);
   } else if (j->f) {
     aioc_future *f = j->f;
     j->f = NULL;
@@ -615,9 +616,8 @@ int aioc_run_in_executor(aioc_future **out, aioc_executor *ex, aioc_fn fn,
   return 0;
 }
 
-static void tw_unhook(aioc_task *t, aioc__wait *w) {
-  (void)t;
-  twait *tw = aioc__container_of(w, twait, w);
+static void jobwait_detach(aioc__twait *w) {
+  jobwait *tw = aioc__container_of(w, jobwait, tw);
   job *j = tw->j;
   if (!j) return;
   tw->j = NULL;
@@ -645,15 +645,16 @@ int aioc_to_thread(void **result, aioc_fn fn, void *arg) {
   job *j;
   rc = job_new(&j, t->f.loop, &ex, fn, arg, NULL);
   if (rc < 0) return rc;
-  twait tw = {.w.unhook = tw_unhook, .t = t, .j = j};
+  jobwait tw = {.j = j};
+  aioc__twait_init(&tw.tw, t, jobwait_detach, -ETIMEDOUT);
   j->tw = &tw;
   rc = job_submit(j);
   if (rc < 0) {
     job_unsubmitted(j);
     return rc;
   }
-  rc = aioc__task_suspend(t, &tw.w);
-  if (rc < 0) return rc; /* the unhook gave the job up */
+  rc = aioc__twait_suspend(&tw.tw);
+  if (rc < 0) return rc; /* the detach gave the job up */
   if (tw.msg)
     aioc__task_set_errmsg(t, tw.rc, tw.msg); /* passed on with the code */
   if (result)
