@@ -5,7 +5,9 @@
  * output with the article's. The demo (examples/demo.c) compiles the same
  * files with SEED_NO_MAIN and tours SEED_002_EXAMPLES in order.
  *
- * Left out: 1d-async-fetch-from-server, which only compares blocking and
+ * 1e is the article's "same example using threads" (its repository's
+ * variant of 1b with the blocking calls in a thread pool). Left out:
+ * 1d-async-fetch-from-server, which only compares blocking and
  * non-blocking HTTP clients. */
 #ifndef AIOC_SEED_002_EXAMPLES_H
 #define AIOC_SEED_002_EXAMPLES_H
@@ -16,6 +18,7 @@
 #define SEED_002_EXAMPLES(X)                                                   \
   X(seed_002_1_sync_async)                                                     \
   X(seed_002_1b_cooperative)                                                   \
+  X(seed_002_1e_threads)                                                       \
   X(seed_002_1c_determinism)                                                   \
   X(seed_002_2a_as_completed)                                                  \
   X(seed_002_2b_first_completed_pending)                                       \
