@@ -10,6 +10,8 @@
  *   aioc/group.h    Group, Pool, Yielder, OrderedYielder (sync bridging)
  *   aioc/sync.h     Lock, Event, Condition, Semaphore, Barrier, queues,
  *                   the thread-safe queue
+ *   aioc/signal.h   Unix signals on the loop, graceful shutdown
+ *   aioc/dns.h      name resolution on the loop
  *
  * The implementation, one folder per layer, bottom up (a lower layer
  * never includes a higher one):
@@ -28,6 +30,7 @@
  *   src/group/      group.c
  *   src/sync/       sync.h, waiter.c, lock.c, event.c, condition.c,
  *                   semaphore.c, barrier.c, queue.c, tsqueue.c
+ *   src/io/         signal.c (signalfd), dns.c (c-ares)
  * The API conventions every function follows are in docs/design.md. */
 #ifndef AIOC_H
 #define AIOC_H
@@ -39,5 +42,7 @@
 #include "aioc/gen.h"
 #include "aioc/group.h"
 #include "aioc/sync.h"
+#include "aioc/signal.h"
+#include "aioc/dns.h"
 
 #endif /* AIOC_H */
