@@ -70,8 +70,9 @@ AIOC_API AIOC_NODISCARD int aioc_signal_add(aioc_signal **out, aioc_loop *loop,
 /* The n signals of signums as an iterator (include/aioc/gen.h) on loop
  * (NULL: the thread's current loop), so that the per-item timeout and the
  * helpers apply: next() waits for the next signal and gives its number
- * (AIOC_TO_INT(item)), in the order the signals arrived, each number at
- * most once until taken (above). next() returns 0, -ETIMEDOUT, -ECANCELED,
+ * (AIOC_TO_INT(item)), in the order the loop read them (the kernel gives
+ * signals pending together lowest number first), each number at most once
+ * until taken (above). next() returns 0, -ETIMEDOUT, -ECANCELED,
  * -EBUSY (another consumer waits), AIOC_ERUNNING (in a callback of the
  * running loop, with nothing to give), and AIOC_EXHAUSTED once the
  * iterator was closed or its loop closed and no signal is left; from
