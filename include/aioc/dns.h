@@ -94,13 +94,14 @@ AIOC_API AIOC_NODISCARD int aioc_dns_configure(aioc_loop *loop,
  * answered NXDOMAIN for every name tried, or the name is in no source; an
  * AI_NUMERICHOST host that is not numeric; a numeric host of another
  * family); -ENODATA (the name exists but has no address of the family
- * asked); AIOC_EDNS (the name servers failed: SERVFAIL, REFUSED, a
- * malformed answer); -ETIMEDOUT (the timeout, a deadline in scope, or no
- * answer after every try); -ECONNREFUSED (no name server could be
- * reached); -ECANCELED; -ENOMEM; -EINVAL (out NULL, host and service
- * NULL, an unknown service name, a port over 65535, a service that is
- * not a number with AI_NUMERICSERV, an unknown family or flag, a bad
- * timeout); -EIO (/etc/hosts could not be read); AIOC_ERUNNING (in a
+ * asked); AIOC_EDNS (the name servers failed: FORMERR, a malformed
+ * answer; SERVFAIL and REFUSED with c-ares 1.20 and later); -ETIMEDOUT
+ * (the timeout, a deadline in scope, or no answer after every try);
+ * -ECONNREFUSED (no name server gave an answer: none could be reached,
+ * or, before c-ares 1.20, each answered SERVFAIL or REFUSED); -ECANCELED;
+ * -ENOMEM; -EINVAL (out NULL, host and service NULL, an unknown service
+ * name, a port over 65535, a service that is not a number with
+ * AI_NUMERICSERV, an unknown family or flag, a bad timeout); -EIO (/etc/hosts could not be read); AIOC_ERUNNING (in a
  * callback of the running loop, for a lookup that must wait); AIOC_ECLOSED;
  * AIOC_ENOLOOP. Every failure sets the task's error message (from plain
  * code, the thread's, see aioc_error_message()). *out is NULL on failure. */
