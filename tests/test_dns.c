@@ -231,8 +231,10 @@ TEST(test_dns_bad_input) {
   CHECK_STR(aioc_strerror(AIOC_ENONAME), "name does not resolve");
   CHECK_STR(aioc_err_name(AIOC_EDNS), "AIOC_EDNS");
   aioc_freeaddrinfo(NULL);
-  CLOSE_CLEAN(loop);
+  CHECK_EQ(aioc_all_tasks(loop, NULL, 0), 0);
+  CHECK_RC(aioc_loop_close(loop), 0);
   CHECK_RC(aioc_dns_configure(loop, NULL), AIOC_ECLOSED);
+  aioc_loop_free(loop);
 }
 
 /* Numeric hosts, a NULL host and service names never wait: from plain

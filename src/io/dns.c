@@ -455,9 +455,10 @@ static bool future_done(void *arg) {
   (AI_PASSIVE | AI_CANONNAME | AI_NUMERICHOST | AI_NUMERICSERV | AI_V4MAPPED | \
    AI_ALL | AI_ADDRCONFIG)
 
-/* Waits for q's future; 0 with c-ares' answer in *res, or a code. */
-static int wait_answer(query *q, double timeout, struct ares_addrinfo **res) {
-  aioc_future *f = q->f;
+/* Waits for f, the future of q; 0 with c-ares' answer in *res, or a
+ * code. q is freed once f is done. */
+static int wait_answer(aioc_future *f, query *q, const char *host,
+                       double timeout, struct ares_addrinfo **res) {
   void *v = NULL;
   int rc;
   aioc_task *t = aioc__current();
@@ -474,7 +475,7 @@ static int wait_answer(query *q, double timeout, struct ares_addrinfo **res) {
     }
   } else if (aioc__running) {
     rc = fail(AIOC_ERUNNING, "%s: a lookup cannot wait in a callback",
-              q->host);
+              host);
   } else {
     aioc__waitpoint wp;
     aioc__waitpoint_init(&wp, f->loop);
@@ -551,7 +552,7 @@ int aioc_getaddrinfo(struct addrinfo **out, const char *host,
   after_call(r); /* may have answered (the hosts file), or failed */
 
   struct ares_addrinfo *res = NULL;
-  rc = wait_answer(q, timeout, &res); /* q may be gone from here on */
+  rc = wait_answer(f, q, host, timeout, &res); /* q may be gone already */
   aioc_future_unref(f);
   if (rc < 0) return rc;
   rc = convert(out, res, host, port, h);
