@@ -62,8 +62,8 @@ typedef struct aioc_dns_options {
  * this loop are under way (abandoned ones included, see
  * aioc_getaddrinfo()); -EINVAL (a servers string c-ares cannot parse, a
  * negative or NaN try_timeout, a negative tries); -ENOMEM; AIOC_ECLOSED;
- * AIOC_ENOLOOP; -EIO (c-ares could not be set up; the message says why).
- * Nothing changes on failure. */
+ * -EIO (c-ares could not be set up; the message says why). Nothing
+ * changes on failure. */
 AIOC_API AIOC_NODISCARD int aioc_dns_configure(aioc_loop *loop,
                                                const aioc_dns_options *opts);
 
@@ -102,8 +102,8 @@ AIOC_API AIOC_NODISCARD int aioc_dns_configure(aioc_loop *loop,
  * -ENOMEM; -EINVAL (out NULL, host and service NULL, an unknown service
  * name, a port over 65535, a service that is not a number with
  * AI_NUMERICSERV, an unknown family or flag, a bad timeout); -EIO (/etc/hosts could not be read); AIOC_ERUNNING (in a
- * callback of the running loop, for a lookup that must wait); AIOC_ECLOSED;
- * AIOC_ENOLOOP. Every failure sets the task's error message (from plain
+ * callback of the running loop, for a lookup that must wait); AIOC_ECLOSED.
+ * Every failure sets the task's error message (from plain
  * code, the thread's, see aioc_error_message()). *out is NULL on failure. */
 AIOC_API AIOC_NODISCARD int aioc_getaddrinfo(struct addrinfo **out,
                                              const char *host,

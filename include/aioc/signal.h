@@ -61,7 +61,7 @@ typedef void (*aioc_signal_fn)(void *arg, int signum);
  * closed or freed. Call it on the loop's thread (see above). The caller
  * owns the handler: free it with aioc_signal_free(). Returns 0, -EINVAL
  * (signums NULL, n 0, fn NULL, or a signal that cannot be handled: see
- * above), -ENOMEM, AIOC_ECLOSED, AIOC_ENOLOOP, or signalfd()'s or the
+ * above), -ENOMEM, AIOC_ECLOSED, or signalfd()'s or the
  * poller's error (-EMFILE...). Nothing is blocked on failure. */
 AIOC_API AIOC_NODISCARD int aioc_signal_add(aioc_signal **out, aioc_loop *loop,
                                             const int *signums, size_t n,

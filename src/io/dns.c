@@ -204,7 +204,7 @@ static int channel_new(resolver *r, ares_channel *out,
 static aioc_loop *pick_loop(aioc_loop *loop, const char *fn, int *rc) {
   (void)fn; /* for the armor check */
   if (!loop) loop = aioc__running ? aioc__running : aioc_loop_current();
-  *rc = !loop ? AIOC_ENOLOOP
+  *rc = !loop ? -ENOMEM /* no implicit loop could be made */
         : !AIOC__LOOP_OK(loop, fn) ? -EINVAL
         : loop->closed ? AIOC_ECLOSED
                        : 0;

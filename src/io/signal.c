@@ -252,7 +252,7 @@ static void sl_abandon(aioc__live *n) {
 
 static aioc_loop *pick_loop(aioc_loop *loop, int *rc) {
   if (!loop) loop = aioc__running ? aioc__running : aioc_loop_current();
-  *rc = !loop ? AIOC_ENOLOOP
+  *rc = !loop ? -ENOMEM /* no implicit loop could be made */
         : !AIOC__LOOP_OK(loop, "aioc_signal_add") ? -EINVAL
         : loop->closed ? AIOC_ECLOSED
                        : 0;
