@@ -71,6 +71,7 @@ static void mask_take(uint64_t set) {
     }
   if (!fresh) return;
   pthread_sigmask(SIG_BLOCK, &add, &old);
+  aioc__coro_sigmask_changed();
   for (int s = 1; s <= MAXSIG; s++)
     if (fresh & BIT(s)) {
       if (sigismember(&old, s))
@@ -90,7 +91,10 @@ static void mask_give(uint64_t set) {
       sigaddset(&del, s);
       any = true;
     }
-  if (any) pthread_sigmask(SIG_UNBLOCK, &del, NULL);
+  if (any) {
+    pthread_sigmask(SIG_UNBLOCK, &del, NULL);
+    aioc__coro_sigmask_changed();
+  }
 }
 
 static bool signal_ok(int s) {
