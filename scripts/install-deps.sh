@@ -6,14 +6,14 @@
 # something is missing.
 set -euo pipefail
 
-want=(gcc make cmake pkg-config valgrind
+want=(gcc make cmake pkg-config valgrind libc-ares-dev
       gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
-      python3 groff-base man-db)
+      libc-ares-dev:arm64 python3 groff-base man-db)
 if [ "${1:-}" = "--bench" ]; then
   want+=(golang-go libuv1-dev python3-uvloop gnuplot-nox)
 fi
 if [ "${1:-}" = "--minimal" ]; then
-  want=(gcc make cmake pkg-config)
+  want=(gcc make cmake pkg-config libc-ares-dev)
 fi
 
 missing=()
@@ -27,5 +27,12 @@ echo "installing: ${missing[*]}"
 SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 export DEBIAN_FRONTEND=noninteractive
+# The aarch64 cross build links c-ares for arm64 (Debian multiarch).
+for p in "${missing[@]}"; do
+  if [ "${p%:arm64}" != "$p" ] &&
+     ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    $SUDO dpkg --add-architecture arm64
+  fi
+done
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -16,6 +16,8 @@
 #endif
 
 #if AIOC_USE_UCONTEXT
+#include <pthread.h>
+#include <signal.h>
 #include <ucontext.h>
 #endif
 
@@ -121,6 +123,20 @@ void aioc__coro_started(aioc__coro *self) {
 
 #if AIOC_USE_UCONTEXT
 
+/* The mask every resumed context takes, once the library changed the
+ * thread's (see coro.h); before that each keeps its own. */
+static __thread sigset_t uc_mask;
+static __thread bool uc_mask_set;
+
+void aioc__coro_sigmask_changed(void) {
+  pthread_sigmask(SIG_BLOCK, NULL, &uc_mask);
+  uc_mask_set = true;
+}
+
+static inline void uc_take_mask(aioc__coro *to) {
+  if (uc_mask_set) ((ucontext_t *)to->sp)->uc_sigmask = uc_mask;
+}
+
 /* makecontext passes ints: split the pointers. */
 static void uc_entry(unsigned fhi, unsigned flo, unsigned ahi, unsigned alo) {
   void (*fn)(void *) =
@@ -162,12 +178,14 @@ void aioc__coro_make(aioc__coro *c, aioc__stack *st, void (*fn)(void *),
 
 void aioc__coro_switch(aioc__coro *from, aioc__coro *to) {
   before_switch(from, to, false);
+  uc_take_mask(to);
   swapcontext((ucontext_t *)from->sp, (ucontext_t *)to->sp);
   after_switch(from);
 }
 
 void aioc__coro_exit(aioc__coro *from, aioc__coro *to) {
   before_switch(from, to, true);
+  uc_take_mask(to);
   setcontext((ucontext_t *)to->sp);
   abort();
 }

@@ -53,6 +53,16 @@ AIOC_HIDDEN void aioc__coro_make(aioc__coro *c, aioc__stack *st,
 #define AIOC_USE_UCONTEXT 1
 #endif
 
+/* The thread's signal mask changed (signal handlers of the I/O layer
+ * block their signals). swapcontext() restores each context's own mask,
+ * so from then on every context resumed takes the thread's new mask; the
+ * assembly switch leaves the mask alone and this does nothing. */
+#if AIOC_USE_UCONTEXT
+AIOC_HIDDEN void aioc__coro_sigmask_changed(void);
+#else
+static inline void aioc__coro_sigmask_changed(void) {}
+#endif
+
 /* Suspends from and resumes to. Returns when something switches back.
  * Without sanitizers and with the assembly switch it is inline: the hot
  * paths (task to task, generator to consumer) pay for the switch alone.

@@ -47,6 +47,7 @@ int aioc_loop_new(aioc_loop **out, const aioc_loop_options *opts) {
   loop->virtual_clock = opts && opts->virtual_clock;
   loop->quiet = opts && opts->quiet;
   aioc__list_init(&loop->live);
+  aioc__list_init(&loop->slots);
   loop->scav_when = AIOC__NEVER;
   AIOC__ARMOR_SET(loop, AIOC__MAGIC_LOOP);
   aioc__overflow_install();

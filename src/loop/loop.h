@@ -68,6 +68,15 @@ struct aioc__live {
   bool shut; /* shutdown was asked */
 };
 
+/* Per-loop state of a layer above (the DNS channel, the signal
+ * dispatcher), found by its key: the address of a static object of that
+ * layer. A loop has at most a few; each is created on first need, and
+ * linked on the live list as well to be told of the close. */
+typedef struct aioc__slot {
+  aioc__list link; /* in loop->slots */
+  const void *key;
+} aioc__slot;
+
 /* A thread-safe call waiting for the loop. */
 typedef struct aioc__tscall {
   aioc__runnable rq; /* queued as it is: draining allocates nothing */
@@ -141,6 +150,7 @@ struct aioc_loop {
   /* objects living on the loop (list), unfinished tasks (count) */
   aioc__list live; /* aioc__live objects: started tasks, generators */
   size_t nlive;
+  aioc__list slots; /* aioc__slot: the layers' per-loop state */
   aioc__coro_relay relay; /* switch hand-offs on the loop's thread */
   /* reports */
   aioc_report_fn report_fn;
@@ -306,6 +316,25 @@ static inline void aioc__live_add(aioc_loop *loop, aioc__live *n,
 
 static inline void aioc__live_del(aioc__live *n) {
   aioc__list_del(&n->link);
+}
+
+/* The state linked under key, or NULL. */
+static inline aioc__slot *aioc__slot_find(aioc_loop *loop, const void *key) {
+  aioc__list_each(l, &loop->slots) {
+    aioc__slot *s = aioc__container_of(l, aioc__slot, link);
+    if (s->key == key) return s;
+  }
+  return NULL;
+}
+
+static inline void aioc__slot_add(aioc_loop *loop, aioc__slot *s,
+                                  const void *key) {
+  s->key = key;
+  aioc__list_push_back(&loop->slots, &s->link);
+}
+
+static inline void aioc__slot_del(aioc__slot *s) {
+  aioc__list_del(&s->link);
 }
 
 /* Asks every live object with a shutdown operation to end, once each,

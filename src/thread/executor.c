@@ -18,7 +18,7 @@
  * frees it when it returns, touching nothing of the loop.
  *
  * Each loop that used an executor has a record of its own (loopx, in
- * loop->thread_state), a live object of the loop: its jobs in flight, its
+ * the loop's slot keyed by lx_ops), a live object of the loop: its jobs in flight, its
  * default executor, the count of abandoned jobs. The loop's close runs its
  * abandon, which settles every job, reports the count and frees the
  * default executor. */
@@ -79,6 +79,7 @@ struct aioc_executor {
 
 struct loopx {
   aioc__live live;
+  aioc__slot slot; /* found by the key &lx_ops */
   aioc_loop *loop;
   aioc__list jobs;
   aioc_executor *dflt;
@@ -368,14 +369,15 @@ static void lx_abandon(aioc__live *n);
 static const aioc__live_ops lx_ops = {NULL, lx_abandon};
 
 static loopx *loopx_get(aioc_loop *loop) {
-  loopx *lx = loop->thread_state;
-  if (lx) return lx;
+  aioc__slot *sl = aioc__slot_find(loop, &lx_ops);
+  if (sl) return aioc__container_of(sl, loopx, slot);
+  loopx *lx;
   lx = aioc__calloc(1, sizeof *lx);
   if (!lx) return NULL;
   lx->loop = loop;
   aioc__list_init(&lx->jobs);
   aioc__live_add(loop, &lx->live, &lx_ops);
-  loop->thread_state = lx;
+  aioc__slot_add(loop, &lx->slot, &lx_ops);
   return lx;
 }
 
@@ -574,7 +576,7 @@ static void lx_abandon(aioc__live *n) {
                      .detail = detail};
     aioc__report(loop, &r);
   }
-  loop->thread_state = NULL;
+  aioc__slot_del(&lx->slot);
   aioc_executor *d = lx->dflt;
   aioc__free(lx);
   aioc_executor_free(d);

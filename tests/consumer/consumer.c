@@ -1,5 +1,5 @@
 /* A program built against aioc by a consumer project: runs two tasks and
- * gathers them, checks the version it was built for and runs with, and
+ * gathers them, resolves a numeric address, checks the version it was built for and runs with, and
  * whether aioc came from the shared library or was linked in. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -29,6 +29,10 @@ static int main_task(void *arg, void **result) {
   int rc = aioc_gather(f, 2, r, NULL, 0);
   for (int i = 0; i < 2; i++) aioc_task_unref(t[i]);
   if (rc == 0) *result = AIOC_INT(AIOC_TO_INT(r[0]) + AIOC_TO_INT(r[1]));
+  /* The DNS layer links c-ares: the static library brings it along. */
+  struct addrinfo *ai;
+  if (rc == 0 && (rc = aioc_getaddrinfo(&ai, "127.0.0.1", "80", NULL, 1)) == 0)
+    aioc_freeaddrinfo(ai);
   return rc;
 }
 
