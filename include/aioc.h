@@ -10,6 +10,8 @@
  *   aioc/group.h    Group, Pool, Yielder, OrderedYielder (sync bridging)
  *   aioc/sync.h     Lock, Event, Condition, Semaphore, Barrier, queues,
  *                   the thread-safe queue
+ *   aioc/io.h       fd readiness, TCP and Unix streams, servers, streams
+ *                   as iterators
  *
  * The implementation, one folder per layer, bottom up (a lower layer
  * never includes a higher one):
@@ -30,6 +32,9 @@
  *   src/group/      group.c
  *   src/sync/       sync.h, waiter.c, lock.c, event.c, condition.c,
  *                   semaphore.c, barrier.c, queue.c, tsqueue.c
+ *   src/io/         io.h, fd.c (readiness: waits, callbacks), addr.c
+ *                   (addresses, sockets), stream.c, stream_iter.c,
+ *                   server.c
  * The API conventions every function follows are in docs/design.md. */
 #ifndef AIOC_H
 #define AIOC_H
@@ -41,5 +46,6 @@
 #include "aioc/gen.h"
 #include "aioc/group.h"
 #include "aioc/sync.h"
+#include "aioc/io.h"
 
 #endif /* AIOC_H */

@@ -64,7 +64,8 @@ AIOC_API const char *aioc_version_string(void);
   X(EFULL, -4009, "queue is full")                                             \
   X(EEMPTY, -4010, "queue is empty")                                           \
   X(EGENEXIT, -4011, "generator is being closed")                              \
-  X(EGENYIELD, -4012, "generator yielded while being closed")
+  X(EGENYIELD, -4012, "generator yielded while being closed")                  \
+  X(EINCOMPLETE, -4020, "peer closed before the data was complete")
 
 enum {
 #define AIOC__ERRENUM(name, val, msg) AIOC_##name = (val),
