@@ -376,6 +376,12 @@ typedef struct rctx {
   int64_t deadline;
 } rctx;
 
+/* Is a recv() worth trying? While the poller's last report stands, or
+ * from plain code, which cannot wait for the next report anyway. */
+static inline bool may_recv(aioc_stream *s, rctx *c) {
+  return (s->io->ready & AIOC__RD_EVENTS) || (!c->t && !aioc__current());
+}
+
 /* Waits until the poller reports s readable. 0, or why not. */
 static int read_wait(aioc_stream *s, rctx *c) {
   if (!c->t) {
@@ -408,7 +414,7 @@ static int fill_more(aioc_stream *s, rctx *c) {
     }
   }
   for (;;) {
-    if (s->io->ready & AIOC__RD_EVENTS) {
+    if (may_recv(s, c)) {
       size_t room = s->rcap - s->roff - s->rlen;
       ssize_t r = do_recv(s, s->rb + s->roff + s->rlen, room);
       if (r >= 0) {
@@ -463,7 +469,7 @@ int aioc_stream_read(aioc_stream *s, void *buf, size_t cap, size_t *n,
   rc = begin_read(s);
   rctx c = {.timeout = timeout};
   for (;;) {
-    if (s->io->ready & AIOC__RD_EVENTS) {
+    if (may_recv(s, &c)) {
       ssize_t r = do_recv(s, buf, cap);
       if (r >= 0) {
         *n = (size_t)r;
