@@ -879,7 +879,8 @@ TEST(test_outside_task) {
   CHECK_EQ(write(sv[0], "yo", 2), 2);
   CHECK_RC(aioc_stream_read(s, buf, sizeof buf, &n, 1), 0);
   CHECK_EQ(n, 2);
-  CHECK_RC(aioc_open_connection(&s, "127.0.0.1", 1, NULL, 1), AIOC_ENOTASK);
+  aioc_stream *x;
+  CHECK_RC(aioc_open_connection(&x, "127.0.0.1", 1, NULL, 1), AIOC_ENOTASK);
   /* The loop closes with the stream alive: freeing it later is safe. */
   aioc_stream *keep;
   CHECK_RC(aioc_stream_from_fd(&keep, sv[0], NULL), 0);
