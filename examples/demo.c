@@ -7,6 +7,8 @@
  *   seed 003  "Python Asyncio Part 3 - Asynchronous Context Managers and
  *             Asynchronous Iterators" (BBC R&D)
  *   seed 004  the aioutils README: Group, Pool, Yielder, OrderedYielder
+ *   and, last, a TCP echo exchange on loopback (the I/O layer), on the
+ *   real clock.
  *
  * The examples are not repeated here: the demo is built from the seed ports
  * themselves (tests/seeds/seed_*.c, compiled with SEED_NO_MAIN), and runs
@@ -15,6 +17,7 @@
  * instant. The only output that varies from run to run is 002/1c's
  * asynchronous order, which is random, as in the article. */
 #include <stdio.h>
+#include <string.h>
 
 #include "seed_000_examples.h"
 #include "seed_001_examples.h"
@@ -60,6 +63,50 @@ static const seed_article tour[] = {
 };
 #undef SEED_ARTICLE
 
+/* ---- the TCP echo exchange ---- */
+
+static int echo_handler(void *arg, aioc_stream *s) {
+  (void)arg;
+  char line[128];
+  size_t n;
+  while (aioc_stream_readline(s, line, sizeof line, &n, 5) == 0 && n) {
+    printf("  server: echoing %.*s", (int)n, line);
+    if (aioc_stream_write(s, line, n) < 0 || aioc_stream_drain(s, 5) < 0)
+      break;
+  }
+  return 0;
+}
+
+static int echo_main(void *arg, void **result) {
+  (void)arg, (void)result;
+  aioc_server *srv;
+  int rc = aioc_start_server(&srv, "127.0.0.1", 0, echo_handler, NULL, NULL);
+  if (rc < 0) return rc;
+  aioc_stream *s;
+  rc = aioc_open_connection(&s, "127.0.0.1", aioc_server_port(srv), NULL, 5);
+  printf("  client: connected to 127.0.0.1\n");
+  static const char *const lines[] = {"hello\n", "over TCP\n", "bye\n"};
+  for (int i = 0; i < 3 && rc == 0; i++) {
+    char back[128];
+    size_t n;
+    printf("  client: sending %s", lines[i]);
+    fflush(stdout);
+    rc = aioc_stream_write(s, lines[i], strlen(lines[i]));
+    if (rc == 0) rc = aioc_stream_readline(s, back, sizeof back, &n, 5);
+    if (rc == 0) printf("  client: got back %.*s", (int)n, back);
+  }
+  if (s) {
+    aioc_stream_close(s); /* the server's handler reads the end */
+    if (rc == 0) rc = aioc_stream_wait_closed(s, 5);
+    aioc_stream_free(s);
+  }
+  aioc_server_close(srv);
+  int wrc = aioc_server_wait_closed(srv, 5);
+  aioc_server_free(srv);
+  printf("  server closed\n");
+  return rc < 0 ? rc : wrc;
+}
+
 int main(void) {
   size_t narticles = sizeof tour / sizeof *tour, total = 0;
   int failed = 0;
@@ -80,6 +127,14 @@ int main(void) {
         failed++;
       }
     }
+  }
+  printf("\n######## network I/O: a TCP echo exchange on loopback\n\n");
+  fflush(stdout);
+  int rc = aioc_run(echo_main, NULL, NULL);
+  if (rc != 0) {
+    printf("!! the echo exchange failed: %s (%s)\n", aioc_err_name(rc),
+           aioc_strerror(rc));
+    failed++;
   }
   fflush(stdout);
   return failed ? 1 : 0;

@@ -12,6 +12,8 @@
  *                   the thread-safe queue
  *   aioc/thread.h   executors (thread pools), to_thread, run_in_executor,
  *                   run_coroutine_threadsafe
+ *   aioc/io.h       fd readiness, TCP and Unix streams, servers, streams
+ *                   as iterators
  *   aioc/signal.h   Unix signals on the loop, graceful shutdown
  *   aioc/dns.h      name resolution on the loop
  *   aioc/rpc.h      streaming RPC with a timeout between chunks
@@ -39,7 +41,9 @@
  *                   semaphore.c, barrier.c, queue.c, tsqueue.c
  *   src/thread/     executor.c (thread pools, jobs), tsfuture.c
  *                   (run_coroutine_threadsafe)
- *   src/io/         signal.c (signalfd), dns.c (c-ares)
+ *   src/io/         io.h, fd.c (readiness: waits, callbacks), addr.c
+ *                   (addresses, sockets), stream.c, stream_iter.c,
+ *                   server.c, signal.c (signalfd), dns.c (c-ares)
  *   src/rpc/        rpc.h, server.c (workers), client.c (calls),
  *                   local.c (the in-process transport)
  * The API conventions every function follows are in docs/design.md. */
@@ -54,6 +58,7 @@
 #include "aioc/group.h"
 #include "aioc/sync.h"
 #include "aioc/thread.h"
+#include "aioc/io.h"
 #include "aioc/signal.h"
 #include "aioc/dns.h"
 #include "aioc/rpc.h"

@@ -1,9 +1,10 @@
 /* Allocation failures: one small program that uses most of the library
  * (spawn, gather, a TaskGroup, generators with timeouts and
  * aioc_iter_timed, a Group and a Yielder driven from plain code, a queue,
- * the thread-safe queue with a second thread, the executor) runs once for
- * every N, with the N-th allocation failing, until a run completes
- * without reaching N. Each run is a forked child with a watchdog. At every N the
+ * the thread-safe queue with a second thread, the executor, and streams
+ * over a socket pair) runs once for every N, with the N-th allocation
+ * failing, until a run completes without reaching N. Each run is a forked
+ * child with a watchdog. At every N the
  * program must end with a clean code (-ENOMEM, or a code that follows
  * from it), without a crash or a hang, and without a leak: the live
  * allocations counted through the hook are back to zero once the loop is
@@ -12,6 +13,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <sys/socket.h>
 
 #include "check.h"
 
@@ -335,6 +337,50 @@ out:
   return rc;
 }
 
+/* Two streams over a socket pair: a write, buffered reads, a timed lines
+ * iterator. */
+static int io_streams(void) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+    return -EIO;
+  aioc_stream *a = NULL, *b = NULL;
+  aioc_iter *lines = NULL, *it = NULL;
+  int rc = 0;
+  if ((rc = aioc_stream_from_fd(&a, sv[0], NULL)) < 0) {
+    close(sv[0]);
+    close(sv[1]);
+    return fail(rc, __LINE__);
+  }
+  if ((rc = aioc_stream_from_fd(&b, sv[1], NULL)) < 0) {
+    close(sv[1]);
+    aioc_stream_free(a);
+    return fail(rc, __LINE__);
+  }
+  STEP(aioc_stream_write(a, "ab\ncd\nef", 8), 0);
+  char buf[4];
+  size_t got;
+  STEP(aioc_stream_readexactly(b, buf, 3, &got, 1), 0);
+  VALUE(got == 3 && memcmp(buf, "ab\n", 3) == 0);
+  STEP(aioc_stream_lines_iter(&lines, b), 0);
+  b = NULL;
+  aioc_timed_options to = {.between = 1};
+  STEP(aioc_iter_timed(&it, lines, &to), 0);
+  lines = NULL;
+  void *item;
+  STEP(aioc_iter_next(it, &item, 1), 0);
+  VALUE(((const aioc_bytes *)item)->len == 3);
+  aioc_stream_close(a);
+  STEP(aioc_iter_next(it, &item, 1), 0);
+  VALUE(((const aioc_bytes *)item)->len == 2);
+  STEP(aioc_iter_next(it, &item, 1), AIOC_EXHAUSTED);
+out:
+  aioc_iter_free(it);
+  aioc_iter_free(lines);
+  aioc_stream_free(b);
+  aioc_stream_free(a);
+  return rc;
+}
+
 static int main_task(void *arg, void **result) {
   (void)arg;
   (void)result;
@@ -345,6 +391,7 @@ static int main_task(void *arg, void **result) {
   if (rc == 0) rc = queue();
   if (rc == 0) rc = tsqueue();
   if (rc == 0) rc = executor();
+  if (rc == 0) rc = io_streams();
   return rc;
 }
 

@@ -64,9 +64,10 @@ AIOC_API const char *aioc_version_string(void);
   X(EFULL, -4009, "queue is full")                                             \
   X(EEMPTY, -4010, "queue is empty")                                           \
   X(EGENEXIT, -4011, "generator is being closed")                              \
-  X(EGENYIELD, -4012, "generator yielded while being closed")                 \
-  X(ENONAME, -4020, "name does not resolve")                                   \
-  X(EDNS, -4021, "name server failed")
+  X(EGENYIELD, -4012, "generator yielded while being closed")                  \
+  X(EINCOMPLETE, -4013, "peer closed before the data was complete")            \
+  X(ENONAME, -4014, "name does not resolve")                                   \
+  X(EDNS, -4015, "name server failed")
 
 enum {
 #define AIOC__ERRENUM(name, val, msg) AIOC_##name = (val),

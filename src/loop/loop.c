@@ -98,10 +98,7 @@ int aioc_loop_close(aioc_loop *loop) {
   close(loop->epfd);
   close(loop->evfd);
   pthread_mutex_unlock(&loop->ts_lock);
-  for (size_t i = 0; i < loop->nio; i++) aioc__free(loop->io[i]);
-  aioc__free(loop->io);
-  loop->io = NULL;
-  loop->nio = loop->nfds = 0;
+  aioc__poll_drop_all(loop);
   while (c) {
     aioc__tscall *next = c->next;
     if (c->drop) c->drop(c->arg);

@@ -248,6 +248,17 @@ AIOC_HIDDEN int aioc__poll_add(aioc_loop *loop, int fd, uint32_t events,
 /* Removes fd's registration (before the fd is closed). Returns 0, -ENOENT
  * (not registered) or -EINVAL. */
 AIOC_HIDDEN int aioc__poll_del(aioc_loop *loop, int fd);
+/* Is fd registered? Then *fn and *arg (either may be NULL) are its
+ * callback and argument: the I/O layer finds its own per-fd state there. */
+AIOC_HIDDEN bool aioc__poll_get(aioc_loop *loop, int fd, aioc__io_fn *fn,
+                                void **arg);
+/* drop(arg) runs when the loop closes with fd still registered (after the
+ * loop's tasks were abandoned), so the layer that registered it frees what
+ * arg holds. */
+AIOC_HIDDEN void aioc__poll_set_drop(aioc_loop *loop, int fd,
+                                     void (*drop)(void *arg));
+/* The loop's close: every registration is dropped (see above). */
+AIOC_HIDDEN void aioc__poll_drop_all(aioc_loop *loop);
 
 /* Reports through the loop's handler (loop may be closed, not freed). */
 AIOC_HIDDEN void aioc__report(aioc_loop *loop, const aioc_report *r);

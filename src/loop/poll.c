@@ -8,6 +8,8 @@
 typedef struct aioc__ioreg {
   aioc__io_fn fn;
   void *arg;
+  void (*drop)(void *arg); /* at the loop's close, if set */
+  uint32_t events;
   int fd;
 } io_reg;
 
@@ -27,6 +29,11 @@ int aioc__poll_add(aioc_loop *loop, int fd, uint32_t events, aioc__io_fn fn,
   }
   io_reg *r = loop->io[fd];
   bool fresh = !r;
+  if (!fresh && r->events == events) {
+    r->fn = fn; /* nothing for the kernel to change */
+    r->arg = arg;
+    return 0;
+  }
   if (fresh && !(r = aioc__alloc(sizeof *r))) return -ENOMEM;
   struct epoll_event ev = {.events = events, .data.u64 = (uint64_t)fd};
   if (epoll_ctl(loop->epfd, fresh ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev) <
@@ -37,8 +44,10 @@ int aioc__poll_add(aioc_loop *loop, int fd, uint32_t events, aioc__io_fn fn,
   }
   r->fn = fn;
   r->arg = arg;
+  r->events = events;
   r->fd = fd;
   if (fresh) {
+    r->drop = NULL;
     loop->io[fd] = r;
     loop->nfds++;
   }
@@ -53,6 +62,32 @@ int aioc__poll_del(aioc_loop *loop, int fd) {
   loop->io[fd] = NULL;
   loop->nfds--;
   return 0;
+}
+
+bool aioc__poll_get(aioc_loop *loop, int fd, aioc__io_fn *fn, void **arg) {
+  io_reg *r = fd >= 0 && (size_t)fd < loop->nio ? loop->io[fd] : NULL;
+  if (!r) return false;
+  if (fn) *fn = r->fn;
+  if (arg) *arg = r->arg;
+  return true;
+}
+
+void aioc__poll_set_drop(aioc_loop *loop, int fd, void (*drop)(void *arg)) {
+  if (fd >= 0 && (size_t)fd < loop->nio && loop->io[fd])
+    loop->io[fd]->drop = drop;
+}
+
+void aioc__poll_drop_all(aioc_loop *loop) {
+  for (size_t i = 0; i < loop->nio; i++) {
+    io_reg *r = loop->io[i];
+    if (!r) continue;
+    loop->io[i] = NULL;
+    if (r->drop) r->drop(r->arg);
+    aioc__free(r);
+  }
+  aioc__free(loop->io);
+  loop->io = NULL;
+  loop->nio = loop->nfds = 0;
 }
 
 void aioc__poll_io(aioc_loop *loop, int64_t timeout_ns) {

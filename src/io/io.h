@@ -1,0 +1,139 @@
+/* I/O layer internals: the per-fd state every waiter, callback, stream and
+ * server of a loop shares, and the address helpers. */
+#ifndef AIOC_IO_INTERNAL_H
+#define AIOC_IO_INTERNAL_H
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include "../task/task.h"
+
+enum { AIOC__RD = 0, AIOC__WR = 1 };
+
+/* What readiness means for each direction: a hang-up or an error wakes
+ * both, since the next operation reports it. */
+#define AIOC__RD_EVENTS (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)
+#define AIOC__WR_EVENTS (EPOLLOUT | EPOLLHUP | EPOLLERR)
+
+typedef struct aioc__iofd aioc__iofd;
+
+/* An owner of an fd (a stream, a server's listening socket): told of every
+ * event before the waiters are woken (false: it released io meanwhile),
+ * and of the loop's close. */
+typedef struct aioc__iofd_ops {
+  bool (*event)(aioc__iofd *io, uint32_t events);
+  void (*dropped)(aioc__iofd *io); /* the loop closed: io is going away */
+} aioc__iofd_ops;
+
+/* The state of one fd the loop watches, the argument of its poller
+ * registration. Without callbacks it is registered once, edge-triggered,
+ * for both directions (no epoll_ctl per wait), and `ready` remembers what
+ * the poller reported since the owner last found the fd dry (EAGAIN). With
+ * a callback (asyncio's add_reader) it is level-triggered, for the
+ * directions that have a callback or a waiter. */
+struct aioc__iofd {
+  aioc_loop *loop;
+  int fd;
+  uint32_t ready;  /* edge-triggered: events seen, cleared on EAGAIN */
+  uint32_t reg;    /* the events registered now */
+  aioc__list waiters[2]; /* aioc__iowait, per direction */
+  aioc_fd_fn cb[2];
+  void *cbarg[2];
+  const aioc__iofd_ops *ops; /* owned by a stream or a server, or NULL */
+  void *owner;
+};
+
+/* A task waiting on an fd: the one timed wait, queued on io->waiters. */
+typedef struct aioc__iowait {
+  aioc__twait tw;
+  aioc__list link;
+  aioc__iofd *io; /* NULL once the fd was forgotten or dropped */
+} aioc__iowait;
+
+/* The state of fd on loop, created (and registered) if missing. Returns 0
+ * with *out, -EBUSY (registered by another layer), -EBADF, -EPERM,
+ * -ENOMEM. */
+AIOC_HIDDEN int aioc__iofd_get(aioc_loop *loop, int fd, aioc__iofd **out);
+
+/* Forgets io: its waiters are woken with rc, it leaves the poller and is
+ * freed. The fd stays open. */
+AIOC_HIDDEN void aioc__iofd_release(aioc__iofd *io, int rc);
+
+/* Parks task t on io for direction dir until the poller reports it ready,
+ * deadline passes (-ETIMEDOUT), or t is interrupted. Checks cancellation
+ * and the deadlines in scope first. Returns the wake code. */
+AIOC_HIDDEN int aioc__iofd_wait(aioc__iofd *io, aioc_task *t, int dir,
+                                int64_t deadline);
+
+/* Wakes every task waiting on io in direction dir with rc. */
+AIOC_HIDDEN void aioc__iofd_wake(aioc__iofd *io, int dir, int rc);
+
+/* The deadline (loop ns) of a wait of timeout seconds from now. */
+static inline int64_t aioc__io_deadline(aioc_loop *loop, double timeout) {
+  return timeout == AIOC_FOREVER ? AIOC__NEVER
+                                 : aioc__deadline_after(loop, timeout);
+}
+
+static inline bool aioc__io_bad_timeout(double timeout) {
+  return !(timeout >= 0);
+}
+
+/* The loop streams and servers made outside a task belong to. */
+AIOC_HIDDEN aioc_loop *aioc__io_loop(void);
+
+/* ---- addresses (addr.c) ---- */
+
+/* A list of socket addresses to try in order. */
+typedef struct aioc__addrs {
+  struct sockaddr_storage *v;
+  socklen_t *len;
+  size_t n;
+} aioc__addrs;
+
+/* The addresses of host and port, in the order to try them. passive: for
+ * a server (host NULL: every IPv4 and IPv6 address). This is where an
+ * asynchronous resolver and Happy Eyeballs ordering plug in; today host
+ * must be numeric or "localhost" (no lookup, nothing waits). Returns 0
+ * with *out (free it with aioc__addrs_free), -EINVAL (a name), -ENOMEM. */
+AIOC_HIDDEN int aioc__resolve(const char *host, int port, bool passive,
+                              aioc__addrs *out);
+AIOC_HIDDEN void aioc__addrs_free(aioc__addrs *a);
+
+/* A Unix socket address for path ('@': abstract). Returns 0, -EINVAL,
+ * -ENAMETOOLONG. */
+AIOC_HIDDEN int aioc__unix_addr(const char *path, struct sockaddr_storage *ss,
+                                socklen_t *len);
+
+/* A non-blocking, close-on-exec stream socket of family af: fd, or a
+ * negative code. */
+AIOC_HIDDEN int aioc__socket(int af);
+
+/* ---- streams (stream.c), for the server and the iterators ---- */
+
+/* A stream of connected socket fd on loop (the stream owns fd on
+ * success). Returns 0, -EINVAL, -EBADF, -ENOMEM. */
+AIOC_HIDDEN int aioc__stream_new(aioc_stream **out, aioc_loop *loop, int fd,
+                                 const aioc_stream_options *o);
+
+/* A stream of the server's connection: the server is told when the
+ * handler frees it (conn != NULL). */
+AIOC_HIDDEN void aioc__stream_set_conn(aioc_stream *s, void **conn_slot);
+
+/* The core of readline and of the lines iterator: the next line (ending
+ * with "\n", or the rest at end of file; *len 0 at the end) stays in the
+ * stream's buffer, *line pointing at it, until the caller consumes it
+ * with aioc__stream_consume(). A line longer than cap: -EMSGSIZE, and it
+ * is skipped. The core of the chunks iterator: up to max buffered bytes
+ * (reading once if none), *len 0 at the end. Both return 0 or the codes
+ * of aioc_stream_read(). */
+AIOC_HIDDEN int aioc__stream_line(aioc_stream *s, size_t cap, double timeout,
+                                  const char **line, size_t *len);
+AIOC_HIDDEN int aioc__stream_chunk(aioc_stream *s, size_t max, double timeout,
+                                   const char **data, size_t *len);
+AIOC_HIDDEN void aioc__stream_consume(aioc_stream *s, size_t n);
+AIOC_HIDDEN size_t aioc__stream_limit(const aioc_stream *s);
+/* An iterator owns s now (a server leaves it alone). */
+AIOC_HIDDEN void aioc__stream_set_iter_owned(aioc_stream *s);
+AIOC_HIDDEN bool aioc__stream_is_iter_owned(const aioc_stream *s);
+
+#endif

@@ -1,0 +1,790 @@
+/* Streams: a connected stream socket with a read buffer (for readexactly,
+ * readuntil, readline) and a write buffer with flow control.
+ *
+ * The hot path makes only the system calls the data needs: a read tries
+ * recv() first while the poller's last report says the socket may hold
+ * data, and a short read (or EAGAIN) marks it dry, so the next read waits
+ * for the poller's next edge without a recv() that would fail; a write
+ * sends at once when nothing is buffered. The fd stays registered,
+ * edge-triggered, from creation to close. Buffered writes go out from the
+ * poller's callback, so no task is needed to push them. */
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "io.h"
+
+#define DEFAULT_LIMIT ((size_t)64 * 1024)
+#define DEFAULT_HIGH ((size_t)64 * 1024)
+#define READ_CHUNK ((size_t)16 * 1024)
+
+struct aioc_stream {
+  aioc_loop *loop;
+  aioc__iofd *io; /* NULL once the socket is closed or the loop closed */
+  int fd;         /* -1 once closed */
+  char *rb;       /* read buffer: rlen bytes at roff */
+  size_t roff, rlen, rcap;
+  char *wb; /* write buffer: wlen bytes at woff */
+  size_t woff, wlen, wcap;
+  size_t limit, high, low;
+  int rerr, werr; /* sticky errors of recv and send */
+  uint32_t users; /* calls in progress that may suspend */
+  bool eof;       /* the peer's end of file was read */
+  bool reading;
+  bool closing;   /* aioc_stream_close() or free */
+  bool freed;     /* the memory goes when the last user leaves */
+  bool eof_pending, eof_sent;
+  bool paused; /* above the high-water mark until down to the low one */
+  bool skipping; /* readline: the rest of an over-long line goes */
+  bool iter_owned;
+  void **conn_slot; /* the server's pointer to this stream */
+  aioc__list drainers, closers; /* waiters (struct swait) */
+  AIOC__ARMOR_FIELD
+};
+
+#define STREAM_OK(s, fn) AIOC__ARMOR_OK(s, AIOC__MAGIC_STREAM, fn, "stream")
+
+/* ---- waiting on a list (drain, wait_closed) ---- */
+
+typedef struct swait {
+  aioc__twait tw;
+  aioc__list link;
+} swait;
+
+static void swait_detach(aioc__twait *tw) {
+  aioc__list_del(&aioc__container_of(tw, swait, tw)->link);
+}
+
+static int park(aioc_loop *loop, aioc__list *l, aioc_task *t,
+                int64_t deadline) {
+  swait w;
+  aioc__twait_init(&w.tw, t, swait_detach, -ETIMEDOUT);
+  aioc__list_init(&w.link);
+  int rc = aioc__task_check(t);
+  if (rc) return rc;
+  if (deadline != AIOC__NEVER) {
+    if (deadline <= aioc__now(loop)) return -ETIMEDOUT;
+    if ((rc = aioc__twait_arm(&w.tw, loop, deadline)) < 0) return rc;
+  }
+  aioc__list_push_back(l, &w.link);
+  return aioc__twait_suspend(&w.tw);
+}
+
+static void wake_all(aioc__list *l, int rc) {
+  aioc__list *n;
+  while ((n = aioc__list_first(l)) != NULL)
+    aioc__twait_wake(&aioc__container_of(n, swait, link)->tw, rc);
+}
+
+/* ---- lifetime ---- */
+
+static void free_mem(aioc_stream *s) {
+  aioc_loop *loop = s->loop;
+  aioc__free(s->rb);
+  aioc__free(s->wb);
+  AIOC__ARMOR_SET(s, AIOC__MAGIC_DEAD);
+  aioc__free(s);
+  aioc__loop_unref(loop);
+}
+
+/* A call that may suspend enters and leaves; freeing the stream while
+ * one is suspended (or woken, not yet resumed) defers the memory. */
+static inline void enter(aioc_stream *s) { s->users++; }
+static inline void leave(aioc_stream *s) {
+  if (--s->users == 0 && s->freed) free_mem(s);
+}
+
+/* The socket goes: waiters of the fd return AIOC_ECLOSED, those of
+ * wait_closed return 0. */
+static void finish_close(aioc_stream *s) {
+  if (s->io) {
+    aioc__iofd_release(s->io, AIOC_ECLOSED);
+    s->io = NULL;
+  }
+  if (s->fd >= 0) {
+    close(s->fd);
+    s->fd = -1;
+  }
+  wake_all(&s->closers, 0);
+}
+
+/* A send failed: the stream can no longer be written. */
+static void broken(aioc_stream *s, int err) {
+  s->werr = err;
+  s->woff = s->wlen = 0;
+  s->paused = false;
+  wake_all(&s->drainers, err);
+  if (s->closing) finish_close(s);
+}
+
+static void after_flush(aioc_stream *s) {
+  if (s->paused && s->wlen <= s->low) {
+    s->paused = false;
+    wake_all(&s->drainers, 0);
+  }
+  if (s->wlen) return;
+  s->woff = 0;
+  if (s->eof_pending && !s->eof_sent && s->fd >= 0) {
+    s->eof_sent = true;
+    shutdown(s->fd, SHUT_WR);
+  }
+  if (s->closing) finish_close(s);
+}
+
+/* Sends buffered data until the socket is full. */
+static void flush(aioc_stream *s) {
+  while (s->wlen) {
+    ssize_t r = send(s->fd, s->wb + s->woff, s->wlen,
+                     MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (r > 0) {
+      s->woff += (size_t)r;
+      s->wlen -= (size_t)r;
+    } else if (errno == EINTR) {
+      continue;
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      s->io->ready &= ~(uint32_t)EPOLLOUT;
+      return;
+    } else {
+      broken(s, -errno);
+      return;
+    }
+  }
+  after_flush(s);
+}
+
+static bool stream_event(aioc__iofd *io, uint32_t events) {
+  aioc_stream *s = io->owner;
+  if ((events & AIOC__WR_EVENTS) && s->wlen) {
+    flush(s);
+    return s->io != NULL;
+  }
+  return true;
+}
+
+static void stream_dropped(aioc__iofd *io) {
+  aioc_stream *s = io->owner;
+  s->io = NULL; /* the loop closed: the fd stays until free */
+}
+
+static const aioc__iofd_ops stream_ops = {stream_event, stream_dropped};
+
+int aioc__stream_new(aioc_stream **out, aioc_loop *loop, int fd,
+                     const aioc_stream_options *o) {
+  aioc_stream *s = aioc__calloc(1, sizeof *s);
+  if (!s) return -ENOMEM;
+  aioc__iofd *io;
+  int rc = aioc__iofd_get(loop, fd, &io);
+  if (rc < 0) {
+    aioc__free(s);
+    return rc == -EBUSY ? -EINVAL : rc;
+  }
+  io->ops = &stream_ops;
+  io->owner = s;
+  s->loop = loop;
+  aioc__loop_ref(loop);
+  s->io = io;
+  s->fd = fd;
+  s->limit = o && o->limit ? o->limit : DEFAULT_LIMIT;
+  s->high = o && o->high_water ? o->high_water : DEFAULT_HIGH;
+  s->low = o && o->low_water ? o->low_water : s->high / 4;
+  if (s->low > s->high) s->low = s->high;
+  aioc__list_init(&s->drainers);
+  aioc__list_init(&s->closers);
+  AIOC__ARMOR_SET(s, AIOC__MAGIC_STREAM);
+  if (!(o && o->nagle)) {
+    int one = 1; /* fails harmlessly on Unix sockets */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  *out = s;
+  return 0;
+}
+
+int aioc_stream_from_fd(aioc_stream **out, int fd,
+                        const aioc_stream_options *opts) {
+  if (!out) return -EINVAL;
+  *out = NULL;
+  if (fd < 0) return -EINVAL;
+  aioc_loop *loop = aioc__io_loop();
+  if (!loop) return -ENOMEM;
+  if (loop->closed) return AIOC_ECLOSED;
+  int type;
+  socklen_t tl = sizeof type;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0) return -errno;
+  if (type != SOCK_STREAM) return -EINVAL;
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return -errno;
+  return aioc__stream_new(out, loop, fd, opts);
+}
+
+void aioc__stream_set_conn(aioc_stream *s, void **conn_slot) {
+  s->conn_slot = conn_slot;
+}
+
+void aioc_stream_free(aioc_stream *s) {
+  if (!s || !STREAM_OK(s, "aioc_stream_free") || s->freed) return;
+  if (s->conn_slot) *s->conn_slot = NULL;
+  s->freed = true;
+  s->closing = true;
+  s->woff = s->wlen = 0; /* dropped */
+  s->paused = false;
+  wake_all(&s->drainers, AIOC_ECLOSED);
+  finish_close(s);
+  if (!s->users) free_mem(s);
+}
+
+/* ---- connecting ---- */
+
+static int connect_to(aioc_stream **out, aioc_loop *loop, aioc_task *t,
+                      const struct sockaddr *sa, socklen_t len,
+                      const aioc_stream_options *o, int64_t deadline) {
+  int fd = aioc__socket(sa->sa_family);
+  if (fd < 0) return fd;
+  int rc = 0;
+  while (connect(fd, sa, len) < 0) {
+    if (errno == EINTR) continue;
+    rc = -errno;
+    if (rc == -EAGAIN) {
+      /* A Unix socket whose backlog is full: try again shortly. */
+      if (deadline != AIOC__NEVER && deadline <= aioc__now(loop)) {
+        rc = -ETIMEDOUT;
+        break;
+      }
+      if ((rc = aioc_sleep(0.01)) < 0) break;
+      continue;
+    }
+    break;
+  }
+  if (rc < 0 && rc != -EINPROGRESS) {
+    close(fd);
+    return rc;
+  }
+  aioc_stream *s;
+  int nrc = aioc__stream_new(&s, loop, fd, o);
+  if (nrc < 0) {
+    close(fd);
+    return nrc;
+  }
+  if (rc == -EINPROGRESS) {
+    s->io->ready = 0;
+    enter(s);
+    while (rc == -EINPROGRESS && !s->freed) {
+      if (s->io->ready & AIOC__WR_EVENTS) {
+        int err = 0;
+        socklen_t el = sizeof err;
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0) err = errno;
+        rc = -err;
+      } else {
+        int w = aioc__iofd_wait(s->io, t, AIOC__WR, deadline);
+        if (w < 0) rc = w;
+      }
+    }
+    leave(s);
+    s->io->ready |= EPOLLIN; /* try the first read */
+  }
+  if (rc < 0) {
+    aioc_stream_free(s);
+    return rc;
+  }
+  *out = s;
+  return 0;
+}
+
+static int open_addrs(aioc_stream **out, aioc__addrs *a,
+                      const aioc_stream_options *opts, double timeout) {
+  aioc_task *t = aioc__current();
+  if (!t) return AIOC_ENOTASK;
+  aioc_loop *loop = t->f.loop;
+  int64_t deadline = aioc__io_deadline(loop, timeout);
+  int rc = aioc__task_check(t);
+  for (size_t i = 0; rc == 0 && i < a->n; i++) {
+    rc = connect_to(out, loop, t, (struct sockaddr *)&a->v[i], a->len[i], opts,
+                    deadline);
+    /* The next address only for a refusal or an unreachable network. */
+    if (rc == -ETIMEDOUT || rc == -ECANCELED || rc == -ENOMEM) break;
+    if (rc < 0 && i + 1 < a->n) rc = 0;
+    else break;
+  }
+  return rc;
+}
+
+int aioc_open_connection(aioc_stream **out, const char *host, int port,
+                         const aioc_stream_options *opts, double timeout) {
+  if (!out) return -EINVAL;
+  *out = NULL;
+  if (!host || aioc__io_bad_timeout(timeout)) return -EINVAL;
+  aioc__addrs a;
+  int rc = aioc__resolve(host, port, false, &a);
+  if (rc < 0) return rc;
+  rc = open_addrs(out, &a, opts, timeout);
+  aioc__addrs_free(&a);
+  return rc;
+}
+
+int aioc_open_unix_connection(aioc_stream **out, const char *path,
+                              const aioc_stream_options *opts,
+                              double timeout) {
+  if (!out) return -EINVAL;
+  *out = NULL;
+  if (aioc__io_bad_timeout(timeout)) return -EINVAL;
+  struct sockaddr_storage ss;
+  socklen_t len;
+  int rc = aioc__unix_addr(path, &ss, &len);
+  if (rc < 0) return rc;
+  aioc__addrs a = {.v = &ss, .len = &len, .n = 1};
+  return open_addrs(out, &a, opts, timeout);
+}
+
+/* ---- reading ---- */
+
+/* Can s be read now? 0, or the code every read returns. */
+static int read_check(aioc_stream *s) {
+  if (s->closing || !s->io) return AIOC_ECLOSED;
+  if (s->reading) return -EBUSY;
+  return 0;
+}
+
+/* One recv() into buf: the count (> 0), 0 at end of file, -EAGAIN (dry:
+ * wait for the poller), or the error (sticky). */
+static ssize_t do_recv(aioc_stream *s, void *buf, size_t cap) {
+  for (;;) {
+    ssize_t r = recv(s->fd, buf, cap, 0);
+    if (r > 0) {
+      /* A short read emptied the socket: the next edge says when more
+       * comes, so the next read waits without trying. */
+      if ((size_t)r < cap) s->io->ready &= ~(uint32_t)EPOLLIN;
+      return r;
+    }
+    if (r == 0) {
+      s->eof = true;
+      return 0;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      s->io->ready &= ~(uint32_t)EPOLLIN;
+      return -EAGAIN;
+    }
+    return s->rerr = -errno;
+  }
+}
+
+/* A read in progress: the task, its deadline (set at the first wait). */
+typedef struct rctx {
+  aioc_task *t;
+  double timeout;
+  int64_t deadline;
+} rctx;
+
+/* Is a recv() worth trying? While the poller's last report stands, or
+ * from plain code, which cannot wait for the next report anyway. */
+static inline bool may_recv(aioc_stream *s, rctx *c) {
+  return (s->io->ready & AIOC__RD_EVENTS) || (!c->t && !aioc__current());
+}
+
+/* Waits until the poller reports s readable. 0, or why not. */
+static int read_wait(aioc_stream *s, rctx *c) {
+  if (!c->t) {
+    c->t = aioc__current();
+    if (!c->t) return AIOC_ENOTASK;
+    c->deadline = aioc__io_deadline(s->loop, c->timeout);
+  }
+  int rc = aioc__iofd_wait(s->io, c->t, AIOC__RD, c->deadline);
+  if (rc == 0 && (s->freed || s->closing || !s->io)) rc = AIOC_ECLOSED;
+  return rc;
+}
+
+/* Reads more into the read buffer (one recv, waiting as needed). Returns
+ * 0 (check s->eof), an error, -ETIMEDOUT, -ECANCELED, -ENOMEM. */
+static int fill_more(aioc_stream *s, rctx *c) {
+  if (s->eof) return 0;
+  if (s->rerr) return s->rerr;
+  if (s->rcap - s->roff - s->rlen < READ_CHUNK) {
+    if (s->roff) {
+      memmove(s->rb, s->rb + s->roff, s->rlen);
+      s->roff = 0;
+    }
+    if (s->rcap - s->rlen < READ_CHUNK) {
+      size_t cap = s->rcap ? s->rcap * 2 : 4 * READ_CHUNK;
+      while (cap - s->rlen < READ_CHUNK) cap *= 2;
+      char *nb = aioc__realloc(s->rb, cap);
+      if (!nb) return -ENOMEM;
+      s->rb = nb;
+      s->rcap = cap;
+    }
+  }
+  for (;;) {
+    if (may_recv(s, c)) {
+      size_t room = s->rcap - s->roff - s->rlen;
+      ssize_t r = do_recv(s, s->rb + s->roff + s->rlen, room);
+      if (r >= 0) {
+        s->rlen += (size_t)r;
+        return 0;
+      }
+      if (r != -EAGAIN) return (int)r;
+    }
+    int rc = read_wait(s, c);
+    if (rc) return rc;
+  }
+}
+
+void aioc__stream_consume(aioc_stream *s, size_t n) {
+  s->roff += n;
+  s->rlen -= n;
+  if (!s->rlen) s->roff = 0;
+}
+
+/* Enters a read: 0, or the code to return at once. */
+static int begin_read(aioc_stream *s) {
+  int rc = read_check(s);
+  if (rc) return rc;
+  enter(s);
+  s->reading = true;
+  return 0;
+}
+
+static void end_read(aioc_stream *s) {
+  s->reading = false;
+  leave(s);
+}
+
+int aioc_stream_read(aioc_stream *s, void *buf, size_t cap, size_t *n,
+                     double timeout) {
+  if (n) *n = 0;
+  if (!s || !buf || !cap || !n || aioc__io_bad_timeout(timeout) ||
+      !STREAM_OK(s, "aioc_stream_read"))
+    return -EINVAL;
+  int rc = read_check(s);
+  if (rc) return rc;
+  if (s->rlen) {
+    size_t k = s->rlen < cap ? s->rlen : cap;
+    memcpy(buf, s->rb + s->roff, k);
+    aioc__stream_consume(s, k);
+    *n = k;
+    return 0;
+  }
+  if (s->eof) return 0;
+  if (s->rerr) return s->rerr;
+  /* Straight into the caller's buffer: the common case copies nothing. */
+  rc = begin_read(s);
+  rctx c = {.timeout = timeout};
+  for (;;) {
+    if (may_recv(s, &c)) {
+      ssize_t r = do_recv(s, buf, cap);
+      if (r >= 0) {
+        *n = (size_t)r;
+        break;
+      }
+      if (r != -EAGAIN) {
+        rc = (int)r;
+        break;
+      }
+    }
+    if ((rc = read_wait(s, &c)) != 0) break;
+  }
+  end_read(s);
+  return rc;
+}
+
+int aioc_stream_readexactly(aioc_stream *s, void *buf, size_t n, size_t *got,
+                            double timeout) {
+  if (got) *got = 0;
+  if (!s || (!buf && n) || !got || aioc__io_bad_timeout(timeout) ||
+      !STREAM_OK(s, "aioc_stream_readexactly"))
+    return -EINVAL;
+  int rc = begin_read(s);
+  if (rc) return rc;
+  rctx c = {.timeout = timeout};
+  /* Nothing is consumed until all n bytes are there (or the end). */
+  while (s->rlen < n && !s->eof && rc == 0) rc = fill_more(s, &c);
+  if (rc == 0) {
+    size_t k = s->rlen < n ? s->rlen : n;
+    if (k) memcpy(buf, s->rb + s->roff, k);
+    aioc__stream_consume(s, k);
+    *got = k;
+    rc = k == n ? 0 : AIOC_EINCOMPLETE;
+  }
+  end_read(s);
+  return rc;
+}
+
+static const char *find(const char *p, size_t len, const void *sep,
+                        size_t seplen) {
+  if (seplen == 1) return memchr(p, *(const char *)sep, len);
+  return memmem(p, len, sep, seplen);
+}
+
+int aioc_stream_readuntil(aioc_stream *s, const void *sep, size_t seplen,
+                          void *buf, size_t cap, size_t *n, double timeout) {
+  if (n) *n = 0;
+  if (!s || !sep || !seplen || !buf || !n || aioc__io_bad_timeout(timeout) ||
+      !STREAM_OK(s, "aioc_stream_readuntil"))
+    return -EINVAL;
+  int rc = begin_read(s);
+  if (rc) return rc;
+  rctx c = {.timeout = timeout};
+  for (;;) {
+    const char *p = s->rb + s->roff;
+    const char *hit = s->rlen ? find(p, s->rlen, sep, seplen) : NULL;
+    if (hit) {
+      size_t k = (size_t)(hit - p) + seplen;
+      if (k > cap) {
+        rc = -EMSGSIZE; /* left in the stream */
+      } else {
+        memcpy(buf, p, k);
+        aioc__stream_consume(s, k);
+        *n = k;
+      }
+      break;
+    }
+    if (s->rlen >= cap) {
+      rc = -EMSGSIZE;
+      break;
+    }
+    if (s->eof) {
+      if (s->rlen) memcpy(buf, p, s->rlen);
+      *n = s->rlen;
+      aioc__stream_consume(s, s->rlen);
+      rc = AIOC_EINCOMPLETE;
+      break;
+    }
+    if ((rc = fill_more(s, &c)) != 0) break;
+  }
+  end_read(s);
+  return rc;
+}
+
+int aioc__stream_line(aioc_stream *s, size_t cap, double timeout,
+                      const char **line, size_t *len) {
+  *line = NULL;
+  *len = 0;
+  int rc = begin_read(s);
+  if (rc) return rc;
+  rctx c = {.timeout = timeout};
+  size_t scanned = 0; /* no "\n" in the first scanned bytes */
+  for (;;) {
+    const char *p = s->rb + s->roff;
+    const char *hit =
+        s->rlen > scanned ? memchr(p + scanned, '\n', s->rlen - scanned) : NULL;
+    if (s->skipping) {
+      /* The rest of an over-long line goes, up to its "\n". */
+      size_t k = hit ? (size_t)(hit - p) + 1 : s->rlen;
+      aioc__stream_consume(s, k);
+      scanned = 0;
+      if (hit || s->eof) {
+        s->skipping = false;
+        continue;
+      }
+    } else if (hit) {
+      size_t k = (size_t)(hit - p) + 1;
+      if (k > cap) {
+        aioc__stream_consume(s, k);
+        rc = -EMSGSIZE;
+      } else {
+        *line = p;
+        *len = k;
+      }
+      break;
+    } else if (s->rlen >= cap) {
+      aioc__stream_consume(s, s->rlen);
+      s->skipping = true;
+      rc = -EMSGSIZE;
+      break;
+    } else if (s->eof) {
+      *line = p;
+      *len = s->rlen; /* the last line, or 0: the end */
+      break;
+    } else {
+      scanned = s->rlen;
+    }
+    if ((rc = fill_more(s, &c)) != 0) break;
+  }
+  end_read(s);
+  return rc;
+}
+
+int aioc_stream_readline(aioc_stream *s, void *buf, size_t cap, size_t *n,
+                         double timeout) {
+  if (n) *n = 0;
+  if (!s || !buf || !cap || !n || aioc__io_bad_timeout(timeout) ||
+      !STREAM_OK(s, "aioc_stream_readline"))
+    return -EINVAL;
+  const char *line;
+  size_t len;
+  int rc = aioc__stream_line(s, cap, timeout, &line, &len);
+  if (rc == 0 && len) {
+    memcpy(buf, line, len);
+    aioc__stream_consume(s, len);
+    *n = len;
+  }
+  return rc;
+}
+
+int aioc__stream_chunk(aioc_stream *s, size_t max, double timeout,
+                       const char **data, size_t *len) {
+  *data = NULL;
+  *len = 0;
+  int rc = begin_read(s);
+  if (rc) return rc;
+  rctx c = {.timeout = timeout};
+  if (!s->rlen) rc = fill_more(s, &c);
+  if (rc == 0) {
+    *data = s->rb + s->roff;
+    *len = s->rlen < max ? s->rlen : max;
+  }
+  end_read(s);
+  return rc;
+}
+
+size_t aioc__stream_limit(const aioc_stream *s) { return s->limit; }
+void aioc__stream_set_iter_owned(aioc_stream *s) { s->iter_owned = true; }
+bool aioc__stream_is_iter_owned(const aioc_stream *s) { return s->iter_owned; }
+
+int aioc_stream_is_eof(const aioc_stream *s) {
+  return s && STREAM_OK(s, "aioc_stream_is_eof") && s->eof && !s->rlen;
+}
+
+/* ---- writing ---- */
+
+static int write_check(aioc_stream *s) {
+  if (s->closing || !s->io) return AIOC_ECLOSED;
+  if (s->werr) return s->werr;
+  return 0;
+}
+
+int aioc_stream_write(aioc_stream *s, const void *data, size_t n) {
+  if (!s || (!data && n) || !STREAM_OK(s, "aioc_stream_write")) return -EINVAL;
+  int rc = write_check(s);
+  if (rc) return rc;
+  if (s->eof_pending) return -EPIPE;
+  const char *p = data;
+  if (!s->wlen) {
+    while (n) {
+      ssize_t r = send(s->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (r > 0) {
+        p += r;
+        n -= (size_t)r;
+      } else if (errno == EINTR) {
+        continue;
+      } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        s->io->ready &= ~(uint32_t)EPOLLOUT;
+        break;
+      } else {
+        broken(s, -errno);
+        return s->werr;
+      }
+    }
+    if (!n) return 0;
+  }
+  /* Buffered in order behind what waits already; the poller's next
+   * "writable" sends it. */
+  size_t need = s->wlen + n;
+  if (s->wcap - s->woff < need) {
+    if (s->woff) {
+      memmove(s->wb, s->wb + s->woff, s->wlen);
+      s->woff = 0;
+    }
+    if (s->wcap < need) {
+      size_t cap = s->wcap ? s->wcap * 2 : 16 * 1024;
+      while (cap < need) cap *= 2;
+      char *nb = aioc__realloc(s->wb, cap);
+      if (!nb) {
+        broken(s, -ENOMEM);
+        return -ENOMEM;
+      }
+      s->wb = nb;
+      s->wcap = cap;
+    }
+  }
+  memcpy(s->wb + s->woff + s->wlen, p, n);
+  s->wlen += n;
+  if (s->wlen > s->high) s->paused = true;
+  if (s->io->ready & EPOLLOUT) flush(s); /* the socket took only part */
+  return s->werr;
+}
+
+int aioc_stream_drain(aioc_stream *s, double timeout) {
+  if (!s || aioc__io_bad_timeout(timeout) || !STREAM_OK(s, "aioc_stream_drain"))
+    return -EINVAL;
+  int rc = write_check(s);
+  if (rc || !s->paused) return rc;
+  aioc_task *t = aioc__current();
+  if (!t) return AIOC_ENOTASK;
+  enter(s);
+  /* Woken with 0 once down to the low-water mark, or with the error. */
+  rc = park(s->loop, &s->drainers, t, aioc__io_deadline(s->loop, timeout));
+  leave(s);
+  return rc;
+}
+
+size_t aioc_stream_write_buffer_size(const aioc_stream *s) {
+  return s && STREAM_OK(s, "aioc_stream_write_buffer_size") ? s->wlen : 0;
+}
+
+int aioc_stream_write_eof(aioc_stream *s) {
+  if (!s || !STREAM_OK(s, "aioc_stream_write_eof")) return -EINVAL;
+  int rc = write_check(s);
+  if (rc) return rc;
+  s->eof_pending = true;
+  if (!s->wlen && !s->eof_sent) {
+    s->eof_sent = true;
+    if (shutdown(s->fd, SHUT_WR) < 0) return -errno;
+  }
+  return 0;
+}
+
+/* ---- closing ---- */
+
+int aioc_stream_close(aioc_stream *s) {
+  if (!s || !STREAM_OK(s, "aioc_stream_close")) return -EINVAL;
+  if (s->closing) return AIOC_ECLOSED;
+  s->closing = true;
+  if (s->io) aioc__iofd_wake(s->io, AIOC__RD, AIOC_ECLOSED);
+  wake_all(&s->drainers, AIOC_ECLOSED);
+  /* Buffered data goes out first, in the background (flush). */
+  if (!s->wlen || !s->io) finish_close(s);
+  return 0;
+}
+
+int aioc_stream_is_closing(const aioc_stream *s) {
+  return s && STREAM_OK(s, "aioc_stream_is_closing") && s->closing;
+}
+
+int aioc_stream_wait_closed(aioc_stream *s, double timeout) {
+  if (!s || aioc__io_bad_timeout(timeout) ||
+      !STREAM_OK(s, "aioc_stream_wait_closed"))
+    return -EINVAL;
+  if (!s->closing) return AIOC_ESTATE;
+  if (s->fd < 0) return 0;
+  aioc_task *t = aioc__current();
+  if (!t) return AIOC_ENOTASK;
+  enter(s);
+  int rc = park(s->loop, &s->closers, t, aioc__io_deadline(s->loop, timeout));
+  leave(s);
+  return rc;
+}
+
+/* ---- addresses ---- */
+
+static int names(const aioc_stream *s, struct sockaddr_storage *addr,
+                 bool peer, const char *fn) {
+  (void)fn;
+  if (!s || !addr || !STREAM_OK(s, fn)) return -EINVAL;
+  if (s->fd < 0) return AIOC_ECLOSED;
+  socklen_t len = sizeof *addr;
+  int r = peer ? getpeername(s->fd, (struct sockaddr *)addr, &len)
+               : getsockname(s->fd, (struct sockaddr *)addr, &len);
+  return r < 0 ? -errno : (int)len;
+}
+
+int aioc_stream_peername(const aioc_stream *s, struct sockaddr_storage *addr) {
+  return names(s, addr, true, "aioc_stream_peername");
+}
+
+int aioc_stream_sockname(const aioc_stream *s, struct sockaddr_storage *addr) {
+  return names(s, addr, false, "aioc_stream_sockname");
+}
+
+int aioc_stream_fd(const aioc_stream *s) {
+  return s && STREAM_OK(s, "aioc_stream_fd") ? s->fd : -1;
+}
