@@ -137,9 +137,7 @@ static int refused_main(void *arg, void **res) {
   CHECK_RC(aioc_open_connection(&s, "127.0.0.1", dead_port(), NULL, 5),
            -ECONNREFUSED);
   CHECK(s == NULL);
-  /* Names are not resolved yet; bad input. */
-  CHECK_RC(aioc_open_connection(&s, "no.such.name.invalid", 80, NULL, 5),
-           -EINVAL);
+  /* Bad input (names: test_open_connection_by_name). */
   CHECK_RC(aioc_open_connection(&s, "127.0.0.1", 70000, NULL, 5), -EINVAL);
   CHECK_RC(aioc_open_connection(&s, "127.0.0.1", 80, NULL, -1), -EINVAL);
   CHECK_RC(aioc_open_connection(NULL, "127.0.0.1", 80, NULL, 1), -EINVAL);
@@ -494,6 +492,110 @@ static int connect_timeout_main(void *arg, void **res) {
 }
 
 TEST(test_connect_timeout) { io_run(connect_timeout_main, NULL); }
+
+/* ---- Happy Eyeballs: a name with two addresses ----------------------- */
+
+static int he_conn(void *arg, aioc_stream *s) {
+  (void)arg;
+  IGNORE_RC(aioc_stream_write(s, "6", 1));
+  IGNORE_RC(aioc_stream_drain(s, 1));
+  return 0;
+}
+
+static int happy_eyeballs_main(void *arg, void **res) {
+  (void)arg, (void)res;
+  /* "localhost" is 127.0.0.1, then ::1. On 127.0.0.1 the port has a
+   * listener that never accepts, its backlog full: connects there hang.
+   * On ::1 the same port number has a server. */
+  int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t al = sizeof a;
+  CHECK(bind(l, (struct sockaddr *)&a, sizeof a) == 0);
+  CHECK(listen(l, 0) == 0);
+  getsockname(l, (struct sockaddr *)&a, &al);
+  int port = ntohs(a.sin_port);
+  int fill[4];
+  for (int i = 0; i < 4; i++) {
+    fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    IGNORE_RC(connect(fill[i], (struct sockaddr *)&a, sizeof a));
+  }
+  aioc_server *srv;
+  int rc = aioc_start_server(&srv, "::1", port, he_conn, NULL, NULL);
+  if (rc == -EADDRINUSE || rc == -EADDRNOTAVAIL || rc == -EAFNOSUPPORT) {
+    fprintf(stderr, "skipped: no [::1]:%d here (%s)\n", port,
+            aioc_err_name(rc));
+  } else {
+    CHECK_RC(rc, 0);
+    /* The first attempt hangs; the second starts after the delay and
+     * wins; the first is cancelled. */
+    aioc_stream *s;
+    double t0 = aioc_time();
+    CHECK_RC(aioc_open_connection(&s, "localhost", port, NULL, 10), 0);
+    double took = aioc_time() - t0;
+    CHECK(took >= 0.2); /* the delay before the second address */
+    struct sockaddr_storage peer;
+    CHECK(aioc_stream_peername(s, &peer) > 0);
+    CHECK_EQ(peer.ss_family, AF_INET6);
+    char c;
+    size_t got;
+    CHECK_RC(aioc_stream_readexactly(s, &c, 1, &got, 5), 0);
+    CHECK_EQ(c, '6');
+    aioc_stream_free(s);
+    /* Cancelled while both attempts run: nothing is left behind. */
+    aioc_scope *sc;
+    aioc_server_close(srv);
+    CHECK_RC(aioc_server_wait_closed(srv, 5), 0);
+    aioc_server_free(srv);
+    CHECK_RC(aioc_timeout_enter(&sc, 0.1), 0);
+    CHECK_RC(aioc_open_connection(&s, "localhost", port, NULL, 10), -ETIMEDOUT);
+    CHECK_RC(aioc_scope_exit(sc), -ETIMEDOUT);
+    aioc_scope_free(sc);
+  }
+  for (int i = 0; i < 4; i++) close(fill[i]);
+  close(l);
+  return 0;
+}
+
+TEST(test_happy_eyeballs) { io_run(happy_eyeballs_main, NULL); }
+
+/* A name from the hosts file, through the loop's resolver. */
+static int name_main(void *arg, void **res) {
+  (void)arg, (void)res;
+  char host[256];
+  if (gethostname(host, sizeof host) != 0) return 0;
+  /* Loopback only: a name not in the hosts file goes to a name server
+   * on 127.0.0.1 that is not there (refused at once). */
+  aioc_dns_options dopts = {.servers = "127.0.0.1:9", .try_timeout = 0.2,
+                            .tries = 1};
+  CHECK_RC(aioc_dns_configure(NULL, &dopts), 0);
+  aioc_server *srv;
+  CHECK_RC(aioc_start_server(&srv, "127.0.0.1", 0, he_conn, NULL, NULL), 0);
+  aioc_stream *s;
+  int rc = aioc_open_connection(&s, host, aioc_server_port(srv), NULL, 10);
+  if (rc == AIOC_ENONAME || rc == -ECONNREFUSED || rc == -ETIMEDOUT) {
+    fprintf(stderr, "skipped: %s does not resolve to 127.0.0.1 here (%s)\n",
+            host, aioc_err_name(rc));
+  } else {
+    CHECK_RC(rc, 0);
+    char c;
+    size_t got;
+    CHECK_RC(aioc_stream_readexactly(s, &c, 1, &got, 5), 0);
+    CHECK_EQ(c, '6');
+    aioc_stream_free(s);
+  }
+  /* A name no source knows: the resolver's code, nothing connected. */
+  s = NULL;
+  rc = aioc_open_connection(&s, "no-such-host.invalid", 80, NULL, 5);
+  CHECK(rc == AIOC_ENONAME || rc == -ETIMEDOUT || rc == -ECONNREFUSED);
+  CHECK(s == NULL);
+  aioc_server_close(srv);
+  CHECK_RC(aioc_server_wait_closed(srv, 5), 0);
+  aioc_server_free(srv);
+  return 0;
+}
+
+TEST(test_open_connection_by_name) { io_run(name_main, NULL); }
 
 /* ---- cancellation at every suspension point --------------------------- */
 

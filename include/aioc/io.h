@@ -138,13 +138,18 @@ typedef struct aioc_stream_options {
   int nagle;
 } aioc_stream_options;
 
-/* Suspension point: connects to host and port over TCP. host is a numeric
- * IPv4 or IPv6 address or "localhost"; the addresses it gives are tried
- * in order until one accepts, within timeout for the whole call. Returns
- * 0 with *out, -ECONNREFUSED, -ETIMEDOUT, -ENETUNREACH and the other
- * errors of connect(), -EAFNOSUPPORT or -EINVAL (a host that is not an
- * address: names are not resolved yet), -ECANCELED, AIOC_ENOTASK,
- * -EMFILE, -ENOMEM. On failure *out is NULL. */
+/* Suspension point: connects to host and port over TCP, within timeout
+ * for the whole call (name lookup included). host is a numeric IPv4 or
+ * IPv6 address, "localhost", or a name looked up on the loop
+ * (aioc_getaddrinfo(), dns.h). With several addresses, Happy Eyeballs
+ * (RFC 8305): the families interleaved, the first attempt at once, the
+ * next when the ones before failed or 250 ms passed without a
+ * connection, the first connection wins and the other attempts are
+ * cancelled. Returns 0 with *out, -ECONNREFUSED, -ETIMEDOUT, -ENETUNREACH
+ * and the other errors of connect() (the last attempt's, when every
+ * address failed), the lookup's errors (AIOC_ENONAME...), -EAFNOSUPPORT,
+ * -EINVAL, -ECANCELED, AIOC_ENOTASK, -EMFILE, -ENOMEM. On failure *out is
+ * NULL. */
 AIOC_API AIOC_NODISCARD int aioc_open_connection(aioc_stream **out,
                                                  const char *host, int port,
                                                  const aioc_stream_options *opts,

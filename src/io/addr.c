@@ -1,7 +1,9 @@
-/* Addresses and sockets: the list of addresses a connection tries in
- * order (the place where an asynchronous resolver and Happy Eyeballs will
- * plug in), Unix socket addresses, and socket creation. */
+/* Addresses and sockets: the list of addresses a connection tries, from a
+ * numeric host or a name looked up on the loop (dns.c), ordered for Happy
+ * Eyeballs; Unix socket addresses; socket creation. */
 #include <arpa/inet.h>
+#include <netdb.h>
+#include <stdio.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/un.h>
@@ -67,8 +69,56 @@ int aioc__resolve(const char *host, int port, bool passive, aioc__addrs *out) {
     rc = add(out, AF_INET, &a4, port);
     if (rc == 0) rc = add(out, AF_INET6, &in6addr_loopback, port);
   } else {
-    return -EINVAL; /* names: the asynchronous resolver's work */
+    return -EINVAL; /* a name: aioc__resolve_name() */
   }
+  if (rc < 0) aioc__addrs_free(out);
+  return rc;
+}
+
+int aioc__resolve_name(const char *host, int port, int64_t deadline,
+                       aioc_loop *loop, aioc__addrs *out) {
+  *out = (aioc__addrs){0};
+  if (port < 0 || port > 65535) return -EINVAL;
+  char service[8];
+  snprintf(service, sizeof service, "%d", port);
+  struct addrinfo hints;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  double timeout = AIOC_FOREVER;
+  if (deadline != AIOC__NEVER) {
+    int64_t left = deadline - aioc__now(loop);
+    if (left <= 0) return -ETIMEDOUT;
+    timeout = (double)left / 1e9;
+  }
+  struct addrinfo *res;
+  int rc = aioc_getaddrinfo(&res, host, service, &hints, timeout);
+  if (rc < 0) return rc;
+  /* RFC 8305, section 4: the resolver's order (RFC 6724), with the two
+   * families interleaved, starting with the family of the first. */
+  int first = res->ai_family;
+  const struct addrinfo *fam[2] = {res, res}; /* next of each family */
+  for (int turn = 0; rc == 0; turn ^= 1) {
+    const struct addrinfo *ai = fam[turn];
+    while (ai && !((ai->ai_family == AF_INET || ai->ai_family == AF_INET6) &&
+                   (ai->ai_family == first) == (turn == 0)))
+      ai = ai->ai_next;
+    fam[turn] = ai ? ai->ai_next : NULL;
+    if (ai) {
+      const void *ip =
+          ai->ai_family == AF_INET
+              ? (const void *)&((const struct sockaddr_in *)ai->ai_addr)
+                    ->sin_addr
+              : (const void *)&((const struct sockaddr_in6 *)ai->ai_addr)
+                    ->sin6_addr;
+      rc = add(out, ai->ai_family, ip, port);
+    } else if (!fam[turn ^ 1]) {
+      break; /* both families done */
+    }
+  }
+  aioc_freeaddrinfo(res);
+  if (rc == 0 && out->n == 0) rc = AIOC_ENONAME;
   if (rc < 0) aioc__addrs_free(out);
   return rc;
 }

@@ -90,13 +90,21 @@ typedef struct aioc__addrs {
   size_t n;
 } aioc__addrs;
 
-/* The addresses of host and port, in the order to try them. passive: for
- * a server (host NULL: every IPv4 and IPv6 address). This is where an
- * asynchronous resolver and Happy Eyeballs ordering plug in; today host
- * must be numeric or "localhost" (no lookup, nothing waits). Returns 0
- * with *out (free it with aioc__addrs_free), -EINVAL (a name), -ENOMEM. */
+/* The addresses of a numeric host (or "localhost") and port, in the order
+ * to try them, without waiting. passive: for a server (host NULL: every
+ * IPv4 and IPv6 address). Returns 0 with *out (free it with
+ * aioc__addrs_free), -EINVAL (a name: see below), -ENOMEM. */
 AIOC_HIDDEN int aioc__resolve(const char *host, int port, bool passive,
                               aioc__addrs *out);
+
+/* The addresses of a name, looked up on the loop (aioc_getaddrinfo())
+ * before deadline (loop ns, AIOC__NEVER: none), in the order Happy
+ * Eyeballs tries them: the resolver's, the two families interleaved
+ * (RFC 8305, section 4). A suspension point. Returns 0 with *out, or the
+ * lookup's error. */
+AIOC_HIDDEN int aioc__resolve_name(const char *host, int port,
+                                   int64_t deadline, aioc_loop *loop,
+                                   aioc__addrs *out);
 AIOC_HIDDEN void aioc__addrs_free(aioc__addrs *a);
 
 /* A Unix socket address for path ('@': abstract). Returns 0, -EINVAL,

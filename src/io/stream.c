@@ -291,22 +291,145 @@ static int connect_to(aioc_stream **out, aioc_loop *loop, aioc_task *t,
   return 0;
 }
 
-static int open_addrs(aioc_stream **out, aioc__addrs *a,
-                      const aioc_stream_options *opts, double timeout) {
+/* ---- Happy Eyeballs (RFC 8305) ---- */
+
+/* The delay before the next address is tried while earlier attempts are
+ * still connecting (the RFC's recommended "Connection Attempt Delay"). */
+#define HE_DELAY 0.25
+
+typedef struct he_attempt {
+  const struct sockaddr *sa;
+  socklen_t len;
+  const aioc_stream_options *opts;
+  int64_t deadline;
+} he_attempt;
+
+static int he_connect(void *arg, void **result) {
+  he_attempt *at = arg;
   aioc_task *t = aioc__current();
-  if (!t) return AIOC_ENOTASK;
-  aioc_loop *loop = t->f.loop;
-  int64_t deadline = aioc__io_deadline(loop, timeout);
-  int rc = aioc__task_check(t);
-  for (size_t i = 0; rc == 0 && i < a->n; i++) {
-    rc = connect_to(out, loop, t, (struct sockaddr *)&a->v[i], a->len[i], opts,
-                    deadline);
-    /* The next address only for a refusal or an unreachable network. */
-    if (rc == -ETIMEDOUT || rc == -ECANCELED || rc == -ENOMEM) break;
-    if (rc < 0 && i + 1 < a->n) rc = 0;
-    else break;
+  aioc_stream *s;
+  int rc = connect_to(&s, t->f.loop, t, at->sa, at->len, at->opts,
+                      at->deadline);
+  if (rc < 0) return rc;
+  *result = s;
+  return 0;
+}
+
+static void he_free_stream(void *s) { aioc_stream_free(s); }
+
+/* Several addresses: the first attempt starts at once, each next one when
+ * every attempt so far failed or HE_DELAY passed without a connection,
+ * and the first connection wins; the others are cancelled. */
+typedef struct he_state {
+  aioc__addrs *a;
+  const aioc_stream_options *opts;
+  int64_t deadline;
+  aioc_loop *loop;
+  he_attempt *at;
+  aioc_task **ts;
+  aioc_future **fs;  /* attempts running (NULL once collected) */
+  aioc_future **run; /* scratch: the running ones, packed */
+  size_t started;
+} he_state;
+
+static int he_start(he_state *h) {
+  size_t i = h->started;
+  h->at[i] = (he_attempt){(struct sockaddr *)&h->a->v[i], h->a->len[i],
+                          h->opts, h->deadline};
+  aioc_task_options to = {.name = "happy-eyeballs",
+                          .result_free = he_free_stream};
+  int rc = aioc_spawn_ex(&h->ts[i], h->loop, he_connect, &h->at[i], &to);
+  if (rc < 0) return rc;
+  h->fs[i] = aioc_task_future(h->ts[i]);
+  h->started++;
+  return 0;
+}
+
+static int happy_eyeballs(aioc_stream **out, aioc__addrs *a,
+                          const aioc_stream_options *opts, int64_t deadline,
+                          aioc_loop *loop) {
+  size_t n = a->n;
+  he_state h = {a, opts, deadline, loop, aioc__calloc(n, sizeof *h.at),
+                aioc__calloc(n, sizeof *h.ts), aioc__calloc(n, sizeof *h.fs),
+                aioc__calloc(n, sizeof *h.run), 0};
+  int rc = 0, last_err = -ECONNREFUSED;
+  aioc_stream *winner = NULL;
+  size_t ended = 0;
+  if (!h.at || !h.ts || !h.fs || !h.run) rc = -ENOMEM;
+  while (rc == 0 && !winner) {
+    if (h.started == ended) { /* nothing running */
+      if (h.started == n) {
+        rc = last_err; /* every address failed */
+        break;
+      }
+      rc = he_start(&h);
+      continue;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < h.started; i++)
+      if (h.fs[i]) h.run[k++] = h.fs[i];
+    double wait = h.started < n ? HE_DELAY : AIOC_FOREVER;
+    if (deadline != AIOC__NEVER) {
+      int64_t left = deadline - aioc__now(loop);
+      double l = left > 0 ? (double)left / 1e9 : 0;
+      if (l < wait) wait = l;
+    }
+    rc = aioc_wait(h.run, k, AIOC_WAIT_FIRST_COMPLETED, NULL, NULL, NULL,
+                   NULL, wait);
+    if (rc < 0) break; /* cancelled, or a deadline in scope */
+    bool any = false;
+    for (size_t i = 0; i < h.started; i++) {
+      if (!h.fs[i] || !aioc_future_is_done(h.fs[i])) continue;
+      void *res = NULL;
+      int arc = aioc_future_result(h.fs[i], &res);
+      h.fs[i] = NULL;
+      ended++;
+      any = true;
+      if (arc == 0 && !winner)
+        winner = res;
+      else if (arc == 0)
+        aioc_stream_free(res); /* a second connection: not needed */
+      else
+        last_err = arc;
+    }
+    if (winner || any) continue;
+    if (deadline != AIOC__NEVER && aioc__now(loop) >= deadline) {
+      rc = -ETIMEDOUT;
+      break;
+    }
+    if (h.started < n) rc = he_start(&h); /* the delay passed */
+  }
+  /* The others lose: cancelled and waited for (they use h.at and opts);
+   * a connection one made meanwhile goes to the tasks' result_free. */
+  aioc_task *self = aioc__current();
+  for (size_t i = 0; i < h.started; i++)
+    if (h.fs[i]) AIOC__IGNORE(aioc_task_cancel(h.ts[i], "another address won"));
+  for (size_t i = 0; i < h.started; i++) {
+    if (h.fs[i]) {
+      aioc__await_uninterruptible(self, h.fs[i]);
+      AIOC__IGNORE(aioc_future_error(h.fs[i])); /* seen: not reported */
+    }
+    aioc_task_unref(h.ts[i]);
+  }
+  aioc__free(h.at);
+  aioc__free(h.ts);
+  aioc__free(h.fs);
+  aioc__free(h.run);
+  if (winner) {
+    *out = winner;
+    return 0;
   }
   return rc;
+}
+
+static int open_addrs(aioc_stream **out, aioc__addrs *a,
+                      const aioc_stream_options *opts, int64_t deadline,
+                      aioc_loop *loop, aioc_task *t) {
+  int rc = aioc__task_check(t);
+  if (rc) return rc;
+  if (a->n > 1) return happy_eyeballs(out, a, opts, deadline, loop);
+  return connect_to(out, loop, t, (struct sockaddr *)&a->v[0], a->len[0],
+                    opts, deadline);
 }
 
 int aioc_open_connection(aioc_stream **out, const char *host, int port,
@@ -314,10 +437,16 @@ int aioc_open_connection(aioc_stream **out, const char *host, int port,
   if (!out) return -EINVAL;
   *out = NULL;
   if (!host || aioc__io_bad_timeout(timeout)) return -EINVAL;
+  aioc_task *t = aioc__current();
+  if (!t) return AIOC_ENOTASK;
+  aioc_loop *loop = t->f.loop;
+  int64_t deadline = aioc__io_deadline(loop, timeout);
   aioc__addrs a;
   int rc = aioc__resolve(host, port, false, &a);
+  if (rc == -EINVAL && port >= 0 && port <= 65535)
+    rc = aioc__resolve_name(host, port, deadline, loop, &a); /* a name */
   if (rc < 0) return rc;
-  rc = open_addrs(out, &a, opts, timeout);
+  rc = open_addrs(out, &a, opts, deadline, loop, t);
   aioc__addrs_free(&a);
   return rc;
 }
@@ -332,8 +461,11 @@ int aioc_open_unix_connection(aioc_stream **out, const char *path,
   socklen_t len;
   int rc = aioc__unix_addr(path, &ss, &len);
   if (rc < 0) return rc;
+  aioc_task *t = aioc__current();
+  if (!t) return AIOC_ENOTASK;
   aioc__addrs a = {.v = &ss, .len = &len, .n = 1};
-  return open_addrs(out, &a, opts, timeout);
+  return open_addrs(out, &a, opts, aioc__io_deadline(t->f.loop, timeout),
+                    t->f.loop, t);
 }
 
 /* ---- reading ---- */
