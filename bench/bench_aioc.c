@@ -1,4 +1,4 @@
-/* aioc side of the benchmarks B1-B4 (see PERFORMANCE.md). One workload per
+/* aioc side of the benchmarks B1-B4 (see bench/README.md). One workload per
  * run; prints RESULT lines that bench/run.py collects:
  *   RESULT workload=B1 runtime=aioc value=83.0 unit=ns/task lower_is_better=1
  * Sizes can be reduced with BENCH_N for quick runs. */

@@ -1,4 +1,4 @@
-/* aioc side of the synchronization benchmarks (see PERFORMANCE.md). One
+/* aioc side of the synchronization benchmarks (see bench/README.md). One
  * workload per run; prints RESULT lines that bench/run.py collects:
  *   RESULT workload=B5 runtime=aioc value=9.5 unit=ns/item lower_is_better=1
  *

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark runner: aioc against Python asyncio, uvloop, Go and libuv.
 
-Runs each workload of /work/shared/design/PERFORMANCE.md (B1-B4 so far) in
+Runs each workload of bench/README.md in
 aioc and, in the same run, in every peer that is available; every run is a
 separate process. Takes the median of N runs per (workload, runtime) and
 writes, under --out:
@@ -105,7 +105,7 @@ def log(msg):
 
 
 def python_for_peers():
-    """Debian's /usr/bin/python3 runs both asyncio and uvloop (PERFORMANCE.md)
+    """Debian's /usr/bin/python3 runs both asyncio and uvloop 
     so that the two differ only in the loop."""
     if os.access("/usr/bin/python3", os.X_OK):
         return "/usr/bin/python3"
@@ -416,7 +416,7 @@ def ratio(rows, w, rt):
 
 
 def targets(rows):
-    """PERFORMANCE.md's targets for the aioc rows: {workload: (ok, text)};
+    """The targets of bench/README.md for the aioc rows: {workload: (ok, text)};
     ok is None when nothing could be checked."""
     out = {}
 

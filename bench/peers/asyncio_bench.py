@@ -7,8 +7,7 @@ Runs one workload once and prints result lines on stdout:
 
   RESULT workload=B1 runtime=asyncio value=6271 unit=ns/task lower_is_better=1
 
-WORKLOAD is one of B1, B2, B3, B4, B4c, B5 (see PERFORMANCE.md in the
-design notes). The task count N of B1, B3, B4 and B4c is 1,000,000 unless -n N
+WORKLOAD is one of B1, B2, B3, B4, B4c, B5 (see bench/README.md). The task count N of B1, B3, B4 and B4c is 1,000,000 unless -n N
 or the environment variable BENCH_N says otherwise; B2 always makes 2,000,000
 switches, B5 passes 2,000,000 items (unless -n N is given).
 Every figure is normalised per task (or per switch), so runs with different N

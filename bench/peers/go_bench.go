@@ -1,5 +1,4 @@
-// Go peer for aioc's benchmarks (see bench/README.md and
-// /work/shared/design/PERFORMANCE.md).
+// Go peer for aioc's benchmarks (see bench/README.md).
 //
 // Usage: go_bench WORKLOAD [-n N]
 //

@@ -1,5 +1,4 @@
-/* libuv peer for aioc's benchmarks (see bench/README.md and
- * /work/shared/design/PERFORMANCE.md).
+/* libuv peer for aioc's benchmarks (see bench/README.md).
  *
  * Usage: uv_bench WORKLOAD [-n N]
  *
@@ -102,7 +101,7 @@ static void free_on_close(uv_handle_t *h) {
 
 /* B1 has no tasks in libuv; the closest honest analogue of "spawn a trivial
  * task and join it" is a heap-allocated idle handle per task (what
- * PERFORMANCE.md calls an "idle callback"): started before the loop runs,
+ * an "idle callback"): started before the loop runs,
  * its callback stores the task's result (its index) and closes the handle,
  * and the close callback frees it. A timer with timeout 0 would go through
  * the timer heap, a check handle would need the loop to block first; an idle
