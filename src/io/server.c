@@ -50,14 +50,6 @@ typedef struct conn {
   aioc_stream *stream; /* NULL once the handler freed it */
 } conn;
 
-typedef struct swait {
-  aioc__twait tw;
-  aioc__list link;
-} swait;
-
-static void swait_detach(aioc__twait *tw) {
-  aioc__list_del(&aioc__container_of(tw, swait, tw)->link);
-}
 
 static void unref(aioc_server *srv) {
   if (--srv->refs) return;
@@ -69,9 +61,7 @@ static void unref(aioc_server *srv) {
 
 static void notify_closers(aioc_server *srv) {
   if (!srv->closed || srv->nconns || srv->nacceptors) return;
-  aioc__list *n;
-  while ((n = aioc__list_first(&srv->closers)) != NULL)
-    aioc__twait_wake(&aioc__container_of(n, swait, link)->tw, 0);
+  aioc__lwait_wake_all(&srv->closers, 0);
 }
 
 /* ---- connections ---- */
@@ -393,20 +383,9 @@ int aioc_server_wait_closed(aioc_server *srv, double timeout) {
   if (!srv->nconns && !srv->nacceptors) return 0;
   aioc_task *t = aioc__current();
   if (!t) return AIOC_ENOTASK;
-  swait w;
-  aioc__twait_init(&w.tw, t, swait_detach, -ETIMEDOUT);
-  aioc__list_init(&w.link);
-  int rc = aioc__task_check(t);
-  if (rc) return rc;
-  int64_t deadline = aioc__io_deadline(srv->loop, timeout);
-  if (deadline != AIOC__NEVER) {
-    if (deadline <= aioc__now(srv->loop)) return -ETIMEDOUT;
-    if ((rc = aioc__twait_arm(&w.tw, srv->loop, deadline)) < 0) return rc;
-  }
-  aioc__list_push_back(&srv->closers, &w.link);
   srv->refs++;
-  rc = aioc__twait_suspend(&w.tw);
-  aioc__list_del(&w.link);
+  int rc = aioc__lwait_park(&srv->closers, t,
+                            aioc__io_deadline(srv->loop, timeout));
   unref(srv);
   return rc;
 }

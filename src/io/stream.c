@@ -40,7 +40,7 @@ struct aioc_stream {
   bool skipping; /* readline: the rest of an over-long line goes */
   bool iter_owned;
   void **conn_slot; /* the server's pointer to this stream */
-  aioc__list drainers, closers; /* waiters (struct swait) */
+  aioc__list drainers, closers; /* waiters (aioc__lwait) */
   AIOC__ARMOR_FIELD
 };
 
@@ -48,35 +48,13 @@ struct aioc_stream {
 
 /* ---- waiting on a list (drain, wait_closed) ---- */
 
-typedef struct swait {
-  aioc__twait tw;
-  aioc__list link;
-} swait;
-
-static void swait_detach(aioc__twait *tw) {
-  aioc__list_del(&aioc__container_of(tw, swait, tw)->link);
-}
-
 static int park(aioc_loop *loop, aioc__list *l, aioc_task *t,
                 int64_t deadline) {
-  swait w;
-  aioc__twait_init(&w.tw, t, swait_detach, -ETIMEDOUT);
-  aioc__list_init(&w.link);
-  int rc = aioc__task_check(t);
-  if (rc) return rc;
-  if (deadline != AIOC__NEVER) {
-    if (deadline <= aioc__now(loop)) return -ETIMEDOUT;
-    if ((rc = aioc__twait_arm(&w.tw, loop, deadline)) < 0) return rc;
-  }
-  aioc__list_push_back(l, &w.link);
-  return aioc__twait_suspend(&w.tw);
+  (void)loop;
+  return aioc__lwait_park(l, t, deadline);
 }
 
-static void wake_all(aioc__list *l, int rc) {
-  aioc__list *n;
-  while ((n = aioc__list_first(l)) != NULL)
-    aioc__twait_wake(&aioc__container_of(n, swait, link)->tw, rc);
-}
+static void wake_all(aioc__list *l, int rc) { aioc__lwait_wake_all(l, rc); }
 
 /* ---- lifetime ---- */
 

@@ -313,6 +313,24 @@ static inline void aioc__twait_wake_detached(aioc__twait *tw, int rc) {
   aioc__task_wake(tw->t, rc);
 }
 
+/* A task parked on a list of waiters (a stream's drainers, a server's
+ * closers): the timed wait above, queued on the list, which it leaves
+ * whatever ends the wait. */
+typedef struct aioc__lwait {
+  aioc__twait tw;
+  aioc__list link;
+} aioc__lwait;
+
+/* Parks t on l until aioc__lwait_wake_all(), deadline (loop ns;
+ * AIOC__NEVER: none) or an interruption. Returns the wake code, or at
+ * once -ECANCELED / -ETIMEDOUT (cancelled, a deadline in scope or this
+ * one passed) or -ENOMEM (no timer): nothing queued then. */
+AIOC_HIDDEN int aioc__lwait_park(aioc__list *l, aioc_task *t,
+                                 int64_t deadline);
+
+/* Wakes every task parked on l with rc. */
+AIOC_HIDDEN void aioc__lwait_wake_all(aioc__list *l, int rc);
+
 /* A place where one waiter — a task, or plain code running the loop —
  * waits for a condition, with an optional timeout (Group, merge). */
 typedef struct aioc__waitpoint {

@@ -33,6 +33,32 @@ void aioc__twait_wake(aioc__twait *tw, int rc) {
   aioc__task_wake(tw->t, rc);
 }
 
+/* ---- a task parked on a list ---- */
+
+static void lwait_detach(aioc__twait *tw) {
+  aioc__list_del(&aioc__container_of(tw, aioc__lwait, tw)->link);
+}
+
+int aioc__lwait_park(aioc__list *l, aioc_task *t, int64_t deadline) {
+  aioc__lwait w;
+  aioc__twait_init(&w.tw, t, lwait_detach, -ETIMEDOUT);
+  aioc__list_init(&w.link);
+  int rc = aioc__task_check(t);
+  if (rc) return rc;
+  if (deadline != AIOC__NEVER) {
+    if (deadline <= aioc__now(t->f.loop)) return -ETIMEDOUT;
+    if ((rc = aioc__twait_arm(&w.tw, t->f.loop, deadline)) < 0) return rc;
+  }
+  aioc__list_push_back(l, &w.link);
+  return aioc__twait_suspend(&w.tw);
+}
+
+void aioc__lwait_wake_all(aioc__list *l, int rc) {
+  aioc__list *n;
+  while ((n = aioc__list_first(l)) != NULL)
+    aioc__twait_wake(&aioc__container_of(n, aioc__lwait, link)->tw, rc);
+}
+
 /* ---- the waitpoint ---- */
 
 void aioc__waitpoint_init(aioc__waitpoint *wp, aioc_loop *loop) {

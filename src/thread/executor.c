@@ -475,6 +475,18 @@ static void job_done(void *p) {
   job_free(j); /* the call frees itself */
 }
 
+/* The job's run_in_executor future (if any) ends cancelled: its loop
+ * closes, or closed, under it. */
+static void job_cancel_future(job *j) {
+  aioc_future *f = j->f;
+  if (!f) return;
+  j->f = NULL;
+  aioc__future_del_waiter(&j->fw);
+  if (f->state == AIOC_FUTURE_PENDING)
+    aioc__future_finish(f, AIOC_FUTURE_CANCELLED, -ECANCELED, NULL, NULL);
+  aioc_future_unref(f);
+}
+
 /* The loop closed before the call could run (the loop's abandon has
  * already let go of the awaiters). */
 static void job_drop(void *p) {
@@ -484,14 +496,7 @@ static void job_drop(void *p) {
     j->tw->j = NULL;
     j->tw = NULL;
   }
-  if (j->f) {
-    aioc_future *f = j->f;
-    j->f = NULL;
-    aioc__future_del_waiter(&j->fw);
-    if (f->state == AIOC_FUTURE_PENDING)
-      aioc__future_finish(f, AIOC_FUTURE_CANCELLED, -ECANCELED, NULL, NULL);
-    aioc_future_unref(f);
-  }
+  job_cancel_future(j);
   free_result(j);
   job_free(j);
 }
@@ -552,14 +557,7 @@ static void lx_abandon(aioc__live *n) {
     }
     pthread_mutex_unlock(&ex->mu);
     if (state == J_POSTED) continue; /* its call's drop finishes it */
-    if (j->f) {
-      aioc_future *f = j->f;
-      j->f = NULL;
-      aioc__future_del_waiter(&j->fw);
-      if (f->state == AIOC_FUTURE_PENDING)
-        aioc__future_finish(f, AIOC_FUTURE_CANCELLED, -ECANCELED, NULL, NULL);
-      aioc_future_unref(f);
-    }
+    job_cancel_future(j);
     if (state == J_RUNNING) continue;
     if (state == J_QUEUED) j->rc = -ECANCELED;
     free_result(j);
