@@ -162,6 +162,7 @@ struct amqp_tr {
   /* clients */
   call_rec *tab[NBUCKETS];
   uint64_t next_id;
+  size_t npumps; /* pump tasks alive */
   /* servers */
   aioc__list servers, reqs;
   aioc_rpc_amqp_counters cnt;
@@ -417,7 +418,10 @@ static int pump_main(void *arg, void **result) {
   }
   aioc_task_unref(r->pump);
   r->pump = NULL;
+  amqp_tr *t = r->t;
   call_rec_maybe_free(r);
+  t->npumps--;
+  aioc__waitpoint_notify(&t->wp);
   return 0;
 }
 
@@ -435,7 +439,9 @@ static void call_flow(call_rec *r) {
   if (!r->pump && r->call && !r->final_queued &&
       (r->nback || (r->failing && r->fail))) {
     aioc_task_options o = {.name = "rpc-amqp-pump"};
-    if (aioc_spawn_ex(&r->pump, r->t->tr.loop, pump_main, r, &o) < 0) {
+    if (aioc_spawn_ex(&r->pump, r->t->tr.loop, pump_main, r, &o) == 0) {
+      r->t->npumps++;
+    } else {
       /* No task: the call ends here, its consumer gets what fits. */
       r->pump = NULL;
       while (r->call && !r->final_queued && (m = back_pop(r)))
@@ -1682,6 +1688,8 @@ static bool cond_up_event(void *arg) {
 
 static void destroy(amqp_tr *t);
 
+static bool no_pumps(void *arg) { return ((amqp_tr *)arg)->npumps == 0; }
+
 static int manager_main(void *arg, void **result) {
   (void)result;
   amqp_tr *t = arg;
@@ -1719,6 +1727,11 @@ static int manager_main(void *arg, void **result) {
     backoff = backoff * 2 < 2 ? backoff * 2 : 2;
   }
   teardown(t);
+  /* The calls are withdrawn by now (the clients are freed first): their
+   * pumps end at their next step. */
+  while (t->npumps)
+    AIOC__IGNORE(aioc__waitpoint_wait(&t->wp, no_pumps, t, AIOC_FOREVER,
+                                      true));
   aioc_task_unref(t->mgr);
   t->mgr = NULL;
   if (t->orphan) destroy(t);
