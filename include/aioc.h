@@ -34,7 +34,8 @@
  *   src/sync/       sync.h, waiter.c, lock.c, event.c, condition.c,
  *                   semaphore.c, barrier.c, queue.c, tsqueue.c
  *   src/rpc/        rpc.h, server.c (workers), client.c (calls),
- *                   local.c (the in-process transport)
+ *                   local.c (the in-process transport), amqp.c (the
+ *                   RabbitMQ transport)
  * The API conventions every function follows are in docs/design.md. */
 #ifndef AIOC_H
 #define AIOC_H

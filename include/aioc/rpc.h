@@ -72,7 +72,10 @@ AIOC_API void aioc_rpc_chunk_free(void *chunk);
 AIOC_API AIOC_NODISCARD int aioc_rpc_local_new(aioc_rpc_transport **out);
 
 /* Frees a transport whose servers and clients are freed. NULL is
- * harmless. */
+ * harmless. An AMQP transport closes its connection and, inside a task
+ * or from plain code, waits for its connection task to end (briefly, not
+ * on the network, and not interrupted by a cancellation); from a
+ * callback it leaves that task to free it. */
 AIOC_API void aioc_rpc_transport_free(aioc_rpc_transport *tr);
 
 /* The AMQP transport: servers and clients in any number of processes and
