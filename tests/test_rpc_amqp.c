@@ -633,7 +633,8 @@ static int worker_killed_main(void *arg, void **res) {
     got++;
     if (i == 1) {
       first = pid;
-      kill(pid, SIGKILL); /* mid-stream */
+      CHECK(pid == w[0] || pid == w[1]);
+      if (pid == w[0] || pid == w[1]) kill(pid, SIGKILL); /* mid-stream */
     } else if (i > 1) {
       CHECK(pid != first); /* the other worker took it over */
     }
