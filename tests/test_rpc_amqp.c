@@ -227,7 +227,7 @@ static int listener(int *port, int listen_too) {
 static int no_broker_main(void *arg, void **res) {
   (void)res;
   int silent = AIOC_TO_INT(arg);
-  int port;
+  int port = 0;
   int fd = listener(&port, silent);
   CHECK(fd >= 0);
   char url[64];
