@@ -36,8 +36,10 @@ static int broker(const char *why_needed) {
   g_script = getenv("AIOC_RMQ_SCRIPT");
   const char *why = NULL;
   FILE *f = g_envfile ? fopen(g_envfile, "r") : NULL;
-  if (!g_envfile || !g_script) why = "no broker for this build";
-  else if (!f) why = "the broker did not start (RabbitMQ not installed?)";
+  if (!g_envfile || !g_script)
+    why = "no broker for this build";
+  else if (!f)
+    why = "the broker did not start (RabbitMQ not installed?)";
   char line[256];
   while (f && fgets(line, sizeof line, f))
     if (strncmp(line, "RMQ_PORT=", 9) == 0) g_port = atoi(line + 9);
@@ -85,7 +87,7 @@ typedef struct stream_spec {
   double pause;
   double long_at; /* the pause before chunk 2 instead, if > 0 */
   int fail_at;
-  int with_pid;   /* chunks say which process made them */
+  int with_pid; /* chunks say which process made them */
   int yielded, last_rc, ran;
 } stream_spec;
 
@@ -106,9 +108,8 @@ static int stream_handler(void *arg, aioc_rpc_request *req) {
       }
     }
     char buf[64];
-    int n = sp->with_pid
-                ? snprintf(buf, sizeof buf, "%d:%d", (int)getpid(), i)
-                : snprintf(buf, sizeof buf, "%.*s-%d", (int)len, p, i);
+    int n = sp->with_pid ? snprintf(buf, sizeof buf, "%d:%d", (int)getpid(), i)
+                         : snprintf(buf, sizeof buf, "%.*s-%d", (int)len, p, i);
     int rc = aioc_rpc_yield(req, buf, (size_t)n);
     if (rc) {
       sp->last_rc = rc;
@@ -137,8 +138,8 @@ typedef struct fixture {
 } fixture;
 
 static aioc_rpc_amqp_options amqp_opts(void) {
-  return (aioc_rpc_amqp_options){.prefix = g_prefix, .heartbeat = 1,
-                                 .connect_timeout = 10};
+  return (aioc_rpc_amqp_options){
+      .prefix = g_prefix, .heartbeat = 1, .connect_timeout = 10};
 }
 
 static int fixture_up(fixture *f, stream_spec *sp, size_t prefetch) {
@@ -237,8 +238,8 @@ static int no_broker_main(void *arg, void **res) {
   double t0 = aioc_time();
   /* Bound, not listening: refused. Listening, never answering: the
    * handshake times out. */
-  CHECK_RC(aioc_rpc_amqp_new(&tr, url, &o), silent ? -ETIMEDOUT
-                                                   : -ECONNREFUSED);
+  CHECK_RC(aioc_rpc_amqp_new(&tr, url, &o),
+           silent ? -ETIMEDOUT : -ECONNREFUSED);
   CHECK(aioc_error_message() != NULL);
   CHECK(tr == NULL);
   if (silent) CHECK(aioc_time() - t0 >= 0.5);
@@ -284,9 +285,8 @@ static void raw_close(amqp_connection_state_t conn) {
 static long raw_count(const char *queue) {
   amqp_connection_state_t conn = raw_connect();
   if (!conn) return -1;
-  amqp_queue_declare_ok_t *ok =
-      amqp_queue_declare(conn, 1, amqp_cstring_bytes(queue), 1, 0, 0, 0,
-                         amqp_empty_table);
+  amqp_queue_declare_ok_t *ok = amqp_queue_declare(
+      conn, 1, amqp_cstring_bytes(queue), 1, 0, 0, 0, amqp_empty_table);
   long n = ok ? (long)ok->message_count : -1;
   raw_close(conn);
   return n;
@@ -331,7 +331,8 @@ static int seed000_main(void *arg, void **res) {
   check_chunk(item, "x-1", 1);
   CHECK_RC(aioc_iter_next(it, &item, 0.3), -ETIMEDOUT);
   aioc_iter_free(it); /* gives up */
-  for (int i = 0; i < 100 && !sp.last_rc; i++) CHECK_RC(aioc_sleep(0.05), 0);
+  for (int i = 0; i < 100 && !sp.last_rc; i++)
+    CHECK_RC(aioc_sleep(0.05), 0);
   CHECK_EQ(sp.last_rc, -ECANCELED);
   CHECK_EQ(sp.yielded, 2);
   size_t handled = 0, active = 1;
@@ -480,8 +481,8 @@ static int raw_worker(void *arg) {
   if (!amqp_queue_declare(conn, 1, amqp_cstring_bytes(queue), 0, 1, 0, 0,
                           (amqp_table_t){2, args}))
     return 11;
-  if (!amqp_basic_consume(conn, 1, amqp_cstring_bytes(queue),
-                          amqp_empty_bytes, 0, 0, 0, amqp_empty_table))
+  if (!amqp_basic_consume(conn, 1, amqp_cstring_bytes(queue), amqp_empty_bytes,
+                          0, 0, 0, amqp_empty_table))
     return 12;
   /* Tell the parent the queue is there: a file. */
   char ready[160];
@@ -508,8 +509,8 @@ static int raw_worker(void *arg) {
          .value = {.kind = AMQP_FIELD_KIND_I32, .value.i32 = i == 2 ? 1 : 0}}};
     amqp_basic_properties_t p = {
         ._flags = AMQP_BASIC_CORRELATION_ID_FLAG | AMQP_BASIC_HEADERS_FLAG,
-        .correlation_id = i == 0 ? amqp_cstring_bytes("stranger.1")
-                                 : rp->correlation_id,
+        .correlation_id =
+            i == 0 ? amqp_cstring_bytes("stranger.1") : rp->correlation_id,
         .headers = {2, h}};
     if (amqp_basic_publish(conn, 1, amqp_empty_bytes, rp->reply_to, 0, 0, &p,
                            amqp_cstring_bytes("raw-0")) != 0)
@@ -642,7 +643,8 @@ static int worker_killed_main(void *arg, void **res) {
   }
   aioc_iter_free(it);
   CHECK_EQ(got, 6);
-  for (int i = 0; i < 6; i++) CHECK_EQ(seen[i], 1);
+  for (int i = 0; i < 6; i++)
+    CHECK_EQ(seen[i], 1);
   CHECK(first == w[0] || first == w[1]);
   aioc_rpc_client_free(c);
   aioc_rpc_transport_free(ct);
@@ -732,11 +734,12 @@ static int blocked_main(void *arg, void **res) {
   CHECK_RC(aioc_task_await(tt, NULL), 0);
   aioc_task_unref(tt);
   /* A blocked loop would have been late by the whole 2 s. */
-  printf("blocked for 2 s: %d ticks of 20 ms, the latest %.1f ms late\n",
-         ticks, max_late * 1e3);
+  printf("blocked for 2 s: %d ticks of 20 ms, the latest %.1f ms late\n", ticks,
+         max_late * 1e3);
   CHECK(max_late < 0.5);
   CHECK(ticks > 20);
-  for (int i = 0; i < nits; i++) aioc_iter_free(its[i]);
+  for (int i = 0; i < nits; i++)
+    aioc_iter_free(its[i]);
   /* Unblocked: calls go through again. */
   sp = (stream_spec){.n = 1, .fail_at = -1};
   aioc_rpc_chunk *r = NULL;

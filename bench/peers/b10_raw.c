@@ -35,8 +35,7 @@ static amqp_connection_state_t connect_broker(void) {
   amqp_socket_t *s = amqp_tcp_socket_new(c);
   struct timeval tv = {10, 0};
   if (!s || amqp_socket_open_noblock(s, "127.0.0.1", port, &tv)) exit(2);
-  if (amqp_login(c, "/", 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, "guest",
-                 "guest")
+  if (amqp_login(c, "/", 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, "guest", "guest")
           .reply_type != AMQP_RESPONSE_NORMAL)
     exit(3);
   amqp_channel_open(c, 1);
@@ -45,10 +44,10 @@ static amqp_connection_state_t connect_broker(void) {
 
 static amqp_table_entry_t hdr[2];
 static amqp_table_t headers(const char *kind, int seq) {
-  hdr[0] = (amqp_table_entry_t){
-      .key = amqp_cstring_bytes("x-kind"),
-      .value = {.kind = AMQP_FIELD_KIND_UTF8,
-                .value.bytes = amqp_cstring_bytes(kind)}};
+  hdr[0] =
+      (amqp_table_entry_t){.key = amqp_cstring_bytes("x-kind"),
+                           .value = {.kind = AMQP_FIELD_KIND_UTF8,
+                                     .value.bytes = amqp_cstring_bytes(kind)}};
   hdr[1] = (amqp_table_entry_t){
       .key = amqp_cstring_bytes("x-seq"),
       .value = {.kind = AMQP_FIELD_KIND_I64, .value.i64 = seq}};
@@ -60,8 +59,8 @@ static void worker(void) {
   amqp_basic_qos(c, 1, 0, 64, 1);
   amqp_queue_declare(c, 1, amqp_cstring_bytes(queue), 0, 0, 0, 1,
                      amqp_empty_table);
-  amqp_basic_consume(c, 1, amqp_cstring_bytes(queue), amqp_empty_bytes, 0, 0,
-                     0, amqp_empty_table);
+  amqp_basic_consume(c, 1, amqp_cstring_bytes(queue), amqp_empty_bytes, 0, 0, 0,
+                     amqp_empty_table);
   char chunk[CHUNK_LEN];
   memset(chunk, 'x', sizeof chunk);
   for (;;) {
@@ -76,10 +75,9 @@ static void worker(void) {
           ._flags = AMQP_BASIC_CORRELATION_ID_FLAG | AMQP_BASIC_HEADERS_FLAG,
           .correlation_id = rp->correlation_id,
           .headers = headers(i < CHUNKS ? "data" : "end", i)};
-      amqp_bytes_t body = i < CHUNKS ? (amqp_bytes_t){sizeof chunk, chunk}
-                                     : amqp_empty_bytes;
-      amqp_basic_publish(c, 1, amqp_empty_bytes, rp->reply_to, 0, 0, &p,
-                         body);
+      amqp_bytes_t body =
+          i < CHUNKS ? (amqp_bytes_t){sizeof chunk, chunk} : amqp_empty_bytes;
+      amqp_basic_publish(c, 1, amqp_empty_bytes, rp->reply_to, 0, 0, &p, body);
     }
     amqp_basic_ack(c, 1, env.delivery_tag, 0);
     amqp_destroy_envelope(&env);
@@ -97,8 +95,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   port = atoi(argv[1]);
-  int calls = atoi(argv[2]), inflight = atoi(argv[3]),
-      workers = atoi(argv[4]);
+  int calls = atoi(argv[2]), inflight = atoi(argv[3]), workers = atoi(argv[4]);
   snprintf(queue, sizeof queue, "b10raw.%d", (int)getpid());
   amqp_connection_state_t c = connect_broker();
   amqp_queue_declare(c, 1, amqp_cstring_bytes(queue), 0, 0, 0, 1,
@@ -152,8 +149,10 @@ int main(int argc, char **argv) {
          "\"calls\": %d, \"inflight\": %d, \"workers\": %d}\n",
          done / el, nlat ? lat[nlat / 2] * 1e3 : 0,
          nlat ? lat[nlat * 99 / 100] * 1e3 : 0, done, inflight, workers);
-  for (int w = 0; w < workers; w++) kill(pids[w], SIGKILL);
-  for (int w = 0; w < workers; w++) waitpid(pids[w], NULL, 0);
+  for (int w = 0; w < workers; w++)
+    kill(pids[w], SIGKILL);
+  for (int w = 0; w < workers; w++)
+    waitpid(pids[w], NULL, 0);
   amqp_connection_close(c, AMQP_REPLY_SUCCESS);
   amqp_destroy_connection(c);
   return 0;

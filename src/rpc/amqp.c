@@ -39,9 +39,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAXCH 64           /* channels per connection */
-#define NBUCKETS 1024      /* the calls' hash table */
-#define BACKLOG_MAX 4096   /* replies held for a call beyond its window */
+#define MAXCH 64         /* channels per connection */
+#define NBUCKETS 1024    /* the calls' hash table */
+#define BACKLOG_MAX 4096 /* replies held for a call beyond its window */
 #define RBUF_SIZE 65536
 #define FRAME_MAX 131072
 #define CORR_MAX 64
@@ -68,7 +68,7 @@ typedef struct asm_msg {
   int kind;
   bool has_seq, has_expires;
   int64_t seq, code, expires_at;
-  uint8_t *body;  /* kept: body_len bytes and a NUL */
+  uint8_t *body; /* kept: body_len bytes and a NUL */
   uint64_t body_len, body_got;
 } asm_msg;
 
@@ -82,8 +82,8 @@ typedef struct chan {
   uint16_t id;
   uint32_t sync_expect; /* the -ok the manager waits for, 0: none */
   bool sync_done;
-  char qname[256]; /* from queue.declare-ok */
-  uint64_t pub_seq;  /* publishes so far (confirm mode) */
+  char qname[256];     /* from queue.declare-ok */
+  uint64_t pub_seq;    /* publishes so far (confirm mode) */
   pending_confirm *pc; /* requests published, not yet confirmed */
   size_t npc, cappc;
   asm_msg m;
@@ -92,11 +92,11 @@ typedef struct chan {
 
 /* A server served on this transport. */
 struct server_rec {
-  aioc__list link;   /* t->servers */
+  aioc__list link;    /* t->servers */
   aioc_rpc_server *s; /* NULL once unserved */
-  chan *ch;          /* NULL: to be set up on the connection */
+  chan *ch;           /* NULL: to be set up on the connection */
   size_t prefetch, nmethods;
-  char **names;      /* the methods (copies: setup may outlive s) */
+  char **names; /* the methods (copies: setup may outlive s) */
 };
 
 /* A request taken from the broker, while its handler has it. */
@@ -117,8 +117,8 @@ typedef struct call_rec {
   struct call_rec *hnext; /* in the hash bucket */
   amqp_tr *t;
   uint64_t id;
-  aioc__rpc_call *call; /* NULL once withdrawn */
-  aioc_rpc_chunk *fail; /* a final error, allocated up front */
+  aioc__rpc_call *call;     /* NULL once withdrawn */
+  aioc_rpc_chunk *fail;     /* a final error, allocated up front */
   aioc_rpc_chunk **backlog; /* replies beyond the window, oldest first */
   size_t nback, capback, headback;
   aioc_task *pump;
@@ -150,7 +150,7 @@ struct amqp_tr {
   uint8_t *rbuf;
   aioc_handle *flush_h, *hb_h;
   chan *ch[MAXCH];
-  bool cancel_consumer; /* worker cancellations consumed on channel 1 */
+  bool cancel_consumer;   /* worker cancellations consumed on channel 1 */
   server_rec *setting_up; /* the server the manager sets up now */
   /* the manager */
   aioc_task *mgr;
@@ -184,8 +184,7 @@ static int64_t wall_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void fail(amqp_tr *t, int code, const char *fmt, ...)
-    AIOC_PRINTF(3, 4);
+static void fail(amqp_tr *t, int code, const char *fmt, ...) AIOC_PRINTF(3, 4);
 static void flush(amqp_tr *t);
 
 /* ---- publishers' gate ---- */
@@ -212,7 +211,8 @@ static int out_reserve(amqp_tr *t, size_t more) {
   }
   if (t->out_len + more <= t->out_cap) return 0;
   size_t cap = t->out_cap ? t->out_cap : 16384;
-  while (cap < t->out_len + more) cap *= 2;
+  while (cap < t->out_len + more)
+    cap *= 2;
   uint8_t *p = aioc__realloc(t->out, cap);
   if (!p) return -ENOMEM;
   t->out = p;
@@ -270,8 +270,8 @@ static int put_method(amqp_tr *t, uint16_t ch, amqp_method_number_t id,
                       void *decoded) {
   uint8_t buf[8192];
   be32(buf, id);
-  int n = amqp_encode_method(id, decoded,
-                             (amqp_bytes_t){sizeof buf - 4, buf + 4});
+  int n =
+      amqp_encode_method(id, decoded, (amqp_bytes_t){sizeof buf - 4, buf + 4});
   if (n < 0) return -EINVAL;
   if (out_reserve(t, (size_t)n + 12) < 0) return -ENOMEM;
   put_frame(t, AMQP_FRAME_METHOD, ch, buf, (size_t)n + 4);
@@ -299,8 +299,7 @@ static int put_publish(amqp_tr *t, chan *c, const char *exchange,
   if (mn < 0 || hn < 0) return -EINVAL;
   size_t fmax = (size_t)amqp_get_frame_max(t->st) - 8;
   size_t nframes = (len + fmax - 1) / fmax;
-  if (out_reserve(t, (size_t)mn + 12 + (size_t)hn + 20 + len + nframes * 8) <
-      0)
+  if (out_reserve(t, (size_t)mn + 12 + (size_t)hn + 20 + len + nframes * 8) < 0)
     return -ENOMEM;
   put_frame(t, AMQP_FRAME_METHOD, c->id, mbuf, (size_t)mn + 4);
   put_frame(t, AMQP_FRAME_HEADER, c->id, hbuf, (size_t)hn + 12);
@@ -543,12 +542,12 @@ static void publish_cancel(amqp_tr *t, uint64_t id) {
       {.key = amqp_cstring_bytes("x-kind"),
        .value = {.kind = AMQP_FIELD_KIND_UTF8,
                  .value.bytes = amqp_cstring_bytes("cancel")}}};
-  amqp_basic_properties_t p = {
-      ._flags = AMQP_BASIC_CORRELATION_ID_FLAG | AMQP_BASIC_HEADERS_FLAG |
-                AMQP_BASIC_DELIVERY_MODE_FLAG,
-      .correlation_id = bytes_of(corr),
-      .delivery_mode = 1,
-      .headers = {1, h}};
+  amqp_basic_properties_t p = {._flags = AMQP_BASIC_CORRELATION_ID_FLAG |
+                                         AMQP_BASIC_HEADERS_FLAG |
+                                         AMQP_BASIC_DELIVERY_MODE_FLAG,
+                               .correlation_id = bytes_of(corr),
+                               .delivery_mode = 1,
+                               .headers = {1, h}};
   chan *c = t->ch[1];
   /* Best effort: without room to track its confirm, it is not sent. */
   if (pc_reserve(c) == 0 && put_publish(t, c, ex, "", false, &p, NULL, 0) == 0)
@@ -569,9 +568,9 @@ static int amqp_send_request(aioc_rpc_transport *tr, aioc__rpc_call *call) {
   if (t->state != UP || t->failing)
     return aioc_error(-ENOTCONN, "not connected to the broker");
   if (t->blocked || t->out_len >= t->max_buffer)
-    return aioc_error(-EAGAIN, "%s", t->blocked
-                                         ? "the broker blocks publishers"
-                                         : "the write buffer is full");
+    return aioc_error(-EAGAIN, "%s",
+                      t->blocked ? "the broker blocks publishers"
+                                 : "the write buffer is full");
   char queue[512];
   int qn = snprintf(queue, sizeof queue, "%s%s", t->prefix, call->method);
   if (qn < 0 || qn > 255)
@@ -590,9 +589,9 @@ static int amqp_send_request(aioc_rpc_transport *tr, aioc__rpc_call *call) {
     delay = (double)(call->expiry - now) / 1e9;
     if (delay < 0.001) delay = 0.001;
   }
-  if (!r->fail || (call->expiry != AIOC__NEVER &&
-                   aioc_call_later(&r->expiry, tr->loop, delay, expiry_cb,
-                                   r) < 0)) {
+  if (!r->fail ||
+      (call->expiry != AIOC__NEVER &&
+       aioc_call_later(&r->expiry, tr->loop, delay, expiry_cb, r) < 0)) {
     call_rec_free(r);
     return -ENOMEM;
   }
@@ -613,8 +612,7 @@ static int amqp_send_request(aioc_rpc_transport *tr, aioc__rpc_call *call) {
     p.expiration = bytes_of(exp);
     h[0] = (amqp_table_entry_t){
         .key = amqp_cstring_bytes("x-expires-at"),
-        .value = {.kind = AMQP_FIELD_KIND_I64,
-                  .value.i64 = wall_ms() + ms}};
+        .value = {.kind = AMQP_FIELD_KIND_I64, .value.i64 = wall_ms() + ms}};
     p.headers = (amqp_table_t){1, h};
   }
   int rc = put_publish(t, c, "", queue, true, &p, call->payload, call->len);
@@ -654,22 +652,21 @@ static void on_reply(amqp_tr *t, asm_msg *m) {
   }
   int kind = m->kind;
   if (!r || kind == KIND_NONE || kind == KIND_BAD || kind == KIND_CANCEL ||
-      (kind == KIND_DATA && (!m->has_seq || m->seq < 0 ||
-                             m->seq > UINT32_MAX))) {
+      (kind == KIND_DATA &&
+       (!m->has_seq || m->seq < 0 || m->seq > UINT32_MAX))) {
     t->cnt.replies_dropped++;
     return;
   }
   r->got_reply = true;
   aioc_rpc_chunk *msg;
   if (kind == KIND_DATA) {
-    msg = aioc__rpc_msg(AIOC__RPC_DATA, (uint32_t)m->seq, m->body,
-                        m->body_len);
+    msg = aioc__rpc_msg(AIOC__RPC_DATA, (uint32_t)m->seq, m->body, m->body_len);
   } else if (kind == KIND_END) {
     msg = aioc__rpc_msg(AIOC__RPC_END, 0, NULL, 0);
   } else {
     int64_t code = m->code > 0 && m->code < 4096 ? m->code : EPROTO;
-    size_t n = m->body_len < AIOC__RPC_METHOD_MAX ? m->body_len
-                                                   : AIOC__RPC_METHOD_MAX;
+    size_t n =
+        m->body_len < AIOC__RPC_METHOD_MAX ? m->body_len : AIOC__RPC_METHOD_MAX;
     msg = aioc__rpc_msg(AIOC__RPC_ERROR, (uint32_t)code, m->body, n);
   }
   if (!msg) {
@@ -816,10 +813,10 @@ static int amqp_send_reply(aioc_rpc_transport *tr, aioc_rpc_request *req,
                                                    : "error";
   amqp_table_entry_t h[3];
   int nh = 0;
-  h[nh++] = (amqp_table_entry_t){
-      .key = amqp_cstring_bytes("x-kind"),
-      .value = {.kind = AMQP_FIELD_KIND_UTF8,
-                .value.bytes = amqp_cstring_bytes(kind)}};
+  h[nh++] =
+      (amqp_table_entry_t){.key = amqp_cstring_bytes("x-kind"),
+                           .value = {.kind = AMQP_FIELD_KIND_UTF8,
+                                     .value.bytes = amqp_cstring_bytes(kind)}};
   if (msg->kind_ == AIOC__RPC_ERROR) {
     h[nh++] = (amqp_table_entry_t){
         .key = amqp_cstring_bytes("x-error-code"),
@@ -930,17 +927,25 @@ static void amqp_unserve(aioc_rpc_transport *tr, aioc_rpc_server *s) {
 static int64_t int_of(const amqp_field_value_t *v, bool *ok) {
   *ok = true;
   switch (v->kind) {
-  case AMQP_FIELD_KIND_I8: return v->value.i8;
-  case AMQP_FIELD_KIND_U8: return v->value.u8;
-  case AMQP_FIELD_KIND_I16: return v->value.i16;
-  case AMQP_FIELD_KIND_U16: return v->value.u16;
-  case AMQP_FIELD_KIND_I32: return v->value.i32;
-  case AMQP_FIELD_KIND_U32: return v->value.u32;
-  case AMQP_FIELD_KIND_I64: return v->value.i64;
+  case AMQP_FIELD_KIND_I8:
+    return v->value.i8;
+  case AMQP_FIELD_KIND_U8:
+    return v->value.u8;
+  case AMQP_FIELD_KIND_I16:
+    return v->value.i16;
+  case AMQP_FIELD_KIND_U16:
+    return v->value.u16;
+  case AMQP_FIELD_KIND_I32:
+    return v->value.i32;
+  case AMQP_FIELD_KIND_U32:
+    return v->value.u32;
+  case AMQP_FIELD_KIND_I64:
+    return v->value.i64;
   case AMQP_FIELD_KIND_U64:
     if (v->value.u64 <= INT64_MAX) return (int64_t)v->value.u64;
     break;
-  default: break;
+  default:
+    break;
   }
   *ok = false;
   return 0;
@@ -1073,8 +1078,7 @@ static void on_connection_method(amqp_tr *t, amqp_method_t *mt) {
          .value = {.kind = AMQP_FIELD_KIND_UTF8,
                    .value.bytes = amqp_cstring_bytes("aioc")}},
         {.key = amqp_cstring_bytes("capabilities"),
-         .value = {.kind = AMQP_FIELD_KIND_TABLE,
-                   .value.table = {5, caps}}}};
+         .value = {.kind = AMQP_FIELD_KIND_TABLE, .value.table = {5, caps}}}};
     size_t ul = strlen(t->user), pl = strlen(t->pass);
     char resp[600];
     if (ul + pl + 2 > sizeof resp) {
@@ -1085,11 +1089,10 @@ static void on_connection_method(amqp_tr *t, amqp_method_t *mt) {
     memcpy(resp + 1, t->user, ul);
     resp[1 + ul] = '\0';
     memcpy(resp + 2 + ul, t->pass, pl);
-    amqp_connection_start_ok_t ok = {
-        .client_properties = {2, props},
-        .mechanism = amqp_cstring_bytes("PLAIN"),
-        .response = {ul + pl + 2, resp},
-        .locale = amqp_cstring_bytes("en_US")};
+    amqp_connection_start_ok_t ok = {.client_properties = {2, props},
+                                     .mechanism = amqp_cstring_bytes("PLAIN"),
+                                     .response = {ul + pl + 2, resp},
+                                     .locale = amqp_cstring_bytes("en_US")};
     if (put_method(t, 0, AMQP_CONNECTION_START_OK_METHOD, &ok) < 0)
       fail(t, -ENOMEM, "out of memory in the handshake");
     break;
@@ -1099,8 +1102,8 @@ static void on_connection_method(amqp_tr *t, amqp_method_t *mt) {
     uint16_t chmax = tu->channel_max && tu->channel_max < MAXCH - 1
                          ? tu->channel_max
                          : MAXCH - 1;
-    uint32_t fmax = tu->frame_max && tu->frame_max < FRAME_MAX ? tu->frame_max
-                                                                : FRAME_MAX;
+    uint32_t fmax =
+        tu->frame_max && tu->frame_max < FRAME_MAX ? tu->frame_max : FRAME_MAX;
     int want = (int)(t->hb_want + 0.5);
     if (want < 1) want = 1;
     int hb = tu->heartbeat && tu->heartbeat < want ? tu->heartbeat : want;
@@ -1349,8 +1352,8 @@ static void hb_cb(void *arg) {
   if (t->fd < 0 || t->failing || t->hb <= 0 || t->state < OPEN) return;
   int64_t now = aioc__now(t->tr.loop), hbns = (int64_t)t->hb * 1000000000;
   if (now - t->last_rx > 2 * hbns) {
-    fail(t, -ECONNRESET,
-         "the broker stopped answering (no heartbeat for %d s)", 2 * t->hb);
+    fail(t, -ECONNRESET, "the broker stopped answering (no heartbeat for %d s)",
+         2 * t->hb);
     return;
   }
   if (now - t->last_tx >= hbns / 2 && out_reserve(t, 8) == 0) {
@@ -1426,8 +1429,8 @@ static int sync_call(amqp_tr *t, chan *c, amqp_method_number_t id,
   flush(t);
   sync_arg a = {t, c};
   double left = (double)(deadline - aioc__now(t->tr.loop)) / 1e9;
-  rc = aioc__waitpoint_wait(&t->wp, cond_sync_or_fail, &a,
-                            left > 0 ? left : 0, false);
+  rc = aioc__waitpoint_wait(&t->wp, cond_sync_or_fail, &a, left > 0 ? left : 0,
+                            false);
   if (t->failing) return t->err;
   if (t->closing) return -ECANCELED;
   if (rc == -ETIMEDOUT) {
@@ -1492,14 +1495,14 @@ static int declare_cancel_exchange(amqp_tr *t, chan *c, int64_t deadline) {
  * consumer per method; the worker cancellations' queue on channel 1. */
 static int setup_server(amqp_tr *t, server_rec *sr, int64_t deadline) {
   uint16_t id = 2;
-  while (id < MAXCH && t->ch[id]) id++;
+  while (id < MAXCH && t->ch[id])
+    id++;
   if (id == MAXCH) return -EMFILE;
   chan *c = chan_new(t, id);
   if (!c) return -ENOMEM;
   int rc = open_channel(t, c, deadline);
   amqp_basic_qos_t q = {
-      .prefetch_count = (uint16_t)(sr->prefetch < 65535 ? sr->prefetch
-                                                        : 65535),
+      .prefetch_count = (uint16_t)(sr->prefetch < 65535 ? sr->prefetch : 65535),
       .global = 1};
   if (rc == 0)
     rc = sync_call(t, c, AMQP_BASIC_QOS_METHOD, &q, AMQP_BASIC_QOS_OK_METHOD,
@@ -1564,8 +1567,8 @@ static int connect_once(amqp_tr *t) {
   t->blocked = false;
   t->st = amqp_new_connection();
   if (!t->st) return -ENOMEM;
-  t->fd = socket(t->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                 0);
+  t->fd =
+      socket(t->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (t->fd < 0) return -errno;
   int one = 1;
   setsockopt(t->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -1688,7 +1691,9 @@ static bool cond_up_event(void *arg) {
 
 static void destroy(amqp_tr *t);
 
-static bool no_pumps(void *arg) { return ((amqp_tr *)arg)->npumps == 0; }
+static bool no_pumps(void *arg) {
+  return ((amqp_tr *)arg)->npumps == 0;
+}
 
 static int manager_main(void *arg, void **result) {
   (void)result;
@@ -1707,8 +1712,8 @@ static int manager_main(void *arg, void **result) {
     if (rc == 0) {
       backoff = 0.1;
       while (!t->failing && !t->closing) {
-        rc = aioc__waitpoint_wait(&t->wp, cond_up_event, t, AIOC_FOREVER,
-                                  false);
+        rc =
+            aioc__waitpoint_wait(&t->wp, cond_up_event, t, AIOC_FOREVER, false);
         if (rc < 0) break;
         if (setup_pending_servers(t) < 0 && !t->failing)
           fail(t, -EPROTO, "setting up a server failed");
@@ -1730,8 +1735,7 @@ static int manager_main(void *arg, void **result) {
   /* The calls are withdrawn by now (the clients are freed first): their
    * pumps end at their next step. */
   while (t->npumps)
-    AIOC__IGNORE(aioc__waitpoint_wait(&t->wp, no_pumps, t, AIOC_FOREVER,
-                                      true));
+    AIOC__IGNORE(aioc__waitpoint_wait(&t->wp, no_pumps, t, AIOC_FOREVER, true));
   aioc_task_unref(t->mgr);
   t->mgr = NULL;
   if (t->orphan) destroy(t);
@@ -1818,8 +1822,8 @@ static int parse_url(amqp_tr *t, const char *url) {
   int rc = amqp_parse_url(copy, &ci) == AMQP_STATUS_OK ? 0 : -EINVAL;
   if (rc == 0 && ci.ssl) rc = -EINVAL;
   if (rc == 0) {
-    const char *host = strcmp(ci.host, "localhost") == 0 ? "127.0.0.1"
-                                                         : ci.host;
+    const char *host =
+        strcmp(ci.host, "localhost") == 0 ? "127.0.0.1" : ci.host;
     struct sockaddr_in *a4 = (struct sockaddr_in *)&t->addr;
     struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&t->addr;
     if (ci.port <= 0 || ci.port > 65535) {
@@ -1847,7 +1851,9 @@ static int parse_url(amqp_tr *t, const char *url) {
   return rc;
 }
 
-static bool cond_first(void *arg) { return aioc_event_is_set(arg); }
+static bool cond_first(void *arg) {
+  return aioc_event_is_set(arg);
+}
 
 static int wait_first_main(void *arg, void **result) {
   (void)result;
@@ -1864,8 +1870,8 @@ int aioc_rpc_amqp_new(aioc_rpc_transport **out, const char *url,
   if (!url) return -EINVAL;
   aioc_rpc_amqp_options o = {0};
   if (opts) o = *opts;
-  if (!(o.heartbeat >= 0) || !(o.connect_timeout >= 0) ||
-      o.heartbeat > 65535 || o.connect_timeout > 1e6)
+  if (!(o.heartbeat >= 0) || !(o.connect_timeout >= 0) || o.heartbeat > 65535 ||
+      o.connect_timeout > 1e6)
     return -EINVAL;
   if (o.prefix && strlen(o.prefix) > 200) return -EINVAL;
   aioc_task *self = aioc__current();
