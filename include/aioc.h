@@ -45,7 +45,8 @@
  *                   (addresses, sockets), stream.c, stream_iter.c,
  *                   server.c, signal.c (signalfd), dns.c (c-ares)
  *   src/rpc/        rpc.h, server.c (workers), client.c (calls),
- *                   local.c (the in-process transport)
+ *                   local.c (the in-process transport), amqp.c (the
+ *                   RabbitMQ transport)
  * The API conventions every function follows are in docs/design.md. */
 #ifndef AIOC_H
 #define AIOC_H

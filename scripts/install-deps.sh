@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # Installs, from Debian packages, what the build, the tests, the demo and
 # (with --bench) the benchmarks need (Python 3 generates the man pages and
-# checks the docs; groff and man-db check the man pages). Safe to run
+# checks the docs; groff and man-db check the man pages; rabbitmq-c and,
+# for the tests, RabbitMQ itself for the RPC layer's AMQP transport). Safe to run
 # again: it installs only what is missing. Needs root (or sudo) when
 # something is missing.
 set -euo pipefail
 
-want=(gcc make cmake pkg-config valgrind libc-ares-dev
-      gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
-      libc-ares-dev:arm64 python3 groff-base man-db)
+want=(gcc make cmake pkg-config valgrind libc-ares-dev librabbitmq-dev
+      rabbitmq-server gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
+      libc-ares-dev:arm64 librabbitmq-dev:arm64 python3 groff-base man-db)
 if [ "${1:-}" = "--bench" ]; then
   want+=(golang-go libuv1-dev python3-uvloop gnuplot-nox)
 fi
 if [ "${1:-}" = "--minimal" ]; then
-  want=(gcc make cmake pkg-config libc-ares-dev)
+  want=(gcc make cmake pkg-config libc-ares-dev librabbitmq-dev)
 fi
 
 missing=()
@@ -27,7 +28,8 @@ echo "installing: ${missing[*]}"
 SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 export DEBIAN_FRONTEND=noninteractive
-# The aarch64 cross build links c-ares for arm64 (Debian multiarch).
+# The aarch64 cross build links c-ares and rabbitmq-c for arm64 (Debian
+# multiarch).
 for p in "${missing[@]}"; do
   if [ "${p%:arm64}" != "$p" ] &&
      ! dpkg --print-foreign-architectures | grep -qx arm64; then

@@ -12,8 +12,9 @@
  * Requests and chunks travel through a transport. The local transport
  * (aioc_rpc_local_new()) carries them inside the process, between a
  * server and clients on the same loop: nothing to install, nothing to
- * start. The same servers and clients run over other transports without
- * change.
+ * start. The AMQP transport (aioc_rpc_amqp_new()) carries them through
+ * a RabbitMQ broker, between processes and machines. The same servers and
+ * clients run over either without change.
  *
  * The delivery rules, whatever the transport:
  *   - every chunk of a response reaches the client once, in order; the
@@ -71,8 +72,74 @@ AIOC_API void aioc_rpc_chunk_free(void *chunk);
 AIOC_API AIOC_NODISCARD int aioc_rpc_local_new(aioc_rpc_transport **out);
 
 /* Frees a transport whose servers and clients are freed. NULL is
- * harmless. */
+ * harmless. An AMQP transport closes its connection and, inside a task
+ * or from plain code, waits for its connection task to end (briefly, not
+ * on the network, and not interrupted by a cancellation); from a
+ * callback it leaves that task to free it. */
 AIOC_API void aioc_rpc_transport_free(aioc_rpc_transport *tr);
+
+/* The AMQP transport: servers and clients in any number of processes and
+ * machines meet through a RabbitMQ broker (AMQP 0-9-1). A request queue
+ * per method, replies through direct reply-to; docs/rpc-wire.md gives
+ * the wire format. The loop owns the socket (rabbitmq-c only encodes and
+ * decodes frames): nothing here blocks the loop. */
+typedef struct aioc_rpc_amqp_options {
+  const char *prefix; /* names of queues and exchanges start with it
+                         (NULL: "aioc.rpc."); workers and clients that
+                         meet must use the same */
+  double heartbeat;   /* seconds between heartbeats asked of the broker
+                         (0: 10; the broker's value wins if lower); the
+                         connection is declared lost after two missed */
+  double connect_timeout; /* a connection attempt, handshake and setup
+                             included (0: 10 s) */
+  size_t max_buffer;  /* bytes waiting to be written before publishers
+                         wait (0: 4 MiB) */
+} aioc_rpc_amqp_options;
+
+/* Creates an AMQP transport connected to the broker at url
+ * ("amqp://user:password@host:port/vhost", user, password and vhost
+ * percent-decoded, defaults guest, guest, 5672, "/"; host a numeric IPv4
+ * or IPv6 address, or localhost: a name to resolve is refused, as
+ * resolving would block). A suspension point: it waits for the first
+ * connection (within opts->connect_timeout), so that a wrong address or
+ * credentials fail here. From then on the transport keeps its connection:
+ * when it is lost (the broker stopped, restarted, missed heartbeats), the
+ * calls in flight end with -ECONNRESET, the requests held by its servers
+ * go back to the broker (another worker gets them), and it reconnects in
+ * the background (backoff from 0.1 s to 2 s), declaring its queues and
+ * consumers again; meanwhile aioc_rpc_call() fails with -ENOTCONN. The
+ * caller owns it: free it with aioc_rpc_transport_free() after its
+ * servers and clients. Returns 0, -EINVAL (out or url NULL, a malformed
+ * url, a name as host, a prefix over 200 bytes, bad options), -ENOMEM,
+ * -ECONNREFUSED and the other errors of connect(), -ETIMEDOUT (no
+ * connection within the timeout), -EACCES (the broker refused the
+ * credentials or the vhost), -EPROTO (the broker answered out of the
+ * protocol), -ECANCELED, AIOC_ERUNNING (from a callback), AIOC_ECLOSED,
+ * or -ENOSYS (aioc was built without rabbitmq-c). */
+AIOC_API AIOC_NODISCARD int aioc_rpc_amqp_new(aioc_rpc_transport **out,
+                                              const char *url,
+                                              const aioc_rpc_amqp_options *opts);
+
+/* Counters of an AMQP transport. */
+typedef struct aioc_rpc_amqp_counters {
+  uint64_t replies_dropped;   /* replies for no call of this transport
+                                 (unknown correlation id, a call given
+                                 up, or malformed) */
+  uint64_t requests_rejected; /* malformed requests sent to the
+                                 dead-letter queue */
+  uint64_t replies_nacked;    /* replies the broker refused (confirms) */
+  uint64_t connections;       /* connections made (1 + reconnections) */
+  uint64_t blocked;           /* times the broker blocked publishers */
+  int connected;              /* the connection is up now */
+  int is_blocked;             /* the broker blocks publishers now */
+  int serving;                /* servers whose consumers are set up on the
+                                 connection now */
+} aioc_rpc_amqp_counters;
+
+/* Copies tr's counters into *out. Returns 0, or -EINVAL (NULL, or not an
+ * AMQP transport). */
+AIOC_API int aioc_rpc_amqp_stats(const aioc_rpc_transport *tr,
+                                 aioc_rpc_amqp_counters *out);
 
 /* ---- Servers (workers) -------------------------------------------------- */
 
@@ -178,8 +245,13 @@ typedef struct aioc_rpc_call_options {
  * (the chunk is late: nothing is lost; with opts->limits as
  * aioc_iter_timed() says; the expiry passed before a worker took the
  * request), -ENOENT (no server serves method), -ESHUTDOWN (the server
- * shut down before the end), -ECANCELED. Returns 0, -EINVAL (method not
- * 1 to 255 bytes, payload NULL with len > 0, bad options), -ENOMEM. */
+ * shut down before the end), -ECONNRESET (the transport lost its
+ * connection to the broker before the end), -ECANCELED. Returns 0,
+ * -EINVAL (method not 1 to 255 bytes, or too long for the transport's
+ * names, payload NULL with len > 0, bad options), -ENOMEM, -ENOTCONN
+ * (the transport is not connected now), -EAGAIN (the broker blocks
+ * publishers, or the transport's write buffer is full: the call fails at
+ * once rather than wait; try again later). */
 AIOC_API AIOC_NODISCARD int
 aioc_rpc_call(aioc_iter **out, aioc_rpc_client *c, const char *method,
               const void *payload, size_t len,

@@ -122,7 +122,8 @@ static void local_free(aioc_rpc_transport *tr) {
 
 static const aioc__rpc_tops local_ops = {
     local_send_request, local_cancel_request, local_serve, local_unserve,
-    local_send_reply,   local_finish,         local_free};
+    local_send_reply,   local_finish,         local_free,
+    NULL};
 
 int aioc_rpc_local_new(aioc_rpc_transport **out) {
   if (!out) return -EINVAL;

@@ -14,7 +14,8 @@
  *   - server side: the transport hands each request it takes for a
  *     server to the core (aioc__rpc_server_dispatch); the core's handler
  *     task sends reply messages (send_reply, which may wait) and tells
- *     the transport when the request is over (finish).
+ *     the transport when the request is over (finish); a server shutting
+ *     down may first offer back what it did not finish (requeue).
  * A reply message is an aioc_rpc_chunk whose kind_ says what it is:
  * data (seq counts them from 0), the end of the response, or an error
  * (seq holds the negated code, data the message). */
@@ -54,6 +55,12 @@ typedef struct aioc__rpc_tops {
    * attached to it. */
   void (*finish)(aioc_rpc_transport *tr, aioc_rpc_request *req);
   void (*free)(aioc_rpc_transport *tr);
+  /* Server, optional (NULL: never): the server shuts down and gives req
+   * back unfinished (it never started, or its handler was closed). true:
+   * the transport took it back (a broker redelivers it to another
+   * worker), so the core sends no final reply; finish still follows.
+   * false: the core fails it with -ESHUTDOWN. */
+  bool (*requeue)(aioc_rpc_transport *tr, aioc_rpc_request *req);
 } aioc__rpc_tops;
 
 struct aioc_rpc_transport {

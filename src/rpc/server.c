@@ -135,6 +135,12 @@ int aioc_rpc_server_stats(const aioc_rpc_server *s, size_t *handled,
 static void pump(aioc_rpc_server *s);
 static void server_destroy(aioc_rpc_server *s);
 
+/* Offers req back to the transport (shutdown): true if it took it. */
+static bool give_back(aioc_rpc_request *req) {
+  aioc_rpc_transport *tr = req->s->tr;
+  return tr->ops->requeue && tr->ops->requeue(tr, req);
+}
+
 /* Sends req's final message: the end, or the error code with msg. A
  * request the server closed, or one that could not run, does not wait
  * for room in the client's window. */
@@ -147,6 +153,10 @@ static void send_final(aioc_rpc_request *req, int rc, const char *msg,
     return;
   }
   if (req->closed && (rc == 0 || rc == AIOC_EGENEXIT || rc == -ECANCELED)) {
+    if (give_back(req)) {
+      aioc__free(fin); /* another worker takes it over */
+      return;
+    }
     rc = -ESHUTDOWN;
     msg = "the server shut down";
   }
@@ -280,7 +290,12 @@ static void stop(aioc_rpc_server *s) {
   aioc__list *l;
   while ((l = aioc__list_first(&s->waiting))) {
     aioc_rpc_request *req = aioc__container_of(l, aioc_rpc_request, link);
-    send_final(req, -ESHUTDOWN, "the server shut down", false);
+    if (give_back(req)) {
+      aioc__free(req->fin);
+      req->fin = NULL;
+    } else {
+      send_final(req, -ESHUTDOWN, "the server shut down", false);
+    }
     request_done(req);
   }
 }
