@@ -8,7 +8,7 @@ PREFIX ?= /usr/local
 
 .PHONY: all build deps test test-normal test-asan test-tsan test-ucontext \
         test-aarch64 \
-        demo bench valgrind install clean
+        demo demo-amqp bench valgrind install clean
 
 all: build
 
@@ -52,6 +52,13 @@ test-aarch64:
 	  -DAIOC_EXAMPLES=OFF $(WERROR) >/dev/null
 	cmake --build build-aarch64 -j$(JOBS)
 	cd build-aarch64 && AIOC_TEST_QEMU=1 $(CTEST)
+
+# The RPC demo over a throwaway RabbitMQ (installs it if missing).
+demo-amqp:
+	@scripts/install-deps.sh
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build build -j$(JOBS) --target aioc-rpc >/dev/null
+	@scripts/demo-amqp.sh build/tools/aioc-rpc
 
 demo:
 	@scripts/install-deps.sh --minimal

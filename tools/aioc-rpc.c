@@ -2,10 +2,14 @@
  * serve the built-in methods.
  *
  *   aioc-rpc call [options] METHOD [PAYLOAD]
- *   aioc-rpc worker [options]
+ *   aioc-rpc worker --amqp URL [options]
  *
  * With the local transport (the default) the call and a worker serving
- * the built-in methods run inside this one process. The built-in methods:
+ * the built-in methods run inside this one process. With --amqp URL the
+ * messages go through a RabbitMQ broker: `worker` serves the built-in
+ * methods until SIGINT or SIGTERM (then finishes, or hands back, what it
+ * holds), and `call` calls whichever worker serves the method. The
+ * built-in methods:
  *   count   PAYLOAD "N" or "N,PAUSE": the chunks "1" to "N", PAUSE
  *           seconds apart (default 0.1)
  *   echo    the payload, as one chunk
@@ -18,6 +22,7 @@
 #include <aioc.h>
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +35,8 @@ typedef struct opts {
   size_t prefetch;
   int quiet;       /* statistics only */
   const char *method, *payload;
+  const char *amqp, *prefix; /* RabbitMQ: the broker's URL, the names' prefix */
+  double grace;    /* worker: time to finish at shutdown */
 } opts;
 
 /* ---- the built-in methods ---- */
@@ -70,6 +77,19 @@ static int register_builtins(aioc_rpc_server *s) {
   int rc = aioc_rpc_server_register(s, "count", m_count, NULL);
   if (rc == 0) rc = aioc_rpc_server_register(s, "echo", m_echo, NULL);
   if (rc == 0) rc = aioc_rpc_server_register(s, "fail", m_fail, NULL);
+  return rc;
+}
+
+/* The transport: in-process, or the broker's. */
+static int transport_new(aioc_rpc_transport **tr, const opts *o) {
+  if (!o->amqp) return aioc_rpc_local_new(tr);
+  aioc_rpc_amqp_options ao = {.prefix = o->prefix};
+  int rc = aioc_rpc_amqp_new(tr, o->amqp, &ao);
+  if (rc < 0) {
+    const char *msg = aioc_error_message();
+    fprintf(stderr, "aioc-rpc: cannot connect to %s: %s%s%s\n", o->amqp,
+            aioc_strerror(rc), msg ? ": " : "", msg ? msg : "");
+  }
   return rc;
 }
 
@@ -148,12 +168,14 @@ static int call_main(void *arg, void **result) {
   aioc_rpc_transport *tr;
   aioc_rpc_server *s = NULL;
   aioc_rpc_client *c = NULL;
-  int rc = aioc_rpc_local_new(&tr);
+  int rc = transport_new(&tr, o);
   if (rc < 0) return rc;
   aioc_rpc_server_options so = {.prefetch = o->prefetch};
-  if ((rc = aioc_rpc_server_new(&s, tr, &so)) == 0 &&
-      (rc = register_builtins(s)) == 0 && (rc = aioc_rpc_server_start(s)) == 0 &&
-      (rc = aioc_rpc_client_new(&c, tr, NULL)) == 0) {
+  /* The local transport: a worker in this process serves the call. */
+  if (!o->amqp && (rc = aioc_rpc_server_new(&s, tr, &so)) == 0 &&
+      (rc = register_builtins(s)) == 0)
+    rc = aioc_rpc_server_start(s);
+  if (rc == 0 && (rc = aioc_rpc_client_new(&c, tr, NULL)) == 0) {
     stats st = {0};
     double t0 = aioc_time();
     for (long i = 0; i < o->calls; i++) {
@@ -169,9 +191,21 @@ static int call_main(void *arg, void **result) {
            "longest gap between chunks %.3f s\n",
            st.calls, st.ok, st.failed, el, st.chunks, st.timeouts,
            st.firsts ? st.first_sum / (double)st.firsts : 0.0, st.longest_gap);
+    if (o->amqp) {
+      aioc_rpc_amqp_counters k;
+      if (aioc_rpc_amqp_stats(tr, &k) == 0)
+        printf("broker: %llu connection(s), blocked %llu time(s), %llu "
+               "stray repl%s dropped\n",
+               (unsigned long long)k.connections,
+               (unsigned long long)k.blocked,
+               (unsigned long long)k.replies_dropped,
+               k.replies_dropped == 1 ? "y" : "ies");
+    }
     a->rc = st.failed ? 1 : 0;
-    int src = aioc_rpc_server_shutdown(s, 1);
-    (void)src; /* freeing it below closes what is left anyway */
+    if (s) {
+      int src = aioc_rpc_server_shutdown(s, 1);
+      (void)src; /* freeing it below closes what is left anyway */
+    }
   }
   aioc_rpc_client_free(c);
   aioc_rpc_server_free(s);
@@ -179,10 +213,52 @@ static int call_main(void *arg, void **result) {
   return rc;
 }
 
+/* ---- worker ---- */
+
+static int worker_main(void *arg, void **result) {
+  (void)result;
+  call_main_arg *a = arg;
+  const opts *o = a->o;
+  static const int stop_signals[] = {SIGINT, SIGTERM};
+  aioc_iter *signals;
+  int rc = aioc_signal_iter(&signals, NULL, stop_signals, 2);
+  if (rc < 0) return rc;
+  aioc_rpc_transport *tr = NULL;
+  aioc_rpc_server *s = NULL;
+  aioc_rpc_server_options so = {.prefetch = o->prefetch};
+  if ((rc = transport_new(&tr, o)) == 0 &&
+      (rc = aioc_rpc_server_new(&s, tr, &so)) == 0 &&
+      (rc = register_builtins(s)) == 0 &&
+      (rc = aioc_rpc_server_start(s)) == 0) {
+    printf("aioc-rpc worker: serving count, echo, fail (Ctrl-C stops)\n");
+    fflush(stdout);
+    void *sig;
+    rc = aioc_iter_next(signals, &sig, AIOC_FOREVER);
+    if (rc == 0)
+      printf("aioc-rpc worker: %s, finishing what it holds\n",
+             strsignal(AIOC_TO_INT(sig)));
+    int src = aioc_rpc_server_shutdown(s, o->grace);
+    size_t handled = 0;
+    if (aioc_rpc_server_stats(s, &handled, NULL) < 0) handled = 0;
+    printf("aioc-rpc worker: %zu request(s) handled%s\n", handled,
+           src == -ETIMEDOUT ? "; the unfinished ones went back to the broker"
+                             : "");
+    a->rc = rc == 0 ? 0 : 1;
+    rc = 0;
+  }
+  aioc_rpc_server_free(s);
+  aioc_rpc_transport_free(tr);
+  aioc_iter_free(signals);
+  return rc;
+}
+
 static void usage(FILE *f) {
   fputs("usage: aioc-rpc call [options] METHOD [PAYLOAD]\n"
-        "       aioc-rpc worker [options]\n"
+        "       aioc-rpc worker --amqp URL [options]\n"
         "options:\n"
+        "  --amqp URL    through RabbitMQ (amqp://user:pass@host:port/vhost)\n"
+        "  --prefix P    queue and exchange names start with P\n"
+        "  --grace S     worker: time to finish at shutdown (default 30)\n"
         "  --timeout S   longest wait between two chunks (default 5)\n"
         "  --give-up K   give up after K chunk timeouts in a row (default 3)\n"
         "  --first S     limit on the first chunk (default none)\n"
@@ -210,7 +286,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   const char *cmd = argv[1];
-  opts o = {.timeout = 5, .give_up = 3, .calls = 1};
+  opts o = {.timeout = 5, .give_up = 3, .calls = 1, .grace = 30};
   static const struct option lo[] = {
       {"timeout", required_argument, 0, 't'},
       {"give-up", required_argument, 0, 'g'},
@@ -218,6 +294,9 @@ int main(int argc, char **argv) {
       {"total", required_argument, 0, 'T'},
       {"expiry", required_argument, 0, 'e'},
       {"prefetch", required_argument, 0, 'p'},
+      {"amqp", required_argument, 0, 'a'},
+      {"prefix", required_argument, 0, 'P'},
+      {"grace", required_argument, 0, 'G'},
       {"help", no_argument, 0, 'h'},
       {0, 0, 0, 0}};
   optind = 2;
@@ -233,6 +312,9 @@ int main(int argc, char **argv) {
     case 'n': o.calls = atol(optarg); bad = o.calls < 1; break;
     case 'p': o.prefetch = (size_t)atol(optarg); break;
     case 'q': o.quiet = 1; break;
+    case 'a': o.amqp = optarg; break;
+    case 'P': o.prefix = optarg; break;
+    case 'G': bad = parse_double(optarg, &o.grace); break;
     case 'h': usage(stdout); return 0;
     default: bad = 1;
     }
@@ -257,10 +339,18 @@ int main(int argc, char **argv) {
     return a.rc;
   }
   if (strcmp(cmd, "worker") == 0) {
-    fprintf(stderr, "aioc-rpc worker: the local transport serves calls of "
-                    "this process only; a worker serves other processes "
-                    "over a message broker transport\n");
-    return 2;
+    if (!o.amqp || optind != argc) {
+      fprintf(stderr, "aioc-rpc worker: needs --amqp URL (the local "
+                      "transport serves the calls of one process only)\n");
+      return 2;
+    }
+    call_main_arg a = {&o, 1};
+    int rc = aioc_run(worker_main, &a, NULL);
+    if (rc < 0) {
+      fprintf(stderr, "aioc-rpc: %s\n", aioc_strerror(rc));
+      return 1;
+    }
+    return a.rc;
   }
   usage(stderr);
   return 2;
