@@ -16,7 +16,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "check.h"
+#include "rpc_common.h"
 
 #ifdef AIOC_HAVE_RABBITMQ
 #include <amqp.h>
@@ -82,52 +82,7 @@ static pid_t broker_pid(void) {
 
 /* ---- handlers ---- */
 
-typedef struct stream_spec {
-  int n;
-  double pause;
-  double long_at; /* the pause before chunk 2 instead, if > 0 */
-  int fail_at;
-  int with_pid; /* chunks say which process made them */
-  int yielded, last_rc, ran;
-} stream_spec;
 
-static int stream_handler(void *arg, aioc_rpc_request *req) {
-  stream_spec *sp = arg;
-  sp->ran++;
-  size_t len;
-  const char *p = aioc_rpc_request_payload(req, &len);
-  for (int i = 0; i < sp->n; i++) {
-    if (i == sp->fail_at)
-      return aioc_error(-EIO, "handler failed after %d chunks", i);
-    double pause = (i == 2 && sp->long_at > 0) ? sp->long_at : sp->pause;
-    if (pause > 0) {
-      int rc = aioc_sleep(pause);
-      if (rc) {
-        sp->last_rc = rc;
-        return rc;
-      }
-    }
-    char buf[64];
-    int n = sp->with_pid ? snprintf(buf, sizeof buf, "%d:%d", (int)getpid(), i)
-                         : snprintf(buf, sizeof buf, "%.*s-%d", (int)len, p, i);
-    int rc = aioc_rpc_yield(req, buf, (size_t)n);
-    if (rc) {
-      sp->last_rc = rc;
-      return rc == AIOC_EGENEXIT ? 0 : rc;
-    }
-    sp->yielded++;
-  }
-  return 0;
-}
-
-static void check_chunk(void *item, const char *want, uint32_t seq) {
-  aioc_rpc_chunk *c = item;
-  CHECK(c != NULL);
-  if (!c) return;
-  CHECK_EQ((int)c->seq, (int)seq);
-  CHECK_STR(c->data, want);
-  aioc_rpc_chunk_free(c);
-}
 
 /* A worker transport with a server, and a client on a transport of its
  * own (two connections, as two processes would have). */
