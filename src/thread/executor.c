@@ -71,6 +71,11 @@ struct aioc_executor {
   aioc__list queue;
   int max, nthreads, nidle, nsignaled, nbusy;
   bool closed;
+  /* One idle thread at a time spins briefly before it sleeps: a job
+   * submitted meanwhile claims it (spin_claimed) with no futex call on
+   * either side. */
+  bool spinning;
+  atomic_bool spin_claimed;
   atomic_size_t refs; /* the owner, each thread, each job */
   double grace;
   wslot *slots;
@@ -152,6 +157,7 @@ int aioc_executor_new(aioc_executor **out, const aioc_executor_options *o) {
   }
   aioc__list_init(&ex->queue);
   atomic_init(&ex->refs, 1);
+  atomic_init(&ex->spin_claimed, false);
   AIOC__ARMOR_SET(ex, AIOC__MAGIC_EXECUTOR);
   *out = ex;
   return 0;
@@ -183,6 +189,33 @@ static bool job_complete(job *j) {
   return false;
 }
 
+/* The spin before sleeping: a few microseconds, the time for a loop to
+ * hand over the next job of a burst (to_thread in a loop of tasks). */
+#define SPIN_NS 20000
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ volatile("yield");
+#endif
+}
+
+static void spin_for_work(aioc_executor *ex) {
+  struct timespec t0, t;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  for (unsigned i = 1;; i++) {
+    if (atomic_load_explicit(&ex->spin_claimed, memory_order_acquire)) return;
+    cpu_relax();
+    if ((i & 63) == 0) {
+      clock_gettime(CLOCK_MONOTONIC, &t);
+      if ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) >
+          SPIN_NS)
+        return;
+    }
+  }
+}
+
 static void *worker(void *p) {
   wslot *s = p;
   aioc_executor *ex = s->ex;
@@ -190,6 +223,15 @@ static void *worker(void *p) {
   pthread_mutex_lock(&ex->mu);
   for (;;) {
     while (aioc__list_is_empty(&ex->queue) && !ex->closed) {
+      if (!ex->spinning) {
+        ex->spinning = true;
+        atomic_store_explicit(&ex->spin_claimed, false, memory_order_relaxed);
+        pthread_mutex_unlock(&ex->mu);
+        spin_for_work(ex);
+        pthread_mutex_lock(&ex->mu);
+        ex->spinning = false;
+        if (!aioc__list_is_empty(&ex->queue) || ex->closed) break;
+      }
       ex->nidle++;
       pthread_cond_wait(&ex->work, &ex->mu);
       ex->nidle--;
@@ -271,7 +313,9 @@ static int submit(aioc_executor *ex, job *j) {
     pthread_mutex_unlock(&ex->mu);
     return -ESHUTDOWN;
   }
-  if (ex->nidle <= ex->nsignaled && ex->nthreads < ex->max) {
+  bool spinner = ex->spinning && !atomic_load_explicit(&ex->spin_claimed,
+                                                       memory_order_relaxed);
+  if (!spinner && ex->nidle <= ex->nsignaled && ex->nthreads < ex->max) {
     int rc = start_thread(ex);
     if (rc < 0 && ex->nthreads == 0) {
       pthread_mutex_unlock(&ex->mu);
@@ -280,7 +324,9 @@ static int submit(aioc_executor *ex, job *j) {
   }
   j->state = J_QUEUED;
   aioc__list_push_back(&ex->queue, &j->qlink);
-  if (ex->nidle > ex->nsignaled) {
+  if (spinner) {
+    atomic_store_explicit(&ex->spin_claimed, true, memory_order_release);
+  } else if (ex->nidle > ex->nsignaled) {
     ex->nsignaled++;
     pthread_cond_signal(&ex->work);
   }
