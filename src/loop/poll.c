@@ -95,6 +95,11 @@ void aioc__poll_io(aioc_loop *loop, int64_t timeout_ns) {
   int n;
   if (timeout_ns != 0) {
     atomic_store(&loop->polling, true);
+    /* The store above and the load below must not be reordered (the
+     * poster does the mirror image): an explicit full fence, since some
+     * emulators give sequentially consistent stores and loads only
+     * release/acquire order. */
+    atomic_thread_fence(memory_order_seq_cst);
     /* A thread-safe call queued before we announced we may sleep. */
     if (atomic_load(&loop->ts_pending) || atomic_load(&loop->stopping))
       timeout_ns = 0;

@@ -56,8 +56,10 @@ int aioc__tscall_post(aioc_loop *loop, aioc__tscall *c) {
     loop->ts_head = c;
   loop->ts_tail = c;
   atomic_store(&loop->ts_pending, true);
-  /* Only a loop that may sleep needs the eventfd. Still under the lock:
-   * aioc_loop_close() takes it before closing the eventfd. */
+  /* Only a loop that may sleep needs the eventfd (see poll.c for the
+   * fence). Still under the lock: aioc_loop_close() takes it before
+   * closing the eventfd. */
+  atomic_thread_fence(memory_order_seq_cst);
   if (atomic_load(&loop->polling)) wake(loop);
   pthread_mutex_unlock(&loop->ts_lock);
   return 0;
@@ -93,6 +95,7 @@ int aioc_loop_stop(aioc_loop *loop) {
    * keeps the eventfd open while we write to it. */
   pthread_mutex_lock(&loop->ts_lock);
   atomic_store(&loop->stopping, true);
+  atomic_thread_fence(memory_order_seq_cst); /* see aioc__tscall_post() */
   if (!loop->closed && atomic_load(&loop->polling)) wake(loop);
   pthread_mutex_unlock(&loop->ts_lock);
   return 0;
