@@ -17,6 +17,7 @@
  *   aioc/signal.h   Unix signals on the loop, graceful shutdown
  *   aioc/dns.h      name resolution on the loop
  *   aioc/rpc.h      streaming RPC with a timeout between chunks
+ *   aioc/http.h     the HTTP client (libcurl on the loop)
  *
  * The implementation, one folder per layer, bottom up (a lower layer
  * never includes a higher one):
@@ -47,6 +48,8 @@
  *   src/rpc/        rpc.h, server.c (workers), client.c (calls),
  *                   local.c (the in-process transport), amqp.c (the
  *                   RabbitMQ transport)
+ *   src/http/       http.c (libcurl's multi interface on the loop:
+ *                   sessions, requests, body iterators)
  * The API conventions every function follows are in docs/design.md. */
 #ifndef AIOC_H
 #define AIOC_H
@@ -63,5 +66,6 @@
 #include "aioc/signal.h"
 #include "aioc/dns.h"
 #include "aioc/rpc.h"
+#include "aioc/http.h"
 
 #endif /* AIOC_H */

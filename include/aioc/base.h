@@ -67,7 +67,8 @@ AIOC_API const char *aioc_version_string(void);
   X(EGENYIELD, -4012, "generator yielded while being closed")                  \
   X(EINCOMPLETE, -4013, "peer closed before the data was complete")            \
   X(ENONAME, -4014, "name does not resolve")                                   \
-  X(EDNS, -4015, "name server failed")
+  X(EDNS, -4015, "name server failed")                                        \
+  X(ETLS, -4016, "TLS failed (certificate, handshake or protocol)")
 
 enum {
 #define AIOC__ERRENUM(name, val, msg) AIOC_##name = (val),

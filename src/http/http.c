@@ -1,0 +1,1000 @@
+/* The HTTP client: libcurl's multi interface driven by the loop.
+ *
+ * Each loop has one curl multi handle (struct multi, a loop slot), made on
+ * first use. libcurl says which sockets to watch (CURLMOPT_SOCKETFUNCTION:
+ * level-triggered poller registrations) and when to call it back
+ * (CURLMOPT_TIMERFUNCTION: one loop timer). Every call into the multi
+ * handle is followed by drain(), which takes the finished transfers off
+ * curl_multi_info_read(): completions are only reported there.
+ *
+ * libcurl is never called from inside one of its callbacks: the socket and
+ * timer callbacks only record; the write and header callbacks only buffer
+ * and wake tasks (a wake schedules a task, it never runs one). Removing a
+ * transfer happens in drain(), in a loop timer, or in the task that gives
+ * up, all outside libcurl.
+ *
+ * A transfer (struct xfer) is one easy handle with its buffers. The task
+ * of aioc_http_request() owns it until the response is made; the body
+ * iterator of aioc_http_open() owns it afterwards. */
+#include <curl/curl.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "../io/io.h"
+#include "aioc/http.h"
+
+#define DEFAULT_CONNECT_S 30.0
+#define DEFAULT_REDIRECTS 10L
+#define DEFAULT_BUFFER ((size_t)256 * 1024)
+
+typedef struct multi multi;
+
+/* Session defaults (copied strings). */
+struct aioc_http_session {
+  aioc_loop *loop;
+  size_t refs; /* the caller's (until free) and one per transfer */
+  bool freed;
+  aioc_http_options o; /* method, body and body_len unused */
+  char **headers;      /* NULL-terminated copy of o.headers */
+  CURLSH *share;       /* the cookie jar */
+  bool is_default;
+};
+
+typedef struct xfer {
+  aioc__list link; /* in mt->xfers */
+  multi *mt;       /* NULL once the loop closed */
+  CURL *e;         /* NULL once released */
+  aioc_http_session *s;
+  struct curl_slist *hdrs;
+  char *url;
+  char *body; /* request body copy */
+  char errbuf[CURL_ERROR_SIZE];
+  /* the response's header block (the last one: redirects and 1xx
+   * responses start it again) */
+  char *hb;
+  size_t hlen, hcap;
+  int status;
+  bool follow;
+  bool headers_done; /* the final response's headers are in */
+  bool done;
+  bool streaming;
+  bool paused; /* the write callback paused the transfer */
+  bool request_owned; /* owned by a suspended aioc_http_request() */
+  int err;           /* the transfer's failure (aioc code), 0 */
+  CURLcode cc;
+  /* body: bytes the consumer has not taken */
+  char *bb;
+  size_t blen, bcap;
+  size_t total, max_body, buffer;
+  /* between chunks */
+  aioc__timer idle;
+  int64_t between_ns, last_data;
+  aioc__list waiters; /* the task waiting for progress (aioc__lwait) */
+} xfer;
+
+struct multi {
+  aioc__slot slot; /* key: &multi_key */
+  aioc__live live;
+  aioc_loop *loop;
+  CURLM *m;
+  aioc__timer tm; /* libcurl's timeout */
+  aioc__list xfers;
+  size_t started, running, connections;
+  bool nomem; /* a socket or the timer could not be watched */
+  aioc_http_session *deflt;
+};
+
+static const char multi_key;
+
+/* ---- errors ---- */
+
+static int fail(int code, const char *fmt, ...) AIOC_PRINTF(2, 3);
+static int fail(int code, const char *fmt, ...) {
+  char buf[CURL_ERROR_SIZE + 600];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  if (aioc__current()) return aioc_error(code, "%s", buf);
+  aioc__plain_error_set(buf);
+  return code;
+}
+
+static int map_code(xfer *x, CURLcode cc) {
+  long os = 0;
+  switch (cc) {
+  case CURLE_OK: return 0;
+  case CURLE_COULDNT_RESOLVE_HOST: case CURLE_COULDNT_RESOLVE_PROXY:
+    return AIOC_ENONAME;
+  case CURLE_COULDNT_CONNECT:
+    curl_easy_getinfo(x->e, CURLINFO_OS_ERRNO, &os);
+    return os > 0 ? -(int)os : -ECONNREFUSED;
+  case CURLE_OPERATION_TIMEDOUT: return -ETIMEDOUT;
+  case CURLE_PARTIAL_FILE: return AIOC_EINCOMPLETE;
+  case CURLE_GOT_NOTHING: return -ECONNRESET;
+  case CURLE_RECV_ERROR: case CURLE_SEND_ERROR:
+    curl_easy_getinfo(x->e, CURLINFO_OS_ERRNO, &os);
+    return os > 0 ? -(int)os : -ECONNRESET;
+  case CURLE_TOO_MANY_REDIRECTS: return -ELOOP;
+  case CURLE_FILESIZE_EXCEEDED: return -EMSGSIZE;
+  case CURLE_OUT_OF_MEMORY: return -ENOMEM;
+  case CURLE_URL_MALFORMAT: case CURLE_UNSUPPORTED_PROTOCOL:
+  case CURLE_BAD_FUNCTION_ARGUMENT: case CURLE_UNKNOWN_OPTION:
+    return -EINVAL;
+  case CURLE_PEER_FAILED_VERIFICATION: case CURLE_SSL_CONNECT_ERROR:
+  case CURLE_SSL_CERTPROBLEM: case CURLE_SSL_CIPHER:
+  case CURLE_SSL_CACERT_BADFILE: case CURLE_SSL_ISSUER_ERROR:
+  case CURLE_SSL_PINNEDPUBKEYNOTMATCH: case CURLE_SSL_INVALIDCERTSTATUS:
+  case CURLE_SSL_CRL_BADFILE: case CURLE_SSL_SHUTDOWN_FAILED:
+  case CURLE_USE_SSL_FAILED: case CURLE_SSL_ENGINE_NOTFOUND:
+  case CURLE_SSL_ENGINE_SETFAILED: case CURLE_SSL_ENGINE_INITFAILED:
+    return AIOC_ETLS;
+  case CURLE_WEIRD_SERVER_REPLY: case CURLE_HTTP2: case CURLE_HTTP2_STREAM:
+  case CURLE_HTTP3: case CURLE_BAD_CONTENT_ENCODING:
+  case CURLE_RANGE_ERROR:
+    return -EPROTO;
+  default: return -EIO;
+  }
+}
+
+/* The failure of x as the caller's code and message. */
+static int report(xfer *x) {
+  const char *msg = x->errbuf[0] ? x->errbuf : curl_easy_strerror(x->cc);
+  if (x->err == -EMSGSIZE)
+    return fail(-EMSGSIZE, "%s: body larger than %zu bytes", x->url,
+                x->max_body);
+  if (x->err == -ETIMEDOUT && x->cc == CURLE_OK)
+    return fail(-ETIMEDOUT, "%s: nothing received for %.3g s", x->url,
+                (double)x->between_ns / 1e9);
+  if (x->err == -ENOMEM && x->cc == CURLE_OK)
+    return fail(-ENOMEM, "%s: out of memory watching the transfer", x->url);
+  if (x->err == AIOC_ECLOSED)
+    return fail(AIOC_ECLOSED, "%s: the loop closed", x->url);
+  return fail(x->err, "%s: %s", x->url, msg);
+}
+
+/* ---- the easy handles ---- */
+
+static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
+static CURLcode lib_status;
+static void *c_malloc(size_t n) { return aioc__alloc(n); }
+static void c_free(void *p) { aioc__free(p); }
+static void *c_realloc(void *p, size_t n) { return aioc__realloc(p, n); }
+static void *c_calloc(size_t n, size_t m) { return aioc__calloc(n, m); }
+static char *c_strdup(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *d = aioc__alloc(n);
+  if (d) memcpy(d, s, n);
+  return d;
+}
+static void lib_init(void) {
+  lib_status = curl_global_init_mem(CURL_GLOBAL_DEFAULT, c_malloc, c_free,
+                                    c_realloc, c_strdup, c_calloc);
+}
+
+static char *dup_str(const char *s) {
+  return s ? c_strdup(s) : NULL;
+}
+
+/* ---- driving the multi handle ---- */
+
+static void finish(xfer *x, int err, CURLcode cc);
+
+static void fail_all(multi *mt, int err) {
+  aioc__list_each(l, &mt->xfers) {
+    xfer *x = aioc__container_of(l, xfer, link);
+    if (!x->done) finish(x, err, CURLE_OK);
+  }
+}
+
+/* After every call into the multi handle: the finished transfers. */
+static void drain(multi *mt) {
+  CURLMsg *msg;
+  int left;
+  while ((msg = curl_multi_info_read(mt->m, &left))) {
+    if (msg->msg != CURLMSG_DONE) continue;
+    xfer *x = NULL;
+    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+    if (x && !x->done) finish(x, 0, msg->data.result);
+  }
+  if (mt->nomem) {
+    mt->nomem = false;
+    fail_all(mt, -ENOMEM);
+  }
+}
+
+static void on_io(aioc_loop *loop, int fd, uint32_t events, void *arg) {
+  (void)loop;
+  multi *mt = arg;
+  int flags = (events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP) ? CURL_CSELECT_IN
+                                                          : 0) |
+              (events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+              (events & EPOLLERR ? CURL_CSELECT_ERR : 0);
+  int running;
+  curl_multi_socket_action(mt->m, fd, flags, &running);
+  drain(mt);
+}
+
+static void on_timer(aioc_loop *loop, aioc__timer *t) {
+  multi *mt = aioc__container_of(t, multi, tm);
+  if (loop->closed) return;
+  int running;
+  curl_multi_socket_action(mt->m, CURL_SOCKET_TIMEOUT, 0, &running);
+  drain(mt);
+}
+
+static int sock_cb(CURL *e, curl_socket_t fd, int what, void *userp,
+                   void *socketp) {
+  (void)e;
+  (void)socketp;
+  multi *mt = userp;
+  if (what == CURL_POLL_REMOVE) {
+    aioc__poll_del(mt->loop, fd);
+    return 0;
+  }
+  uint32_t ev = (what & CURL_POLL_IN ? EPOLLIN : 0) |
+                (what & CURL_POLL_OUT ? EPOLLOUT : 0);
+  if (aioc__poll_add(mt->loop, fd, ev, on_io, mt) < 0) mt->nomem = true;
+  return 0;
+}
+
+static int timer_cb(CURLM *m, long ms, void *userp) {
+  (void)m;
+  multi *mt = userp;
+  if (ms < 0) {
+    aioc__timer_disarm(mt->loop, &mt->tm);
+    return 0;
+  }
+  if (aioc__timer_arm(mt->loop, &mt->tm,
+                      aioc__now(mt->loop) + (int64_t)ms * 1000000) < 0)
+    mt->nomem = true;
+  return 0;
+}
+
+/* ---- the loop's multi handle ---- */
+
+static void session_unref(aioc_http_session *s);
+static void multi_abandon(aioc__live *n);
+static const aioc__live_ops multi_live_ops = {NULL, multi_abandon};
+
+static aioc_loop *pick_loop(aioc_loop *loop, const char *fn, int *rc) {
+  (void)fn;
+  if (!loop) loop = aioc__running ? aioc__running : aioc_loop_current();
+  *rc = !loop ? -ENOMEM
+        : !AIOC__LOOP_OK(loop, fn) ? -EINVAL
+        : loop->closed ? AIOC_ECLOSED
+                       : 0;
+  return *rc ? NULL : loop;
+}
+
+static multi *multi_of(aioc_loop *loop, int *rc) {
+  aioc__slot *sl = aioc__slot_find(loop, &multi_key);
+  if (sl) return aioc__container_of(sl, multi, slot);
+  pthread_once(&lib_once, lib_init);
+  if (lib_status != CURLE_OK) {
+    *rc = fail(-EIO, "cannot initialise libcurl: %s",
+               curl_easy_strerror(lib_status));
+    return NULL;
+  }
+  multi *mt = aioc__calloc(1, sizeof *mt);
+  if (!mt || !(mt->m = curl_multi_init())) {
+    aioc__free(mt);
+    *rc = fail(-ENOMEM, "out of memory");
+    return NULL;
+  }
+  mt->loop = loop;
+  aioc__timer_init(&mt->tm, on_timer);
+  aioc__list_init(&mt->xfers);
+  curl_multi_setopt(mt->m, CURLMOPT_SOCKETFUNCTION, sock_cb);
+  curl_multi_setopt(mt->m, CURLMOPT_SOCKETDATA, mt);
+  curl_multi_setopt(mt->m, CURLMOPT_TIMERFUNCTION, timer_cb);
+  curl_multi_setopt(mt->m, CURLMOPT_TIMERDATA, mt);
+  aioc__slot_add(loop, &mt->slot, &multi_key);
+  aioc__live_add(loop, &mt->live, &multi_live_ops);
+  return mt;
+}
+
+
+static void xfer_free(xfer *x);
+
+/* The loop closes: every transfer ends with AIOC_ECLOSED. Those of a
+ * suspended aioc_http_request() are freed (their task never runs again);
+ * an iterator's stays for the iterator to free. */
+static void multi_abandon(aioc__live *n) {
+  multi *mt = aioc__container_of(n, multi, live);
+  aioc__list *l;
+  while ((l = aioc__list_first(&mt->xfers)) != NULL) {
+    xfer *x = aioc__container_of(l, xfer, link);
+    if (!x->done) finish(x, AIOC_ECLOSED, CURLE_OK);
+    aioc__list_del(&x->link);
+    aioc__list_init(&x->link);
+    x->mt = NULL;
+    if (x->request_owned) xfer_free(x);
+  }
+  aioc__timer_disarm(mt->loop, &mt->tm);
+  curl_multi_cleanup(mt->m);
+  if (mt->deflt) session_unref(mt->deflt);
+  aioc__slot_del(&mt->slot);
+  aioc__free(mt);
+}
+
+/* ---- sessions ---- */
+
+static void free_strv(char **v) {
+  if (!v) return;
+  for (char **p = v; *p; p++) aioc__free(*p);
+  aioc__free(v);
+}
+
+static char **dup_strv(const char *const *v, bool *nomem) {
+  if (!v) return NULL;
+  size_t n = 0;
+  while (v[n]) n++;
+  char **d = aioc__calloc(n + 1, sizeof *d);
+  if (!d) {
+    *nomem = true;
+    return NULL;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (!(d[i] = c_strdup(v[i]))) {
+      free_strv(d);
+      *nomem = true;
+      return NULL;
+    }
+  }
+  return d;
+}
+
+static void session_destroy(aioc_http_session *s) {
+  free_strv(s->headers);
+  aioc__free((char *)s->o.ca_file);
+  if (s->share) curl_share_cleanup(s->share);
+  aioc__loop_unref(s->loop);
+  aioc__free(s);
+}
+
+static void session_unref(aioc_http_session *s) {
+  if (--s->refs == 0) session_destroy(s);
+}
+
+static bool bad_seconds(double v) { return isnan(v) || v < 0; }
+
+static int check_options(const aioc_http_options *o) {
+  if (!o) return 0;
+  if (bad_seconds(o->connect_timeout) || bad_seconds(o->timeout) ||
+      bad_seconds(o->between))
+    return fail(-EINVAL, "a negative or NaN time in the HTTP options");
+  if ((unsigned)o->version > AIOC_HTTP_VERSION_2_PRIOR)
+    return fail(-EINVAL, "unknown HTTP version %d", (int)o->version);
+  if (o->body_len && !o->body)
+    return fail(-EINVAL, "a body length without a body");
+  return 0;
+}
+
+static int session_make(aioc_http_session **out, aioc_loop *loop,
+                        const aioc_http_options *o) {
+  pthread_once(&lib_once, lib_init);
+  if (lib_status != CURLE_OK)
+    return fail(-EIO, "cannot initialise libcurl: %s",
+                curl_easy_strerror(lib_status));
+  aioc_http_session *s = aioc__calloc(1, sizeof *s);
+  if (!s) return fail(-ENOMEM, "out of memory");
+  bool nomem = false;
+  if (o) s->o = *o;
+  s->o.method = NULL;
+  s->o.body = NULL;
+  s->o.body_len = 0;
+  s->o.headers = NULL;
+  s->headers = o ? dup_strv(o->headers, &nomem) : NULL;
+  s->o.ca_file = o && o->ca_file ? dup_str(o->ca_file) : NULL;
+  if (o && o->ca_file && !s->o.ca_file) nomem = true;
+  s->share = curl_share_init();
+  if (!s->share ||
+      curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_COOKIE) !=
+          CURLSHE_OK)
+    nomem = true;
+  s->loop = loop;
+  aioc__loop_ref(loop);
+  s->refs = 1;
+  if (nomem) {
+    session_destroy(s);
+    return fail(-ENOMEM, "out of memory");
+  }
+  *out = s;
+  return 0;
+}
+
+int aioc_http_session_new(aioc_http_session **out, aioc_loop *loop,
+                          const aioc_http_options *opts) {
+  if (!out) return fail(-EINVAL, "no place for the session");
+  *out = NULL;
+  int rc = check_options(opts);
+  if (rc < 0) return rc;
+  if (!(loop = pick_loop(loop, "aioc_http_session_new", &rc)))
+    return fail(rc, "no loop for the session");
+  return session_make(out, loop, opts);
+}
+
+void aioc_http_session_free(aioc_http_session *s) {
+  if (!s || s->freed || s->is_default) return;
+  s->freed = true;
+  session_unref(s);
+}
+
+/* ---- responses ---- */
+
+typedef struct response {
+  aioc_http_response r; /* first */
+  char *hb;             /* the header block, split in place */
+  char *bb;             /* the body */
+  char *url;
+  aioc_http_header *hv;
+} response;
+
+const char *aioc_http_header_get(const aioc_http_response *r,
+                                 const char *name) {
+  if (!r || !name) return NULL;
+  const char *v = NULL;
+  for (size_t i = 0; i < r->nheaders; i++)
+    if (strcasecmp(r->headers[i].name, name) == 0) v = r->headers[i].value;
+  return v;
+}
+
+void aioc_http_response_free(aioc_http_response *r) {
+  if (!r) return;
+  response *p = (response *)r;
+  aioc__free(p->hb);
+  aioc__free(p->bb);
+  aioc__free(p->url);
+  aioc__free(p->hv);
+  aioc__free(p);
+}
+
+/* Splits the header block hb (lines ending in "\r\n" or "\n"; the status
+ * line first) into name/value pairs, in place. */
+static int parse_headers(response *p) {
+  size_t n = 0;
+  for (char *c = p->hb; *c; c++)
+    if (*c == '\n') n++;
+  p->hv = aioc__calloc(n ? n : 1, sizeof *p->hv);
+  if (!p->hv) return -ENOMEM;
+  char *line = p->hb;
+  bool first = true;
+  size_t k = 0;
+  while (*line) {
+    char *end = strchr(line, '\n');
+    char *next = end ? end + 1 : line + strlen(line);
+    if (end) {
+      *end = 0;
+      if (end > line && end[-1] == '\r') end[-1] = 0;
+    }
+    char *colon = strchr(line, ':');
+    if (!first && colon && colon != line) {
+      *colon = 0;
+      char *v = colon + 1;
+      while (*v == ' ' || *v == '\t') v++;
+      char *e = v + strlen(v);
+      while (e > v && (e[-1] == ' ' || e[-1] == '\t')) *--e = 0;
+      p->hv[k].name = line;
+      p->hv[k].value = v;
+      k++;
+    }
+    first = false;
+    line = next;
+  }
+  p->r.headers = p->hv;
+  p->r.nheaders = k;
+  return 0;
+}
+
+/* The response of x: headers, and the body unless streaming (the body
+ * buffer moves to the response). */
+static int make_response(xfer *x, aioc_http_response **out) {
+  response *p = aioc__calloc(1, sizeof *p);
+  if (!p) return -ENOMEM;
+  long ver = 0;
+  char *eff = NULL;
+  curl_easy_getinfo(x->e, CURLINFO_HTTP_VERSION, &ver);
+  curl_easy_getinfo(x->e, CURLINFO_EFFECTIVE_URL, &eff);
+  p->r.status = x->status;
+  p->r.version = ver == CURL_HTTP_VERSION_1_0   ? 10
+                 : ver == CURL_HTTP_VERSION_1_1 ? 11
+                 : ver == CURL_HTTP_VERSION_2_0 ? 20
+                 : ver == CURL_HTTP_VERSION_3   ? 30
+                                                : 0;
+  p->url = dup_str(eff ? eff : x->url);
+  p->hb = dup_str(x->hb ? x->hb : "");
+  if (!x->streaming && x->bb) {
+    p->bb = x->bb; /* has room for the terminator */
+    p->bb[x->blen] = 0;
+    p->r.body_len = x->blen;
+    x->bb = NULL;
+    x->blen = x->bcap = 0;
+  } else {
+    p->bb = dup_str("");
+  }
+  if (!p->url || !p->hb || !p->bb || parse_headers(p) < 0) {
+    aioc_http_response_free(&p->r);
+    return -ENOMEM;
+  }
+  p->r.url = p->url;
+  p->r.body = p->bb;
+  *out = &p->r;
+  return 0;
+}
+
+/* ---- transfers: libcurl's callbacks (no libcurl call in them) ---- */
+
+static void wake(xfer *x) { aioc__lwait_wake_all(&x->waiters, 0); }
+
+static void xfer_fail_soon(xfer *x, int err) {
+  if (!x->err) x->err = err;
+}
+
+/* Is the header block in x->hb the final response's? Interim ones: 1xx,
+ * and a redirect that will be followed. */
+static bool final_block(xfer *x) {
+  if (x->status >= 100 && x->status < 200) return false;
+  if (x->follow && x->status >= 300 && x->status < 400 &&
+      x->status != 304) {
+    /* followed only when it names where to go */
+    for (const char *c = x->hb; c && *c;) {
+      if (strncasecmp(c, "location:", 9) == 0) return false;
+      const char *nl = strchr(c, '\n');
+      c = nl ? nl + 1 : NULL;
+    }
+  }
+  return true;
+}
+
+static size_t header_cb(char *data, size_t size, size_t n, void *arg) {
+  xfer *x = arg;
+  size_t len = size * n;
+  if (x->headers_done) return len; /* trailers */
+  bool status_line = len >= 5 && memcmp(data, "HTTP/", 5) == 0;
+  if (status_line) {
+    x->hlen = 0;
+    int maj, min = 0, st = 0;
+    if (sscanf(data, "HTTP/%d.%d %d", &maj, &min, &st) < 3 &&
+        sscanf(data, "HTTP/%d %d", &maj, &st) < 2)
+      st = 0;
+    x->status = st;
+  }
+  if (x->hlen + len + 1 > x->hcap) {
+    size_t cap = x->hcap ? x->hcap : 512;
+    while (cap < x->hlen + len + 1) cap *= 2;
+    char *nb = aioc__realloc(x->hb, cap);
+    if (!nb) {
+      xfer_fail_soon(x, -ENOMEM);
+      return 0;
+    }
+    x->hb = nb;
+    x->hcap = cap;
+  }
+  memcpy(x->hb + x->hlen, data, len);
+  x->hlen += len;
+  x->hb[x->hlen] = 0;
+  if ((len == 2 && data[0] == '\r') || (len == 1 && data[0] == '\n')) {
+    if (final_block(x)) {
+      x->headers_done = true;
+      if (x->streaming) wake(x);
+    }
+  }
+  return len;
+}
+
+static size_t write_cb(char *data, size_t size, size_t n, void *arg) {
+  xfer *x = arg;
+  size_t len = size * n;
+  if (len == 0) return 0;
+  if (x->max_body && x->total + len > x->max_body) {
+    xfer_fail_soon(x, -EMSGSIZE);
+    return 0;
+  }
+  if (x->streaming && x->blen >= x->buffer) {
+    x->paused = true;
+    return CURL_WRITEFUNC_PAUSE;
+  }
+  if (x->blen + len + 1 > x->bcap) {
+    size_t cap = x->bcap ? x->bcap : 16384;
+    while (cap < x->blen + len + 1) cap *= 2;
+    char *nb = aioc__realloc(x->bb, cap);
+    if (!nb) {
+      xfer_fail_soon(x, -ENOMEM);
+      return 0;
+    }
+    x->bb = nb;
+    x->bcap = cap;
+  }
+  memcpy(x->bb + x->blen, data, len);
+  x->blen += len;
+  x->total += len;
+  if (x->mt) x->last_data = aioc__now(x->mt->loop);
+  x->headers_done = true; /* a body without a blank line seen (HTTP/0.9) */
+  if (x->streaming) wake(x);
+  return len;
+}
+
+/* ---- transfers: start, end ---- */
+
+/* x ends: its handle leaves the multi handle (never called from inside
+ * libcurl), and the waiter is woken. */
+static void finish(xfer *x, int err, CURLcode cc) {
+  multi *mt = x->mt;
+  x->done = true;
+  x->cc = cc;
+  if (!x->err) x->err = err ? err : map_code(x, cc);
+  if (mt) {
+    aioc__timer_disarm(mt->loop, &x->idle);
+    long nc = 0;
+    if (x->e && curl_easy_getinfo(x->e, CURLINFO_NUM_CONNECTS, &nc) == CURLE_OK)
+      mt->connections += (size_t)nc;
+    if (x->e) curl_multi_remove_handle(mt->m, x->e);
+    mt->running--;
+  }
+  wake(x);
+}
+
+static void on_idle(aioc_loop *loop, aioc__timer *t) {
+  xfer *x = aioc__container_of(t, xfer, idle);
+  if (loop->closed || x->done) return;
+  int64_t now = aioc__now(loop);
+  if (x->paused) x->last_data = now; /* the consumer is behind */
+  int64_t due = x->last_data + x->between_ns;
+  if (due > now) {
+    if (aioc__timer_arm(loop, &x->idle, due) < 0) finish(x, -ENOMEM, CURLE_OK);
+    return;
+  }
+  finish(x, -ETIMEDOUT, CURLE_OK);
+}
+
+static void xfer_free(xfer *x) {
+  if (!x) return;
+  multi *mt = x->mt;
+  if (mt) {
+    if (!x->done) {
+      x->done = true;
+      aioc__timer_disarm(mt->loop, &x->idle);
+      if (x->e) curl_multi_remove_handle(mt->m, x->e);
+      mt->running--;
+    }
+    aioc__list_del(&x->link);
+  }
+  /* Not reused: libcurl 7.88 loses the cookie file list of a handle
+   * curl_easy_reset() clears, and the connections are the multi
+   * handle's anyway. */
+  if (x->e) curl_easy_cleanup(x->e);
+  curl_slist_free_all(x->hdrs);
+  if (x->s) session_unref(x->s);
+  aioc__free(x->url);
+  aioc__free(x->body);
+  aioc__free(x->hb);
+  aioc__free(x->bb);
+  aioc__free(x);
+}
+
+static long curl_version_of(aioc_http_version v) {
+  switch (v) {
+  case AIOC_HTTP_VERSION_1_0: return CURL_HTTP_VERSION_1_0;
+  case AIOC_HTTP_VERSION_1_1: return CURL_HTTP_VERSION_1_1;
+  case AIOC_HTTP_VERSION_2: return CURL_HTTP_VERSION_2_0;
+  case AIOC_HTTP_VERSION_2_PRIOR: return CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE;
+  default: return CURL_HTTP_VERSION_2TLS;
+  }
+}
+
+static long ms_of(double s) {
+  double ms = ceil(s * 1000);
+  return ms > 2e9 ? 2000000000L : ms < 1 ? 1 : (long)ms;
+}
+
+#define PICK(f) (o && o->f ? o->f : so->f)
+
+/* Makes and starts a transfer. Returns 0 with *out, or a code. */
+static int xfer_start(xfer **out, aioc_http_session *s, const char *url,
+                      const aioc_http_options *o, bool streaming) {
+  *out = NULL;
+  if (!url) return fail(-EINVAL, "no URL");
+  int rc = check_options(o);
+  if (rc < 0) return rc;
+  aioc_task *t = aioc__current();
+  if (!t) return fail(AIOC_ENOTASK, "%s: an HTTP request needs a task", url);
+  aioc_loop *loop = t->f.loop;
+  if (loop->closed) return fail(AIOC_ECLOSED, "%s: the loop is closed", url);
+  multi *mt = multi_of(loop, &rc);
+  if (!mt) return rc;
+  if (!s) {
+    if (!mt->deflt) {
+      if ((rc = session_make(&mt->deflt, loop, NULL)) < 0) return rc;
+      mt->deflt->is_default = true;
+    }
+    s = mt->deflt;
+  } else if (s->freed || s->loop != loop) {
+    return fail(-EINVAL, "%s: the session is freed or of another loop", url);
+  }
+  const aioc_http_options *so = &s->o;
+  xfer *x = aioc__calloc(1, sizeof *x);
+  if (!x) return fail(-ENOMEM, "out of memory");
+  aioc__list_init(&x->link);
+  aioc__list_init(&x->waiters);
+  aioc__timer_init(&x->idle, on_idle);
+  x->s = s;
+  s->refs++;
+  x->streaming = streaming;
+  x->max_body = PICK(max_body);
+  x->buffer = PICK(buffer) ? PICK(buffer) : DEFAULT_BUFFER;
+  int redirects = PICK(max_redirects);
+  x->follow = redirects >= 0;
+  bool nomem = !(x->url = dup_str(url));
+  if (o && o->body_len) {
+    if ((x->body = aioc__alloc(o->body_len)))
+      memcpy(x->body, o->body, o->body_len);
+    else
+      nomem = true;
+  }
+  if (!(x->e = curl_easy_init())) nomem = true;
+  /* headers: the session's, then the request's */
+  for (char **h = s->headers; !nomem && h && *h; h++) {
+    struct curl_slist *n = curl_slist_append(x->hdrs, *h);
+    if (!n) nomem = true;
+    else x->hdrs = n;
+  }
+  for (const char *const *h = o ? o->headers : NULL; !nomem && h && *h; h++) {
+    struct curl_slist *n = curl_slist_append(x->hdrs, *h);
+    if (!n) nomem = true;
+    else x->hdrs = n;
+  }
+  if (nomem) {
+    xfer_free(x);
+    return fail(-ENOMEM, "out of memory");
+  }
+  CURL *e = x->e;
+  curl_easy_setopt(e, CURLOPT_URL, url);
+  curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+  curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+  curl_easy_setopt(e, CURLOPT_SHARE, s->share);
+  curl_easy_setopt(e, CURLOPT_COOKIEFILE, ""); /* the cookie engine on */
+  curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, curl_version_of(PICK(version)));
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                   ms_of(PICK(connect_timeout) ? PICK(connect_timeout)
+                                               : DEFAULT_CONNECT_S));
+  if (PICK(timeout)) curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ms_of(PICK(timeout)));
+  if (x->follow) {
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(e, CURLOPT_MAXREDIRS,
+                     redirects ? (long)redirects : DEFAULT_REDIRECTS);
+  }
+  if (x->max_body)
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->max_body);
+  if (PICK(ca_file)) curl_easy_setopt(e, CURLOPT_CAINFO, PICK(ca_file));
+  if (PICK(insecure)) {
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+  }
+  if (x->hdrs) curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdrs);
+  if (x->body) {
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->body);
+  }
+  if (o && o->method) {
+    if (strcmp(o->method, "HEAD") == 0)
+      curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    else if (strcmp(o->method, "GET") == 0 && !x->body)
+      curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    else if (!(strcmp(o->method, "POST") == 0 && x->body))
+      curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, o->method);
+  }
+  aioc_http_setopt_fn hook = o && o->setopt ? o->setopt : so->setopt;
+  void *hook_arg = o && o->setopt ? o->setopt_arg : so->setopt_arg;
+  if (hook && (rc = hook(hook_arg, e)) < 0) {
+    xfer_free(x);
+    return fail(rc, "%s: the setopt hook failed", url);
+  }
+  double between = PICK(between);
+  x->mt = mt;
+  if (between > 0) {
+    x->between_ns = (int64_t)(between * 1e9);
+    x->last_data = aioc__now(loop);
+    if (aioc__timer_arm(loop, &x->idle, x->last_data + x->between_ns) < 0) {
+      x->mt = NULL;
+      xfer_free(x);
+      return fail(-ENOMEM, "out of memory");
+    }
+  }
+  CURLMcode mc = curl_multi_add_handle(mt->m, e);
+  if (mc != CURLM_OK) {
+    aioc__timer_disarm(loop, &x->idle);
+    x->mt = NULL;
+    xfer_free(x);
+    return fail(mc == CURLM_OUT_OF_MEMORY ? -ENOMEM : -EIO, "%s: %s", url,
+                curl_multi_strerror(mc));
+  }
+  aioc__list_push_back(&mt->xfers, &x->link);
+  mt->started++;
+  mt->running++;
+  *out = x;
+  return 0;
+}
+
+/* Waits until cond(x) holds or the transfer ended, before deadline.
+ * Returns 0, or the code that ended the wait (the transfer goes on). */
+static int xfer_wait(xfer *x, bool (*cond)(const xfer *), int64_t deadline) {
+  aioc_task *t = aioc__current();
+  while (!x->done && !cond(x)) {
+    x->request_owned = !x->streaming || !x->headers_done;
+    int rc = aioc__lwait_park(&x->waiters, t, deadline);
+    x->request_owned = false;
+    if (rc) return rc;
+  }
+  return 0;
+}
+
+static bool has_headers(const xfer *x) { return x->headers_done; }
+static bool never(const xfer *x) {
+  (void)x;
+  return false;
+}
+
+int aioc_http_request(aioc_http_session *s, aioc_http_response **out,
+                      const char *url, const aioc_http_options *opts,
+                      double timeout) {
+  if (!out) return fail(-EINVAL, "no place for the response");
+  *out = NULL;
+  if (aioc__io_bad_timeout(timeout)) return fail(-EINVAL, "bad timeout");
+  xfer *x;
+  int rc = xfer_start(&x, s, url, opts, false);
+  if (rc < 0) return rc;
+  rc = xfer_wait(x, never, aioc__io_deadline(x->mt->loop, timeout));
+  if (rc == 0 && x->err) rc = report(x);
+  else if (rc == 0 && (rc = make_response(x, out)) < 0)
+    rc = fail(rc, "out of memory");
+  else if (rc == -ETIMEDOUT)
+    rc = fail(rc, "%s: timed out", x->url);
+  else if (rc == -ECANCELED)
+    rc = fail(rc, "%s: cancelled", x->url);
+  xfer_free(x);
+  return rc;
+}
+
+int aioc_http_get(aioc_http_session *s, aioc_http_response **out,
+                  const char *url, double timeout) {
+  return aioc_http_request(s, out, url, NULL, timeout);
+}
+
+int aioc_http_post_json(aioc_http_session *s, aioc_http_response **out,
+                        const char *url, const char *json, double timeout) {
+  if (!json) {
+    if (out) *out = NULL;
+    return fail(-EINVAL, "no JSON body");
+  }
+  static const char *const hdrs[] = {"Content-Type: application/json", NULL};
+  aioc_http_options o = {.method = "POST", .headers = hdrs, .body = json,
+                         .body_len = strlen(json)};
+  return aioc_http_request(s, out, url, &o, timeout);
+}
+
+/* ---- body iterators ---- */
+
+typedef struct body_iter {
+  xfer *x;
+  char *lent; /* the chunk given last (valid until the next call) */
+  size_t lent_cap;
+  aioc_bytes item;
+  bool closed;
+} body_iter;
+
+static int body_next(void *self, void **item, double timeout) {
+  body_iter *b = self;
+  xfer *x = b->x;
+  if (b->closed) return AIOC_EXHAUSTED;
+  if (aioc__io_bad_timeout(timeout)) return fail(-EINVAL, "bad timeout");
+  if (x->blen == 0 && !x->done) {
+    if (!x->mt) return fail(AIOC_ECLOSED, "%s: the loop closed", x->url);
+    if (timeout == 0) return -ETIMEDOUT;
+    aioc_task *t = aioc__current();
+    if (!t) return fail(AIOC_ENOTASK, "%s: reading a body needs a task", x->url);
+    int64_t deadline = aioc__io_deadline(x->mt->loop, timeout);
+    while (x->blen == 0 && !x->done) {
+      int rc = aioc__lwait_park(&x->waiters, t, deadline);
+      if (rc) return rc;
+    }
+  }
+  if (x->blen) {
+    /* the buffered bytes go to the consumer; the transfer fills the
+     * other buffer meanwhile */
+    char *tmp = b->lent;
+    size_t cap = b->lent_cap;
+    b->lent = x->bb;
+    b->lent_cap = x->bcap;
+    b->item.data = b->lent;
+    b->item.len = x->blen;
+    x->bb = tmp;
+    x->bcap = cap;
+    x->blen = 0;
+    if (x->paused && !x->done && x->mt) {
+      x->paused = false;
+      x->last_data = aioc__now(x->mt->loop);
+      curl_easy_pause(x->e, CURLPAUSE_CONT);
+      drain(x->mt);
+    }
+    *item = &b->item;
+    return 0;
+  }
+  if (x->err) return report(x);
+  return AIOC_EXHAUSTED;
+}
+
+static int body_close(void *self) {
+  body_iter *b = self;
+  if (!b->closed) {
+    b->closed = true;
+    xfer_free(b->x);
+    b->x = NULL;
+  }
+  return 0;
+}
+
+static void body_free(void *self) {
+  body_iter *b = self;
+  body_close(b);
+  aioc__free(b->lent);
+  aioc__free(b);
+}
+
+static const aioc_iter_vtable body_vt = {body_next, body_close, body_free};
+
+int aioc_http_open(aioc_http_session *s, aioc_http_response **resp,
+                   aioc_iter **body, const char *url,
+                   const aioc_http_options *opts, double timeout) {
+  if (resp) *resp = NULL;
+  if (body) *body = NULL;
+  if (!resp || !body) return fail(-EINVAL, "no place for the response");
+  if (aioc__io_bad_timeout(timeout)) return fail(-EINVAL, "bad timeout");
+  xfer *x;
+  int rc = xfer_start(&x, s, url, opts, true);
+  if (rc < 0) return rc;
+  rc = xfer_wait(x, has_headers, aioc__io_deadline(x->mt->loop, timeout));
+  if (rc == 0 && x->done && x->err) rc = report(x);
+  else if (rc == -ETIMEDOUT)
+    rc = fail(rc, "%s: no response headers in time", x->url);
+  else if (rc == -ECANCELED)
+    rc = fail(rc, "%s: cancelled", x->url);
+  body_iter *b = NULL;
+  if (rc == 0 && !(b = aioc__calloc(1, sizeof *b))) rc = fail(-ENOMEM, "out of memory");
+  if (rc == 0 && (rc = make_response(x, resp)) < 0) rc = fail(rc, "out of memory");
+  if (rc == 0 && (rc = aioc_iter_new(body, &body_vt, b)) < 0) {
+    aioc_http_response_free(*resp);
+    *resp = NULL;
+    rc = fail(rc, "out of memory");
+  }
+  if (rc < 0) {
+    aioc__free(b);
+    xfer_free(x);
+    return rc;
+  }
+  b->x = x;
+  return 0;
+}
+
+int aioc_http_stats(aioc_loop *loop, size_t *started, size_t *running,
+                    size_t *connections) {
+  int rc;
+  if (!(loop = pick_loop(loop, "aioc_http_stats", &rc))) return rc;
+  aioc__slot *sl = aioc__slot_find(loop, &multi_key);
+  multi *mt = sl ? aioc__container_of(sl, multi, slot) : NULL;
+  if (started) *started = mt ? mt->started : 0;
+  if (running) *running = mt ? mt->running : 0;
+  if (connections) *connections = mt ? mt->connections : 0;
+  return 0;
+}
