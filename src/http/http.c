@@ -293,6 +293,11 @@ static multi *multi_of(aioc_loop *loop, int *rc) {
   curl_multi_setopt(mt->m, CURLMOPT_SOCKETDATA, mt);
   curl_multi_setopt(mt->m, CURLMOPT_TIMERFUNCTION, timer_cb);
   curl_multi_setopt(mt->m, CURLMOPT_TIMERDATA, mt);
+  /* libcurl's default cache (4 times the transfers added) shrinks as
+   * transfers end, closing connections the next requests could reuse:
+   * 100 requests in flight then opened about 3 to 7 connections per 100
+   * requests instead of reusing 100. Idle ones still go after 118 s. */
+  curl_multi_setopt(mt->m, CURLMOPT_MAXCONNECTS, 1000L);
   aioc__slot_add(loop, &mt->slot, &multi_key);
   aioc__live_add(loop, &mt->live, &multi_live_ops);
   return mt;
@@ -965,7 +970,9 @@ int aioc_http_open(aioc_http_session *s, aioc_http_response **resp,
   int rc = xfer_start(&x, s, url, opts, true);
   if (rc < 0) return rc;
   rc = xfer_wait(x, has_headers, aioc__io_deadline(x->mt->loop, timeout));
-  if (rc == 0 && x->done && x->err) rc = report(x);
+  /* a failure after the headers is the body iterator's to report, once
+   * the chunks before it were given */
+  if (rc == 0 && x->done && x->err && !x->headers_done) rc = report(x);
   else if (rc == -ETIMEDOUT)
     rc = fail(rc, "%s: no response headers in time", x->url);
   else if (rc == -ECANCELED)
