@@ -2,14 +2,16 @@
 # Installs, from Debian packages, what the build, the tests, the demo and
 # (with --bench) the benchmarks need (Python 3 generates the man pages and
 # checks the docs; groff and man-db check the man pages; rabbitmq-c and,
-# for the tests, RabbitMQ itself for the RPC layer's AMQP transport). Safe to run
+# for the tests, RabbitMQ itself for the RPC layer's AMQP transport; nginx,
+# openssl and curl for the HTTP tests' local server, scripts/nginx.sh). Safe to run
 # again: it installs only what is missing. Needs root (or sudo) when
 # something is missing.
 set -euo pipefail
 
 want=(gcc make cmake pkg-config valgrind libc-ares-dev librabbitmq-dev
       rabbitmq-server gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
-      libc-ares-dev:arm64 librabbitmq-dev:arm64 python3 groff-base man-db)
+      libc-ares-dev:arm64 librabbitmq-dev:arm64 python3 groff-base man-db
+      nginx-light openssl curl)
 if [ "${1:-}" = "--bench" ]; then
   want+=(golang-go libuv1-dev python3-uvloop gnuplot-nox)
 fi
