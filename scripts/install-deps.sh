@@ -2,21 +2,24 @@
 # Installs, from Debian packages, what the build, the tests, the demo and
 # (with --bench) the benchmarks need (Python 3 generates the man pages and
 # checks the docs; groff and man-db check the man pages; rabbitmq-c and,
-# for the tests, RabbitMQ itself for the RPC layer's AMQP transport; nginx,
-# openssl and curl for the HTTP tests' local server, scripts/nginx.sh). Safe to run
-# again: it installs only what is missing. Needs root (or sudo) when
+# for the tests, RabbitMQ itself for the RPC layer's AMQP transport;
+# libcurl for the HTTP client, jansson for the JSON of its tests and seed
+# ports; nginx, openssl and curl for the HTTP tests' local server,
+# scripts/nginx.sh). Safe to run again: it installs only what is missing. Needs root (or sudo) when
 # something is missing.
 set -euo pipefail
 
 want=(gcc make cmake pkg-config valgrind libc-ares-dev librabbitmq-dev
       rabbitmq-server gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
       libc-ares-dev:arm64 librabbitmq-dev:arm64 python3 groff-base man-db
-      nginx-light openssl curl)
+      libcurl4-openssl-dev libcurl4-openssl-dev:arm64 libjansson-dev
+      libjansson-dev:arm64 nginx-light openssl curl)
 if [ "${1:-}" = "--bench" ]; then
   want+=(golang-go libuv1-dev python3-uvloop gnuplot-nox)
 fi
 if [ "${1:-}" = "--minimal" ]; then
-  want=(gcc make cmake pkg-config libc-ares-dev librabbitmq-dev)
+  want=(gcc make cmake pkg-config libc-ares-dev librabbitmq-dev
+        libcurl4-openssl-dev libjansson-dev)
 fi
 
 missing=()
