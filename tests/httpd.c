@@ -523,6 +523,17 @@ static int route(conn *c, req *r) {
                    r->body, r->body_len);
   if (!strcmp(p, "/headers"))
     return respond(c, r, 200, "text/plain", r->head, r->head_len);
+  if (!strcmp(p, "/cookie") && r->query && strchr(r->query, '=') &&
+      strlen(r->query) < 200 && !strpbrk(r->query, "\r\n;")) {
+    char set[256];
+    snprintf(set, sizeof set, "Set-Cookie: %s; Path=/\r\n", r->query);
+    static const char body[] = "cookie set\n";
+    if ((rc = send_head(c, r, 200, "text/plain", sizeof body - 1, set)) < 0)
+      return rc;
+    if (!is_head(r) && (rc = send_bytes(c, body, sizeof body - 1)) < 0)
+      return rc;
+    return KEEP;
+  }
   if (match1(p, "/status/", &a) && a >= 200 && a <= 599) {
     if (a == 204 || a == 304) {
       rc = send_head(c, r, (int)a, NULL, 0, NULL);

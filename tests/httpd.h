@@ -28,6 +28,7 @@
  *                       (application/octet-stream without one)
  *   /headers            the request's head (request line and headers),
  *                       text/plain
+ *   /cookie?NAME=VALUE  sets the cookie NAME=VALUE (Path=/)
  *   /status/N           status N (200 to 599) with a short text body
  *                       (none for 204 and 304)
  *   anything else       404

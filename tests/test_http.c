@@ -215,6 +215,74 @@ TEST(post_json_methods_headers) {
   CHECK_RC(run_main_real(post_and_methods, NULL, NULL), 0);
 }
 
+/* A session's jar: a cookie set by a response goes with the session's
+ * later requests, and with no other session's. */
+static int cookies(void *arg, void **res) {
+  (void)arg, (void)res;
+  serve();
+  aioc_http_session *a, *b;
+  CHECK_RC(aioc_http_session_new(&a, NULL, NULL), 0);
+  CHECK_RC(aioc_http_session_new(&b, NULL, NULL), 0);
+  aioc_http_response *r;
+  CHECK_RC(aioc_http_get(a, &r, url("/headers"), 10), 0);
+  CHECK(strstr(r->body, "Cookie:") == NULL);
+  aioc_http_response_free(r);
+  CHECK_RC(aioc_http_get(a, &r, url("/cookie?sid=42"), 10), 0);
+  CHECK_EQ(r->status, 200);
+  CHECK(strstr(aioc_http_header_get(r, "Set-Cookie"), "sid=42") != NULL);
+  aioc_http_response_free(r);
+  CHECK_RC(aioc_http_get(a, &r, url("/headers"), 10), 0);
+  CHECK(strstr(r->body, "Cookie: sid=42") != NULL);
+  aioc_http_response_free(r);
+  CHECK_RC(aioc_http_get(b, &r, url("/headers"), 10), 0);
+  CHECK(strstr(r->body, "Cookie:") == NULL);
+  aioc_http_response_free(r);
+  CHECK_RC(aioc_http_get(NULL, &r, url("/headers"), 10), 0);
+  CHECK(strstr(r->body, "Cookie:") == NULL);
+  aioc_http_response_free(r);
+  aioc_http_session_free(a);
+  aioc_http_session_free(b);
+  unserve();
+  return 0;
+}
+TEST(session_cookie_jar) { CHECK_RC(run_main_real(cookies, NULL, NULL), 0); }
+
+/* libcurl options aioc has no field for go through the setopt hook. */
+static int set_agent(void *arg, void *easy) {
+  return curl_easy_setopt(easy, CURLOPT_USERAGENT, (const char *)arg) ==
+                 CURLE_OK
+             ? 0
+             : -EIO;
+}
+static int refuse(void *arg, void *easy) {
+  (void)arg, (void)easy;
+  return -EPERM;
+}
+
+static int setopt_main(void *arg, void **res) {
+  (void)arg, (void)res;
+  serve();
+  aioc_http_session *s;
+  CHECK_RC(aioc_http_session_new(&s, NULL,
+                                 &(aioc_http_options){.setopt = set_agent,
+                                                      .setopt_arg = "agent-7"}),
+           0);
+  aioc_http_response *r;
+  CHECK_RC(aioc_http_get(s, &r, url("/headers"), 10), 0);
+  CHECK(strstr(r->body, "User-Agent: agent-7") != NULL);
+  aioc_http_response_free(r);
+  CHECK_RC(aioc_http_request(s, &r, url("/headers"),
+                             &(aioc_http_options){.setopt = refuse}, 10),
+           -EPERM);
+  CHECK(strstr(aioc_error_message(), "setopt") != NULL);
+  CHECK_EQ(httpd_requests(srv), 1);
+  CHECK_EQ(running(), 0);
+  aioc_http_session_free(s);
+  unserve();
+  return 0;
+}
+TEST(setopt_hook) { CHECK_RC(run_main_real(setopt_main, NULL, NULL), 0); }
+
 static int redirects(void *arg, void **res) {
   (void)arg, (void)res;
   serve();
