@@ -3,7 +3,8 @@
 # (with --bench) the benchmarks need (Python 3 generates the man pages and
 # checks the docs; groff and man-db check the man pages; rabbitmq-c and,
 # for the tests, RabbitMQ itself for the RPC layer's AMQP transport; nginx,
-# openssl and curl for the HTTP tests' local server, scripts/nginx.sh). Safe to run
+# openssl and curl for the HTTP tests' local server, scripts/nginx.sh, and
+# with --bench for B9's server, its curl peer and its aiohttp peer). Safe to run
 # again: it installs only what is missing. Needs root (or sudo) when
 # something is missing.
 set -euo pipefail
@@ -13,7 +14,8 @@ want=(gcc make cmake pkg-config valgrind libc-ares-dev librabbitmq-dev
       libc-ares-dev:arm64 librabbitmq-dev:arm64 python3 groff-base man-db
       nginx-light openssl curl)
 if [ "${1:-}" = "--bench" ]; then
-  want+=(golang-go libuv1-dev python3-uvloop gnuplot-nox)
+  want+=(golang-go libuv1-dev python3-uvloop gnuplot-nox libcurl4-openssl-dev
+         python3-aiohttp)
 fi
 if [ "${1:-}" = "--minimal" ]; then
   want=(gcc make cmake pkg-config libc-ares-dev librabbitmq-dev)
