@@ -19,7 +19,8 @@ and prints the table. Usage:
                        [--quick] [--runtimes aioc,asyncio,...] [--out DIR]
 
 B6 (TCP echo: a client and a server process per run) is driven by b6.py,
-which this runner calls; its figures join the others in the outputs.
+and B9 (HTTP GETs from a local nginx: a client process per run) by b9.py;
+this runner calls both, and their figures join the others in the outputs.
 
 Selecting B2 also runs B2ch (Go's channel variant), B4 also runs B4c (plain
 timer callbacks); either can be selected alone. --quick runs 100,000 tasks
@@ -52,12 +53,15 @@ import tempfile
 import time
 
 import b6
+import b9
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH_DIR)
 PEERS = os.path.join(BENCH_DIR, "peers")
 
-RUNTIMES = ["aioc", "asyncio", "uvloop", "go", "libuv"]
+RUNTIMES = ["aioc", "asyncio", "uvloop", "go", "libuv",
+            # B9's HTTP clients (b9.py)
+            "curl", "curl-epoll", "aiohttp"]
 
 # Which program workloads each peer implements. aioc is asked for every
 # selected workload except the Go-only variant and may answer "unsupported".
@@ -90,6 +94,7 @@ AIOC_BIN_DIRS = ["build-bench/bench", "build/bench", "build"]
 
 # Chart colours, fixed per runtime so that charts of subsets compare.
 COLOURS = {"aioc": "#d62728", "asyncio": "#1f77b4", "uvloop": "#17becf",
+           "curl": "#9467bd", "curl-epoll": "#8c564b", "aiohttp": "#e377c2",
            "go": "#2ca02c", "libuv": "#ff7f0e"}
 
 QUICK_N = 100_000
@@ -256,6 +261,12 @@ def versions(py, cmds):
     if "libuv" in cmds and shutil.which("pkg-config"):
         v["libuv"] = run_quiet(["pkg-config", "--modversion",
                                 "libuv"])[1].strip()
+    if ("curl" in cmds or "curl-epoll" in cmds) and shutil.which("pkg-config"):
+        v["libcurl"] = run_quiet(["pkg-config", "--modversion",
+                                  "libcurl"])[1].strip()
+    if "aiohttp" in cmds:
+        v["aiohttp"] = run_quiet([py, "-c", "import aiohttp; "
+                                  "print(aiohttp.__version__)"])[1].strip()
     return v
 
 
@@ -629,6 +640,10 @@ def main():
     ap.add_argument("--b6-seconds", type=float, default=b6.SECONDS,
                     help="B6's measured window in seconds (default "
                          "%(default)s)")
+    ap.add_argument("--b9-count", type=int, default=b9.COUNT,
+                    help="B9's number of requests (default %(default)s)")
+    ap.add_argument("--b9-inflight", type=int, default=b9.INFLIGHT,
+                    help="B9's requests in flight (default %(default)s)")
     ap.add_argument("--install", action="store_true",
                     help="apt-get the missing peers first (root only)")
     ap.add_argument("--strict", action="store_true",
@@ -652,9 +667,10 @@ def main():
         if rt not in RUNTIMES:
             ap.error("unknown runtime %r (known: %s)"
                      % (rt, ",".join(RUNTIMES)))
-    # B6 (TCP echo, client and server processes) has its own driver.
+    # B6 (TCP echo, client and server processes) and B9 (HTTP clients
+    # against nginx) have drivers of their own.
     selected = list(workloads)
-    workloads = [w for w in workloads if w != b6.WORKLOAD]
+    workloads = [w for w in workloads if w not in (b6.WORKLOAD, b9.WORKLOAD)]
 
     if workloads:
         cmds, py = prepare_runtimes(args, wanted)
@@ -663,7 +679,10 @@ def main():
     b6_prep = (b6.prepare(args, wanted, py, log)
                if b6.WORKLOAD in selected else None)
     b6_rts = sorted(b6_prep.servers, key=RUNTIMES.index) if b6_prep else []
-    if not cmds and not b6_rts:
+    b9_prep = (b9.prepare(args, wanted, py, log)
+               if b9.WORKLOAD in selected else None)
+    b9_rts = sorted(b9_prep.clients, key=RUNTIMES.index) if b9_prep else []
+    if not cmds and not b6_rts and not b9_rts:
         log("nothing to run")
         return 1
     meta = {
@@ -674,10 +693,13 @@ def main():
         "n": n if n is not None else 1_000_000,
         "runs": args.runs,
         "go_procs": args.go_procs,
-        "versions": versions(py, set(cmds) | set(b6_rts)),
+        "versions": versions(py, set(cmds) | set(b6_rts) | set(b9_rts)),
         "workloads": selected,
-        "runtimes": sorted(set(cmds) | set(b6_rts), key=RUNTIMES.index),
-        "notes": [b6.describe(args.b6_seconds)] if b6_prep else [],
+        "runtimes": sorted(set(cmds) | set(b6_rts) | set(b9_rts),
+                           key=RUNTIMES.index),
+        "notes": (([b6.describe(args.b6_seconds)] if b6_prep else []) +
+                  ([b9.describe(args.b9_count, args.b9_inflight)]
+                   if b9_prep else [])),
     }
     log("running %s on %s, %d run(s) each, N=%s"
         % (",".join(selected), ",".join(meta["runtimes"]), args.runs,
@@ -686,9 +708,12 @@ def main():
     data = run_all(args, cmds, workloads, n) if cmds else {}
     if b6_prep:
         data.update(b6.run(args, b6_prep, log))
+    if b9_prep:
+        data.update(b9.run(args, b9_prep, log))
     rows, order = summarise(data)
     tg = targets(rows)
     tg.update(b6.targets(rows))
+    tg.update(b9.targets(rows))
 
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "latest.json"), "w") as f:
@@ -720,7 +745,8 @@ def main():
 
     if args.strict and "aioc" in meta["runtimes"]:
         checked = ((workloads if "aioc" in cmds else []) +
-                   ([b6.WORKLOAD] if "aioc" in b6_rts else []))
+                   ([b6.WORKLOAD] if "aioc" in b6_rts else []) +
+                   ([b9.WORKLOAD] if "aioc" in b9_rts else []))
         aioc_missing = [w for w in checked if w not in NOT_AIOC and
                         not any(k == (w, "aioc") for k in rows)]
         failed = [w for w, (ok, _) in tg.items() if ok is False]

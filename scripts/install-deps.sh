@@ -5,7 +5,8 @@
 # for the tests, RabbitMQ itself for the RPC layer's AMQP transport;
 # libcurl for the HTTP client, jansson for the JSON of its tests and seed
 # ports; nginx, openssl and curl for the HTTP tests' local server,
-# scripts/nginx.sh). Safe to run again: it installs only what is missing. Needs root (or sudo) when
+# scripts/nginx.sh, and with --bench B9's aiohttp peer). Safe to run
+# again: it installs only what is missing. Needs root (or sudo) when
 # something is missing.
 set -euo pipefail
 
@@ -15,7 +16,8 @@ want=(gcc make cmake pkg-config valgrind libc-ares-dev librabbitmq-dev
       libcurl4-openssl-dev libcurl4-openssl-dev:arm64 libjansson-dev
       libjansson-dev:arm64 nginx-light openssl curl)
 if [ "${1:-}" = "--bench" ]; then
-  want+=(golang-go libuv1-dev python3-uvloop gnuplot-nox)
+  want+=(golang-go libuv1-dev python3-uvloop gnuplot-nox libcurl4-openssl-dev
+         python3-aiohttp)
 fi
 if [ "${1:-}" = "--minimal" ]; then
   want=(gcc make cmake pkg-config libc-ares-dev librabbitmq-dev
