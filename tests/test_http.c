@@ -283,6 +283,78 @@ static int setopt_main(void *arg, void **res) {
 }
 TEST(setopt_hook) { CHECK_RC(run_main_real(setopt_main, NULL, NULL), 0); }
 
+/* Transfers reuse libcurl handles: nothing of a request's options may
+ * stay for the next one. */
+static int reuse(void *arg, void **res) {
+  (void)arg, (void)res;
+  serve();
+  aioc_http_response *r;
+  static const char *const xa[] = {"X-A: 1", NULL};
+  CHECK_RC(aioc_http_request(NULL, &r, url("/headers"),
+                             &(aioc_http_options){.method = "POST",
+                                                  .headers = xa,
+                                                  .body = "abc",
+                                                  .body_len = 3},
+                             10),
+           0);
+  CHECK(strncmp(r->body, "POST ", 5) == 0);
+  CHECK(strstr(r->body, "X-A: 1") != NULL);
+  aioc_http_response_free(r);
+  CHECK_RC(aioc_http_get(NULL, &r, url("/headers"), 10), 0);
+  CHECK(strncmp(r->body, "GET ", 4) == 0);
+  CHECK(strstr(r->body, "X-A") == NULL);
+  CHECK(strstr(r->body, "Content-Length") == NULL);
+  CHECK(strstr(r->body, "Accept-Encoding") == NULL); /* libcurl's default */
+  aioc_http_response_free(r);
+  CHECK_RC(aioc_http_request(NULL, &r, url("/headers"),
+                             &(aioc_http_options){.compressed = 1}, 10),
+           0);
+  CHECK(strstr(r->body, "Accept-Encoding: ") != NULL);
+  aioc_http_response_free(r);
+  CHECK_RC(aioc_http_get(NULL, &r, url("/headers"), 10), 0);
+  CHECK(strstr(r->body, "Accept-Encoding") == NULL);
+  aioc_http_response_free(r);
+  CHECK_RC(aioc_http_request(NULL, &r, url("/headers"),
+                             &(aioc_http_options){.method = "PATCH"}, 10),
+           0);
+  CHECK(strncmp(r->body, "PATCH ", 6) == 0);
+  aioc_http_response_free(r);
+  CHECK_RC(aioc_http_request(NULL, &r, url("/bytes/10"),
+                             &(aioc_http_options){.method = "HEAD"}, 10),
+           0);
+  CHECK_EQ(r->body_len, 0);
+  aioc_http_response_free(r);
+  CHECK_RC(aioc_http_get(NULL, &r, url("/headers"), 10), 0);
+  CHECK(strncmp(r->body, "GET ", 4) == 0);
+  aioc_http_response_free(r);
+  CHECK_RC(aioc_http_get(NULL, &r, url("/bytes/10"), 10), 0);
+  CHECK_EQ(r->body_len, 10);
+  aioc_http_response_free(r);
+  CHECK_RC(aioc_http_request(NULL, &r, url("/bytes/5000"),
+                             &(aioc_http_options){.max_body = 100}, 10),
+           -EMSGSIZE);
+  CHECK_RC(aioc_http_get(NULL, &r, url("/bytes/5000"), 10), 0);
+  CHECK_EQ(r->body_len, 5000);
+  aioc_http_response_free(r);
+  CHECK_RC(aioc_http_request(NULL, &r, url("/redirect-loop"),
+                             &(aioc_http_options){.max_redirects = -1}, 10),
+           0);
+  CHECK_EQ(r->status, 302);
+  aioc_http_response_free(r);
+  CHECK_RC(aioc_http_get(NULL, &r, url("/redirect-loop"), 10), -ELOOP);
+  CHECK_RC(aioc_http_request(NULL, &r, url("/delay/300"),
+                             &(aioc_http_options){.timeout = 0.1}, 10),
+           -ETIMEDOUT);
+  CHECK_RC(aioc_http_get(NULL, &r, url("/delay/300"), 10), 0);
+  CHECK_EQ(r->status, 200);
+  aioc_http_response_free(r);
+  unserve();
+  return 0;
+}
+TEST(reused_handles_forget_options) {
+  CHECK_RC(run_main_real(reuse, NULL, NULL), 0);
+}
+
 static int redirects(void *arg, void **res) {
   (void)arg, (void)res;
   serve();
@@ -751,6 +823,14 @@ static int tls(void *arg, void **res) {
   CHECK_RC(aioc_http_request(NULL, &r, u, &(aioc_http_options){.insecure = 1}, 30), 0);
   CHECK_EQ(r->status, 200);
   aioc_http_response_free(r);
+  CHECK_RC(aioc_http_get(NULL, &r, u, 30), AIOC_ETLS); /* not kept */
+  /* a CA file given once is not kept either */
+  snprintf(u, sizeof u, "https://localhost:%d/1k", ng.https_port);
+  CHECK_RC(aioc_http_request(NULL, &r, u,
+                             &(aioc_http_options){.ca_file = ng.ca_file}, 30),
+           0);
+  aioc_http_response_free(r);
+  CHECK_RC(aioc_http_get(NULL, &r, u, 30), AIOC_ETLS);
   /* a plaintext server on a TLS port */
   snprintf(u, sizeof u, "https://127.0.0.1:%d/1k", ng.http_port);
   CHECK_RC(aioc_http_get(s, &r, u, 30), AIOC_ETLS);

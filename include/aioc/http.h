@@ -114,6 +114,10 @@ typedef struct aioc_http_options {
    * (for tests only). */
   int insecure;
   aioc_http_version version;
+  /* Non-zero: offer every content encoding libcurl supports (gzip,
+   * deflate, brotli, zstd) and decompress the body (libcurl's default,
+   * kept at 0, asks for none). */
+  int compressed;
   /* Body iterators: the most bytes buffered for a consumer that is
    * behind before the transfer is paused (0: 256 KiB). */
   size_t buffer;

@@ -30,6 +30,7 @@
 #define DEFAULT_CONNECT_S 30.0
 #define DEFAULT_REDIRECTS 10L
 #define DEFAULT_BUFFER ((size_t)256 * 1024)
+#define EASY_POOL 128
 
 typedef struct multi multi;
 
@@ -42,6 +43,11 @@ struct aioc_http_session {
   char **headers;      /* NULL-terminated copy of o.headers */
   CURLSH *share;       /* the cookie jar */
   bool is_default;
+  /* Easy handles of finished transfers, for the next ones (see
+   * xfer_start() for what is set again on each). */
+  CURL *pool[EASY_POOL];
+  size_t npool;
+  char *default_ca; /* libcurl's built-in CA bundle, or NULL */
 };
 
 typedef struct xfer {
@@ -56,12 +62,13 @@ typedef struct xfer {
   /* the response's header block (the last one: redirects and 1xx
    * responses start it again) */
   char *hb;
-  size_t hlen, hcap;
+  size_t hlen, hcap, hlines;
   int status;
   bool follow;
   bool headers_done; /* the final response's headers are in */
   bool done;
   bool streaming;
+  bool reusable; /* no setopt hook touched the handle */
   bool paused; /* the write callback paused the transfer */
   bool request_owned; /* owned by a suspended aioc_http_request() */
   int err;           /* the transfer's failure (aioc code), 0 */
@@ -355,6 +362,8 @@ static char **dup_strv(const char *const *v, bool *nomem) {
 }
 
 static void session_destroy(aioc_http_session *s) {
+  while (s->npool) curl_easy_cleanup(s->pool[--s->npool]);
+  aioc__free(s->default_ca);
   free_strv(s->headers);
   aioc__free((char *)s->o.ca_file);
   if (s->share) curl_share_cleanup(s->share);
@@ -461,17 +470,15 @@ void aioc_http_response_free(aioc_http_response *r) {
 
 /* Splits the header block hb (lines ending in "\r\n" or "\n"; the status
  * line first) into name/value pairs, in place. */
-static int parse_headers(response *p) {
-  size_t n = 0;
-  for (char *c = p->hb; *c; c++)
-    if (*c == '\n') n++;
-  p->hv = aioc__calloc(n ? n : 1, sizeof *p->hv);
+static int parse_headers(response *p, size_t n) {
+  p->hv = aioc__alloc((n ? n : 1) * sizeof *p->hv);
   if (!p->hv) return -ENOMEM;
   char *line = p->hb;
   bool first = true;
   size_t k = 0;
   while (*line) {
     char *end = strchr(line, '\n');
+    if (k == n) break; /* cannot happen: n counts the lines */
     char *next = end ? end + 1 : line + strlen(line);
     if (end) {
       *end = 0;
@@ -512,7 +519,11 @@ static int make_response(xfer *x, aioc_http_response **out) {
                  : ver == CURL_HTTP_VERSION_3   ? 30
                                                 : 0;
   p->url = dup_str(eff ? eff : x->url);
-  p->hb = dup_str(x->hb ? x->hb : "");
+  size_t lines = x->hlines;
+  p->hb = x->hb ? x->hb : dup_str(""); /* moves to the response */
+  x->hb = NULL;
+  x->hlines = 0;
+  x->hlen = x->hcap = 0;
   if (!x->streaming && x->bb) {
     p->bb = x->bb; /* has room for the terminator */
     p->bb[x->blen] = 0;
@@ -522,7 +533,7 @@ static int make_response(xfer *x, aioc_http_response **out) {
   } else {
     p->bb = dup_str("");
   }
-  if (!p->url || !p->hb || !p->bb || parse_headers(p) < 0) {
+  if (!p->url || !p->hb || !p->bb || parse_headers(p, lines) < 0) {
     aioc_http_response_free(&p->r);
     return -ENOMEM;
   }
@@ -563,10 +574,13 @@ static size_t header_cb(char *data, size_t size, size_t n, void *arg) {
   bool status_line = len >= 5 && memcmp(data, "HTTP/", 5) == 0;
   if (status_line) {
     x->hlen = 0;
-    int maj, min = 0, st = 0;
-    if (sscanf(data, "HTTP/%d.%d %d", &maj, &min, &st) < 3 &&
-        sscanf(data, "HTTP/%d %d", &maj, &st) < 2)
-      st = 0;
+    x->hlines = 0;
+    /* "HTTP/1.1 200 OK", "HTTP/2 200" */
+    const char *c = memchr(data, ' ', len);
+    int st = 0;
+    for (size_t i = c ? (size_t)(c - data) + 1 : len, k = 0;
+         i < len && k < 3 && data[i] >= '0' && data[i] <= '9'; i++, k++)
+      st = st * 10 + (data[i] - '0');
     x->status = st;
   }
   if (x->hlen + len + 1 > x->hcap) {
@@ -582,6 +596,7 @@ static size_t header_cb(char *data, size_t size, size_t n, void *arg) {
   }
   memcpy(x->hb + x->hlen, data, len);
   x->hlen += len;
+  x->hlines++; /* libcurl gives one line per call */
   x->hb[x->hlen] = 0;
   if ((len == 2 && data[0] == '\r') || (len == 1 && data[0] == '\n')) {
     if (final_block(x)) {
@@ -605,7 +620,17 @@ static size_t write_cb(char *data, size_t size, size_t n, void *arg) {
     return CURL_WRITEFUNC_PAUSE;
   }
   if (x->blen + len + 1 > x->bcap) {
-    size_t cap = x->bcap ? x->bcap : 16384;
+    size_t cap = x->bcap;
+    if (!cap) {
+      /* the whole body at once when its length is known */
+      curl_off_t cl = -1;
+      cap = 16384;
+      if (!x->streaming &&
+          curl_easy_getinfo(x->e, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) ==
+              CURLE_OK &&
+          cl > 0 && (uint64_t)cl < ((uint64_t)64 << 20))
+        cap = (size_t)cl + 1;
+    }
     while (cap < x->blen + len + 1) cap *= 2;
     char *nb = aioc__realloc(x->bb, cap);
     if (!nb) {
@@ -669,10 +694,13 @@ static void xfer_free(xfer *x) {
     }
     aioc__list_del(&x->link);
   }
-  /* Not reused: libcurl 7.88 loses the cookie file list of a handle
-   * curl_easy_reset() clears, and the connections are the multi
-   * handle's anyway. */
-  if (x->e) curl_easy_cleanup(x->e);
+  if (x->e) {
+    aioc_http_session *s = x->s;
+    if (x->reusable && s->refs > 1 && s->npool < EASY_POOL)
+      s->pool[s->npool++] = x->e;
+    else
+      curl_easy_cleanup(x->e);
+  }
   curl_slist_free_all(x->hdrs);
   if (x->s) session_unref(x->s);
   aioc__free(x->url);
@@ -741,7 +769,9 @@ static int xfer_start(xfer **out, aioc_http_session *s, const char *url,
     else
       nomem = true;
   }
-  if (!(x->e = curl_easy_init())) nomem = true;
+  bool fresh = s->npool == 0;
+  if (!fresh) x->e = s->pool[--s->npool];
+  else if (!(x->e = curl_easy_init())) nomem = true;
   /* headers: the session's, then the request's */
   for (char **h = s->headers; !nomem && h && *h; h++) {
     struct curl_slist *n = curl_slist_append(x->hdrs, *h);
@@ -753,41 +783,59 @@ static int xfer_start(xfer **out, aioc_http_session *s, const char *url,
     if (!n) nomem = true;
     else x->hdrs = n;
   }
+  CURL *e = x->e;
+  if (!nomem && fresh && !s->default_ca) {
+    char *ca = NULL;
+    if (curl_easy_getinfo(e, CURLINFO_CAINFO, &ca) == CURLE_OK && ca &&
+        !(s->default_ca = dup_str(ca)))
+      nomem = true;
+  }
   if (nomem) {
     xfer_free(x);
     return fail(-ENOMEM, "out of memory");
   }
-  CURL *e = x->e;
+  /* A handle is reused, not reset: curl_easy_reset() in libcurl 7.88
+   * leaks the cookie file list, and the cookie engine must stay on. So
+   * every option a transfer may set is set on every transfer, to its
+   * value or back to libcurl's default; a handle a setopt hook touched
+   * is not reused. */
+  if (fresh) {
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+    curl_easy_setopt(e, CURLOPT_SHARE, s->share);
+    curl_easy_setopt(e, CURLOPT_COOKIEFILE, ""); /* the cookie engine on */
+  }
+  /* libcurl's default: no Accept-Encoding unless asked (offering it costs
+   * about 5,000 instructions a request even for an identity response) */
+  curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, PICK(compressed) ? "" : NULL);
   curl_easy_setopt(e, CURLOPT_URL, url);
   curl_easy_setopt(e, CURLOPT_PRIVATE, x);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
-  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
-  curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
-  curl_easy_setopt(e, CURLOPT_SHARE, s->share);
-  curl_easy_setopt(e, CURLOPT_COOKIEFILE, ""); /* the cookie engine on */
-  curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
   curl_easy_setopt(e, CURLOPT_HTTP_VERSION, curl_version_of(PICK(version)));
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                    ms_of(PICK(connect_timeout) ? PICK(connect_timeout)
                                                : DEFAULT_CONNECT_S));
-  if (PICK(timeout)) curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ms_of(PICK(timeout)));
-  if (x->follow) {
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(e, CURLOPT_MAXREDIRS,
-                     redirects ? (long)redirects : DEFAULT_REDIRECTS);
-  }
-  if (x->max_body)
-    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->max_body);
-  if (PICK(ca_file)) curl_easy_setopt(e, CURLOPT_CAINFO, PICK(ca_file));
-  if (PICK(insecure)) {
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
-  }
-  if (x->hdrs) curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdrs);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
+                   PICK(timeout) ? ms_of(PICK(timeout)) : 0L);
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, x->follow ? 1L : 0L);
+  curl_easy_setopt(e, CURLOPT_MAXREDIRS,
+                   redirects > 0 ? (long)redirects : DEFAULT_REDIRECTS);
+  curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->max_body);
+  curl_easy_setopt(e, CURLOPT_CAINFO,
+                   PICK(ca_file) ? PICK(ca_file) : s->default_ca);
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, PICK(insecure) ? 0L : 1L);
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, PICK(insecure) ? 0L : 2L);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdrs);
+  /* the method: GET first, which also undoes HEAD and POST (after the
+   * last body is forgotten: setting POSTFIELDS makes it a POST) */
+  curl_easy_setopt(e, CURLOPT_POSTFIELDS, (char *)NULL);
+  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
+  curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+  curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, (char *)NULL);
   if (x->body) {
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->body);
@@ -795,13 +843,13 @@ static int xfer_start(xfer **out, aioc_http_session *s, const char *url,
   if (o && o->method) {
     if (strcmp(o->method, "HEAD") == 0)
       curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-    else if (strcmp(o->method, "GET") == 0 && !x->body)
-      curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
-    else if (!(strcmp(o->method, "POST") == 0 && x->body))
+    else if (!(strcmp(o->method, "GET") == 0 && !x->body) &&
+             !(strcmp(o->method, "POST") == 0 && x->body))
       curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, o->method);
   }
   aioc_http_setopt_fn hook = o && o->setopt ? o->setopt : so->setopt;
   void *hook_arg = o && o->setopt ? o->setopt_arg : so->setopt_arg;
+  x->reusable = !hook;
   if (hook && (rc = hook(hook_arg, e)) < 0) {
     xfer_free(x);
     return fail(rc, "%s: the setopt hook failed", url);
