@@ -12,10 +12,15 @@
  *
  * The examples are not repeated here: the demo is built from the seed ports
  * themselves (tests/seeds/seed_*.c, compiled with SEED_NO_MAIN), and runs
- * each one after a line saying what it shows. Everything that waits runs on
- * the virtual clock, so the timings are the articles' and the tour is
- * instant. The only output that varies from run to run is 002/1c's
- * asynchronous order, which is random, as in the article. */
+ * each one after a line saying what it shows. Most examples wait on the
+ * virtual clock, so their timings are the articles' and they are instant.
+ * The exceptions run on the real clock: 002/1e (blocking calls in
+ * threads) and seed 002's HTTP examples, 1d to 4a, whose requests are
+ * real (libcurl) and go to a local server on 127.0.0.1 that stands in for
+ * the article's services (no network is needed: the service that must not
+ * resolve is under the reserved .invalid domain). Their timings vary a
+ * little from run to run, as does 002/1c's asynchronous order, which is
+ * random, as in the article. */
 #include <stdio.h>
 #include <string.h>
 
@@ -113,7 +118,8 @@ int main(void) {
   for (size_t a = 0; a < narticles; a++) total += tour[a].n;
   printf("aioc %s demo: %zu seed articles, %zu examples in C\n",
          aioc_version_string(), narticles, total);
-  printf("(virtual clock: the articles' timings, exact and instant)\n");
+  printf("(virtual clock: the articles' timings, exact and instant; real "
+         "clock for 002/1e and seed 002's HTTP examples)\n");
   for (size_t a = 0; a < narticles; a++) {
     printf("\n######## seed %s: %s\n", tour[a].id, tour[a].title);
     for (size_t i = 0; i < tour[a].n; i++) {

@@ -21,50 +21,50 @@
  *           print('{} {}'.format(">>" * (i + 1), result))
  *       print("Process took: {:.2f} seconds".format(time.time() - start))
  *
- * Fixed to the article's run: as_completed() put the coroutines in a set,
- * which started process 2 first, then 3, then 1, drawing 5, 4 and 3 seconds
- * of sleep. The GitHub request becomes a sleep of the latency it had (0.68
- * or 0.70 s), and its Date header comes from a fake server clock that read
- * Fri, 29 Jun 2018 11:44:15.5 GMT when the loop started.
+ * The random draws are fixed to the article's run: as_completed() put the
+ * coroutines in a set, which started process 2 first, then 3, then 1,
+ * drawing 5, 4 and 3 seconds of sleep. The port sleeps fifths of those
+ * (random.randint(2, 5) / 5: 1.0, 0.8 and 0.6 s), so that the example runs
+ * in about a second, with 0.2 s between the results. aiohttp_get(URL) is
+ * a real GET of /events from the local server standing in for GitHub
+ * (seed_002_common.h), which answers after 0.1 s with a Date header from
+ * a fake clock that read Fri, 29 Jun 2018 11:44:15.5 GMT when the server
+ * started. The timings are real, so they vary a little from run to run.
  */
-#include <time.h>
-
 #include "seed_002_common.h"
 #include "seed_002_examples.h"
 
 #define MAX_CLIENTS 3
+#define REQUEST_MS 100 /* the server's delay */
+#define URL "/events?delay=" SEED002_STR(REQUEST_MS)
 #define SERVER_T0 1530272655.5 /* 2018-06-29 11:44:15.5 UTC */
 
 typedef struct process {
   int pid;
   int sleepy_time; /* random.randint(2, 5) in the article */
-  double request;  /* how long aiohttp_get(URL) took */
 } process;
 
 /* In the order the article's run started them. */
-static const process processes[MAX_CLIENTS] = {
-    {2, 5, 0.68}, {3, 4, 0.68}, {1, 3, 0.70}};
+static const process processes[MAX_CLIENTS] = {{2, 5}, {3, 4}, {1, 3}};
 
-/* The response's Date header: the fake server's clock, now. */
-static void http_date(char *buf, size_t n) {
-  time_t t = (time_t)(SERVER_T0 + aioc_time());
-  struct tm tm;
-  gmtime_r(&t, &tm);
-  strftime(buf, n, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-}
+/* The port's sleep for a draw: a fifth of it. */
+static double sleep_of(int drawn) { return drawn / 5.0; }
 
 static int fetch_async(void *arg, void **result) {
   const process *p = arg;
   double start = aioc_time();
-  seed_out("Fetch async process %d started, sleeping for %d seconds", p->pid,
-           p->sleepy_time);
-  int rc = aioc_sleep(p->sleepy_time);
+  double sleepy_time = sleep_of(p->sleepy_time);
+  seed_out("Fetch async process %d started, sleeping for %.1f seconds",
+           p->pid, sleepy_time);
+  int rc = aioc_sleep(sleepy_time);
   if (rc < 0) return rc;
-  if ((rc = aioc_sleep(p->request)) < 0) return rc; /* aiohttp_get(URL) */
-  char datetime[64];
-  http_date(datetime, sizeof datetime);
-  SEED002_RETURN_STR(result, "Process %d: %s, took: %.2f seconds", p->pid,
-                     datetime, aioc_time() - start);
+  aioc_http_response *response;
+  if ((rc = seed002_get(URL, &response)) < 0) return rc;
+  const char *datetime = aioc_http_header_get(response, "Date");
+  *result = seed002_format("Process %d: %s, took: %.2f seconds", p->pid,
+                           datetime ? datetime : "None", aioc_time() - start);
+  aioc_http_response_free(response);
+  return *result ? 0 : -ENOMEM;
 }
 
 static int amain(void *arg, void **result) {
@@ -104,30 +104,46 @@ static int amain(void *arg, void **result) {
   return 0;
 }
 
-static int run(void) { return seed_run(amain, NULL); }
+static int run(void) {
+  int rc = seed002_server_start(SERVER_T0);
+  if (rc < 0) return rc;
+  rc = seed002_run(amain, NULL);
+  int src = seed002_server_stop();
+  return rc < 0 ? rc : src;
+}
 
 const seed_example seed_002_2a_as_completed = {
     "2a-async-fetch-from-server-as-completed",
-    "three fetches of 5, 4 and 3 s (+ request) started at once; as_completed "
-    "hands back each as it finishes",
+    "three fetches (sleeps of 1.0, 0.8 and 0.6 s, then a real GET from a "
+    "local server) started at once; as_completed hands back each as it "
+    "finishes",
     run};
 
 #ifndef SEED_NO_MAIN
 int main(int argc, char **argv) {
   if (!seed_is_check(argc, argv)) return run() == 0 ? 0 : 1;
-  static const char *const expected[] = {
-      "Fetch async process 2 started, sleeping for 5 seconds",
-      "Fetch async process 3 started, sleeping for 4 seconds",
-      "Fetch async process 1 started, sleeping for 3 seconds",
-      ">> Process 1: Fri, 29 Jun 2018 11:44:19 GMT, took: 3.70 seconds",
-      ">>>> Process 3: Fri, 29 Jun 2018 11:44:20 GMT, took: 4.68 seconds",
-      ">>>>>> Process 2: Fri, 29 Jun 2018 11:44:21 GMT, took: 5.68 seconds",
-      "Process took: 5.68 seconds",
+  /* The requests take REQUEST_MS at least; each result comes after its
+   * sleep and its request, in the order of the sleeps. */
+#define TOOK(drawn) ((drawn) / 5.0 + REQUEST_MS / 1000.0)
+  static const seed002_line expected[] = {
+      {"Fetch async process 2 started, sleeping for 1.0 seconds", 0, 0, 0},
+      {"Fetch async process 3 started, sleeping for 0.8 seconds", 0, 0, 0},
+      {"Fetch async process 1 started, sleeping for 0.6 seconds", 0, 0, 0},
+      {">> Process 1: {date}, took: {took} seconds", TOOK(3),
+       TOOK(3) + SEED002_SLACK, 0},
+      {">>>> Process 3: {date}, took: {took} seconds", TOOK(4),
+       TOOK(4) + SEED002_SLACK, 0},
+      {">>>>>> Process 2: {date}, took: {took} seconds", TOOK(5),
+       TOOK(5) + SEED002_SLACK, 0},
+      {"Process took: {took} seconds", TOOK(5), TOOK(5) + SEED002_SLACK, 0},
   };
+#undef TOOK
   int fails = 0;
   seed_capture_begin();
   SEED_CHECK(fails, run() == 0);
-  SEED_EXPECT(fails, "2a-async-fetch-from-server-as-completed", expected);
+  /* The fake server clock read SERVER_T0 when the server started. */
+  SEED002_EXPECT(fails, "2a-async-fetch-from-server-as-completed", expected,
+                 SERVER_T0 - 1, SERVER_T0 + 1.1 + SEED002_SLACK + 1);
   SEED_CHECK(fails, seed_reports() == 0);
   seed_capture_end();
   return seed_verdict("seed_002_2a_as_completed", fails);

@@ -32,7 +32,11 @@
  *   asyncio.run(main(args.timeout))
  *
  * The random pause is fixed to the article's run (ipify 0.3 s, ip-api
- * 0.2 s) and the requests take 0.05 and 0.02 s, so ip-api answers in 0.22 s.
+ * 0.2 s). The requests are real (seed_002_common.h): the local server
+ * answers ip-api after 0.02 s, so that it finishes in 0.22 s as in the
+ * article, and ipify after 0.3 s (it is cancelled, the article does not
+ * say how long it took). The loop runs on the real clock (libcurl's), so
+ * the time printed varies a little from run to run.
  * Usage: seed_002_4a_timeout [-t SECONDS]; --check runs the article's two
  * invocations (the default 0.01, then -t 5) and compares both.
  */
@@ -41,10 +45,12 @@
 
 #define NSERVICES 2
 #define DEFAULT_TIMEOUT 0.01
+#define IPIFY_MS 300
+#define IPAPI_MS 20
 
 static const seed002_service services[NSERVICES] = {
-    {"ipify", "api.ipify.org", "ip", "ip", 0.05},
-    {"ip-api", "ip-api.com", "query", "query", 0.02},
+    {"ipify", SEED002_IPIFY(IPIFY_MS), "ip"},
+    {"ip-api", SEED002_IPAPI(IPAPI_MS), "query"},
 };
 
 /* random.randint(1, 3) for each service, as drawn in the article's run. */
@@ -56,16 +62,18 @@ static int fetch_ip(void *arg, void **result) {
   seed_out("Fetching IP from %s", service->name);
   int rc = aioc_sleep(pause_tenths[service - services] * 0.1);
   if (rc < 0) return rc;
-  seed002_json json_response;
-  rc = seed002_get_json(service, &json_response);
+  json_t *json_response;
+  rc = seed002_get_json(service->url, &json_response);
   if (rc == -ECANCELED) return rc;
   if (rc < 0) SEED002_RETURN_STR(result, "%s is unresponsive", service->name);
   const char *ip;
-  if ((rc = seed002_json_get(&json_response, service->ip_attr, &ip)) < 0)
-    return rc;
-  seed_out("%s finished with result: %s, took: %.2f seconds", service->name,
-           ip, aioc_time() - start);
-  SEED002_RETURN_STR(result, "%s", ip);
+  if ((rc = seed002_json_get(json_response, service->ip_attr, &ip)) == 0) {
+    seed_out("%s finished with result: %s, took: %.2f seconds", service->name,
+             ip, aioc_time() - start);
+    if (!(*result = seed002_format("%s", ip))) rc = -ENOMEM;
+  }
+  json_decref(json_response);
+  return rc;
 }
 
 static int amain(void *arg, void **result) {
@@ -110,7 +118,11 @@ static int run_with(double timeout) {
   char t[32];
   py_float(t, sizeof t, timeout);
   seed_out("Using a %s timeout", t);
-  return seed_run(amain, &timeout);
+  int rc = seed002_server_start(0);
+  if (rc < 0) return rc;
+  rc = seed002_run(amain, &timeout);
+  int src = seed002_server_stop();
+  return rc < 0 ? rc : src;
 }
 
 /* The article's two invocations. */
@@ -146,28 +158,35 @@ int main(int argc, char **argv) {
     }
     return run_with(timeout) == 0 ? 0 : 1;
   }
-  static const char *const expected_default[] = {
-      "Using a 0.01 timeout",
-      "Fetching IP from ipify",
-      "Fetching IP from ip-api",
-      "{'message': 'Result from asynchronous.', 'ip': 'not available'}",
+  static const seed002_line expected_default[] = {
+      {"Using a 0.01 timeout", 0, 0, 0},
+      {"Fetching IP from ipify", 0, 0, 0},
+      {"Fetching IP from ip-api", 0, 0, 0},
+      {"{'message': 'Result from asynchronous.', 'ip': 'not available'}", 0,
+       0, 0},
   };
-  static const char *const expected_5[] = {
-      "Using a 5.0 timeout",
-      "Fetching IP from ipify",
-      "Fetching IP from ip-api",
-      "ip-api finished with result: 81.106.46.223, took: 0.22 seconds",
-      "{'message': 'Result from asynchronous.', 'ip': '81.106.46.223'}",
+  /* ip-api's time: its pause (pause_tenths[1]), then its request. */
+#define TOOK (0.2 + IPAPI_MS / 1000.0)
+  static const seed002_line expected_5[] = {
+      {"Using a 5.0 timeout", 0, 0, 0},
+      {"Fetching IP from ipify", 0, 0, 0},
+      {"Fetching IP from ip-api", 0, 0, 0},
+      {"ip-api finished with result: 81.106.46.223, took: {took} seconds",
+       TOOK, TOOK + SEED002_SLACK, 0},
+      {"{'message': 'Result from asynchronous.', 'ip': '81.106.46.223'}", 0,
+       0, 0},
   };
+#undef TOOK
   int fails = 0;
   seed_capture_begin();
   SEED_CHECK(fails, run_with(DEFAULT_TIMEOUT) == 0);
-  SEED_EXPECT(fails, "4a-timeout-with-wait-kwarg", expected_default);
+  SEED002_EXPECT(fails, "4a-timeout-with-wait-kwarg", expected_default, 0,
+                 0);
   SEED_CHECK(fails, seed_reports() == 0);
   seed_capture_end();
   seed_capture_begin();
   SEED_CHECK(fails, run_with(5) == 0);
-  SEED_EXPECT(fails, "4a-timeout-with-wait-kwarg -t 5", expected_5);
+  SEED002_EXPECT(fails, "4a-timeout-with-wait-kwarg -t 5", expected_5, 0, 0);
   SEED_CHECK(fails, seed_reports() == 0);
   seed_capture_end();
   return seed_verdict("seed_002_4a_timeout", fails);

@@ -6,9 +6,10 @@
  * files with SEED_NO_MAIN and tours SEED_002_EXAMPLES in order.
  *
  * 1e is the article's "same example using threads" (its repository's
- * variant of 1b with the blocking calls in a thread pool). Left out:
- * 1d-async-fetch-from-server, which only compares blocking and
- * non-blocking HTTP clients. */
+ * variant of 1b with the blocking calls in a thread pool). The HTTP
+ * examples, 1d to 4a, make real requests (aioc_http_*(), libcurl) to a
+ * local server that stands in for the article's services
+ * (seed_002_common.h), on the real clock. */
 #ifndef AIOC_SEED_002_EXAMPLES_H
 #define AIOC_SEED_002_EXAMPLES_H
 
@@ -20,6 +21,7 @@
   X(seed_002_1b_cooperative)                                                   \
   X(seed_002_1e_threads)                                                       \
   X(seed_002_1c_determinism)                                                   \
+  X(seed_002_1d_fetch_from_server)                                             \
   X(seed_002_2a_as_completed)                                                  \
   X(seed_002_2b_first_completed_pending)                                       \
   X(seed_002_2c_first_completed_clean)                                         \
