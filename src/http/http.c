@@ -99,17 +99,7 @@ static const char multi_key;
 
 /* ---- errors ---- */
 
-static int fail(int code, const char *fmt, ...) AIOC_PRINTF(2, 3);
-static int fail(int code, const char *fmt, ...) {
-  char buf[CURL_ERROR_SIZE + 600];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
-  if (aioc__current()) return aioc_error(code, "%s", buf);
-  aioc__plain_error_set(buf);
-  return code;
-}
+#define fail aioc__fail
 
 static int map_code(xfer *x, CURLcode cc) {
   long os = 0;
@@ -268,15 +258,6 @@ static void session_unref(aioc_http_session *s);
 static void multi_abandon(aioc__live *n);
 static const aioc__live_ops multi_live_ops = {NULL, multi_abandon};
 
-static aioc_loop *pick_loop(aioc_loop *loop, const char *fn, int *rc) {
-  (void)fn;
-  if (!loop) loop = aioc__running ? aioc__running : aioc_loop_current();
-  *rc = !loop ? -ENOMEM
-        : !AIOC__LOOP_OK(loop, fn) ? -EINVAL
-        : loop->closed ? AIOC_ECLOSED
-                       : 0;
-  return *rc ? NULL : loop;
-}
 
 static multi *multi_of(aioc_loop *loop, int *rc) {
   aioc__slot *sl = aioc__slot_find(loop, &multi_key);
@@ -428,7 +409,7 @@ int aioc_http_session_new(aioc_http_session **out, aioc_loop *loop,
   *out = NULL;
   int rc = check_options(opts);
   if (rc < 0) return rc;
-  if (!(loop = pick_loop(loop, "aioc_http_session_new", &rc)))
+  if (!(loop = aioc__io_pick_loop(loop, "aioc_http_session_new", &rc)))
     return fail(rc, "no loop for the session");
   return session_make(out, loop, opts);
 }
@@ -1045,7 +1026,7 @@ int aioc_http_open(aioc_http_session *s, aioc_http_response **resp,
 int aioc_http_stats(aioc_loop *loop, size_t *started, size_t *running,
                     size_t *connections) {
   int rc;
-  if (!(loop = pick_loop(loop, "aioc_http_stats", &rc))) return rc;
+  if (!(loop = aioc__io_pick_loop(loop, "aioc_http_stats", &rc))) return rc;
   aioc__slot *sl = aioc__slot_find(loop, &multi_key);
   multi *mt = sl ? aioc__container_of(sl, multi, slot) : NULL;
   if (started) *started = mt ? mt->started : 0;

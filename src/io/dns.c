@@ -19,7 +19,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
-#include "../task/task.h"
+#include "io.h"
 
 typedef struct resolver resolver;
 
@@ -62,17 +62,7 @@ static void lib_init(void) {
 
 /* A failure of this call: the code, with its message for the task (or,
  * from plain code, the thread). */
-static int fail(int code, const char *fmt, ...) AIOC_PRINTF(2, 3);
-static int fail(int code, const char *fmt, ...) {
-  char buf[300];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
-  if (aioc__current()) return aioc_error(code, "%s", buf);
-  aioc__plain_error_set(buf);
-  return code;
-}
+#define fail aioc__fail
 
 static int map_status(int st) {
   switch (st) {
@@ -201,15 +191,6 @@ static int channel_new(resolver *r, ares_channel *out,
   return 0;
 }
 
-static aioc_loop *pick_loop(aioc_loop *loop, const char *fn, int *rc) {
-  (void)fn; /* for the armor check */
-  if (!loop) loop = aioc__running ? aioc__running : aioc_loop_current();
-  *rc = !loop ? -ENOMEM /* no implicit loop could be made */
-        : !AIOC__LOOP_OK(loop, fn) ? -EINVAL
-        : loop->closed ? AIOC_ECLOSED
-                       : 0;
-  return *rc ? NULL : loop;
-}
 
 /* The loop's resolver record (without a channel when new), or NULL. */
 static resolver *resolver_of(aioc_loop *loop) {
@@ -245,7 +226,7 @@ int aioc_dns_configure(aioc_loop *loop, const aioc_dns_options *opts) {
                opts->tries < 0))
     return fail(-EINVAL, "bad resolver options");
   int rc;
-  if (!(loop = pick_loop(loop, "aioc_dns_configure", &rc))) return rc;
+  if (!(loop = aioc__io_pick_loop(loop, "aioc_dns_configure", &rc))) return rc;
   resolver *r = resolver_of(loop);
   if (!r) return fail(-ENOMEM, "out of memory");
   if (r->nqueries) return fail(-EBUSY, "lookups are under way");
@@ -520,7 +501,7 @@ int aioc_getaddrinfo(struct addrinfo **out, const char *host,
   if (h->ai_flags & AI_NUMERICHOST)
     return fail(AIOC_ENONAME, "%s: not a numeric address", host);
 
-  aioc_loop *loop = pick_loop(NULL, "aioc_getaddrinfo", &rc);
+  aioc_loop *loop = aioc__io_pick_loop(NULL, "aioc_getaddrinfo", &rc);
   if (!loop) return fail(rc, "no loop to resolve %s on", host);
   resolver *r = resolver_of(loop);
   if (!r) return fail(-ENOMEM, "out of memory");

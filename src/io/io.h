@@ -78,6 +78,21 @@ static inline bool aioc__io_bad_timeout(double timeout) {
   return !(timeout >= 0);
 }
 
+/* The loop a per-loop service (the resolver, the HTTP client) works on:
+ * loop, or if NULL the running loop, else the thread's current one. NULL
+ * with *rc: -ENOMEM (no implicit loop could be made), -EINVAL (not a
+ * live loop), AIOC_ECLOSED. fn names the caller for the armor check. */
+static inline aioc_loop *aioc__io_pick_loop(aioc_loop *loop, const char *fn,
+                                            int *rc) {
+  (void)fn; /* for the armor check */
+  if (!loop) loop = aioc__running ? aioc__running : aioc_loop_current();
+  *rc = !loop ? -ENOMEM
+        : !AIOC__LOOP_OK(loop, fn) ? -EINVAL
+        : loop->closed ? AIOC_ECLOSED
+                       : 0;
+  return *rc ? NULL : loop;
+}
+
 /* The loop streams and servers made outside a task belong to. */
 AIOC_HIDDEN aioc_loop *aioc__io_loop(void);
 

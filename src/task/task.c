@@ -61,6 +61,17 @@ int aioc_error(int code, const char *fmt, ...) {
   return code;
 }
 
+int aioc__fail(int code, const char *fmt, ...) {
+  char buf[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  if (aioc__current()) return aioc_error(code, "%s", buf);
+  aioc__plain_error_set(buf);
+  return code;
+}
+
 const char *aioc_error_message(void) {
   aioc_task *t = aioc__current();
   return t ? t->r->errmsg : aioc__plain_error_get();

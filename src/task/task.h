@@ -247,6 +247,11 @@ AIOC_HIDDEN aioc__fext *aioc__future_ext(aioc_future *f);
 /* Makes fn(t) run each time t is about to block in the loop (a
  * generator's body: its consumer's deadline starts to matter then).
  * Returns 0 or -ENOMEM. */
+/* A failure of a library call: the code, with its message (formatted,
+ * truncated to 1 KiB) for the current task (aioc_error()) or, from plain
+ * code, the thread's (aioc_error_message() outside a task). */
+AIOC_HIDDEN int aioc__fail(int code, const char *fmt, ...) AIOC_PRINTF(2, 3);
+
 AIOC_HIDDEN int aioc__task_set_on_block(aioc_task *t, void (*fn)(aioc_task *));
 
 /* Does t have an on_block function? */
