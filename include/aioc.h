@@ -14,6 +14,8 @@
  *                   run_coroutine_threadsafe
  *   aioc/io.h       fd readiness, TCP and Unix streams, servers, streams
  *                   as iterators
+ *   aioc/udp.h      UDP endpoints, datagrams with their peer address,
+ *                   datagrams as iterators
  *   aioc/signal.h   Unix signals on the loop, graceful shutdown
  *   aioc/dns.h      name resolution on the loop
  *   aioc/rpc.h      streaming RPC with a timeout between chunks
@@ -44,7 +46,8 @@
  *                   (run_coroutine_threadsafe)
  *   src/io/         io.h, fd.c (readiness: waits, callbacks), addr.c
  *                   (addresses, sockets), stream.c, stream_iter.c,
- *                   server.c, signal.c (signalfd), dns.c (c-ares)
+ *                   server.c, udp.c (UDP endpoints), signal.c
+ *                   (signalfd), dns.c (c-ares)
  *   src/rpc/        rpc.h, server.c (workers), client.c (calls),
  *                   local.c (the in-process transport), amqp.c (the
  *                   RabbitMQ transport)
@@ -63,6 +66,7 @@
 #include "aioc/sync.h"
 #include "aioc/thread.h"
 #include "aioc/io.h"
+#include "aioc/udp.h"
 #include "aioc/signal.h"
 #include "aioc/dns.h"
 #include "aioc/rpc.h"

@@ -50,8 +50,9 @@ extern "C" {
  * callback, call aioc_fd_forget(): the tasks still waiting on it return
  * -EBADF, its callbacks are removed and the poller forgets it. Closing it
  * without that is a bug (the poller may keep watching a stale fd, and an
- * fd number reused later would not be watched). The fds of streams and
- * servers are the library's: these calls return -EBUSY for them. */
+ * fd number reused later would not be watched). The fds of streams,
+ * servers and UDP endpoints (udp.h) are the library's: these calls return
+ * -EBUSY for them. */
 
 /* A readiness callback: arg first, then the fd and the epoll events
  * reported (EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP, EPOLLRDHUP). */
@@ -61,9 +62,9 @@ typedef void (*aioc_fd_fn)(void *arg, int fd, unsigned events);
  * Returns 0 (readable, at end of file, hung up or in error), -ETIMEDOUT,
  * -ECANCELED, -EBADF (fd not open, or forgotten during the wait), -EPERM
  * (an fd epoll cannot watch, such as a regular file: those are always
- * readable, so this only happens when poll() disagrees), -EBUSY (a stream
- * or server fd), AIOC_ENOTASK (not ready, and not in a task), -EINVAL,
- * -ENOMEM. */
+ * readable, so this only happens when poll() disagrees), -EBUSY (the fd
+ * of a stream, server or UDP endpoint), AIOC_ENOTASK (not ready, and not
+ * in a task), -EINVAL, -ENOMEM. */
 AIOC_API AIOC_NODISCARD int aioc_wait_readable(int fd, double timeout);
 
 /* Suspension point: the same for writable (or hung up, or in error). */
@@ -74,8 +75,8 @@ AIOC_API AIOC_NODISCARD int aioc_wait_writable(int fd, double timeout);
  * aioc_remove_reader() or aioc_fd_forget(). Replaces a reader callback
  * already set. fn may add and remove callbacks and forget fds, this one
  * included. Returns 0, -EINVAL (fd < 0, fn NULL), -EBADF, -EPERM (an fd
- * epoll cannot watch), -EBUSY (a stream or server fd), AIOC_ECLOSED,
- * -ENOMEM. */
+ * epoll cannot watch), -EBUSY (the fd of a stream, server or UDP
+ * endpoint), AIOC_ECLOSED, -ENOMEM. */
 AIOC_API AIOC_NODISCARD int aioc_add_reader(aioc_loop *loop, int fd,
                                             aioc_fd_fn fn, void *arg);
 
@@ -84,7 +85,8 @@ AIOC_API AIOC_NODISCARD int aioc_add_writer(aioc_loop *loop, int fd,
                                             aioc_fd_fn fn, void *arg);
 
 /* Removes the reader (writer) callback of fd. Returns 1 if there was one,
- * 0 if not, -EINVAL, -EBUSY (a stream or server fd). */
+ * 0 if not, -EINVAL, -EBUSY (the fd of a stream, server or UDP
+ * endpoint). */
 AIOC_API int aioc_remove_reader(aioc_loop *loop, int fd);
 AIOC_API int aioc_remove_writer(aioc_loop *loop, int fd);
 
@@ -92,8 +94,8 @@ AIOC_API int aioc_remove_writer(aioc_loop *loop, int fd);
  * closed (Trio's notify_closing): tasks waiting on it are woken with
  * -EBADF, its callbacks are removed and the poller stops watching it.
  * Call it before close(fd). Returns 1 if the loop knew fd, 0 if not,
- * -EINVAL, -EBUSY (a stream or server fd: close those with their own
- * calls). */
+ * -EINVAL, -EBUSY (the fd of a stream, server or UDP endpoint: close
+ * those with their own calls). */
 AIOC_API int aioc_fd_forget(aioc_loop *loop, int fd);
 
 /* ---- Streams -------------------------------------------------------------

@@ -98,6 +98,7 @@
 #define AIOC__MAGIC_SIGNAL 0xa10c1030u
 #define AIOC__MAGIC_STREAM 0xa10c1020u
 #define AIOC__MAGIC_SERVER 0xa10c1021u
+#define AIOC__MAGIC_UDP 0xa10c1022u
 #if defined(AIOC_DEBUG_ARMOR) && AIOC_DEBUG_ARMOR
 #define AIOC__ARMOR 1
 #define AIOC__ARMOR_FIELD uint32_t armor;
