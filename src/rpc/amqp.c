@@ -83,6 +83,7 @@ typedef struct chan {
   uint32_t sync_expect; /* the -ok the manager waits for, 0: none */
   bool sync_done;
   char qname[256];     /* from queue.declare-ok */
+  bool confirming;     /* in confirm mode */
   uint64_t pub_seq;    /* publishes so far (confirm mode) */
   pending_confirm *pc; /* requests published, not yet confirmed */
   size_t npc, cappc;
@@ -598,11 +599,18 @@ static int amqp_send_request(aioc_rpc_transport *tr, aioc__rpc_call *call) {
   char corr[CORR_MAX + 1], exp[32];
   corr_of(t, r->id, corr, sizeof corr);
   amqp_table_entry_t h[1];
+  /* Transient (delivery mode 1): the replies go through direct reply-to,
+   * which lives and dies with this connection, so a request kept across a
+   * broker restart could only be handled for nobody; and a persistent
+   * message to a durable queue in confirm mode costs the broker a disk
+   * sync per request when it is not busy (twice its CPU per call at one
+   * call in flight). A worker that dies still gets its requests
+   * redelivered: that is acknowledgement, not persistence. */
   amqp_basic_properties_t p = {
       ._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG |
                 AMQP_BASIC_CORRELATION_ID_FLAG | AMQP_BASIC_REPLY_TO_FLAG,
       .content_type = amqp_cstring_bytes("application/octet-stream"),
-      .delivery_mode = 2,
+      .delivery_mode = 1,
       .correlation_id = bytes_of(corr),
       .reply_to = amqp_cstring_bytes("amq.rabbitmq.reply-to")};
   if (call->expiry != AIOC__NEVER) {
@@ -838,6 +846,21 @@ static int amqp_send_reply(aioc_rpc_transport *tr, aioc_rpc_request *req,
   if (t->state != UP || t->failing) {
     aioc_rpc_chunk_free(msg);
     return AIOC_EGENEXIT;
+  }
+  /* A server's channel goes into confirm mode before its first reply to
+   * a queue: only a queue can refuse a message (replies_nacked). RabbitMQ
+   * hands a reply to direct reply-to over at once and confirms it
+   * whatever happens, so for those replies confirms would cost an ack
+   * frame each, to the broker and to the worker, and tell nothing. */
+  if (!q->ch->confirming && strncmp(q->reply_to, "amq.rabbitmq.reply-to.",
+                                    strlen("amq.rabbitmq.reply-to.")) != 0) {
+    amqp_confirm_select_t cs = {.nowait = 1};
+    rc = put_method(t, q->ch->id, AMQP_CONFIRM_SELECT_METHOD, &cs);
+    if (rc < 0) {
+      aioc_rpc_chunk_free(msg);
+      return rc;
+    }
+    q->ch->confirming = true;
   }
   rc = put_publish(t, q->ch, "", q->reply_to, false, &p, msg->data, msg->len);
   aioc_rpc_chunk_free(msg);
@@ -1470,14 +1493,16 @@ static int consume(amqp_tr *t, chan *c, const char *queue, const char *tag,
                    AMQP_BASIC_CONSUME_OK_METHOD, deadline);
 }
 
-static int open_channel(amqp_tr *t, chan *c, int64_t deadline) {
+/* Opens channel c, in confirm mode if confirm is set. */
+static int open_channel(amqp_tr *t, chan *c, bool confirm, int64_t deadline) {
   amqp_channel_open_t o = {.out_of_band = amqp_empty_bytes};
   int rc = sync_call(t, c, AMQP_CHANNEL_OPEN_METHOD, &o,
                      AMQP_CHANNEL_OPEN_OK_METHOD, deadline);
   amqp_confirm_select_t cs = {0};
-  if (rc == 0)
+  if (rc == 0 && confirm)
     rc = sync_call(t, c, AMQP_CONFIRM_SELECT_METHOD, &cs,
                    AMQP_CONFIRM_SELECT_OK_METHOD, deadline);
+  if (rc == 0) c->confirming = confirm;
   return rc;
 }
 
@@ -1500,7 +1525,8 @@ static int setup_server(amqp_tr *t, server_rec *sr, int64_t deadline) {
   if (id == MAXCH) return -EMFILE;
   chan *c = chan_new(t, id);
   if (!c) return -ENOMEM;
-  int rc = open_channel(t, c, deadline);
+  /* Not in confirm mode until a reply needs it (amqp_send_reply). */
+  int rc = open_channel(t, c, false, deadline);
   amqp_basic_qos_t q = {
       .prefetch_count = (uint16_t)(sr->prefetch < 65535 ? sr->prefetch : 65535),
       .global = 1};
@@ -1597,7 +1623,7 @@ static int connect_once(amqp_tr *t) {
   }
   chan *c = chan_new(t, 1);
   if (!c) return -ENOMEM;
-  rc = open_channel(t, c, deadline);
+  rc = open_channel(t, c, true, deadline);
   if (rc == 0) rc = declare_cancel_exchange(t, c, deadline);
   if (rc == 0)
     rc = consume(t, c, "amq.rabbitmq.reply-to", "aioc.r", true, deadline);
