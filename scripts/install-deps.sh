@@ -11,7 +11,7 @@ want=(gcc make cmake pkg-config valgrind libc-ares-dev librabbitmq-dev
       rabbitmq-server gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
       libc-ares-dev:arm64 librabbitmq-dev:arm64 python3 groff-base man-db)
 if [ "${1:-}" = "--bench" ]; then
-  want+=(golang-go libuv1-dev python3-uvloop gnuplot-nox)
+  want+=(golang-go libuv1-dev python3-uvloop gnuplot-nox python3-pika)
 fi
 if [ "${1:-}" = "--minimal" ]; then
   want=(gcc make cmake pkg-config libc-ares-dev librabbitmq-dev)
