@@ -526,15 +526,17 @@ def summarise(data):
 
 
 def markdown(rows, order, tg, meta):
+    # B6 and B10 say how they ran in their notes.
+    own = [w for w in meta["workloads"] if w not in ("B6", "B10")]
     lines = ["# aioc benchmarks: %s" % meta["date"], "",
              "Machine: %s, %s CPUs, load average %s at start, %s at the "
-             "end. "
-             "N = %s tasks (B1, B3, B4, B4c); B2 makes 2,000,000 switches, "
-             "B5 passes 2,000,000 items. "
-             "Median of %s run(s), each a separate process.%s"
+             "end.%s%s"
              % (meta["machine"], meta["cpus"], meta["loadavg"],
                 meta.get("loadavg_end", "?"),
-                "{:,}".format(meta["n"]), meta["runs"],
+                (" N = %s tasks (B1, B3, B4, B4c); B2 makes 2,000,000 "
+                 "switches, B5 passes 2,000,000 items. Median of %s run(s), "
+                 "each a separate process."
+                 % ("{:,}".format(meta["n"]), meta["runs"])) if own else "",
                 " Go runs with GOMAXPROCS=%d." % meta["go_procs"]
                 if "go" in meta["runtimes"] else ""),
              ""]
@@ -712,9 +714,12 @@ def main():
         "notes": (([b6.describe(args.b6_seconds)] if b6_prep else []) +
                   ([b10.describe(args)] if b10_prep else [])),
     }
-    log("running %s on %s, %d run(s) each, N=%s"
+    log("running %s on %s, %d run(s) each, N=%s%s"
         % (",".join(selected), ",".join(meta["runtimes"]), args.runs,
-           "{:,}".format(meta["n"])))
+           "{:,}".format(meta["n"]),
+           "; B10: %d run(s), %s calls" % (b10.runs_for(args),
+                                           "{:,}".format(b10.calls_for(args)))
+           if b10_prep else ""))
 
     data = run_all(args, cmds, workloads, n) if cmds else {}
     if b6_prep:
