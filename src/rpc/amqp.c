@@ -87,6 +87,8 @@ typedef struct chan {
   uint64_t pub_seq;    /* publishes so far (confirm mode) */
   pending_confirm *pc; /* requests published, not yet confirmed */
   size_t npc, cappc;
+  uint64_t *done; /* delivery tags of requests finished, to acknowledge */
+  size_t ndone, capdone;
   asm_msg m;
   server_rec *srv; /* NULL: the client's channel, or a server's gone */
 } chan;
@@ -265,10 +267,10 @@ static void flush_soon(amqp_tr *t) {
   if (aioc_call_soon(&t->flush_h, t->tr.loop, flush_cb, t) < 0) flush(t);
 }
 
-/* Encodes method id on channel ch into the buffer. 0 or a negative code
- * (nothing written). */
-static int put_method(amqp_tr *t, uint16_t ch, amqp_method_number_t id,
-                      void *decoded) {
+/* Encodes method id on channel ch into the buffer, to be written with
+ * what comes next. 0 or a negative code (nothing written). */
+static int encode_method(amqp_tr *t, uint16_t ch, amqp_method_number_t id,
+                         void *decoded) {
   uint8_t buf[8192];
   be32(buf, id);
   int n =
@@ -276,9 +278,18 @@ static int put_method(amqp_tr *t, uint16_t ch, amqp_method_number_t id,
   if (n < 0) return -EINVAL;
   if (out_reserve(t, (size_t)n + 12) < 0) return -ENOMEM;
   put_frame(t, AMQP_FRAME_METHOD, ch, buf, (size_t)n + 4);
-  flush_soon(t);
   return 0;
 }
+
+/* The same, written at the end of the loop's iteration. */
+static int put_method(amqp_tr *t, uint16_t ch, amqp_method_number_t id,
+                      void *decoded) {
+  int rc = encode_method(t, ch, id, decoded);
+  if (rc == 0) flush_soon(t);
+  return rc;
+}
+
+static void put_acks(amqp_tr *t);
 
 /* basic.publish, its header and its body frames, all or nothing. */
 static int put_publish(amqp_tr *t, chan *c, const char *exchange,
@@ -321,6 +332,7 @@ static void set_out_interest(amqp_tr *t, bool want) {
 
 static void flush(amqp_tr *t) {
   if (t->fd < 0 || t->state < HANDSHAKE) return;
+  put_acks(t);
   while (t->out_len) {
     ssize_t k = send(t->fd, t->out + t->out_head, t->out_len,
                      MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -868,15 +880,69 @@ static int amqp_send_reply(aioc_rpc_transport *tr, aioc_rpc_request *req,
   return rc;
 }
 
+/* Acknowledges the requests finished since the last write, just before
+ * it: those below every request still held on their channel with one
+ * basic.ack (multiple), the others one by one. Nothing waits for another
+ * request to finish. */
+static void put_acks(amqp_tr *t) {
+  if (t->state != UP || t->failing) return;
+  for (int i = 2; i < MAXCH; i++) {
+    chan *c = t->ch[i];
+    if (!c || !c->ndone) continue;
+    /* Requests are held in the order of their delivery tags. */
+    uint64_t held = UINT64_MAX, below = 0;
+    aioc__list_each(l, &t->reqs) {
+      req_rec *q = aioc__container_of(l, req_rec, link);
+      if (q->ch == c && !q->lost) {
+        held = q->tag;
+        break;
+      }
+    }
+    size_t nbelow = 0;
+    for (size_t k = 0; k < c->ndone; k++) {
+      uint64_t tag = c->done[k];
+      if (tag < held) {
+        nbelow++;
+        if (tag > below) below = tag;
+      } else {
+        amqp_basic_ack_t a = {.delivery_tag = tag};
+        AIOC__IGNORE(encode_method(t, c->id, AMQP_BASIC_ACK_METHOD, &a));
+      }
+    }
+    if (nbelow) {
+      amqp_basic_ack_t a = {.delivery_tag = below, .multiple = nbelow > 1};
+      AIOC__IGNORE(encode_method(t, c->id, AMQP_BASIC_ACK_METHOD, &a));
+    }
+    c->ndone = 0;
+  }
+}
+
 static void amqp_finish(aioc_rpc_transport *tr, aioc_rpc_request *req) {
   amqp_tr *t = of(tr);
   req_rec *q = req->tpriv;
   req->tpriv = NULL;
   if (!q) return;
-  /* The broker handles a channel's frames in order: the acknowledgement
-   * cannot overtake the replies written before it. */
-  if (!q->requeued) ack_req(t, q, true, false);
   aioc__list_del(&q->link);
+  /* Acknowledged with the next write, after the replies written before
+   * (the broker handles a channel's frames in order), or now if there is
+   * no room to remember it. */
+  if (!q->requeued && !q->lost && t->state == UP && !t->failing) {
+    chan *c = q->ch;
+    if (c->ndone == c->capdone) {
+      size_t cap = c->capdone ? c->capdone * 2 : 16;
+      uint64_t *v = aioc__realloc(c->done, cap * sizeof *v);
+      if (v) {
+        c->done = v;
+        c->capdone = cap;
+      }
+    }
+    if (c->ndone < c->capdone) {
+      c->done[c->ndone++] = q->tag;
+      flush_soon(t);
+    } else {
+      ack_req(t, q, true, false);
+    }
+  }
   aioc__free(q);
 }
 
@@ -1418,6 +1484,7 @@ static void chan_free(amqp_tr *t, chan *c) {
   t->ch[c->id] = NULL;
   msg_reset(&c->m);
   aioc__free(c->pc);
+  aioc__free(c->done);
   aioc__free(c);
 }
 
