@@ -20,7 +20,11 @@ and prints the table. Usage:
 
 B6 (TCP echo: a client and a server process per run) is driven by b6.py,
 and B9 (HTTP GETs from a local nginx: a client process per run) by b9.py;
-this runner calls both, and their figures join the others in the outputs.
+this runner calls both, and their figures join the others in the outputs. So
+is B10 (streaming RPC over aioc's local transport and over a throwaway
+RabbitMQ, against plain rabbitmq-c and Python's pika), driven by b10.py:
+100,000 calls per figure (10,000 with --quick, or --b10-calls), 1 run unless
+--b10-runs.
 
 Selecting B2 also runs B2ch (Go's channel variant), B4 also runs B4c (plain
 timer callbacks); either can be selected alone. --quick runs 100,000 tasks
@@ -54,6 +58,7 @@ import time
 
 import b6
 import b9
+import b10
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH_DIR)
@@ -61,7 +66,9 @@ PEERS = os.path.join(BENCH_DIR, "peers")
 
 RUNTIMES = ["aioc", "asyncio", "uvloop", "go", "libuv",
             # B9's HTTP clients (b9.py)
-            "curl", "curl-epoll", "aiohttp"]
+            "curl", "curl-epoll", "aiohttp",
+            # B10's RPC peers (b10.py)
+            "rabbitmq-c", "pika"]
 
 # Which program workloads each peer implements. aioc is asked for every
 # selected workload except the Go-only variant and may answer "unsupported".
@@ -95,7 +102,8 @@ AIOC_BIN_DIRS = ["build-bench/bench", "build/bench", "build"]
 # Chart colours, fixed per runtime so that charts of subsets compare.
 COLOURS = {"aioc": "#d62728", "asyncio": "#1f77b4", "uvloop": "#17becf",
            "curl": "#9467bd", "curl-epoll": "#8c564b", "aiohttp": "#e377c2",
-           "go": "#2ca02c", "libuv": "#ff7f0e"}
+           "go": "#2ca02c", "libuv": "#ff7f0e", "rabbitmq-c": "#7f7f7f",
+           "pika": "#bcbd22"}
 
 QUICK_N = 100_000
 UNSUPPORTED_RC = 2
@@ -134,7 +142,8 @@ def tail(text, lines=5):
 def install_missing(missing):
     """--install: apt-get the Debian packages of the missing peers."""
     pkgs = {"uvloop": "python3-uvloop", "go": "golang-go",
-            "libuv": "libuv1-dev", "gnuplot": "gnuplot-nox"}
+            "libuv": "libuv1-dev", "gnuplot": "gnuplot-nox",
+            "pika": "python3-pika"}
     want = [pkgs[m] for m in missing if m in pkgs]
     if not want:
         return
@@ -210,6 +219,8 @@ def prepare_runtimes(args, wanted):
             missing.append("libuv")
         if not shutil.which("gnuplot"):
             missing.append("gnuplot")
+        if "pika" in wanted and run_quiet([py, "-c", "import pika"])[0] != 0:
+            missing.append("pika")
         install_missing(missing)
 
     for rt in wanted:
@@ -267,6 +278,16 @@ def versions(py, cmds):
     if "aiohttp" in cmds:
         v["aiohttp"] = run_quiet([py, "-c", "import aiohttp; "
                                   "print(aiohttp.__version__)"])[1].strip()
+    if "pika" in cmds:
+        v["pika"] = run_quiet([py, "-c", "import pika; "
+                               "print(pika.__version__)"])[1].strip()
+    if "rabbitmq-c" in cmds or "pika" in cmds or "aioc" in cmds:
+        for name, pkg in (("rabbitmq-server", "rabbitmq-server"),
+                          ("rabbitmq-c", "librabbitmq4")):
+            rc, out = run_quiet(["dpkg-query", "-W", "-f", "${Version}\n",
+                                 pkg])
+            if rc == 0 and out.strip():
+                v[name] = out.split()[0]  # one line per architecture
     return v
 
 
@@ -519,13 +540,17 @@ def summarise(data):
 
 
 def markdown(rows, order, tg, meta):
+    # B6 and B10 say how they ran in their notes.
+    own = [w for w in meta["workloads"] if w not in ("B6", "B10")]
     lines = ["# aioc benchmarks: %s" % meta["date"], "",
-             "Machine: %s, %s CPUs, load average %s at start. "
-             "N = %s tasks (B1, B3, B4, B4c); B2 makes 2,000,000 switches, "
-             "B5 passes 2,000,000 items. "
-             "Median of %s run(s), each a separate process.%s"
+             "Machine: %s, %s CPUs, load average %s at start, %s at the "
+             "end.%s%s"
              % (meta["machine"], meta["cpus"], meta["loadavg"],
-                "{:,}".format(meta["n"]), meta["runs"],
+                meta.get("loadavg_end", "?"),
+                (" N = %s tasks (B1, B3, B4, B4c); B2 makes 2,000,000 "
+                 "switches, B5 passes 2,000,000 items. Median of %s run(s), "
+                 "each a separate process."
+                 % ("{:,}".format(meta["n"]), meta["runs"])) if own else "",
                 " Go runs with GOMAXPROCS=%d." % meta["go_procs"]
                 if "go" in meta["runtimes"] else ""),
              ""]
@@ -644,6 +669,12 @@ def main():
                     help="B9's number of requests (default %(default)s)")
     ap.add_argument("--b9-inflight", type=int, default=b9.INFLIGHT,
                     help="B9's requests in flight (default %(default)s)")
+    ap.add_argument("--b10-calls", type=int, default=None,
+                    help="B10's calls per figure (default 100,000; 10,000 "
+                         "with --quick)")
+    ap.add_argument("--b10-runs", type=int, default=None,
+                    help="B10's runs per figure (default 1: a full B10 "
+                         "takes about 20 minutes)")
     ap.add_argument("--install", action="store_true",
                     help="apt-get the missing peers first (root only)")
     ap.add_argument("--strict", action="store_true",
@@ -667,10 +698,12 @@ def main():
         if rt not in RUNTIMES:
             ap.error("unknown runtime %r (known: %s)"
                      % (rt, ",".join(RUNTIMES)))
-    # B6 (TCP echo, client and server processes) and B9 (HTTP clients
-    # against nginx) have drivers of their own.
+    # B6 (TCP echo, client and server processes), B9 (HTTP clients against
+    # nginx) and B10 (streaming RPC, with a broker) have drivers of their
+    # own.
     selected = list(workloads)
-    workloads = [w for w in workloads if w not in (b6.WORKLOAD, b9.WORKLOAD)]
+    workloads = [w for w in workloads
+                 if w not in (b6.WORKLOAD, b9.WORKLOAD, b10.WORKLOAD)]
 
     if workloads:
         cmds, py = prepare_runtimes(args, wanted)
@@ -682,7 +715,10 @@ def main():
     b9_prep = (b9.prepare(args, wanted, py, log)
                if b9.WORKLOAD in selected else None)
     b9_rts = sorted(b9_prep.clients, key=RUNTIMES.index) if b9_prep else []
-    if not cmds and not b6_rts and not b9_rts:
+    b10_prep = (b10.prepare(args, wanted, py, log)
+                if b10.WORKLOAD in selected else None)
+    b10_rts = sorted(b10_prep.cmds, key=RUNTIMES.index) if b10_prep else []
+    if not cmds and not b6_rts and not b9_rts and not b10_rts:
         log("nothing to run")
         return 1
     meta = {
@@ -693,27 +729,36 @@ def main():
         "n": n if n is not None else 1_000_000,
         "runs": args.runs,
         "go_procs": args.go_procs,
-        "versions": versions(py, set(cmds) | set(b6_rts) | set(b9_rts)),
+        "versions": versions(py, set(cmds) | set(b6_rts) | set(b9_rts) |
+                             set(b10_rts)),
         "workloads": selected,
-        "runtimes": sorted(set(cmds) | set(b6_rts) | set(b9_rts),
-                           key=RUNTIMES.index),
+        "runtimes": sorted(set(cmds) | set(b6_rts) | set(b9_rts) |
+                           set(b10_rts), key=RUNTIMES.index),
         "notes": (([b6.describe(args.b6_seconds)] if b6_prep else []) +
                   ([b9.describe(args.b9_count, args.b9_inflight)]
-                   if b9_prep else [])),
+                   if b9_prep else []) +
+                  ([b10.describe(args)] if b10_prep else [])),
     }
-    log("running %s on %s, %d run(s) each, N=%s"
+    log("running %s on %s, %d run(s) each, N=%s%s"
         % (",".join(selected), ",".join(meta["runtimes"]), args.runs,
-           "{:,}".format(meta["n"])))
+           "{:,}".format(meta["n"]),
+           "; B10: %d run(s), %s calls" % (b10.runs_for(args),
+                                           "{:,}".format(b10.calls_for(args)))
+           if b10_prep else ""))
 
     data = run_all(args, cmds, workloads, n) if cmds else {}
     if b6_prep:
         data.update(b6.run(args, b6_prep, log))
     if b9_prep:
         data.update(b9.run(args, b9_prep, log))
+    if b10_prep:
+        data.update(b10.run(args, b10_prep, log))
+    meta["loadavg_end"] = "%.2f" % os.getloadavg()[0]
     rows, order = summarise(data)
     tg = targets(rows)
     tg.update(b6.targets(rows))
     tg.update(b9.targets(rows))
+    tg.update(b10.targets(rows))
 
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "latest.json"), "w") as f:
@@ -746,7 +791,11 @@ def main():
     if args.strict and "aioc" in meta["runtimes"]:
         checked = ((workloads if "aioc" in cmds else []) +
                    ([b6.WORKLOAD] if "aioc" in b6_rts else []) +
-                   ([b9.WORKLOAD] if "aioc" in b9_rts else []))
+                   ([b9.WORKLOAD] if "aioc" in b9_rts else []) +
+                   ([b10.local_id(n) for n in b10.LOCAL_INFLIGHT] +
+                    ([] if b10_prep.broker_missing else
+                     [b10.amqp_id(w, n) for w, n in b10.AMQP_CONFIGS])
+                    if "aioc" in b10_rts else []))
         aioc_missing = [w for w in checked if w not in NOT_AIOC and
                         not any(k == (w, "aioc") for k in rows)]
         failed = [w for w, (ok, _) in tg.items() if ok is False]

@@ -17,7 +17,7 @@ want=(gcc make cmake pkg-config valgrind libc-ares-dev librabbitmq-dev
       libjansson-dev:arm64 nginx-light openssl curl)
 if [ "${1:-}" = "--bench" ]; then
   want+=(golang-go libuv1-dev python3-uvloop gnuplot-nox libcurl4-openssl-dev
-         python3-aiohttp)
+         python3-aiohttp python3-pika)
 fi
 if [ "${1:-}" = "--minimal" ]; then
   want=(gcc make cmake pkg-config libc-ares-dev librabbitmq-dev

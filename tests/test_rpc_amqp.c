@@ -751,10 +751,23 @@ static int broker_fault_main(void *arg, void **res) {
   CHECK(!k.connected);
   aioc_rpc_chunk *r = NULL;
   CHECK_RC(aioc_rpc_call_unary(f.c, "stream", "u", 1, &r, 1), -ENOTCONN);
-  if (kill_it)
+  if (kill_it) {
     CHECK_EQ(rmq("restart", ""), 0);
-  else if (pid > 0)
+  } else if (pid > 0) {
+    /* The worker's transport notices the hang too, by its own heartbeat
+     * bound: it has not always by the time the client does (the broker's
+     * last frame to each came at another moment), and once the broker
+     * runs again there is nothing left to notice. */
+    for (int i = 0; i < 100; i++) {
+      CHECK_RC(aioc_rpc_amqp_stats(f.wt, &k), 0);
+      if (!k.connected) break;
+      CHECK_RC(aioc_sleep(0.05), 0);
+    }
+    CHECK(!k.connected);
+    printf("worker's transport: connection lost after %.2f s\n",
+           aioc_time() - t0);
     kill(pid, SIGCONT);
+  }
   /* Both transports connect again, the worker declares and consumes
    * again, calls go through. */
   sp = (stream_spec){.n = 2, .fail_at = -1};

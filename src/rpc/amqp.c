@@ -83,9 +83,12 @@ typedef struct chan {
   uint32_t sync_expect; /* the -ok the manager waits for, 0: none */
   bool sync_done;
   char qname[256];     /* from queue.declare-ok */
+  bool confirming;     /* in confirm mode */
   uint64_t pub_seq;    /* publishes so far (confirm mode) */
   pending_confirm *pc; /* requests published, not yet confirmed */
   size_t npc, cappc;
+  uint64_t *done; /* delivery tags of requests finished, to acknowledge */
+  size_t ndone, capdone;
   asm_msg m;
   server_rec *srv; /* NULL: the client's channel, or a server's gone */
 } chan;
@@ -264,10 +267,10 @@ static void flush_soon(amqp_tr *t) {
   if (aioc_call_soon(&t->flush_h, t->tr.loop, flush_cb, t) < 0) flush(t);
 }
 
-/* Encodes method id on channel ch into the buffer. 0 or a negative code
- * (nothing written). */
-static int put_method(amqp_tr *t, uint16_t ch, amqp_method_number_t id,
-                      void *decoded) {
+/* Encodes method id on channel ch into the buffer, to be written with
+ * what comes next. 0 or a negative code (nothing written). */
+static int encode_method(amqp_tr *t, uint16_t ch, amqp_method_number_t id,
+                         void *decoded) {
   uint8_t buf[8192];
   be32(buf, id);
   int n =
@@ -275,9 +278,18 @@ static int put_method(amqp_tr *t, uint16_t ch, amqp_method_number_t id,
   if (n < 0) return -EINVAL;
   if (out_reserve(t, (size_t)n + 12) < 0) return -ENOMEM;
   put_frame(t, AMQP_FRAME_METHOD, ch, buf, (size_t)n + 4);
-  flush_soon(t);
   return 0;
 }
+
+/* The same, written at the end of the loop's iteration. */
+static int put_method(amqp_tr *t, uint16_t ch, amqp_method_number_t id,
+                      void *decoded) {
+  int rc = encode_method(t, ch, id, decoded);
+  if (rc == 0) flush_soon(t);
+  return rc;
+}
+
+static void put_acks(amqp_tr *t);
 
 /* basic.publish, its header and its body frames, all or nothing. */
 static int put_publish(amqp_tr *t, chan *c, const char *exchange,
@@ -320,6 +332,7 @@ static void set_out_interest(amqp_tr *t, bool want) {
 
 static void flush(amqp_tr *t) {
   if (t->fd < 0 || t->state < HANDSHAKE) return;
+  put_acks(t);
   while (t->out_len) {
     ssize_t k = send(t->fd, t->out + t->out_head, t->out_len,
                      MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -598,11 +611,18 @@ static int amqp_send_request(aioc_rpc_transport *tr, aioc__rpc_call *call) {
   char corr[CORR_MAX + 1], exp[32];
   corr_of(t, r->id, corr, sizeof corr);
   amqp_table_entry_t h[1];
+  /* Transient (delivery mode 1): the replies go through direct reply-to,
+   * which lives and dies with this connection, so a request kept across a
+   * broker restart could only be handled for nobody; and a persistent
+   * message to a durable queue in confirm mode costs the broker a disk
+   * sync per request when it is not busy (twice its CPU per call at one
+   * call in flight). A worker that dies still gets its requests
+   * redelivered: that is acknowledgement, not persistence. */
   amqp_basic_properties_t p = {
       ._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG |
                 AMQP_BASIC_CORRELATION_ID_FLAG | AMQP_BASIC_REPLY_TO_FLAG,
       .content_type = amqp_cstring_bytes("application/octet-stream"),
-      .delivery_mode = 2,
+      .delivery_mode = 1,
       .correlation_id = bytes_of(corr),
       .reply_to = amqp_cstring_bytes("amq.rabbitmq.reply-to")};
   if (call->expiry != AIOC__NEVER) {
@@ -839,10 +859,62 @@ static int amqp_send_reply(aioc_rpc_transport *tr, aioc_rpc_request *req,
     aioc_rpc_chunk_free(msg);
     return AIOC_EGENEXIT;
   }
+  /* A server's channel goes into confirm mode before its first reply to
+   * a queue: only a queue can refuse a message (replies_nacked). RabbitMQ
+   * hands a reply to direct reply-to over at once and confirms it
+   * whatever happens, so for those replies confirms would cost an ack
+   * frame each, to the broker and to the worker, and tell nothing. */
+  if (!q->ch->confirming && strncmp(q->reply_to, "amq.rabbitmq.reply-to.",
+                                    strlen("amq.rabbitmq.reply-to.")) != 0) {
+    amqp_confirm_select_t cs = {.nowait = 1};
+    rc = put_method(t, q->ch->id, AMQP_CONFIRM_SELECT_METHOD, &cs);
+    if (rc < 0) {
+      aioc_rpc_chunk_free(msg);
+      return rc;
+    }
+    q->ch->confirming = true;
+  }
   rc = put_publish(t, q->ch, "", q->reply_to, false, &p, msg->data, msg->len);
   aioc_rpc_chunk_free(msg);
   gate(t, false);
   return rc;
+}
+
+/* Acknowledges the requests finished since the last write, just before
+ * it: those below every request still held on their channel with one
+ * basic.ack (multiple), the others one by one. Nothing waits for another
+ * request to finish. */
+static void put_acks(amqp_tr *t) {
+  if (t->state != UP || t->failing) return;
+  for (int i = 2; i < MAXCH; i++) {
+    chan *c = t->ch[i];
+    if (!c || !c->ndone) continue;
+    /* Requests are held in the order of their delivery tags. */
+    uint64_t held = UINT64_MAX, below = 0;
+    aioc__list_each(l, &t->reqs) {
+      req_rec *q = aioc__container_of(l, req_rec, link);
+      if (q->ch == c && !q->lost) {
+        held = q->tag;
+        break;
+      }
+    }
+    size_t nbelow = 0;
+    for (size_t k = 0; k < c->ndone; k++) {
+      uint64_t tag = c->done[k];
+      if (tag < held) {
+        nbelow++;
+        if (tag > below) below = tag;
+      } else {
+        amqp_basic_ack_t a = {.delivery_tag = tag};
+        AIOC__IGNORE(encode_method(t, c->id, AMQP_BASIC_ACK_METHOD, &a));
+      }
+    }
+    if (nbelow) {
+      amqp_basic_ack_t a = {.delivery_tag = below, .multiple = nbelow > 1};
+      AIOC__IGNORE(encode_method(t, c->id, AMQP_BASIC_ACK_METHOD, &a));
+    }
+    c->ndone = 0;
+  }
 }
 
 static void amqp_finish(aioc_rpc_transport *tr, aioc_rpc_request *req) {
@@ -850,10 +922,27 @@ static void amqp_finish(aioc_rpc_transport *tr, aioc_rpc_request *req) {
   req_rec *q = req->tpriv;
   req->tpriv = NULL;
   if (!q) return;
-  /* The broker handles a channel's frames in order: the acknowledgement
-   * cannot overtake the replies written before it. */
-  if (!q->requeued) ack_req(t, q, true, false);
   aioc__list_del(&q->link);
+  /* Acknowledged with the next write, after the replies written before
+   * (the broker handles a channel's frames in order), or now if there is
+   * no room to remember it. */
+  if (!q->requeued && !q->lost && t->state == UP && !t->failing) {
+    chan *c = q->ch;
+    if (c->ndone == c->capdone) {
+      size_t cap = c->capdone ? c->capdone * 2 : 16;
+      uint64_t *v = aioc__realloc(c->done, cap * sizeof *v);
+      if (v) {
+        c->done = v;
+        c->capdone = cap;
+      }
+    }
+    if (c->ndone < c->capdone) {
+      c->done[c->ndone++] = q->tag;
+      flush_soon(t);
+    } else {
+      ack_req(t, q, true, false);
+    }
+  }
   aioc__free(q);
 }
 
@@ -1395,6 +1484,7 @@ static void chan_free(amqp_tr *t, chan *c) {
   t->ch[c->id] = NULL;
   msg_reset(&c->m);
   aioc__free(c->pc);
+  aioc__free(c->done);
   aioc__free(c);
 }
 
@@ -1470,14 +1560,16 @@ static int consume(amqp_tr *t, chan *c, const char *queue, const char *tag,
                    AMQP_BASIC_CONSUME_OK_METHOD, deadline);
 }
 
-static int open_channel(amqp_tr *t, chan *c, int64_t deadline) {
+/* Opens channel c, in confirm mode if confirm is set. */
+static int open_channel(amqp_tr *t, chan *c, bool confirm, int64_t deadline) {
   amqp_channel_open_t o = {.out_of_band = amqp_empty_bytes};
   int rc = sync_call(t, c, AMQP_CHANNEL_OPEN_METHOD, &o,
                      AMQP_CHANNEL_OPEN_OK_METHOD, deadline);
   amqp_confirm_select_t cs = {0};
-  if (rc == 0)
+  if (rc == 0 && confirm)
     rc = sync_call(t, c, AMQP_CONFIRM_SELECT_METHOD, &cs,
                    AMQP_CONFIRM_SELECT_OK_METHOD, deadline);
+  if (rc == 0) c->confirming = confirm;
   return rc;
 }
 
@@ -1500,7 +1592,8 @@ static int setup_server(amqp_tr *t, server_rec *sr, int64_t deadline) {
   if (id == MAXCH) return -EMFILE;
   chan *c = chan_new(t, id);
   if (!c) return -ENOMEM;
-  int rc = open_channel(t, c, deadline);
+  /* Not in confirm mode until a reply needs it (amqp_send_reply). */
+  int rc = open_channel(t, c, false, deadline);
   amqp_basic_qos_t q = {
       .prefetch_count = (uint16_t)(sr->prefetch < 65535 ? sr->prefetch : 65535),
       .global = 1};
@@ -1597,7 +1690,7 @@ static int connect_once(amqp_tr *t) {
   }
   chan *c = chan_new(t, 1);
   if (!c) return -ENOMEM;
-  rc = open_channel(t, c, deadline);
+  rc = open_channel(t, c, true, deadline);
   if (rc == 0) rc = declare_cancel_exchange(t, c, deadline);
   if (rc == 0)
     rc = consume(t, c, "amq.rabbitmq.reply-to", "aioc.r", true, deadline);
