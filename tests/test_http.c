@@ -53,11 +53,11 @@ static size_t running(void) {
   return r;
 }
 
-/* Waits (real time, at most 5 s) until the server counted `n` aborted
- * responses. */
+/* Waits (real time, at most 30 s: generous for emulators under load)
+ * until the server counted `n` aborted responses. */
 static void wait_aborted(unsigned long n) {
   httpd_stats st;
-  for (int i = 0; i < 500; i++) {
+  for (int i = 0; i < 3000; i++) {
     httpd_get_stats(srv, &st);
     if (st.aborted >= n) break;
     CHECK_RC(aioc_sleep(0.01), 0);

@@ -314,9 +314,11 @@ static int awaits_polling(void *arg, void **result) {
 static int running_main(void *arg, void **result) {
   (void)arg;
   (void)result;
-  /* Timeout of a to_thread in a scope, once the job runs. */
+  /* Timeout of a to_thread in a scope, once the job runs (the job must
+   * start before the deadline: 2 s leaves room for an emulator under
+   * load, where 0.1 s was once not enough and the job was dropped). */
   aioc_scope *s;
-  CHECK_RC(aioc_timeout_enter(&s, 0.1), 0);
+  CHECK_RC(aioc_timeout_enter(&s, 2.0), 0);
   CHECK_RC(aioc_to_thread(NULL, polls_flag, &g_started), -ETIMEDOUT);
   CHECK_RC(aioc_scope_exit(s), -ETIMEDOUT);
   aioc_scope_free(s);
