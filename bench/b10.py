@@ -33,7 +33,8 @@ end, whatever happens. Result ids:
 
 Called by run.py (`--bench B10`), or alone:
 
-  python3 bench/b10.py [--runs N] [--calls N] [--runtimes aioc,pika,...]
+  python3 bench/b10.py [--runs N] [--pika-runs N] [--calls N] [--quick]
+                      [--runtimes aioc,rabbitmq-c,pika]
 """
 
 import argparse
@@ -55,7 +56,9 @@ RMQ = os.path.join(ROOT, "scripts", "rmq.sh")
 WORKLOAD = "B10"
 CALLS = 100_000
 QUICK_CALLS = 10_000
-RUNS = 1
+RUNS = 3          # aioc and rabbitmq-c over RabbitMQ
+PIKA_RUNS = 1     # pika: a few hundred calls per second, so once
+LOCAL_RUNS = 5    # the local transport: 100,000 calls take 0.1 s
 RUNTIMES = ["aioc", "rabbitmq-c", "pika"]
 AMQP_CONFIGS = [(1, 1), (1, 64), (4, 1), (4, 64)]  # (workers, in flight)
 LOCAL_INFLIGHT = [1, 64]
@@ -99,6 +102,15 @@ def calls_for(args):
 
 def runs_for(args):
     return getattr(args, "b10_runs", None) or RUNS
+
+
+def pika_runs_for(args):
+    return min(getattr(args, "b10_pika_runs", None) or PIKA_RUNS,
+               runs_for(args))
+
+
+def local_runs_for(args):
+    return max(LOCAL_RUNS, runs_for(args))
 
 
 def run_timeout(calls):
@@ -267,19 +279,24 @@ def show(fig):
 
 
 def run(args, prep, log=_print):
-    """Runs every configuration in every prepared runtime, runs_for(args)
-    times, the runtimes taking turns within each configuration. Returns
-    {(workload, runtime): {"unit", "lower_is_better", "values"}} as run.py's
-    run_all does."""
+    """Runs every configuration over RabbitMQ runs_for(args) times in aioc
+    and rabbitmq-c and pika_runs_for(args) times in pika (its first
+    rounds), the runtimes taking turns within each configuration, and the
+    local transport local_runs_for(args) times, spread over the rounds.
+    Returns {(workload, runtime): {"unit", "lower_is_better", "values"}} as
+    run.py's run_all does."""
     data = {}
     if not prep.cmds:
         return data
     calls = calls_for(args)
     runs = runs_for(args)
+    total = {rt: runs for rt in RUNTIMES}
+    total["pika"] = pika_runs_for(args)
+    local_runs = local_runs_for(args)
     timeout = run_timeout(calls)
     failed = set()
 
-    def one(rt, wid, argv, i, broker_pid=None):
+    def one(rt, wid, argv, i, broker_pid=None, of=None):
         if (wid, rt) in failed:
             return
         t0 = time.monotonic()
@@ -295,15 +312,27 @@ def run(args, prep, log=_print):
         if "broker_us" in info:
             extra.append("broker %.0f \u00b5s CPU/call" % info["broker_us"])
         log("%-16s %-10s run %d/%d  %s  (%s; load %.2f; %.1f s)"
-            % (wid, rt, i + 1, runs, show(fig), "; ".join(extra),
+            % (wid, rt, i + 1, of or total[rt], show(fig), "; ".join(extra),
                os.getloadavg()[0], took))
 
-    if "aioc" in prep.cmds:
-        for i in range(runs):
-            for n in LOCAL_INFLIGHT:
-                one("aioc", local_id(n), ["local", str(calls), str(n)], i)
+    local = {"done": 0}
+
+    def local_round():
+        """One run of each local configuration; they are spread over the
+        whole of B10 so that a busy moment of the machine does not take
+        them all (each lasts a fraction of a second)."""
+        if "aioc" not in prep.cmds or local["done"] >= local_runs:
+            return
+        for n in LOCAL_INFLIGHT:
+            one("aioc", local_id(n), ["local", str(calls), str(n)],
+                local["done"], of=local_runs)
+        local["done"] += 1
+
+    local_round()
     amqp_rts = [rt for rt in RUNTIMES if rt in prep.cmds]
     if prep.broker_missing or not amqp_rts:
+        while local["done"] < local_runs:
+            local_round()
         return data
     broker = Broker(log)
     try:
@@ -320,10 +349,14 @@ def run(args, prep, log=_print):
         for i in range(runs):
             for w, n in AMQP_CONFIGS:
                 for rt in amqp_rts:
-                    one(rt, amqp_id(w, n), [port, str(calls), str(n), str(w)],
-                        i, bpid)
+                    if i < total[rt]:
+                        one(rt, amqp_id(w, n),
+                            [port, str(calls), str(n), str(w)], i, bpid)
+                local_round()
     finally:
         broker.stop()
+    while local["done"] < local_runs:
+        local_round()
     return data
 
 
@@ -336,8 +369,12 @@ def describe(args):
             "blocking rabbitmq-c (the floor) and Python with pika; calls per "
             "second (ratio aioc / peer, above 1 means aioc makes more "
             "calls), chunk latency p50 and p99 in ms (from the call's start "
-            "to the client holding the chunk; ratio peer / aioc). {} run(s) "
-            "per figure.".format(calls, runs_for(args)))
+            "to the client holding the chunk; ratio peer / aioc). Medians "
+            "of {} run(s) for aioc and rabbitmq-c, {} for pika, {} for the "
+            "local transport, the runtimes taking turns configuration by "
+            "configuration.".format(calls, runs_for(args),
+                                    pika_runs_for(args),
+                                    local_runs_for(args)))
 
 
 def targets(rows):
@@ -399,6 +436,8 @@ def targets(rows):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=RUNS, dest="b10_runs")
+    ap.add_argument("--pika-runs", type=int, default=PIKA_RUNS,
+                    dest="b10_pika_runs")
     ap.add_argument("--calls", type=int, default=None, dest="b10_calls")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--runtimes", default=",".join(RUNTIMES))

@@ -23,8 +23,9 @@ and B9 (HTTP GETs from a local nginx: a client process per run) by b9.py;
 this runner calls both, and their figures join the others in the outputs. So
 is B10 (streaming RPC over aioc's local transport and over a throwaway
 RabbitMQ, against plain rabbitmq-c and Python's pika), driven by b10.py:
-100,000 calls per figure (10,000 with --quick, or --b10-calls), 1 run unless
---b10-runs.
+100,000 calls per figure (10,000 with --quick, or --b10-calls), medians of 3
+runs for aioc and rabbitmq-c (--b10-runs), 1 for pika (--b10-pika-runs), 5
+for the local transport.
 
 Selecting B2 also runs B2ch (Go's channel variant), B4 also runs B4c (plain
 timer callbacks); either can be selected alone. --quick runs 100,000 tasks
@@ -673,8 +674,12 @@ def main():
                     help="B10's calls per figure (default 100,000; 10,000 "
                          "with --quick)")
     ap.add_argument("--b10-runs", type=int, default=None,
-                    help="B10's runs per figure (default 1: a full B10 "
-                         "takes about 20 minutes)")
+                    help="B10's runs per figure of aioc and rabbitmq-c "
+                         "(default 3; the local transport runs at least 5 "
+                         "times)")
+    ap.add_argument("--b10-pika-runs", type=int, default=None,
+                    help="B10's runs per figure of pika (default 1, at most "
+                         "--b10-runs: pika takes most of B10's time)")
     ap.add_argument("--install", action="store_true",
                     help="apt-get the missing peers first (root only)")
     ap.add_argument("--strict", action="store_true",
@@ -742,8 +747,9 @@ def main():
     log("running %s on %s, %d run(s) each, N=%s%s"
         % (",".join(selected), ",".join(meta["runtimes"]), args.runs,
            "{:,}".format(meta["n"]),
-           "; B10: %d run(s), %s calls" % (b10.runs_for(args),
-                                           "{:,}".format(b10.calls_for(args)))
+           "; B10: %d run(s) (pika %d), %s calls"
+           % (b10.runs_for(args), b10.pika_runs_for(args),
+              "{:,}".format(b10.calls_for(args)))
            if b10_prep else ""))
 
     data = run_all(args, cmds, workloads, n) if cmds else {}
