@@ -36,19 +36,7 @@ struct aioc_udp {
 
 #define UDP_OK(u, fn) AIOC__ARMOR_OK(u, AIOC__MAGIC_UDP, fn, "UDP endpoint")
 
-/* A failure with its message for the task (or, from plain code, the
- * thread). */
-static int fail(int code, const char *fmt, ...) AIOC_PRINTF(2, 3);
-static int fail(int code, const char *fmt, ...) {
-  char buf[300];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
-  if (aioc__current()) return aioc_error(code, "%s", buf);
-  aioc__plain_error_set(buf);
-  return code;
-}
+#define fail aioc__fail
 
 /* "192.0.2.1:53", "[::1]:53" */
 static const char *addr_str(const struct sockaddr *sa, char *buf, size_t n) {
