@@ -495,6 +495,20 @@ static int route(conn *c, req *r) {
     c->s = NULL;
     return CLOSE;
   }
+  if (!strcmp(p, "/close")) {
+    if ((rc = send_head(c, r, 200, "text/plain", 2, "Connection: close\r\n")) <
+            0 ||
+        (!is_head(r) && (rc = send_bytes(c, "ok", 2)) < 0))
+      return rc;
+    return CLOSE;
+  }
+  if (match1(p, "/close-after/", &a)) {
+    if ((rc = respond(c, r, 200, "text/plain", "ok", 2)) < 0) return rc;
+    /* an idle connection the server closes (a request sent meanwhile is
+     * not answered) */
+    rc = pause_ms(c, a);
+    return rc < 0 ? rc : CLOSE;
+  }
   if (!strcmp(p, "/json/ip") || !strcmp(p, "/json/query")) {
     if ((rc = pause_ms(c, delay)) < 0) return rc;
     char body[128];

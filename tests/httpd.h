@@ -19,6 +19,10 @@
  *   /close-mid-body     Content-Length 1000, then 100 bytes and a close
  *   /reset              headers announcing 1000 bytes, 20 ms later a
  *                       reset (SO_LINGER 0) instead of the body
+ *   /close              "ok", with Connection: close, then a close
+ *   /close-after/MS     "ok" on a kept-alive connection, which the
+ *                       server closes MS ms later (a request sent
+ *                       meanwhile is not answered)
  *   /json/ip            {"ip": "<ip>"}, ipify's answer (?delay=MS)
  *   /json/query         {"query": "<ip>"}, ip-api's answer (?delay=MS)
  *   /events             a small JSON array, like GitHub's events

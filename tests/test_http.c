@@ -134,6 +134,40 @@ TEST(keepalive_reuses_one_connection) {
   CHECK_RC(run_main_real(keepalive, NULL, NULL), 0);
 }
 
+/* Between requests a kept-alive connection's socket stays registered with
+ * the poller; a connection the server closes while idle, or right after
+ * its response, must not leave a stale registration behind for the next
+ * socket, which usually gets the same number. */
+static int closed_connections(void *arg, void **res) {
+  (void)arg, (void)res;
+  serve();
+  aioc_http_response *r;
+  for (int i = 0; i < 3; i++) { /* closed by the server after each */
+    CHECK_RC(aioc_http_get(NULL, &r, url("/close"), 10), 0);
+    CHECK_EQ(r->status, 200);
+    CHECK_EQ(r->body_len, 2);
+    aioc_http_response_free(r);
+  }
+  for (int i = 0; i < 3; i++) { /* closed while idle, between requests */
+    CHECK_RC(aioc_http_get(NULL, &r, url("/close-after/20"), 10), 0);
+    CHECK_EQ(r->status, 200);
+    aioc_http_response_free(r);
+    CHECK_RC(aioc_sleep(0.2), 0);
+  }
+  CHECK_RC(aioc_http_get(NULL, &r, url("/bytes/10"), 10), 0);
+  CHECK_EQ(r->status, 200);
+  aioc_http_response_free(r);
+  httpd_stats st;
+  httpd_get_stats(srv, &st);
+  CHECK_EQ(st.requests, 7);
+  CHECK_EQ(st.connections, 7); /* none reused after its close */
+  unserve();
+  return 0;
+}
+TEST(closed_connections_leave_no_registration) {
+  CHECK_RC(run_main_real(closed_connections, NULL, NULL), 0);
+}
+
 static int one_get(void *arg, void **res) {
   aioc_http_response *r;
   int rc = aioc_http_get(NULL, &r, arg, 30);

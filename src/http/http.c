@@ -23,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "../io/io.h"
 #include "aioc/http.h"
@@ -92,6 +94,10 @@ struct multi {
   aioc__list xfers;
   size_t started, running, connections;
   bool nomem; /* a socket or the timer could not be watched */
+  /* owned[fd]: a connection socket libcurl opened and will close through
+   * close_sock(), so its registration may be parked between requests */
+  unsigned char *owned;
+  size_t nowned;
   aioc_http_session *deflt;
 };
 
@@ -224,13 +230,52 @@ static void on_timer(aioc_loop *loop, aioc__timer *t) {
   drain(mt);
 }
 
+static bool owned(multi *mt, int fd) {
+  return fd >= 0 && (size_t)fd < mt->nowned && mt->owned[fd];
+}
+
+/* The sockets of libcurl's connections: opened here and closed in
+ * close_sock(), so that the registration of a kept-alive connection stays
+ * in the kernel between its requests (two epoll_ctl calls a request
+ * fewer). Not for a transfer whose setopt hook may have replaced either
+ * callback. */
+static curl_socket_t open_sock(void *clientp, curlsocktype purpose,
+                               struct curl_sockaddr *a) {
+  (void)purpose;
+  xfer *x = clientp;
+  multi *mt = x->mt;
+  int fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+  if (fd < 0 || !x->reusable || !mt) return fd < 0 ? CURL_SOCKET_BAD : fd;
+  if ((size_t)fd >= mt->nowned) {
+    size_t n = mt->nowned ? mt->nowned : 64;
+    while (n <= (size_t)fd) n *= 2;
+    unsigned char *v = aioc__realloc(mt->owned, n);
+    if (!v) return fd; /* not parked then: removed and added each time */
+    memset(v + mt->nowned, 0, n - mt->nowned);
+    mt->owned = v;
+    mt->nowned = n;
+  }
+  mt->owned[fd] = 1;
+  return fd;
+}
+
+static int close_sock(void *clientp, curl_socket_t fd) {
+  multi *mt = clientp;
+  if (owned(mt, fd)) {
+    mt->owned[fd] = 0;
+    aioc__poll_del(mt->loop, fd);
+  }
+  return close(fd);
+}
+
 static int sock_cb(CURL *e, curl_socket_t fd, int what, void *userp,
                    void *socketp) {
   (void)e;
   (void)socketp;
   multi *mt = userp;
   if (what == CURL_POLL_REMOVE) {
-    aioc__poll_del(mt->loop, fd);
+    if (owned(mt, fd)) aioc__poll_park(mt->loop, fd);
+    else aioc__poll_del(mt->loop, fd);
     return 0;
   }
   uint32_t ev = (what & CURL_POLL_IN ? EPOLLIN : 0) |
@@ -310,6 +355,7 @@ static void multi_abandon(aioc__live *n) {
   }
   aioc__timer_disarm(mt->loop, &mt->tm);
   curl_multi_cleanup(mt->m);
+  aioc__free(mt->owned);
   if (mt->deflt) session_unref(mt->deflt);
   aioc__slot_del(&mt->slot);
   aioc__free(mt);
@@ -784,6 +830,8 @@ static int xfer_start(xfer **out, aioc_http_session *s, const char *url,
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_sock);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_sock);
     curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
     curl_easy_setopt(e, CURLOPT_SHARE, s->share);
     curl_easy_setopt(e, CURLOPT_COOKIEFILE, ""); /* the cookie engine on */
@@ -796,6 +844,8 @@ static int xfer_start(xfer **out, aioc_http_session *s, const char *url,
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, x);
+  curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, mt);
   curl_easy_setopt(e, CURLOPT_HTTP_VERSION, curl_version_of(PICK(version)));
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                    ms_of(PICK(connect_timeout) ? PICK(connect_timeout)

@@ -248,6 +248,15 @@ AIOC_HIDDEN int aioc__poll_add(aioc_loop *loop, int fd, uint32_t events,
 /* Removes fd's registration (before the fd is closed). Returns 0, -ENOENT
  * (not registered) or -EINVAL. */
 AIOC_HIDDEN int aioc__poll_del(aioc_loop *loop, int fd);
+/* Stops calling fd's callback but keeps its kernel registration, so
+ * that an aioc__poll_add() with the same events soon after costs no
+ * system call (libcurl removes and adds a kept-alive connection's socket
+ * around every request on it). The first event on a parked fd (its peer
+ * closed or sent data) removes the registration. Only for an fd whose
+ * owner calls aioc__poll_del() before closing it: a closed fd leaves the
+ * kernel's set by itself, and a new fd with its number would be taken
+ * for registered. Returns 0 or -ENOENT (not registered). */
+AIOC_HIDDEN int aioc__poll_park(aioc_loop *loop, int fd);
 /* Is fd registered? Then *fn and *arg (either may be NULL) are its
  * callback and argument: the I/O layer finds its own per-fd state there. */
 AIOC_HIDDEN bool aioc__poll_get(aioc_loop *loop, int fd, aioc__io_fn *fn,

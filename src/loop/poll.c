@@ -64,6 +64,21 @@ int aioc__poll_del(aioc_loop *loop, int fd) {
   return 0;
 }
 
+static void parked_event(aioc_loop *loop, int fd, uint32_t events,
+                         void *arg) {
+  (void)events, (void)arg;
+  aioc__poll_del(loop, fd);
+}
+
+int aioc__poll_park(aioc_loop *loop, int fd) {
+  io_reg *r = fd >= 0 && (size_t)fd < loop->nio ? loop->io[fd] : NULL;
+  if (!r) return -ENOENT;
+  r->fn = parked_event;
+  r->arg = NULL;
+  r->drop = NULL;
+  return 0;
+}
+
 bool aioc__poll_get(aioc_loop *loop, int fd, aioc__io_fn *fn, void **arg) {
   io_reg *r = fd >= 0 && (size_t)fd < loop->nio ? loop->io[fd] : NULL;
   if (!r) return false;
