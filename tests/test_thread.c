@@ -382,6 +382,259 @@ TEST(test_loop_closed_under_running_job) {
   aioc_loop_free(loop);
 }
 
+/* ---- the pool grows for blocking jobs ---------------------------------- */
+
+/* Jobs that each wait until all of them have started: they finish only
+ * if the pool runs every one on a thread of its own (a pool that kept
+ * them queued behind a blocked thread would let them time out). */
+typedef struct rendezvous {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int want, in;
+} rendezvous;
+
+static int meets(void *arg, void **result) {
+  rendezvous *m = arg;
+  struct timespec dl;
+  clock_gettime(CLOCK_REALTIME, &dl);
+  dl.tv_sec += 20;
+  int rc = 0;
+  pthread_mutex_lock(&m->mu);
+  if (++m->in == m->want) pthread_cond_broadcast(&m->cv);
+  while (m->in < m->want && rc == 0)
+    if (pthread_cond_timedwait(&m->cv, &m->mu, &dl) == ETIMEDOUT)
+      rc = -ETIMEDOUT;
+  pthread_mutex_unlock(&m->mu);
+  *result = AIOC_INT(1);
+  return rc;
+}
+
+typedef struct grow_args {
+  aioc_executor *ex;
+  rendezvous m;
+} grow_args;
+
+static int grow_main(void *arg, void **result) {
+  (void)result;
+  grow_args *g = arg;
+  enum { N = 6 };
+  /* Twice: from an idle pool, then from one whose threads are awake. */
+  for (int round = 0; round < 2; round++) {
+    g->m.in = 0;
+    aioc_future *f[N];
+    for (int i = 0; i < N; i++)
+      CHECK_RC(aioc_run_in_executor(&f[i], g->ex, meets, &g->m, NULL), 0);
+    for (int i = 0; i < N; i++) {
+      void *r;
+      CHECK_RC(aioc_await(f[i], &r), 0);
+      CHECK_EQ(AIOC_TO_INT(r), 1);
+      aioc_future_unref(f[i]);
+    }
+    /* Short jobs in between run on the threads already there. */
+    for (int i = 0; i < 50; i++) {
+      void *r;
+      CHECK_RC(aioc_to_thread(&r, add_one, AIOC_INT(i)), 0);
+      CHECK_EQ(AIOC_TO_INT(r), i + 1);
+    }
+  }
+  return 0;
+}
+
+TEST(test_blocking_jobs_get_threads) {
+  g_main_thread = pthread_self();
+  grow_args g;
+  pthread_mutex_init(&g.m.mu, NULL);
+  pthread_cond_init(&g.m.cv, NULL);
+  g.m.want = 6;
+  aioc_executor_options six = {.threads = 6};
+  CHECK_RC(aioc_executor_new(&g.ex, &six), 0);
+  CHECK_RC(run_real(grow_main, &g), 0);
+  CHECK_EQ(g_nreports, 0);
+  aioc_executor_free(g.ex);
+  pthread_cond_destroy(&g.m.cv);
+  pthread_mutex_destroy(&g.m.mu);
+}
+
+/* A job submitted while another blocks runs beside it, whether or not
+ * the pool was busy just before (its threads had just taken jobs). */
+static int waits_for_partner(void *arg, void **result) {
+  atomic_int *flag = arg;
+  atomic_fetch_add(flag, 1); /* started */
+  for (int i = 0; i < 20000 && atomic_load(flag) < 2; i++) usleep(1000);
+  *result = AIOC_INT(atomic_load(flag) >= 2);
+  return 0;
+}
+
+static int partner(void *arg, void **result) {
+  atomic_fetch_add((atomic_int *)arg, 1);
+  *result = AIOC_INT(1);
+  return 0;
+}
+
+static int late_partner_main(void *arg, void **result) {
+  (void)result;
+  aioc_executor *ex = arg;
+  for (int round = 0; round < 3; round++) {
+    /* Round 0 from an idle pool, then right after a burst of short jobs. */
+    for (int i = 0; round && i < 200; i++)
+      CHECK_RC(aioc_to_thread(NULL, add_one, AIOC_INT(i)), 0);
+    atomic_int flag;
+    atomic_init(&flag, 0);
+    aioc_future *a, *b;
+    CHECK_RC(aioc_run_in_executor(&a, ex, waits_for_partner, &flag, NULL), 0);
+    /* The partner goes in as soon as the first has started, before the
+     * pool could tell that it blocks. */
+    for (long i = 0; i < 100000000 && atomic_load(&flag) < 1; i++)
+      CHECK_RC(aioc_yield(), 0);
+    CHECK_RC(wait_flag(&flag, 1), 0);
+    CHECK_RC(aioc_run_in_executor(&b, ex, partner, &flag, NULL), 0);
+    void *r;
+    CHECK_RC(aioc_await(b, &r), 0);
+    CHECK_RC(aioc_await(a, &r), 0);
+    CHECK_EQ(AIOC_TO_INT(r), 1); /* the partner ran while it waited */
+    aioc_future_unref(a);
+    aioc_future_unref(b);
+  }
+  return 0;
+}
+
+TEST(test_job_beside_a_blocked_one) {
+  g_main_thread = pthread_self();
+  aioc_executor *ex;
+  aioc_executor_options two = {.threads = 2};
+  CHECK_RC(aioc_executor_new(&ex, &two), 0);
+  CHECK_RC(run_real(late_partner_main, ex), 0);
+  aioc_executor_free(ex);
+  CHECK_RC(run_real(late_partner_main, NULL), 0); /* the default pool */
+}
+
+/* ---- giving up at every stage, several pools ---------------------------- */
+
+static int short_sleep(void *arg, void **result) {
+  usleep((useconds_t)(AIOC_TO_INT(arg) % 7) * 30);
+  *result = AIOC_INT(AIOC_TO_INT(arg) + 1);
+  return 0;
+}
+
+typedef struct storm {
+  aioc_executor *pools[2];
+  atomic_int done, cancelled;
+} storm;
+
+typedef struct storm_call {
+  storm *s;
+  int i;
+} storm_call;
+
+static int storm_task(void *arg, void **result) {
+  (void)result;
+  storm_call *c = arg;
+  for (int k = 0; k < 20; k++) {
+    int i = c->i * 20 + k;
+    void *r;
+    int rc;
+    if (i % 3 == 0) {
+      rc = aioc_to_thread(&r, short_sleep, AIOC_INT(i));
+    } else {
+      aioc_future *f;
+      rc = aioc_run_in_executor(&f, c->s->pools[i % 2], short_sleep,
+                                AIOC_INT(i), NULL);
+      if (rc < 0) return rc;
+      rc = aioc_await(f, &r);
+      aioc_future_unref(f);
+    }
+    if (rc == -ECANCELED) {
+      atomic_fetch_add(&c->s->cancelled, 1);
+      return rc;
+    }
+    if (rc < 0) return rc;
+    if (AIOC_TO_INT(r) != i + 1) return -EPROTO;
+    atomic_fetch_add(&c->s->done, 1);
+  }
+  return 0;
+}
+
+static int storm_main(void *arg, void **result) {
+  (void)result;
+  storm *s = arg;
+  enum { N = 60 };
+  aioc_task *t[N];
+  storm_call c[N];
+  for (int i = 0; i < N; i++) {
+    c[i] = (storm_call){s, i};
+    CHECK_RC(aioc_spawn(&t[i], storm_task, &c[i]), 0);
+  }
+  /* Cancel a third of the tasks at various points of their calls: jobs
+   * in the outbox, on the inbox, queued and running. */
+  for (int i = 0; i < N; i += 3) {
+    for (int y = 0; y < i % 5; y++) CHECK_RC(aioc_yield(), 0);
+    IGNORE_RC(aioc_task_cancel(t[i], NULL));
+  }
+  for (int i = 0; i < N; i++) {
+    int rc = aioc_task_await(t[i], NULL);
+    if (rc != -ECANCELED) CHECK_RC(rc, 0);
+    aioc_task_unref(t[i]);
+  }
+  CHECK(atomic_load(&s->done) > 0);
+  return 0;
+}
+
+TEST(test_giving_up_under_load) {
+  storm s;
+  atomic_init(&s.done, 0);
+  atomic_init(&s.cancelled, 0);
+  aioc_executor_options two = {.threads = 2};
+  CHECK_RC(aioc_executor_new(&s.pools[0], &two), 0);
+  CHECK_RC(aioc_executor_new(&s.pools[1], NULL), 0);
+  CHECK_RC(run_real(storm_main, &s), 0);
+  aioc_executor_free(s.pools[0]);
+  aioc_executor_free(s.pools[1]);
+}
+
+/* A loop closed with jobs handed over but not queued (a pool whose only
+ * thread is blocked), running, and done: each is settled, none leaks. */
+static int leaves_jobs(void *arg, void **result) {
+  (void)result;
+  pools *p = arg;
+  aioc_future *f;
+  aioc_job_options o = {.result_free = count_free};
+  CHECK_RC(aioc_run_in_executor(&f, p->a, blocked, &p->g, &o), 0);
+  aioc_future_unref(f);
+  CHECK_RC(wait_flag(&p->g.entered, 1), 0);
+  for (int i = 0; i < 30; i++) {
+    CHECK_RC(aioc_run_in_executor(&f, i % 2 ? p->a : p->b, counts_run, NULL,
+                                  NULL),
+             0);
+    aioc_future_unref(f);
+    if (i == 10) CHECK_RC(aioc_yield(), 0); /* a batch handed over */
+  }
+  return 0;
+}
+
+TEST(test_loop_closed_with_jobs_everywhere) {
+  pools p;
+  gate_init(&p.g);
+  aioc_executor_options one = {.threads = 1};
+  CHECK_RC(aioc_executor_new(&p.a, &one), 0);
+  CHECK_RC(aioc_executor_new(&p.b, NULL), 0);
+  aioc_loop *loop = test_loop(0);
+  aioc_loop_set_report_handler(loop, keep_report, NULL);
+  g_nreports = 0;
+  atomic_store(&g_freed, 0);
+  aioc_task *t;
+  CHECK_RC(aioc_spawn_ex(&t, loop, leaves_jobs, &p, NULL), 0);
+  CHECK_RC(aioc_loop_run_until_complete(loop, aioc_task_future(t)), 0);
+  CHECK_RC(aioc_future_result(aioc_task_future(t), NULL), 0);
+  aioc_task_unref(t);
+  CHECK_RC(aioc_loop_close(loop), 0);
+  CHECK_EQ(g_nreports, 1); /* the blocked job, abandoned while running */
+  gate_open(&p.g);
+  aioc_executor_free(p.a); /* waits for the blocked job */
+  aioc_executor_free(p.b);
+  CHECK_EQ(atomic_load(&g_freed), 1); /* its result, freed on its thread */
+  aioc_loop_free(loop);
+}
+
 /* ---- plain code and callbacks ------------------------------------------ */
 
 static void in_callback(void *arg) {

@@ -41,7 +41,7 @@ int aioc_loop_new(aioc_loop **out, const aioc_loop_options *opts) {
    * another fd's registration in the same poll); the eventfd is marked. */
   struct epoll_event ev = {.events = EPOLLIN, .data.u64 = UINT64_MAX};
   epoll_ctl(loop->epfd, EPOLL_CTL_ADD, loop->evfd, &ev);
-  pthread_mutex_init(&loop->ts_lock, NULL);
+  aioc__list_init(&loop->deferred);
   loop->refs = 1;
   loop->stack_stride = aioc__stack_stride(opts ? opts->stack_size : 0);
   loop->virtual_clock = opts && opts->virtual_clock;
@@ -57,7 +57,6 @@ int aioc_loop_new(aioc_loop **out, const aioc_loop_options *opts) {
 
 void aioc__loop_free(aioc_loop *loop) {
   AIOC__ARMOR_SET(loop, AIOC__MAGIC_DEAD);
-  pthread_mutex_destroy(&loop->ts_lock);
   aioc__free(loop);
 }
 
@@ -68,9 +67,10 @@ int aioc_loop_close(aioc_loop *loop) {
   /* Generators left unfinished run their cleanup first (asyncio's
    * shutdown_asyncgens). */
   aioc__loop_shutdown_live(loop);
-  pthread_mutex_lock(&loop->ts_lock);
   loop->closed = true;
-  pthread_mutex_unlock(&loop->ts_lock);
+  /* Calls posted from now on are refused; those already posted are
+   * dropped once everything else is gone. */
+  aioc__posted *posted = aioc__post_close(loop);
   /* Tasks that can no longer run: each reports itself and ends cancelled.
    * Abandoning one may schedule others (its waiters), which are dropped
    * with the ready queue below. */
@@ -92,19 +92,10 @@ int aioc_loop_close(aioc_loop *loop) {
   }
   aioc__free(loop->heap);
   loop->heap = NULL;
-  pthread_mutex_lock(&loop->ts_lock);
-  aioc__tscall *c = loop->ts_head;
-  loop->ts_head = loop->ts_tail = NULL;
   close(loop->epfd);
   close(loop->evfd);
-  pthread_mutex_unlock(&loop->ts_lock);
   aioc__poll_drop_all(loop);
-  while (c) {
-    aioc__tscall *next = c->next;
-    if (c->drop) c->drop(c->arg);
-    aioc__free(c);
-    c = next;
-  }
+  aioc__post_drop_all(posted);
   if (aioc__thread_current == loop) aioc__thread_current = NULL;
   aioc__stack_trim(64);
   return 0;

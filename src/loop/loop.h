@@ -77,15 +77,35 @@ typedef struct aioc__slot {
   const void *key;
 } aioc__slot;
 
-/* A thread-safe call waiting for the loop. */
+/* Something posted to a loop from any thread (aioc__post()): a runnable
+ * chained on the loop's lock-free stack and queued as it is when the loop
+ * takes the stack, so draining allocates nothing. Its run is called on
+ * the loop's thread, in the order of posting; on a closed loop
+ * (loop->closed) it only releases what it holds. */
+typedef struct aioc__posted aioc__posted;
+struct aioc__posted {
+  aioc__runnable rq;
+  aioc__posted *next;
+};
+
+/* A thread-safe call: a callback and its argument, posted. */
 typedef struct aioc__tscall {
-  aioc__runnable rq; /* queued as it is: draining allocates nothing */
-  struct aioc__tscall *next;
+  aioc__posted node;
   aioc_loop *loop;
   aioc_callback cb;
   aioc_callback drop; /* instead of cb if the loop closes first, or NULL */
   void *arg;
 } aioc__tscall;
+
+/* Work a layer asks the loop to do once the current batch of ready items
+ * has run, before the loop looks for new events (the executor hands the
+ * jobs its tasks submitted in a batch to its threads in one go). Linked
+ * at most once; its owner unlinks it (aioc__defer_cancel) when it goes. */
+typedef struct aioc__deferred aioc__deferred;
+struct aioc__deferred {
+  aioc__list link; /* in loop->deferred */
+  void (*run)(aioc__deferred *self);
+};
 
 /* aioc_call_soon_threadsafe() that calls drop(arg) (on the closing loop's
  * thread, no lock held) instead of cb(arg) if the loop closes before cb
@@ -104,10 +124,21 @@ AIOC_HIDDEN void aioc__poll_io(aioc_loop *loop, int64_t timeout_ns);
  * of memory: aioc__tscall_new() allocates the call (NULL: out of memory;
  * free an unused one with aioc__free()), aioc__tscall_post() queues it on
  * loop and allocates nothing. post returns 0 (the loop owns c), or
- * AIOC_ECLOSED (c is still the caller's). */
+ * AIOC_ECLOSED (c is still the caller's). Any thread may post, the
+ * loop's own included. */
 AIOC_HIDDEN aioc__tscall *aioc__tscall_new(aioc_callback cb, aioc_callback drop,
                                            void *arg);
 AIOC_HIDDEN int aioc__tscall_post(aioc_loop *loop, aioc__tscall *c);
+
+/* Posts p (its rq.run set) to loop from any thread: 0, or AIOC_ECLOSED
+ * (p is still the caller's). Once posted, p may run (and be freed by its
+ * run) before this returns. */
+AIOC_HIDDEN int aioc__post(aioc_loop *loop, aioc__posted *p);
+/* The loop's close: marks the stack closed (posts fail from then on),
+ * waits for posters still inside, and returns what was left, oldest
+ * first, for aioc__post_drop_all() once the loop's objects are gone. */
+AIOC_HIDDEN aioc__posted *aioc__post_close(aioc_loop *loop);
+AIOC_HIDDEN void aioc__post_drop_all(aioc__posted *p);
 
 /* The poller: I/O readiness callbacks keyed by fd. */
 typedef void (*aioc__io_fn)(aioc_loop *loop, int fd, uint32_t events,
@@ -142,11 +173,24 @@ struct aioc_loop {
   void (*step_task)(void *task); /* runs a task node (set by the task layer) */
   bool (*run_done)(void *); /* the condition the loop runs until */
   void *run_arg;
-  /* thread-safe calls */
-  pthread_mutex_t ts_lock;
-  aioc__tscall *ts_head, *ts_tail;
-  atomic_bool ts_pending;
-  atomic_bool polling;
+  /* Thread-safe calls: a lock-free stack of posted calls, newest first
+   * (AIOC__TS_CLOSED once the loop closed), taken whole by the loop. Its
+   * line is written by every poster, so it is kept apart from the loop's
+   * own fields and from `polling`, which posters only read. */
+  char ts_pad0[64];
+  _Atomic(aioc__posted *) ts_head;
+  atomic_bool ts_woken;  /* the eventfd was written for this sleep */
+  atomic_int ts_posting; /* posters inside aioc__post() */
+  char ts_pad1[64];
+  atomic_bool polling; /* the loop may be asleep in epoll_wait */
+  char ts_pad2[64];
+  /* Thread-safe calls the layers above announced (an executor's jobs in
+   * flight): while some are due and waiting for them lately paid off
+   * (ts_hot, see run.c), the loop spins a little for them before it
+   * sleeps. Loop thread only. */
+  size_t ts_expect;
+  bool ts_hot;
+  aioc__list deferred; /* aioc__deferred, run after the current batch */
   /* objects living on the loop (list), unfinished tasks (count) */
   aioc__list live; /* aioc__live objects: started tasks, generators */
   size_t nlive;
@@ -272,12 +316,30 @@ AIOC_HIDDEN void aioc__poll_drop_all(aioc_loop *loop);
 /* Reports through the loop's handler (loop may be closed, not freed). */
 AIOC_HIDDEN void aioc__report(aioc_loop *loop, const aioc_report *r);
 
+/* The stack's mark of a closed loop: posts fail from then on. */
+#define AIOC__TS_CLOSED ((aioc__posted *)(uintptr_t)1)
+
+/* Are thread-safe calls waiting (a hint: read without ordering)? */
+static inline bool aioc__ts_pending(aioc_loop *loop) {
+  return atomic_load_explicit(&loop->ts_head, memory_order_relaxed) != NULL;
+}
+
+/* Asks for d->run(d) after the current batch (nothing if already asked). */
+static inline void aioc__defer(aioc_loop *loop, aioc__deferred *d) {
+  if (!aioc__list_is_linked(&d->link))
+    aioc__list_push_back(&loop->deferred, &d->link);
+}
+
+static inline void aioc__defer_cancel(aioc__deferred *d) {
+  aioc__list_del(&d->link);
+}
+
 /* Can the next iteration start without the loop's own work: no timers,
- * no fds, no thread-safe calls, no stop, run condition not met? Then a
- * task may start it itself. */
+ * no fds, no deferred work, no thread-safe calls, no stop, run condition
+ * not met? Then a task may start it itself. */
 static inline bool aioc__loop_can_continue(aioc_loop *loop) {
-  return !loop->nheap && !loop->nfds &&
-         !atomic_load_explicit(&loop->ts_pending, memory_order_relaxed) &&
+  return !loop->nheap && !loop->nfds && aioc__list_is_empty(&loop->deferred) &&
+         !aioc__ts_pending(loop) &&
          !atomic_load_explicit(&loop->stopping, memory_order_relaxed) &&
          !(loop->run_done && loop->run_done(loop->run_arg));
 }

@@ -116,7 +116,7 @@ void aioc__poll_io(aioc_loop *loop, int64_t timeout_ns) {
      * release/acquire order. */
     atomic_thread_fence(memory_order_seq_cst);
     /* A thread-safe call queued before we announced we may sleep. */
-    if (atomic_load(&loop->ts_pending) || atomic_load(&loop->stopping))
+    if (atomic_load(&loop->ts_head) || atomic_load(&loop->stopping))
       timeout_ns = 0;
   }
   if (timeout_ns < 0) {
@@ -137,6 +137,10 @@ void aioc__poll_io(aioc_loop *loop, int64_t timeout_ns) {
       uint64_t v;
       ssize_t rr = read(loop->evfd, &v, sizeof v);
       (void)rr;
+      /* Read: the next poster that sees us polling writes again (see
+       * tscall.c). Posts that found the flag set are drained after this
+       * poll. */
+      atomic_store(&loop->ts_woken, false);
       continue;
     }
     /* Removed by an earlier callback of this poll: nothing to call. */

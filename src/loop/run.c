@@ -2,7 +2,7 @@
  * (only when it can matter: fds registered, or nothing else to do), move
  * expired timers to the ready queue, then run the items that were ready
  * when the batch began (newly scheduled ones wait for the next iteration,
- * as in asyncio). */
+ * as in asyncio), then the work layers deferred to the batch's end. */
 
 #include "loop.h"
 
@@ -28,12 +28,32 @@ static void scavenger_pass(aioc_loop *loop) {
                                                          : SCAVENGE_PERIOD);
 }
 
+/* ---- waiting for thread-safe calls ---- */
+
+/* How long an idle loop spins for a thread-safe call it expects before
+ * it sleeps in epoll_wait (and the poster pays a write to the eventfd,
+ * the loop a wake-up). */
+#define TS_SPIN_NS 10000
+
+static bool ts_came(void *p) {
+  aioc_loop *loop = p;
+  return aioc__ts_pending(loop) ||
+         atomic_load_explicit(&loop->stopping, memory_order_relaxed);
+}
+
 /* ---- running ---- */
+
+static void run_deferred(aioc_loop *loop) {
+  aioc__list *l;
+  while ((l = aioc__list_pop_front(&loop->deferred)) != NULL) {
+    aioc__deferred *d = aioc__container_of(l, aioc__deferred, link);
+    d->run(d);
+  }
+}
 
 static size_t run_once(aioc_loop *loop, bool may_block) {
   loop->now_valid = false;
-  if (atomic_load_explicit(&loop->ts_pending, memory_order_relaxed))
-    aioc__drain_threadsafe(loop);
+  if (aioc__ts_pending(loop)) aioc__drain_threadsafe(loop);
   bool idle = loop->ready.head == 0;
   if (aioc__unlikely(loop->scav_when == AIOC__NEVER) &&
       (idle || (++loop->scav_tick & 4095) == 0))
@@ -54,8 +74,26 @@ static size_t run_once(aioc_loop *loop, bool may_block) {
       if (t < 0) t = 0;
       if (timeout < 0 || t < timeout) timeout = t;
     }
+    /* Calls expected (executor jobs in flight) and the last wait for one
+     * was short: a short spin saves the sleep, the poster's write and
+     * the wake-up. A spin that finds nothing turns spinning off; it comes
+     * back on when a sleep turns out to be ended by a call within
+     * TS_SPIN_NS * 4, so jobs that run long cost no spin at all. */
+    int64_t slept = 0;
+    if (timeout != 0 && loop->ts_expect && !loop->virtual_clock) {
+      if (!loop->ts_hot)
+        slept = aioc__clock_ns();
+      else if (aioc__spin_wait(ts_came, loop, TS_SPIN_NS))
+        timeout = 0;
+      else
+        loop->ts_hot = false;
+    }
     if (timeout != 0 || loop->nfds) aioc__poll_io(loop, timeout);
-    if (atomic_load(&loop->ts_pending)) aioc__drain_threadsafe(loop);
+    if (atomic_load(&loop->ts_head)) {
+      if (slept && aioc__clock_ns() - slept < TS_SPIN_NS * 4)
+        loop->ts_hot = true;
+      aioc__drain_threadsafe(loop);
+    }
     /* Virtual time jumps only when nothing else can happen first. */
     if (loop->virtual_clock && loop->nheap && loop->ready.head == 0 &&
         loop->heap[0].when > loop->now)
@@ -76,6 +114,7 @@ static size_t run_once(aioc_loop *loop, bool may_block) {
     ran++;
     aioc__ready_run(loop, e);
   }
+  if (!aioc__list_is_empty(&loop->deferred)) run_deferred(loop);
   return ran;
 }
 

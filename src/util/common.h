@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "list.h"
 
@@ -37,6 +38,28 @@
 #define aioc__unlikely(x) __builtin_expect(!!(x), 0)
 #define aioc__container_of(p, type, member)                                    \
   ((type *)((char *)(p) - offsetof(type, member)))
+
+/* One step of a spin-wait: tells the CPU (and a hypervisor) we wait. */
+static inline void aioc__cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ volatile("yield");
+#endif
+}
+
+/* The monotonic clock in nanoseconds. */
+static inline int64_t aioc__clock_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* Polls done(arg) until it returns true (then true), or for limit_ns of
+ * the monotonic clock (then false). After the first microseconds it
+ * yields the CPU between looks (see spin.c). */
+AIOC_HIDDEN bool aioc__spin_wait(bool (*done)(void *arg), void *arg,
+                                 int64_t limit_ns);
 
 #if defined(__SANITIZE_ADDRESS__)
 #define AIOC_ASAN 1
@@ -139,7 +162,7 @@ AIOC_HIDDEN const char *aioc__plain_error_get(void);
 /* Fixed-size objects from a per-thread slab (see slab.c); cls names the
  * object kind. The common cases are inline: pop the free list, or carve
  * from the current chunk. */
-enum { AIOC__SLAB_TASK = 0, AIOC__NSLAB = 4 };
+enum { AIOC__SLAB_TASK = 0, AIOC__SLAB_JOB = 1, AIOC__NSLAB = 4 };
 typedef struct aioc__slab {
   void *free; /* free list, linked through each object's first word */
   char *carve, *end;
