@@ -20,9 +20,17 @@ stopped with SIGTERM. Figures, both over the measured window:
 The runtime of a B6 figure is the server's. A server that does not start is
 reported and skipped. Nothing is pinned to a CPU.
 
-Called by run.py (`--bench B6`), or alone:
+B6n (`--bench B6n`) runs the same workload against aioc's server with 1
+and then 2 loops on as many threads (`echo_aioc --loops N`: every loop
+listens on the port with SO_REUSEPORT), and against Go's server with
+GOMAXPROCS 1 and 2, as workloads B6n1 and B6n2 (round trips per second)
+and B6n1cpu and B6n2cpu (server CPU per round trip): does a second loop
+serve more when the machine has a core for it?
+
+Called by run.py (`--bench B6` or `--bench B6n`), or alone:
 
   python3 bench/b6.py [--runs N] [--runtimes aioc,libuv,...] [--seconds S]
+                      [--bench B6,B6n]
 """
 
 import argparse
@@ -39,6 +47,9 @@ import time
 
 WORKLOAD = "B6"
 CPU_WORKLOAD = "B6cpu"
+MULTI_WORKLOAD = "B6n"
+MULTI_LOOPS = (1, 2)
+MULTI_RUNTIMES = ["aioc", "go"]
 HOST = "127.0.0.1"
 CONNECTIONS = 100
 SIZE = 64
@@ -238,17 +249,19 @@ def stop_server(proc, timeout=STOP_TIMEOUT):
             ru.ru_utime + ru.ru_stime)
 
 
-def run_once(prep, rt, env, seconds, warmup, log_dir):
-    """One run of one server. Returns (results, info, problem): results the
-    parsed RESULT lines, info the client's INFO fields plus the server's
-    total CPU, problem None or a text saying what went wrong."""
+def run_once(prep, rt, env, seconds, warmup, log_dir, argv=None):
+    """One run of one server (argv, default prep.servers[rt], the port
+    appended). Returns (results, info, problem): results the parsed RESULT
+    lines, info the client's INFO fields plus the server's total CPU,
+    problem None or a text saying what went wrong."""
     port = free_port()
+    argv = argv or prep.servers[rt]
     out_path = os.path.join(log_dir, "%s-%d.log" % (rt, port))
     start_problem = None
     client_rc, client_out = None, ""
     with open(out_path, "w+") as out:
         try:
-            proc = subprocess.Popen(prep.servers[rt] + [str(port)], env=env,
+            proc = subprocess.Popen(argv + [str(port)], env=env,
                                     stdin=subprocess.DEVNULL, stdout=out,
                                     stderr=subprocess.STDOUT)
         except OSError as e:
@@ -309,35 +322,60 @@ def _fmt(v):
     return "{:,.0f}".format(v) if abs(v) >= 1000 else "%.3g" % v
 
 
-def run(args, prep, log=_print):
+def _plan(args, prep, workloads):
+    """The runs of one round: (label, runtime, workload suffix or None,
+    argv, environment)."""
+    env = dict(os.environ)
+    env["GOMAXPROCS"] = str(getattr(args, "go_procs", 1))
+    plan = []
+    if WORKLOAD in workloads:
+        plan += [(rt, rt, None, prep.servers[rt], env)
+                 for rt in RUNTIMES if rt in prep.servers]
+    if MULTI_WORKLOAD in workloads:
+        for loops in MULTI_LOOPS:
+            for rt in [r for r in MULTI_RUNTIMES if r in prep.servers]:
+                e, argv = dict(env), list(prep.servers[rt])
+                if rt == "go":
+                    e["GOMAXPROCS"] = str(loops)
+                else:
+                    argv += ["--loops", str(loops)]
+                plan.append(("%s/%d" % (rt, loops), rt, str(loops), argv, e))
+    return plan
+
+
+def run(args, prep, log=_print, workloads=(WORKLOAD,)):
     """Runs every prepared server args.runs times, the servers taking turns
-    within each round. Returns {(workload, runtime): {"unit",
-    "lower_is_better", "values"}} as run.py's run_all does."""
+    within each round: B6, and B6n (1 and 2 loops) if in workloads. Returns
+    {(workload, runtime): {"unit", "lower_is_better", "values"}} as run.py's
+    run_all does."""
     data = {}
     if not prep.client or not prep.servers:
         return data
     runs = getattr(args, "runs", None) or 5
     seconds = getattr(args, "b6_seconds", None) or SECONDS
-    env = dict(os.environ)
-    env["GOMAXPROCS"] = str(getattr(args, "go_procs", 1))
     failed = set()
+    plan = _plan(args, prep, workloads)
     with tempfile.TemporaryDirectory(prefix="b6-") as log_dir:
         for i in range(runs):
-            for rt in [r for r in RUNTIMES if r in prep.servers]:
-                if rt in failed:
+            for label, rt, suffix, argv, env in plan:
+                if label in failed:
                     continue
                 t0 = time.monotonic()
                 results, info, problem = run_once(prep, rt, env, seconds,
-                                                  WARMUP, log_dir)
+                                                  WARMUP, log_dir, argv)
                 took = time.monotonic() - t0
+                if suffix:
+                    for r in results:
+                        r["workload"] = r["workload"].replace(
+                            WORKLOAD, MULTI_WORKLOAD + suffix, 1)
                 if not results:
-                    log("FAIL %s %s run %d: %s" % (WORKLOAD, rt, i + 1,
+                    log("FAIL %s %s run %d: %s" % (WORKLOAD, label, i + 1,
                                                    problem.strip()))
                     if problem.startswith("server"):
                         # It does not start: no use trying it again.
                         log("skip %s %s: its server does not run"
-                            % (WORKLOAD, rt))
-                        failed.add(rt)
+                            % (WORKLOAD, label))
+                        failed.add(label)
                     continue
                 shown = []
                 for r in results:
@@ -359,10 +397,10 @@ def run(args, prep, log=_print):
                     extra.append("per connection %s-%s rt"
                                  % (info["conn_rt_min"], info["conn_rt_max"]))
                 log("%-5s %-8s run %d/%d  %s  (%s; %.1f s)"
-                    % (WORKLOAD, rt, i + 1, runs, ", ".join(shown),
-                       "; ".join(extra), took))
+                    % (WORKLOAD if not suffix else MULTI_WORKLOAD, label,
+                       i + 1, runs, ", ".join(shown), "; ".join(extra), took))
                 if problem:
-                    log("  warning: %s %s: %s" % (WORKLOAD, rt, problem))
+                    log("  warning: %s %s: %s" % (WORKLOAD, label, problem))
     return data
 
 
@@ -374,6 +412,27 @@ def describe(seconds=SECONDS):
             "(ratio aioc / peer, so above 1 means aioc serves more), B6cpu "
             "the server's CPU time per round trip."
             % (HOST, CONNECTIONS, SIZE, seconds, WARMUP))
+
+
+def describe_multi():
+    return ("B6n: B6 against aioc's server with 1 and 2 loops on as many "
+            "threads sharing the port (SO_REUSEPORT), B6n1 and B6n2, and Go's "
+            "with GOMAXPROCS 1 and 2; the client takes a core of its own. "
+            "Ratios aioc / Go.")
+
+
+def targets_multi(rows):
+    """B6n: a second loop serves more round trips than one (when the
+    machine has a core for it)."""
+    r1 = rows.get((MULTI_WORKLOAD + "1", "aioc"))
+    r2 = rows.get((MULTI_WORKLOAD + "2", "aioc"))
+    if not r1 or not r2:
+        return {}
+    a, b = r1["median"], r2["median"]
+    ok = b > a
+    return {MULTI_WORKLOAD + "2": (ok, "%s - 2 loops / 1 loop: %.2fx (%s vs "
+                                  "%s rt/s)" % ("pass" if ok else "FAIL",
+                                                b / a, _fmt(b), _fmt(a)))}
 
 
 def targets(rows):
@@ -414,10 +473,12 @@ def main():
     ap.add_argument("--go-procs", type=int, default=1)
     ap.add_argument("--b6-seconds", "--seconds", type=float, default=SECONDS,
                     dest="b6_seconds")
+    ap.add_argument("--bench", default=WORKLOAD,
+                    help="B6, B6n or both, comma-separated (default B6)")
     args = ap.parse_args()
     wanted = [r.strip() for r in args.runtimes.split(",") if r.strip()]
     prep = prepare(args, wanted)
-    data = run(args, prep)
+    data = run(args, prep, workloads=[w.strip() for w in args.bench.split(",")])
     for (w, rt), e in sorted(data.items()):
         _print("%-6s %-8s median %s %s  (%d run(s))"
                % (w, rt, _fmt(statistics.median(e["values"])), e["unit"],

@@ -18,7 +18,8 @@ and prints the table. Usage:
   python3 bench/run.py [--bench B1,B2,B3,B4] [--aioc-bin DIR] [--runs N]
                        [--quick] [--runtimes aioc,asyncio,...] [--out DIR]
 
-B6 (TCP echo: a client and a server process per run) is driven by b6.py,
+B6 (TCP echo: a client and a server process per run) and B6n (the same
+with aioc's server on 1 and 2 loops) are driven by b6.py,
 and B9 (HTTP GETs from a local nginx: a client process per run) by b9.py;
 this runner calls both, and their figures join the others in the outputs. So
 is B10 (streaming RPC over aioc's local transport and over a throwaway
@@ -542,7 +543,7 @@ def summarise(data):
 
 def markdown(rows, order, tg, meta):
     # B6 and B10 say how they ran in their notes.
-    own = [w for w in meta["workloads"] if w not in ("B6", "B10")]
+    own = [w for w in meta["workloads"] if w not in ("B6", "B6n", "B10")]
     lines = ["# aioc benchmarks: %s" % meta["date"], "",
              "Machine: %s, %s CPUs, load average %s at start, %s at the "
              "end.%s%s"
@@ -707,15 +708,17 @@ def main():
     # nginx) and B10 (streaming RPC, with a broker) have drivers of their
     # own.
     selected = list(workloads)
+    b6_selected = [w for w in (b6.WORKLOAD, b6.MULTI_WORKLOAD)
+                   if w in selected]
     workloads = [w for w in workloads
-                 if w not in (b6.WORKLOAD, b9.WORKLOAD, b10.WORKLOAD)]
+                 if w not in (b6.WORKLOAD, b6.MULTI_WORKLOAD, b9.WORKLOAD,
+                              b10.WORKLOAD)]
 
     if workloads:
         cmds, py = prepare_runtimes(args, wanted)
     else:
         cmds, py = {}, python_for_peers()
-    b6_prep = (b6.prepare(args, wanted, py, log)
-               if b6.WORKLOAD in selected else None)
+    b6_prep = b6.prepare(args, wanted, py, log) if b6_selected else None
     b6_rts = sorted(b6_prep.servers, key=RUNTIMES.index) if b6_prep else []
     b9_prep = (b9.prepare(args, wanted, py, log)
                if b9.WORKLOAD in selected else None)
@@ -739,7 +742,10 @@ def main():
         "workloads": selected,
         "runtimes": sorted(set(cmds) | set(b6_rts) | set(b9_rts) |
                            set(b10_rts), key=RUNTIMES.index),
-        "notes": (([b6.describe(args.b6_seconds)] if b6_prep else []) +
+        "notes": (([b6.describe(args.b6_seconds)]
+                   if b6.WORKLOAD in b6_selected else []) +
+                  ([b6.describe_multi()]
+                   if b6.MULTI_WORKLOAD in b6_selected else []) +
                   ([b9.describe(args.b9_count, args.b9_inflight)]
                    if b9_prep else []) +
                   ([b10.describe(args)] if b10_prep else [])),
@@ -754,7 +760,7 @@ def main():
 
     data = run_all(args, cmds, workloads, n) if cmds else {}
     if b6_prep:
-        data.update(b6.run(args, b6_prep, log))
+        data.update(b6.run(args, b6_prep, log, b6_selected))
     if b9_prep:
         data.update(b9.run(args, b9_prep, log))
     if b10_prep:
@@ -763,6 +769,7 @@ def main():
     rows, order = summarise(data)
     tg = targets(rows)
     tg.update(b6.targets(rows))
+    tg.update(b6.targets_multi(rows))
     tg.update(b9.targets(rows))
     tg.update(b10.targets(rows))
 
@@ -796,7 +803,8 @@ def main():
 
     if args.strict and "aioc" in meta["runtimes"]:
         checked = ((workloads if "aioc" in cmds else []) +
-                   ([b6.WORKLOAD] if "aioc" in b6_rts else []) +
+                   ([w if w == b6.WORKLOAD else w + "2" for w in b6_selected]
+                    if "aioc" in b6_rts else []) +
                    ([b9.WORKLOAD] if "aioc" in b9_rts else []) +
                    ([b10.local_id(n) for n in b10.LOCAL_INFLIGHT] +
                     ([] if b10_prep.broker_missing else

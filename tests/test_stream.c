@@ -5,6 +5,7 @@
  * connect that times out, cancellation at each suspension point, a server
  * closed with connections in progress. Loopback only. */
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 
@@ -130,6 +131,143 @@ TEST(test_echo_unix) {
 
 
 /* ---- faults: refused, reset, a peer closing early, a closed peer ------- */
+
+/* ---- one loop per thread, sharing a port (SO_REUSEPORT) ----------------- */
+
+typedef struct port_loop {
+  int index;
+  int port; /* in: 0 for the first loop; out: the port it listens on */
+  pthread_t thread;
+  aioc_loop *loop; /* published under mu once it serves */
+  aioc_event *stop;
+  int status; /* 0 starting, 1 serving, < 0 failed */
+  int rc;
+  unsigned long accepted; /* counted on the loop's own thread */
+} port_loop;
+
+static pthread_mutex_t pl_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pl_cv = PTHREAD_COND_INITIALIZER;
+
+static int counting_echo(void *arg, aioc_stream *s) {
+  ((port_loop *)arg)->accepted++;
+  return echo_handler(NULL, s);
+}
+
+static void pl_announce(port_loop *l, int status) {
+  pthread_mutex_lock(&pl_mu);
+  l->status = status;
+  pthread_cond_broadcast(&pl_cv);
+  pthread_mutex_unlock(&pl_mu);
+}
+
+static int port_loop_main(void *arg, void **res) {
+  (void)res;
+  port_loop *l = arg;
+  aioc_server_options o = {.reuse_port = 1};
+  aioc_server *srv;
+  int rc = aioc_event_new(&l->stop);
+  if (rc < 0) {
+    pl_announce(l, rc);
+    return rc;
+  }
+  rc = aioc_start_server(&srv, "127.0.0.1", l->port, counting_echo, l, &o);
+  if (rc < 0) {
+    aioc_event_free(l->stop);
+    pl_announce(l, rc);
+    return rc;
+  }
+  l->port = aioc_server_port(srv);
+  l->loop = aioc_get_running_loop();
+  pl_announce(l, 1);
+  rc = aioc_event_wait(l->stop, 60);
+  aioc_server_close(srv);
+  int wrc = aioc_server_wait_closed(srv, 10);
+  aioc_server_free(srv);
+  aioc_event_free(l->stop);
+  return rc < 0 ? rc : wrc;
+}
+
+static void *port_loop_thread(void *arg) {
+  port_loop *l = arg;
+  l->rc = run_main_real(port_loop_main, l, NULL);
+  return NULL;
+}
+
+static void port_loop_stop(void *arg) {
+  port_loop *l = arg;
+  IGNORE_RC(aioc_event_set(l->stop));
+}
+
+static int port_loop_start(port_loop *l) {
+  CHECK_EQ(pthread_create(&l->thread, NULL, port_loop_thread, l), 0);
+  pthread_mutex_lock(&pl_mu);
+  while (l->status == 0) pthread_cond_wait(&pl_cv, &pl_mu);
+  int st = l->status;
+  pthread_mutex_unlock(&pl_mu);
+  return st < 0 ? st : 0;
+}
+
+typedef struct shared_port_clients {
+  int port;
+} shared_port_clients;
+
+static int shared_port_clients_main(void *arg, void **res) {
+  (void)res;
+  shared_port_clients *sp = arg;
+  enum { N = 32 };
+  echo_client c[N];
+  aioc_task *t[N];
+  for (int i = 0; i < N; i++) {
+    c[i] = (echo_client){.host = "127.0.0.1", .port = sp->port, .id = i,
+                         .rounds = 5};
+    t[i] = spawn_io(echo_client_main, &c[i]);
+  }
+  for (int i = 0; i < N; i++) {
+    CHECK_RC(join_io(t[i]), 0);
+    CHECK_RC(c[i].rc, 0);
+  }
+  return 0;
+}
+
+/* The documented pattern for one loop per core (docs/servers.md): loops on
+ * their own threads listen on one port with reuse_port, the kernel spreads
+ * the connections, and another thread stops each loop only through
+ * aioc_call_soon_threadsafe(). */
+TEST(test_loops_share_a_port) {
+  port_loop l[2] = {{.index = 0}, {.index = 1}};
+  CHECK_RC(port_loop_start(&l[0]), 0);
+  l[1].port = l[0].port;
+  CHECK_RC(port_loop_start(&l[1]), 0);
+  CHECK_EQ(l[1].port, l[0].port);
+  shared_port_clients sp = {.port = l[0].port};
+  CHECK_RC(run_main_real(shared_port_clients_main, &sp, NULL), 0);
+  for (int i = 0; i < 2; i++)
+    CHECK_RC(aioc_call_soon_threadsafe(l[i].loop, port_loop_stop, &l[i]), 0);
+  for (int i = 0; i < 2; i++) {
+    pthread_join(l[i].thread, NULL);
+    CHECK_RC(l[i].rc, 0);
+  }
+  CHECK_EQ(l[0].accepted + l[1].accepted, 32);
+  /* each connection is hashed to one of the two sockets: all 32 on one
+   * loop would mean they do not share the port (chance 2^-31) */
+  CHECK(l[0].accepted > 0 && l[1].accepted > 0);
+}
+
+static int reuse_refused_main(void *arg, void **res) {
+  (void)arg, (void)res;
+  aioc_server_options o = {.reuse_port = 1};
+  aioc_server *a, *b;
+  CHECK_RC(aioc_start_server(&a, "127.0.0.1", 0, echo_handler, NULL, NULL), 0);
+  /* the first socket did not ask for SO_REUSEPORT: the port is taken */
+  CHECK_RC(aioc_start_server(&b, "127.0.0.1", aioc_server_port(a),
+                             echo_handler, NULL, &o),
+           -EADDRINUSE);
+  CHECK_RC(aioc_server_close(a), 0);
+  CHECK_RC(aioc_server_wait_closed(a, 5), 0);
+  aioc_server_free(a);
+  return 0;
+}
+TEST(test_reuse_port_needs_both) { io_run(reuse_refused_main, NULL); }
 
 static int refused_main(void *arg, void **res) {
   (void)arg, (void)res;
