@@ -27,10 +27,17 @@ GOMAXPROCS 1 and 2, as workloads B6n1 and B6n2 (round trips per second)
 and B6n1cpu and B6n2cpu (server CPU per round trip): does a second loop
 serve more when the machine has a core for it?
 
-Called by run.py (`--bench B6` or `--bench B6n`), or alone:
+B6tls (`--bench B6tls`) is B6 over TLS 1.3: aioc's server (`echo_aioc
+--tls CERT KEY`, OpenSSL) against Go's (crypto/tls), both driven by one
+Go client, peers/echo_tls_client.go (GOMAXPROCS 1), with an ECDSA P-256
+certificate for "localhost" made by the openssl command for the run;
+workloads B6tls (round trips per second) and B6tlscpu (server CPU per
+round trip).
+
+Called by run.py (`--bench B6`, `B6n` or `B6tls`), or alone:
 
   python3 bench/b6.py [--runs N] [--runtimes aioc,libuv,...] [--seconds S]
-                      [--bench B6,B6n]
+                      [--bench B6,B6n,B6tls]
 """
 
 import argparse
@@ -50,6 +57,8 @@ CPU_WORKLOAD = "B6cpu"
 MULTI_WORKLOAD = "B6n"
 MULTI_LOOPS = (1, 2)
 MULTI_RUNTIMES = ["aioc", "go"]
+TLS_WORKLOAD = "B6tls"
+TLS_RUNTIMES = ["aioc", "go"]
 HOST = "127.0.0.1"
 CONNECTIONS = 100
 SIZE = 64
@@ -145,11 +154,48 @@ def python_for_peers():
 
 class Prepared:
     """The client and the servers that can run: servers maps a runtime to
-    the argv the port is appended to."""
+    the argv the port is appended to; tls_client and tls_dir (certificate
+    files) for B6tls."""
 
     def __init__(self):
         self.client = None
         self.servers = {}
+        self.tls_client = None
+        self.tls_dir = None
+
+
+def prepare_tls(args, prep, log=_print):
+    """B6tls: builds the TLS client and makes a certificate for the run
+    (in a temporary directory removed by cleanup_tls())."""
+    build_dir = getattr(args, "build_dir", None) or os.path.join(BENCH_DIR,
+                                                                 "build")
+    exe, why = build_go(build_dir, "echo_tls_client")
+    if not exe:
+        log("skip %s: the client cannot be built: %s" % (TLS_WORKLOAD, why))
+        return False
+    if not shutil.which("openssl"):
+        log("skip %s: no openssl command (Debian openssl)" % TLS_WORKLOAD)
+        return False
+    d = tempfile.mkdtemp(prefix="b6tls-")
+    rc, out = _run_quiet(["openssl", "req", "-x509", "-newkey", "ec",
+                          "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                          "-nodes", "-keyout", os.path.join(d, "key.pem"),
+                          "-out", os.path.join(d, "cert.pem"), "-days", "2",
+                          "-subj", "/CN=localhost",
+                          "-addext", "subjectAltName=DNS:localhost"])
+    if rc != 0:
+        shutil.rmtree(d, ignore_errors=True)
+        log("skip %s: openssl could not make a certificate:\n%s"
+            % (TLS_WORKLOAD, _tail(out)))
+        return False
+    prep.tls_client, prep.tls_dir = exe, d
+    return True
+
+
+def cleanup_tls(prep):
+    if prep and prep.tls_dir:
+        shutil.rmtree(prep.tls_dir, ignore_errors=True)
+        prep.tls_dir = None
 
 
 def prepare(args, wanted, py=None, log=_print):
@@ -249,13 +295,16 @@ def stop_server(proc, timeout=STOP_TIMEOUT):
             ru.ru_utime + ru.ru_stime)
 
 
-def run_once(prep, rt, env, seconds, warmup, log_dir, argv=None):
+def run_once(prep, rt, env, seconds, warmup, log_dir, argv=None,
+             client=None):
     """One run of one server (argv, default prep.servers[rt], the port
-    appended). Returns (results, info, problem): results the parsed RESULT
-    lines, info the client's INFO fields plus the server's total CPU,
-    problem None or a text saying what went wrong."""
+    appended) driven by client (default [prep.client]). Returns (results,
+    info, problem): results the parsed RESULT lines, info the client's INFO
+    fields plus the server's total CPU, problem None or a text saying what
+    went wrong."""
     port = free_port()
     argv = argv or prep.servers[rt]
+    client = client or [prep.client]
     out_path = os.path.join(log_dir, "%s-%d.log" % (rt, port))
     start_problem = None
     client_rc, client_out = None, ""
@@ -269,7 +318,7 @@ def run_once(prep, rt, env, seconds, warmup, log_dir, argv=None):
         try:
             start_problem = wait_listening(proc, port)
             if start_problem is None:
-                cmd = [prep.client, "-r", rt, "-p", str(proc.pid),
+                cmd = client + ["-r", rt, "-p", str(proc.pid),
                        "-w", str(warmup), HOST, str(port), str(CONNECTIONS),
                        str(SIZE), str(seconds)]
                 try:
@@ -324,12 +373,12 @@ def _fmt(v):
 
 def _plan(args, prep, workloads):
     """The runs of one round: (label, runtime, workload suffix or None,
-    argv, environment)."""
+    argv, environment, client argv or None)."""
     env = dict(os.environ)
     env["GOMAXPROCS"] = str(getattr(args, "go_procs", 1))
     plan = []
     if WORKLOAD in workloads:
-        plan += [(rt, rt, None, prep.servers[rt], env)
+        plan += [(rt, rt, None, prep.servers[rt], env, None)
                  for rt in RUNTIMES if rt in prep.servers]
     if MULTI_WORKLOAD in workloads:
         for loops in MULTI_LOOPS:
@@ -339,7 +388,16 @@ def _plan(args, prep, workloads):
                     e["GOMAXPROCS"] = str(loops)
                 else:
                     argv += ["--loops", str(loops)]
-                plan.append(("%s/%d" % (rt, loops), rt, str(loops), argv, e))
+                plan.append(("%s/%d" % (rt, loops), rt, str(loops), argv, e,
+                             None))
+    if TLS_WORKLOAD in workloads and prep.tls_client:
+        cert = os.path.join(prep.tls_dir, "cert.pem")
+        key = os.path.join(prep.tls_dir, "key.pem")
+        client = [prep.tls_client, "-ca", cert]
+        for rt in [r for r in TLS_RUNTIMES if r in prep.servers]:
+            plan.append(("%s/tls" % rt, rt, "tls",
+                         prep.servers[rt] + ["--tls", cert, key], env,
+                         client))
     return plan
 
 
@@ -357,14 +415,15 @@ def run(args, prep, log=_print, workloads=(WORKLOAD,)):
     plan = _plan(args, prep, workloads)
     with tempfile.TemporaryDirectory(prefix="b6-") as log_dir:
         for i in range(runs):
-            for label, rt, suffix, argv, env in plan:
+            for label, rt, suffix, argv, env, client in plan:
                 if label in failed:
                     continue
                 t0 = time.monotonic()
                 results, info, problem = run_once(prep, rt, env, seconds,
-                                                  WARMUP, log_dir, argv)
+                                                  WARMUP, log_dir, argv,
+                                                  client)
                 took = time.monotonic() - t0
-                if suffix:
+                if suffix and suffix != "tls":
                     for r in results:
                         r["workload"] = r["workload"].replace(
                             WORKLOAD, MULTI_WORKLOAD + suffix, 1)
@@ -397,7 +456,8 @@ def run(args, prep, log=_print, workloads=(WORKLOAD,)):
                     extra.append("per connection %s-%s rt"
                                  % (info["conn_rt_min"], info["conn_rt_max"]))
                 log("%-5s %-8s run %d/%d  %s  (%s; %.1f s)"
-                    % (WORKLOAD if not suffix else MULTI_WORKLOAD, label,
+                    % (WORKLOAD if not suffix else TLS_WORKLOAD
+                       if suffix == "tls" else MULTI_WORKLOAD, label,
                        i + 1, runs, ", ".join(shown), "; ".join(extra), took))
                 if problem:
                     log("  warning: %s %s: %s" % (WORKLOAD, label, problem))
@@ -433,6 +493,33 @@ def targets_multi(rows):
     return {MULTI_WORKLOAD + "2": (ok, "%s - 2 loops / 1 loop: %.2fx (%s vs "
                                   "%s rt/s)" % ("pass" if ok else "FAIL",
                                                 b / a, _fmt(b), _fmt(a)))}
+
+
+def describe_tls():
+    return ("B6tls: B6 over TLS 1.3 (ECDSA P-256 certificate), aioc's "
+            "server on OpenSSL against Go's crypto/tls server, one Go client "
+            "(GOMAXPROCS 1) for both. B6tls in round trips per second, "
+            "B6tlscpu the server's CPU time per round trip.")
+
+
+def targets_tls(rows):
+    """B6tls: aioc serves at least as many round trips as Go's crypto/tls
+    server at no more CPU per round trip."""
+    def med(w, rt):
+        r = rows.get((w, rt))
+        return r["median"] if r else None
+    a, g = med(TLS_WORKLOAD, "aioc"), med(TLS_WORKLOAD, "go")
+    ac, gc = med(TLS_WORKLOAD + "cpu", "aioc"), med(TLS_WORKLOAD + "cpu", "go")
+    if a is None or g is None:
+        return {}
+    oks = [a >= g] + ([ac <= gc] if ac is not None and gc is not None else [])
+    ok = all(oks)
+    txt = ">= go rt/s: %s (%s vs %s)" % ("ok" if a >= g else "NO", _fmt(a),
+                                        _fmt(g))
+    if ac is not None and gc is not None:
+        txt += "; <= go CPU/rt: %s (%.3g vs %.3g \u00b5s)" % (
+            "ok" if ac <= gc else "NO", ac, gc)
+    return {TLS_WORKLOAD: (ok, ("pass" if ok else "FAIL") + " - " + txt)}
 
 
 def targets(rows):
@@ -478,7 +565,13 @@ def main():
     args = ap.parse_args()
     wanted = [r.strip() for r in args.runtimes.split(",") if r.strip()]
     prep = prepare(args, wanted)
-    data = run(args, prep, workloads=[w.strip() for w in args.bench.split(",")])
+    workloads = [w.strip() for w in args.bench.split(",")]
+    if TLS_WORKLOAD in workloads:
+        prepare_tls(args, prep)
+    try:
+        data = run(args, prep, workloads=workloads)
+    finally:
+        cleanup_tls(prep)
     for (w, rt), e in sorted(data.items()):
         _print("%-6s %-8s median %s %s  (%d run(s))"
                % (w, rt, _fmt(statistics.median(e["values"])), e["unit"],

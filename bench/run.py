@@ -18,8 +18,9 @@ and prints the table. Usage:
   python3 bench/run.py [--bench B1,B2,B3,B4] [--aioc-bin DIR] [--runs N]
                        [--quick] [--runtimes aioc,asyncio,...] [--out DIR]
 
-B6 (TCP echo: a client and a server process per run) and B6n (the same
-with aioc's server on 1 and 2 loops) are driven by b6.py,
+B6 (TCP echo: a client and a server process per run), B6n (the same
+with aioc's server on 1 and 2 loops) and B6tls (over TLS 1.3, against Go's
+crypto/tls) are driven by b6.py,
 and B9 (HTTP GETs from a local nginx: a client process per run) by b9.py;
 this runner calls both, and their figures join the others in the outputs. So
 is B10 (streaming RPC over aioc's local transport and over a throwaway
@@ -543,7 +544,8 @@ def summarise(data):
 
 def markdown(rows, order, tg, meta):
     # B6 and B10 say how they ran in their notes.
-    own = [w for w in meta["workloads"] if w not in ("B6", "B6n", "B10")]
+    own = [w for w in meta["workloads"]
+           if w not in ("B6", "B6n", "B6tls", "B10")]
     lines = ["# aioc benchmarks: %s" % meta["date"], "",
              "Machine: %s, %s CPUs, load average %s at start, %s at the "
              "end.%s%s"
@@ -708,17 +710,18 @@ def main():
     # nginx) and B10 (streaming RPC, with a broker) have drivers of their
     # own.
     selected = list(workloads)
-    b6_selected = [w for w in (b6.WORKLOAD, b6.MULTI_WORKLOAD)
-                   if w in selected]
+    b6_selected = [w for w in (b6.WORKLOAD, b6.MULTI_WORKLOAD,
+                               b6.TLS_WORKLOAD) if w in selected]
     workloads = [w for w in workloads
-                 if w not in (b6.WORKLOAD, b6.MULTI_WORKLOAD, b9.WORKLOAD,
-                              b10.WORKLOAD)]
+                 if w not in b6_selected + [b9.WORKLOAD, b10.WORKLOAD]]
 
     if workloads:
         cmds, py = prepare_runtimes(args, wanted)
     else:
         cmds, py = {}, python_for_peers()
     b6_prep = b6.prepare(args, wanted, py, log) if b6_selected else None
+    if b6_prep and b6.TLS_WORKLOAD in b6_selected:
+        b6.prepare_tls(args, b6_prep, log)
     b6_rts = sorted(b6_prep.servers, key=RUNTIMES.index) if b6_prep else []
     b9_prep = (b9.prepare(args, wanted, py, log)
                if b9.WORKLOAD in selected else None)
@@ -746,6 +749,8 @@ def main():
                    if b6.WORKLOAD in b6_selected else []) +
                   ([b6.describe_multi()]
                    if b6.MULTI_WORKLOAD in b6_selected else []) +
+                  ([b6.describe_tls()]
+                   if b6.TLS_WORKLOAD in b6_selected else []) +
                   ([b9.describe(args.b9_count, args.b9_inflight)]
                    if b9_prep else []) +
                   ([b10.describe(args)] if b10_prep else [])),
@@ -760,7 +765,10 @@ def main():
 
     data = run_all(args, cmds, workloads, n) if cmds else {}
     if b6_prep:
-        data.update(b6.run(args, b6_prep, log, b6_selected))
+        try:
+            data.update(b6.run(args, b6_prep, log, b6_selected))
+        finally:
+            b6.cleanup_tls(b6_prep)
     if b9_prep:
         data.update(b9.run(args, b9_prep, log))
     if b10_prep:
@@ -770,6 +778,7 @@ def main():
     tg = targets(rows)
     tg.update(b6.targets(rows))
     tg.update(b6.targets_multi(rows))
+    tg.update(b6.targets_tls(rows))
     tg.update(b9.targets(rows))
     tg.update(b10.targets(rows))
 
@@ -803,7 +812,8 @@ def main():
 
     if args.strict and "aioc" in meta["runtimes"]:
         checked = ((workloads if "aioc" in cmds else []) +
-                   ([w if w == b6.WORKLOAD else w + "2" for w in b6_selected]
+                   ([w + "2" if w == b6.MULTI_WORKLOAD else w
+                     for w in b6_selected]
                     if "aioc" in b6_rts else []) +
                    ([b9.WORKLOAD] if "aioc" in b9_rts else []) +
                    ([b10.local_id(n) for n in b10.LOCAL_INFLIGHT] +
