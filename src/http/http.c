@@ -468,12 +468,13 @@ void aioc_http_session_free(aioc_http_session *s) {
 
 /* ---- responses ---- */
 
+/* One allocation holds the response, its header array and its URL. */
 typedef struct response {
   aioc_http_response r; /* first */
   char *hb;             /* the header block, split in place */
   char *bb;             /* the body */
-  char *url;
-  aioc_http_header *hv;
+  char *url;            /* after hv[] */
+  aioc_http_header *hv; /* just after the struct */
 } response;
 
 const char *aioc_http_header_get(const aioc_http_response *r,
@@ -490,16 +491,12 @@ void aioc_http_response_free(aioc_http_response *r) {
   response *p = (response *)r;
   aioc__free(p->hb);
   aioc__free(p->bb);
-  aioc__free(p->url);
-  aioc__free(p->hv);
   aioc__free(p);
 }
 
 /* Splits the header block hb (lines ending in "\r\n" or "\n"; the status
- * line first) into name/value pairs, in place. */
-static int parse_headers(response *p, size_t n) {
-  p->hv = aioc__alloc((n ? n : 1) * sizeof *p->hv);
-  if (!p->hv) return -ENOMEM;
+ * line first) into name/value pairs, in place, into p->hv (room for n). */
+static void parse_headers(response *p, size_t n) {
   char *line = p->hb;
   bool first = true;
   size_t k = 0;
@@ -527,26 +524,29 @@ static int parse_headers(response *p, size_t n) {
   }
   p->r.headers = p->hv;
   p->r.nheaders = k;
-  return 0;
 }
 
 /* The response of x: headers, and the body unless streaming (the body
  * buffer moves to the response). */
 static int make_response(xfer *x, aioc_http_response **out) {
-  response *p = aioc__calloc(1, sizeof *p);
-  if (!p) return -ENOMEM;
   long ver = 0;
   char *eff = NULL;
   curl_easy_getinfo(x->e, CURLINFO_HTTP_VERSION, &ver);
   curl_easy_getinfo(x->e, CURLINFO_EFFECTIVE_URL, &eff);
+  const char *url = eff ? eff : x->url;
+  size_t ulen = strlen(url) + 1, lines = x->hlines ? x->hlines : 1;
+  response *p = aioc__alloc(sizeof *p + lines * sizeof *p->hv + ulen);
+  if (!p) return -ENOMEM;
+  memset(p, 0, sizeof *p);
+  p->hv = (aioc_http_header *)(p + 1);
+  p->url = (char *)(p->hv + lines);
+  memcpy(p->url, url, ulen);
   p->r.status = x->status;
   p->r.version = ver == CURL_HTTP_VERSION_1_0   ? 10
                  : ver == CURL_HTTP_VERSION_1_1 ? 11
                  : ver == CURL_HTTP_VERSION_2_0 ? 20
                  : ver == CURL_HTTP_VERSION_3   ? 30
                                                 : 0;
-  p->url = dup_str(eff ? eff : x->url);
-  size_t lines = x->hlines;
   p->hb = x->hb ? x->hb : dup_str(""); /* moves to the response */
   x->hb = NULL;
   x->hlines = 0;
@@ -560,10 +560,11 @@ static int make_response(xfer *x, aioc_http_response **out) {
   } else {
     p->bb = dup_str("");
   }
-  if (!p->url || !p->hb || !p->bb || parse_headers(p, lines) < 0) {
+  if (!p->hb || !p->bb) {
     aioc_http_response_free(&p->r);
     return -ENOMEM;
   }
+  parse_headers(p, lines);
   p->r.url = p->url;
   p->r.body = p->bb;
   *out = &p->r;
