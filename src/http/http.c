@@ -93,7 +93,7 @@ struct multi {
   aioc__timer tm; /* libcurl's timeout */
   aioc__list xfers;
   size_t started, running, connections;
-  bool nomem; /* a socket or the timer could not be watched */
+  int watch_err; /* a socket or the timer could not be watched: why */
   /* owned[fd]: a connection socket libcurl opened and will close through
    * close_sock(), so its registration may be parked between requests */
   unsigned char *owned;
@@ -157,6 +157,9 @@ static int report(xfer *x) {
     return fail(-ENOMEM, "%s: out of memory watching the transfer", x->url);
   if (x->err == AIOC_ECLOSED)
     return fail(AIOC_ECLOSED, "%s: the loop closed", x->url);
+  if (x->err && x->cc == CURLE_OK)
+    return fail(x->err, "%s: cannot watch the transfer's socket: %s", x->url,
+                aioc_strerror(x->err));
   return fail(x->err, "%s: %s", x->url, msg);
 }
 
@@ -204,9 +207,10 @@ static void drain(multi *mt) {
     curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
     if (x && !x->done) finish(x, 0, msg->data.result);
   }
-  if (mt->nomem) {
-    mt->nomem = false;
-    fail_all(mt, -ENOMEM);
+  if (mt->watch_err) {
+    int err = mt->watch_err;
+    mt->watch_err = 0;
+    fail_all(mt, err);
   }
 }
 
@@ -280,7 +284,8 @@ static int sock_cb(CURL *e, curl_socket_t fd, int what, void *userp,
   }
   uint32_t ev = (what & CURL_POLL_IN ? EPOLLIN : 0) |
                 (what & CURL_POLL_OUT ? EPOLLOUT : 0);
-  if (aioc__poll_add(mt->loop, fd, ev, on_io, mt) < 0) mt->nomem = true;
+  int rc = aioc__poll_add(mt->loop, fd, ev, on_io, mt);
+  if (rc < 0) mt->watch_err = rc;
   return 0;
 }
 
@@ -293,7 +298,7 @@ static int timer_cb(CURLM *m, long ms, void *userp) {
   }
   if (aioc__timer_arm(mt->loop, &mt->tm,
                       aioc__now(mt->loop) + (int64_t)ms * 1000000) < 0)
-    mt->nomem = true;
+    mt->watch_err = -ENOMEM;
   return 0;
 }
 
