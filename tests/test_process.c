@@ -188,8 +188,18 @@ static int big_main(void *arg, void **res) {
 
 TEST(test_communicate_large) { io_run(big_main, NULL); }
 
-/* communicate() that times out keeps what it read; the next call returns
- * it with the rest. A child without pipes: nothing to read, just the
+static int communicate_task(void *arg, void **res) {
+  (void)res;
+  char *out = (char *)1;
+  size_t len = 1;
+  int rc = aioc_process_communicate(arg, NULL, 0, &out, &len, NULL, NULL, 60);
+  CHECK(out == NULL);
+  CHECK_EQ(len, 0);
+  return rc;
+}
+
+/* communicate() that times out or is cancelled keeps what it read; the
+ * next call returns it with the rest. A child without pipes: nothing to read, just the
  * exit. */
 static int comm_retry_main(void *arg, void **res) {
   (void)arg, (void)res;
@@ -205,6 +215,11 @@ static int comm_retry_main(void *arg, void **res) {
   CHECK_EQ(olen, 0);
   int code = 0;
   CHECK_EQ(aioc_process_returncode(p, &code), 0); /* still running */
+  /* Cancelled: the same. */
+  aioc_task *ct = spawn_io(communicate_task, p);
+  settle_io();
+  aioc_task_cancel(ct, NULL);
+  CHECK_RC(join_io(ct), -ECANCELED);
   CHECK_RC(aioc_process_kill(p), 0);
   CHECK_RC(aioc_process_communicate(p, "ignored", 7, &out, &olen, NULL, NULL,
                                     60),
@@ -377,8 +392,9 @@ static int waits_main(void *arg, void **res) {
 
 BOTH_WATCHERS(test_wait_timeout_cancel, waits_main)
 
-/* A task waits while the handle is freed: it returns AIOC_ECLOSED; the
- * child (cat, its stdin closed by the free) is still reaped. */
+/* A task waits, or communicates, while the handle is freed: it returns
+ * AIOC_ECLOSED; the child (cat, its stdin closed by the free; sleep,
+ * killed) is still reaped. */
 static int free_waited_main(void *arg, void **res) {
   (void)arg, (void)res;
   const char *c[] = {"cat", NULL};
@@ -390,6 +406,20 @@ static int free_waited_main(void *arg, void **res) {
   settle_io();
   aioc_process_free(p);
   CHECK_RC(join_io(w), AIOC_ECLOSED);
+  CHECK(reaped_soon(pid));
+  /* The same during communicate(): its readers see the streams go. */
+  const char *s[] = {"/bin/sh", "-c", "echo partial; exec sleep 30", NULL};
+  aioc_process_options po = {.out = AIOC_STDIO_PIPE, .err = AIOC_STDIO_PIPE};
+  p = spawn(s, &po);
+  if (!p) return 0;
+  pid = aioc_process_pid(p);
+  aioc_task *ct = spawn_io(communicate_task, p);
+  IGNORE_RC(aioc_sleep(0.05));
+  CHECK(aioc_task_is_running(ct));
+  aioc_process_free(p);
+  CHECK_RC(join_io(ct), AIOC_ECLOSED);
+  CHECK(!reaped(pid)); /* not signalled by the free */
+  CHECK(kill(pid, SIGKILL) == 0);
   CHECK(reaped_soon(pid));
   return 0;
 }

@@ -740,6 +740,7 @@ int aioc_process_wait(aioc_process *p, int *returncode, double timeout) {
   aioc_task *t = NULL;
   int64_t deadline = 0;
   for (;;) {
+    if (p->freed) return AIOC_ECLOSED; /* freed during communicate() */
     int rc = outcome(p, returncode);
     if (rc) return rc < 0 ? rc : 0;
     if (!t) {
