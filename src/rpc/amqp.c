@@ -383,7 +383,7 @@ static void call_rec_free(call_rec *r) {
   for (size_t i = 0; i < r->nback; i++)
     aioc_rpc_chunk_free(r->backlog[(r->headback + i) % r->capback]);
   aioc__free(r->backlog);
-  aioc__free(r->fail);
+  aioc_rpc_chunk_free(r->fail);
   aioc__free(r);
 }
 
