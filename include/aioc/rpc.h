@@ -99,12 +99,12 @@ typedef struct aioc_rpc_amqp_options {
                                (basic.nack: a queue's reject-publish
                                overflow policy, a queue's failure) ends
                                its call with -EIO. 1: without: the broker
-                               sends no confirm per request (a frame to
-                               write, and a wakeup of the client, at each
-                               call), and a refused request is not seen:
-                               its call ends by its limits or expiry. A
-                               request that no queue takes comes back
-                               either way (-ENOENT). */
+                               writes no confirm per request (about a
+                               quarter of its system calls per call at
+                               one call in flight), and a refused request
+                               is not seen: its call ends by its limits
+                               or expiry. A request that no queue takes
+                               comes back either way (-ENOENT). */
 } aioc_rpc_amqp_options;
 
 /* Creates an AMQP transport connected to the broker at url
