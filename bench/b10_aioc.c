@@ -16,6 +16,9 @@
  *       one worker, serving until SIGTERM or SIGINT (for checking that
  *       aioc and the peers understand each other)
  *
+ * The client publishes its requests without publisher confirms
+ * (aioc_rpc_amqp_options.unconfirmed_requests), as the peers do.
+ *
  * Chunk latency is measured as bench/peers/b10_raw.c measures it: from
  * the moment the call is made (just before its request is sent) to the
  * moment the client holds the chunk (here: the response iterator's next()
@@ -188,7 +191,9 @@ static int client_main(void *arg, void **result) {
     MUST(aioc_rpc_local_new(&tr));
     MUST(serve(tr, &s));
   } else {
-    aioc_rpc_amqp_options ao = {.prefix = prefix};
+    /* Requests without publisher confirms: the exchange b10_raw and
+     * b10_pika make (neither confirms its requests). */
+    aioc_rpc_amqp_options ao = {.prefix = prefix, .unconfirmed_requests = 1};
     MUST(aioc_rpc_amqp_new(&tr, url, &ao));
   }
   bench *b = &a->b;

@@ -3,7 +3,8 @@
  * Without a broker: bad input, a refused connection, a handshake that
  * never comes. With the throwaway RabbitMQ the test run starts
  * (scripts/rmq.sh through CTest fixtures; AIOC_RMQ_ENV names its file):
- * seed 000's scenario, errors and expiry, a malformed request
+ * seed 000's scenario, errors and expiry, a request the broker refuses
+ * (with and without publisher confirms), a malformed request
  * (dead-lettered), a reply for an unknown correlation id (dropped and
  * counted, sent by a worker written with rabbitmq-c's own API, which also
  * checks the wire format), a worker killed mid-stream (two worker
@@ -363,6 +364,82 @@ static int errors_main(void *arg, void **res) {
 TEST(test_rpc_amqp_errors_expiry) {
   if (!broker("errors over AMQP")) return;
   CHECK_RC(run_main_real(errors_main, NULL, NULL), 0);
+}
+
+/* ---- a request the broker refuses (publisher confirms) ---- */
+
+/* A method queue that refuses every message (x-max-length 0,
+ * reject-publish) and has no consumer: with confirms (the default) the
+ * broker's basic.nack ends the call with -EIO; a client without them
+ * does not see it, and the call ends by its first-item limit. Either way
+ * a request with no queue at all comes back (-ENOENT), and calls that a
+ * worker serves work alike. */
+static int refused_main(void *arg, void **res) {
+  (void)res;
+  bool unconfirmed = arg != NULL;
+  stream_spec sp = {.n = 2, .fail_at = -1};
+  fixture f;
+  if (fixture_up(&f, &sp, 0)) return 0;
+  char queue[128];
+  snprintf(queue, sizeof queue, "%sfull", g_prefix);
+  amqp_connection_state_t conn = raw_connect();
+  CHECK(conn != NULL);
+  if (conn) {
+    amqp_table_entry_t qa[2] = {
+        {.key = amqp_cstring_bytes("x-max-length"),
+         .value = {.kind = AMQP_FIELD_KIND_I64, .value.i64 = 0}},
+        {.key = amqp_cstring_bytes("x-overflow"),
+         .value = {.kind = AMQP_FIELD_KIND_UTF8,
+                   .value.bytes = amqp_cstring_bytes("reject-publish")}}};
+    CHECK(amqp_queue_declare(conn, 1, amqp_cstring_bytes(queue), 0, 0, 0, 1,
+                             (amqp_table_t){2, qa}) != NULL);
+  }
+  aioc_rpc_transport *ct = f.ct;
+  aioc_rpc_client *c = f.c;
+  if (unconfirmed) {
+    aioc_rpc_amqp_options o = amqp_opts();
+    o.unconfirmed_requests = 1;
+    CHECK_RC(aioc_rpc_amqp_new(&ct, g_url, &o), 0);
+    CHECK_RC(aioc_rpc_client_new(&c, ct, NULL), 0);
+  }
+  aioc_iter *it;
+  void *item;
+  aioc_rpc_call_options co = {.limits = {.first = 1}};
+  CHECK_RC(aioc_rpc_call(&it, c, "full", "r", 1, &co), 0);
+  if (unconfirmed) {
+    CHECK_RC(aioc_iter_next(it, &item, 5), -ETIMEDOUT);
+  } else {
+    CHECK_RC(aioc_iter_next(it, &item, 5), -EIO);
+    CHECK_STR(aioc_error_message(), "the broker refused the request (nack)");
+  }
+  aioc_iter_free(it);
+  CHECK_RC(aioc_rpc_call(&it, c, "nothing", NULL, 0, NULL), 0);
+  CHECK_RC(aioc_iter_next(it, &item, 5), -ENOENT);
+  aioc_iter_free(it);
+  CHECK_RC(aioc_rpc_call(&it, c, "stream", "ok", 2, NULL), 0);
+  CHECK_RC(aioc_iter_next(it, &item, 5), 0);
+  check_chunk(item, "ok-0", 0);
+  CHECK_RC(aioc_iter_next(it, &item, 5), 0);
+  check_chunk(item, "ok-1", 1);
+  CHECK_RC(aioc_iter_next(it, &item, 5), AIOC_EXHAUSTED);
+  aioc_iter_free(it);
+  if (unconfirmed) {
+    aioc_rpc_client_free(c);
+    aioc_rpc_transport_free(ct);
+  }
+  if (conn) raw_close(conn);
+  fixture_down(&f);
+  return 0;
+}
+
+TEST(test_rpc_amqp_refused_request) {
+  if (!broker("a refused request over AMQP")) return;
+  CHECK_RC(run_main_real(refused_main, NULL, NULL), 0);
+}
+
+TEST(test_rpc_amqp_unconfirmed_requests) {
+  if (!broker("requests without confirms over AMQP")) return;
+  CHECK_RC(run_main_real(refused_main, AIOC_INT(1), NULL), 0);
 }
 
 /* ---- a malformed request is dead-lettered; the worker goes on ---- */

@@ -94,6 +94,17 @@ typedef struct aioc_rpc_amqp_options {
                              included (0: 10 s) */
   size_t max_buffer;  /* bytes waiting to be written before publishers
                          wait (0: 4 MiB) */
+  int unconfirmed_requests; /* 0: requests are published with publisher
+                               confirms, and one the broker refuses
+                               (basic.nack: a queue's reject-publish
+                               overflow policy, a queue's failure) ends
+                               its call with -EIO. 1: without: the broker
+                               writes no confirm per request (about a
+                               quarter of its system calls per call at
+                               one call in flight), and a refused request
+                               is not seen: its call ends by its limits
+                               or expiry. A request that no queue takes
+                               comes back either way (-ENOENT). */
 } aioc_rpc_amqp_options;
 
 /* Creates an AMQP transport connected to the broker at url

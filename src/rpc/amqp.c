@@ -138,6 +138,7 @@ struct amqp_tr {
   size_t prefix_len;
   double hb_want, connect_timeout;
   size_t max_buffer;
+  bool confirm_requests; /* the client's channel in confirm mode */
   char client_id[40];
   /* the connection */
   int state;
@@ -382,7 +383,7 @@ static void call_rec_free(call_rec *r) {
   for (size_t i = 0; i < r->nback; i++)
     aioc_rpc_chunk_free(r->backlog[(r->headback + i) % r->capback]);
   aioc__free(r->backlog);
-  aioc__free(r->fail);
+  aioc_rpc_chunk_free(r->fail);
   aioc__free(r);
 }
 
@@ -563,8 +564,12 @@ static void publish_cancel(amqp_tr *t, uint64_t id) {
                                .headers = {1, h}};
   chan *c = t->ch[1];
   /* Best effort: without room to track its confirm, it is not sent. */
-  if (pc_reserve(c) == 0 && put_publish(t, c, ex, "", false, &p, NULL, 0) == 0)
+  if (!c->confirming) {
+    AIOC__IGNORE(put_publish(t, c, ex, "", false, &p, NULL, 0));
+  } else if (pc_reserve(c) == 0 &&
+             put_publish(t, c, ex, "", false, &p, NULL, 0) == 0) {
     c->pc[c->npc++] = (pending_confirm){c->pub_seq, 0};
+  }
 }
 
 static void expiry_cb(void *arg) {
@@ -589,7 +594,7 @@ static int amqp_send_request(aioc_rpc_transport *tr, aioc__rpc_call *call) {
   if (qn < 0 || qn > 255)
     return aioc_error(-EINVAL, "the method name is too long for AMQP");
   chan *c = t->ch[1];
-  if (pc_reserve(c) < 0) return -ENOMEM;
+  if (c->confirming && pc_reserve(c) < 0) return -ENOMEM;
   call_rec *r = aioc__calloc(1, sizeof *r);
   if (!r) return -ENOMEM;
   r->t = t;
@@ -640,7 +645,7 @@ static int amqp_send_request(aioc_rpc_transport *tr, aioc__rpc_call *call) {
     call_rec_free(r);
     return rc;
   }
-  c->pc[c->npc++] = (pending_confirm){c->pub_seq, r->id};
+  if (c->confirming) c->pc[c->npc++] = (pending_confirm){c->pub_seq, r->id};
   call_rec **b = bucket(t, r->id);
   r->hnext = *b;
   *b = r;
@@ -1690,7 +1695,7 @@ static int connect_once(amqp_tr *t) {
   }
   chan *c = chan_new(t, 1);
   if (!c) return -ENOMEM;
-  rc = open_channel(t, c, true, deadline);
+  rc = open_channel(t, c, t->confirm_requests, deadline);
   if (rc == 0) rc = declare_cancel_exchange(t, c, deadline);
   if (rc == 0)
     rc = consume(t, c, "amq.rabbitmq.reply-to", "aioc.r", true, deadline);
@@ -1984,6 +1989,7 @@ int aioc_rpc_amqp_new(aioc_rpc_transport **out, const char *url,
   t->hb_want = o.heartbeat > 0 ? o.heartbeat : 10;
   t->connect_timeout = o.connect_timeout > 0 ? o.connect_timeout : 10;
   t->max_buffer = o.max_buffer ? o.max_buffer : 4u << 20;
+  t->confirm_requests = !o.unconfirmed_requests;
   t->prefix = aioc__strdup(o.prefix ? o.prefix : "aioc.rpc.");
   int rc = t->prefix ? parse_url(t, url) : -ENOMEM;
   if (rc == 0) {

@@ -133,11 +133,7 @@ static void drop_items(uint8_t kind, aioc__ring *r, pslot *heap, size_t hlen,
 int aioc__queue_reserve(aioc_queue *q, size_t n) {
   if (q->kind == AIOC_QUEUE_PRIORITY) return -EINVAL;
   if (n > q->limit) n = q->limit;
-  while (q->ring.cap < n) {
-    int rc = aioc__ring_grow(&q->ring, n);
-    if (rc) return rc;
-  }
-  return 0;
+  return aioc__ring_reserve(&q->ring, n);
 }
 
 /* ---- lifetime ---- */

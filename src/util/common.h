@@ -162,7 +162,12 @@ AIOC_HIDDEN const char *aioc__plain_error_get(void);
 /* Fixed-size objects from a per-thread slab (see slab.c); cls names the
  * object kind. The common cases are inline: pop the free list, or carve
  * from the current chunk. */
-enum { AIOC__SLAB_TASK = 0, AIOC__SLAB_JOB = 1, AIOC__NSLAB = 4 };
+enum {
+  AIOC__SLAB_TASK = 0,
+  AIOC__SLAB_JOB = 1,
+  AIOC__SLAB_RPC_MSG = 2,
+  AIOC__NSLAB = 4
+};
 typedef struct aioc__slab {
   void *free; /* free list, linked through each object's first word */
   char *carve, *end;

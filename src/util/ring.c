@@ -1,9 +1,8 @@
 /* The growable ring (see ring.h). */
 #include "common.h"
 
-int aioc__ring_grow(aioc__ring *r, size_t max) {
-  size_t n = r->cap ? r->cap * 2 : 16;
-  if (n > max) n = max;
+/* Resizes the buffer to n slots (n >= r->len). */
+static int resize(aioc__ring *r, size_t n) {
   if (n > SIZE_MAX / sizeof(void *)) return -ENOMEM;
   void **v;
   if (r->head == 0) {
@@ -21,6 +20,16 @@ int aioc__ring_grow(aioc__ring *r, size_t max) {
   r->v = v;
   r->cap = n;
   return 0;
+}
+
+int aioc__ring_grow(aioc__ring *r, size_t max) {
+  size_t n = r->cap ? r->cap * 2 : 16;
+  if (n > max) n = max;
+  return resize(r, n);
+}
+
+int aioc__ring_reserve(aioc__ring *r, size_t n) {
+  return r->cap < n ? resize(r, n) : 0;
 }
 
 void aioc__ring_free(aioc__ring *r, void (*item_free)(void *)) {

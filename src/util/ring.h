@@ -61,6 +61,10 @@ static inline void *aioc__ring_at(const aioc__ring *r, size_t k) {
  * full and below max. */
 AIOC_HIDDEN int aioc__ring_grow(aioc__ring *r, size_t max);
 
+/* Makes room for n items in all, in one allocation. Returns 0, or -ENOMEM
+ * (r unchanged). */
+AIOC_HIDDEN int aioc__ring_reserve(aioc__ring *r, size_t n);
+
 /* Hands the buffer and its items to *out (freed later with
  * aioc__ring_free()) and leaves r empty. */
 static inline void aioc__ring_take(aioc__ring *r, aioc__ring *out) {
