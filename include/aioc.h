@@ -16,6 +16,7 @@
  *                   as iterators
  *   aioc/udp.h      UDP endpoints, datagrams with their peer address,
  *                   datagrams as iterators
+ *   aioc/tls.h      TLS streams (OpenSSL): clients, servers, STARTTLS
  *   aioc/signal.h   Unix signals on the loop, graceful shutdown
  *   aioc/dns.h      name resolution on the loop
  *   aioc/rpc.h      streaming RPC with a timeout between chunks
@@ -46,7 +47,8 @@
  *                   (run_coroutine_threadsafe)
  *   src/io/         io.h, fd.c (readiness: waits, callbacks), addr.c
  *                   (addresses, sockets), stream.c, stream_iter.c,
- *                   server.c, udp.c (UDP endpoints), signal.c
+ *                   server.c, udp.c (UDP endpoints), tls.c (TLS
+ *                   streams on OpenSSL), signal.c
  *                   (signalfd), dns.c (c-ares)
  *   src/rpc/        rpc.h, server.c (workers), client.c (calls),
  *                   local.c (the in-process transport), amqp.c (the
@@ -67,6 +69,7 @@
 #include "aioc/thread.h"
 #include "aioc/io.h"
 #include "aioc/udp.h"
+#include "aioc/tls.h"
 #include "aioc/signal.h"
 #include "aioc/dns.h"
 #include "aioc/rpc.h"
