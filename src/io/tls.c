@@ -325,7 +325,8 @@ static ssize_t tls_send(void *tp, const void *p, size_t n) {
   tls *t = tp;
   if (t->err) return t->err;
   if (t->werr) return t->werr;
-  if (t->handshaking || t->shut) return -EAGAIN;
+  if (t->shut) return -EPIPE; /* not reached: the stream stops first */
+  if (t->handshaking) return -EAGAIN; /* kept until the handshake ends */
   if (t->olen >= OUT_HIGH) {
     int rc = out_flush(t);
     if (rc < 0 && rc != -EAGAIN) return rc;
