@@ -7,7 +7,11 @@
  * for the poller's next edge without a recv() that would fail; a write
  * sends at once when nothing is buffered. The fd stays registered,
  * edge-triggered, from creation to close. Buffered writes go out from the
- * poller's callback, so no task is needed to push them. */
+ * poller's callback, so no task is needed to push them.
+ *
+ * A transport (TLS, tls.c) may sit between the buffers and the socket
+ * (io.h): the calls below then go through it where they would call
+ * recv(), send() and shutdown(), and the rest stays as it is. */
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
