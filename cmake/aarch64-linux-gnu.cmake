@@ -16,3 +16,6 @@ set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
 # take that libc, of another build than the cross loader, and programs hang.
 set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64 -L /usr/aarch64-linux-gnu
     -E LD_LIBRARY_PATH=/usr/aarch64-linux-gnu/lib)
+# pkg-config answers for arm64 too (FindOpenSSL asks it first; the build
+# machine's .pc files would point at its own libraries).
+set(ENV{PKG_CONFIG_LIBDIR} /usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig)

@@ -18,6 +18,7 @@
  *                   datagrams as iterators
  *   aioc/process.h  subprocesses: spawn, pipes as streams, wait,
  *                   signals, communicate
+ *   aioc/tls.h      TLS streams (OpenSSL): clients, servers, STARTTLS
  *   aioc/signal.h   Unix signals on the loop, graceful shutdown
  *   aioc/dns.h      name resolution on the loop
  *   aioc/rpc.h      streaming RPC with a timeout between chunks
@@ -48,8 +49,9 @@
  *                   (run_coroutine_threadsafe)
  *   src/io/         io.h, fd.c (readiness: waits, callbacks), addr.c
  *                   (addresses, sockets), stream.c, stream_iter.c,
- *                   server.c, udp.c (UDP endpoints), process.c
- *                   (subprocesses), signal.c
+ *                   server.c, udp.c (UDP endpoints), tls.c (TLS
+ *                   streams on OpenSSL), process.c (subprocesses),
+ *                   signal.c
  *                   (signalfd), dns.c (c-ares)
  *   src/rpc/        rpc.h, server.c (workers), client.c (calls),
  *                   local.c (the in-process transport), amqp.c (the
@@ -71,6 +73,7 @@
 #include "aioc/io.h"
 #include "aioc/udp.h"
 #include "aioc/process.h"
+#include "aioc/tls.h"
 #include "aioc/signal.h"
 #include "aioc/dns.h"
 #include "aioc/rpc.h"

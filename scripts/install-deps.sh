@@ -14,14 +14,15 @@ want=(gcc make cmake pkg-config valgrind libc-ares-dev librabbitmq-dev
       rabbitmq-server gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
       libc-ares-dev:arm64 librabbitmq-dev:arm64 python3 groff-base man-db
       libcurl4-openssl-dev libcurl4-openssl-dev:arm64 libjansson-dev
-      libjansson-dev:arm64 nginx-light openssl curl)
+      libjansson-dev:arm64 libssl-dev libssl-dev:arm64 nginx-light openssl
+      curl)
 if [ "${1:-}" = "--bench" ]; then
   want+=(golang-go libuv1-dev python3-uvloop gnuplot-nox libcurl4-openssl-dev
          python3-aiohttp python3-pika)
 fi
 if [ "${1:-}" = "--minimal" ]; then
   want=(gcc make cmake pkg-config libc-ares-dev librabbitmq-dev
-        libcurl4-openssl-dev libjansson-dev)
+        libcurl4-openssl-dev libjansson-dev libssl-dev)
 fi
 
 missing=()

@@ -159,4 +159,75 @@ AIOC_HIDDEN size_t aioc__stream_limit(const aioc_stream *s);
 AIOC_HIDDEN void aioc__stream_set_iter_owned(aioc_stream *s);
 AIOC_HIDDEN bool aioc__stream_is_iter_owned(const aioc_stream *s);
 
+
+/* ---- transports (stream.c; tls.c is one) ----
+ *
+ * A stream's bytes go through its socket, or through a transport that
+ * sits between the stream's buffers and the socket (TLS): the stream
+ * keeps its read buffer, its write buffer and flow control, and calls the
+ * transport where it would call recv(), send() and shutdown(). A
+ * transport does its own socket I/O on aioc__stream_iofd(), clearing the
+ * direction's `ready` bit when the socket says EAGAIN, as the stream
+ * does. */
+typedef struct aioc__transport_ops {
+  /* Up to cap bytes into buf: the count (> 0), 0 at the end of the data,
+   * -EAGAIN (wait until the socket is readable), or an error. */
+  ssize_t (*recv)(void *tp, void *buf, size_t cap);
+  /* Takes up to n of the bytes at p: the count (> 0), -EAGAIN (wait until
+   * the socket is writable; the same bytes come again, maybe more), or an
+   * error. */
+  ssize_t (*send)(void *tp, const void *p, size_t n);
+  /* Sends what the transport holds: 0 (nothing left), -EAGAIN, or an
+   * error. */
+  int (*flush)(void *tp);
+  /* Ends the data (TLS: close_notify), then flushes: as flush. */
+  int (*shutdown)(void *tp);
+  /* Does it hold bytes to send? May a recv() return data while the
+   * socket has none? */
+  bool (*pending)(void *tp);
+  bool (*readable)(void *tp);
+  void (*free)(void *tp);
+} aioc__transport_ops;
+
+/* Puts a transport under s (s frees it with tp->free). */
+AIOC_HIDDEN void aioc__stream_set_transport(aioc_stream *s,
+                                            const aioc__transport_ops *ops,
+                                            void *tp);
+/* The transport of s if its operations are ops, else NULL. */
+AIOC_HIDDEN void *aioc__stream_transport(const aioc_stream *s,
+                                         const aioc__transport_ops *ops);
+/* Has s a transport (of any kind)? */
+AIOC_HIDDEN bool aioc__stream_has_transport(const aioc_stream *s);
+/* The state of the socket of s on its loop, NULL once closed. */
+AIOC_HIDDEN aioc__iofd *aioc__stream_iofd(const aioc_stream *s);
+/* Takes the reading side of s for a while (0, or AIOC_ECLOSED, -EBUSY),
+ * and gives it back. */
+AIOC_HIDDEN int aioc__stream_begin_read(aioc_stream *s);
+AIOC_HIDDEN void aioc__stream_end_read(aioc_stream *s);
+/* Waits from task t until the socket of s is ready in direction dir, or
+ * deadline. 0, AIOC_ECLOSED (closed meanwhile), or the wait's code. */
+AIOC_HIDDEN int aioc__stream_wait(aioc_stream *s, aioc_task *t, int dir,
+                                  int64_t deadline);
+/* Waits until the write buffer of s is empty: 0, the send error, or the
+ * wait's code. */
+AIOC_HIDDEN int aioc__stream_wait_sent(aioc_stream *s, aioc_task *t,
+                                       int64_t deadline);
+/* The bytes read and not yet consumed (consume them with
+ * aioc__stream_consume()). */
+AIOC_HIDDEN size_t aioc__stream_buffered(const aioc_stream *s,
+                                         const char **data);
+/* Sends what waits in the write buffer and the transport, now if the
+ * socket takes it (after a handshake). */
+AIOC_HIDDEN void aioc__stream_kick(aioc_stream *s);
+/* Breaks s: every later read and write returns err. */
+AIOC_HIDDEN void aioc__stream_fail(aioc_stream *s, int err);
+
+/* A server's accepted connections go through fn(ctx, stream) before the
+ * handler (a TLS handshake): a failure drops the connection quietly.
+ * ctx_free releases ctx with the server. */
+typedef int (*aioc__server_prep_fn)(void *ctx, aioc_stream *s);
+AIOC_HIDDEN void aioc__server_set_prep(aioc_server *srv,
+                                       aioc__server_prep_fn fn, void *ctx,
+                                       void (*ctx_free)(void *));
+
 #endif

@@ -35,6 +35,9 @@ struct aioc_server {
   aioc__list closers; /* tasks in aioc_server_wait_closed */
   uint32_t refs;      /* the user's, each acceptor's, each connection's */
   int port;
+  aioc__server_prep_fn prep; /* before each handler (TLS), or NULL */
+  void *prep_ctx;
+  void (*prep_free)(void *);
   bool closed;
   bool freed;
   AIOC__ARMOR_FIELD
@@ -54,6 +57,7 @@ typedef struct conn {
 static void unref(aioc_server *srv) {
   if (--srv->refs) return;
   aioc_loop *loop = srv->loop;
+  if (srv->prep_free) srv->prep_free(srv->prep_ctx);
   AIOC__ARMOR_SET(srv, AIOC__MAGIC_DEAD);
   aioc__free(srv);
   aioc__loop_unref(loop);
@@ -69,6 +73,8 @@ static void notify_closers(aioc_server *srv) {
 static int conn_main(void *arg, void **result) {
   (void)result;
   conn *c = arg;
+  if (c->srv->prep && c->srv->prep(c->srv->prep_ctx, c->stream) < 0)
+    return AIOC_NORESULT; /* dropped quietly: the server's end frees it */
   int rc = c->srv->fn(c->srv->arg, c->stream);
   aioc_stream *s = c->stream;
   if (s && !aioc__stream_is_iter_owned(s) && !aioc_stream_is_closing(s) &&
@@ -126,6 +132,13 @@ static int start_conn(aioc_server *srv, int fd) {
   srv->nconns++;
   srv->refs++;
   return 0;
+}
+
+void aioc__server_set_prep(aioc_server *srv, aioc__server_prep_fn fn,
+                           void *ctx, void (*ctx_free)(void *)) {
+  srv->prep = fn;
+  srv->prep_ctx = ctx;
+  srv->prep_free = ctx_free;
 }
 
 /* ---- accepting ---- */

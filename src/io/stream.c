@@ -7,7 +7,11 @@
  * for the poller's next edge without a recv() that would fail; a write
  * sends at once when nothing is buffered. The fd stays registered,
  * edge-triggered, from creation to close. Buffered writes go out from the
- * poller's callback, so no task is needed to push them. */
+ * poller's callback, so no task is needed to push them.
+ *
+ * A transport (TLS, tls.c) may sit between the buffers and the socket
+ * (io.h): the calls below then go through it where they would call
+ * recv(), send() and shutdown(), and the rest stays as it is. */
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -40,6 +44,9 @@ struct aioc_stream {
   bool skipping; /* readline: the rest of an over-long line goes */
   bool iter_owned;
   void **conn_slot; /* the server's pointer to this stream */
+  const aioc__transport_ops *tp; /* NULL: the bytes go to the socket */
+  void *tpc;                     /* the transport's state */
+  bool tp_shut;                  /* the transport's end was sent */
   aioc__list drainers, closers; /* waiters (aioc__lwait) */
   AIOC__ARMOR_FIELD
 };
@@ -60,6 +67,7 @@ static void wake_all(aioc__list *l, int rc) { aioc__lwait_wake_all(l, rc); }
 
 static void free_mem(aioc_stream *s) {
   aioc_loop *loop = s->loop;
+  if (s->tp) s->tp->free(s->tpc);
   aioc__free(s->rb);
   aioc__free(s->wb);
   AIOC__ARMOR_SET(s, AIOC__MAGIC_DEAD);
@@ -104,6 +112,19 @@ static void after_flush(aioc_stream *s) {
   }
   if (s->wlen) return;
   s->woff = 0;
+  if (s->tp && (s->eof_pending || s->closing)) {
+    /* A transport ends its data (TLS: close_notify) before the socket's
+     * end; what it holds goes out first. */
+    if (!s->tp_shut) {
+      s->tp_shut = true;
+      int rc = s->tp->shutdown(s->tpc);
+      if (rc < 0 && rc != -EAGAIN) {
+        broken(s, rc);
+        return;
+      }
+    }
+    if (s->tp->pending(s->tpc)) return; /* the poller's next "writable" */
+  }
   if (s->eof_pending && !s->eof_sent && s->fd >= 0) {
     s->eof_sent = true;
     shutdown(s->fd, SHUT_WR);
@@ -111,30 +132,56 @@ static void after_flush(aioc_stream *s) {
   if (s->closing) finish_close(s);
 }
 
+/* One send of up to n bytes (n > 0), through the transport if there is
+ * one: the count (> 0), -EAGAIN (full: the poller says when to go on),
+ * or the error. */
+static ssize_t do_send(aioc_stream *s, const void *p, size_t n) {
+  if (s->tp) return s->tp->send(s->tpc, p, n);
+  for (;;) {
+    ssize_t r = send(s->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (r >= 0) return r;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      s->io->ready &= ~(uint32_t)EPOLLOUT;
+      return -EAGAIN;
+    }
+    return -errno;
+  }
+}
+
 /* Sends buffered data until the socket is full. */
 static void flush(aioc_stream *s) {
   while (s->wlen) {
-    ssize_t r = send(s->fd, s->wb + s->woff, s->wlen,
-                     MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t r = do_send(s, s->wb + s->woff, s->wlen);
     if (r > 0) {
       s->woff += (size_t)r;
       s->wlen -= (size_t)r;
-    } else if (errno == EINTR) {
-      continue;
-    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      s->io->ready &= ~(uint32_t)EPOLLOUT;
+    } else if (r == -EAGAIN) {
       return;
     } else {
-      broken(s, -errno);
+      broken(s, (int)r);
+      return;
+    }
+  }
+  if (s->tp) { /* what the transport holds goes out too */
+    int rc = s->tp->flush(s->tpc);
+    if (rc == -EAGAIN) return;
+    if (rc < 0) {
+      broken(s, rc);
       return;
     }
   }
   after_flush(s);
 }
 
+/* Is anything waiting to go out? */
+static inline bool has_output(aioc_stream *s) {
+  return s->wlen || (s->tp && s->tp->pending(s->tpc));
+}
+
 static bool stream_event(aioc__iofd *io, uint32_t events) {
   aioc_stream *s = io->owner;
-  if ((events & AIOC__WR_EVENTS) && s->wlen) {
+  if ((events & AIOC__WR_EVENTS) && has_output(s)) {
     flush(s);
     return s->io != NULL;
   }
@@ -205,6 +252,12 @@ void aioc_stream_free(aioc_stream *s) {
   if (s->conn_slot) *s->conn_slot = NULL;
   s->freed = true;
   s->closing = true;
+  if (s->tp && !s->tp_shut && !s->wlen && !s->werr && s->io) {
+    /* Nothing is dropped: the transport's end (TLS: close_notify) goes
+     * if the socket takes it now, so the peer sees a clean end. */
+    s->tp_shut = true;
+    AIOC__IGNORE(s->tp->shutdown(s->tpc));
+  }
   s->woff = s->wlen = 0; /* dropped */
   s->paused = false;
   wake_all(&s->drainers, AIOC_ECLOSED);
@@ -458,6 +511,12 @@ static int read_check(aioc_stream *s) {
 /* One recv() into buf: the count (> 0), 0 at end of file, -EAGAIN (dry:
  * wait for the poller), or the error (sticky). */
 static ssize_t do_recv(aioc_stream *s, void *buf, size_t cap) {
+  if (s->tp) {
+    ssize_t r = s->tp->recv(s->tpc, buf, cap);
+    if (r == 0) s->eof = true;
+    if (r < 0 && r != -EAGAIN) s->rerr = (int)r;
+    return r;
+  }
   for (;;) {
     ssize_t r = recv(s->fd, buf, cap, 0);
     if (r > 0) {
@@ -489,7 +548,8 @@ typedef struct rctx {
 /* Is a recv() worth trying? While the poller's last report stands, or
  * from plain code, which cannot wait for the next report anyway. */
 static inline bool may_recv(aioc_stream *s, rctx *c) {
-  return (s->io->ready & AIOC__RD_EVENTS) || (!c->t && !aioc__current());
+  return (s->io->ready & AIOC__RD_EVENTS) ||
+         (s->tp && s->tp->readable(s->tpc)) || (!c->t && !aioc__current());
 }
 
 /* Waits until the poller reports s readable. 0, or why not. */
@@ -770,17 +830,14 @@ int aioc_stream_write(aioc_stream *s, const void *data, size_t n) {
   const char *p = data;
   if (!s->wlen) {
     while (n) {
-      ssize_t r = send(s->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+      ssize_t r = do_send(s, p, n);
       if (r > 0) {
         p += r;
         n -= (size_t)r;
-      } else if (errno == EINTR) {
-        continue;
-      } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        s->io->ready &= ~(uint32_t)EPOLLOUT;
+      } else if (r == -EAGAIN) {
         break;
       } else {
-        broken(s, -errno);
+        broken(s, (int)r);
         return s->werr;
       }
     }
@@ -836,6 +893,10 @@ int aioc_stream_write_eof(aioc_stream *s) {
   int rc = write_check(s);
   if (rc) return rc;
   s->eof_pending = true;
+  if (s->tp) { /* the transport's end first, then the socket's */
+    if (!s->wlen) after_flush(s);
+    return s->werr;
+  }
   if (!s->wlen && !s->eof_sent) {
     s->eof_sent = true;
     if (shutdown(s->fd, SHUT_WR) < 0) return -errno;
@@ -851,8 +912,12 @@ int aioc_stream_close(aioc_stream *s) {
   s->closing = true;
   if (s->io) aioc__iofd_wake(s->io, AIOC__RD, AIOC_ECLOSED);
   wake_all(&s->drainers, AIOC_ECLOSED);
-  /* Buffered data goes out first, in the background (flush). */
-  if (!s->wlen || !s->io) finish_close(s);
+  /* Buffered data goes out first, in the background (flush); a
+   * transport's end too. */
+  if (!s->io || s->werr || (!s->wlen && !s->tp))
+    finish_close(s);
+  else if (!s->wlen)
+    after_flush(s);
   return 0;
 }
 
@@ -897,4 +962,54 @@ int aioc_stream_sockname(const aioc_stream *s, struct sockaddr_storage *addr) {
 
 int aioc_stream_fd(const aioc_stream *s) {
   return s && STREAM_OK(s, "aioc_stream_fd") ? s->fd : -1;
+}
+
+/* ---- transports ---- */
+
+void aioc__stream_set_transport(aioc_stream *s, const aioc__transport_ops *ops,
+                                void *tp) {
+  s->tp = ops;
+  s->tpc = tp;
+}
+
+void *aioc__stream_transport(const aioc_stream *s,
+                             const aioc__transport_ops *ops) {
+  return s->tp == ops ? s->tpc : NULL;
+}
+
+bool aioc__stream_has_transport(const aioc_stream *s) { return s->tp; }
+
+aioc__iofd *aioc__stream_iofd(const aioc_stream *s) { return s->io; }
+
+int aioc__stream_begin_read(aioc_stream *s) { return begin_read(s); }
+
+void aioc__stream_end_read(aioc_stream *s) { end_read(s); }
+
+int aioc__stream_wait(aioc_stream *s, aioc_task *t, int dir,
+                      int64_t deadline) {
+  if (s->closing || !s->io) return AIOC_ECLOSED;
+  int rc = aioc__iofd_wait(s->io, t, dir, deadline);
+  if (rc == 0 && (s->freed || s->closing || !s->io)) rc = AIOC_ECLOSED;
+  return rc;
+}
+
+int aioc__stream_wait_sent(aioc_stream *s, aioc_task *t, int64_t deadline) {
+  int rc = 0;
+  while (rc == 0 && s->wlen && !s->werr)
+    rc = aioc__stream_wait(s, t, AIOC__WR, deadline);
+  return rc ? rc : s->werr;
+}
+
+size_t aioc__stream_buffered(const aioc_stream *s, const char **data) {
+  *data = s->rb + s->roff;
+  return s->rlen;
+}
+
+void aioc__stream_kick(aioc_stream *s) {
+  if (s->io && !s->werr && has_output(s)) flush(s);
+}
+
+void aioc__stream_fail(aioc_stream *s, int err) {
+  s->rerr = err;
+  broken(s, err);
 }

@@ -96,7 +96,7 @@ pkg_config)
   echo "pkg-config --cflags --libs aioc: $flags"
   static_libs=$(pkg-config --static --libs aioc)
   echo "pkg-config --static --libs aioc: $static_libs"
-  for l in -lpthread -lm -lcares -lcurl; do
+  for l in -lpthread -lm -lcares -lcurl -lssl -lcrypto; do
     case " $static_libs " in *" $l "*) ;; *) fail "--static does not add $l" ;; esac
   done
   defs=(-DCONSUMER_VERSION="\"$VERSION\"")
