@@ -3,7 +3,7 @@
 JOBS ?= $(shell nproc)
 WERROR := $(if $(CI),-DAIOC_WERROR=ON,)
 CTEST := ctest --output-on-failure -j$(JOBS)
-BENCH ?= B1,B2,B3,B4,B5,B6,B6n,B7,B8,B9,B10
+BENCH ?= B1,B2,B3,B4,B5,B6,B6n,B6tls,B7,B8,B9,B10
 PREFIX ?= /usr/local
 
 .PHONY: all build deps test test-normal test-asan test-tsan test-ucontext \

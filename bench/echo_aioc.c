@@ -1,10 +1,13 @@
-/* B6: the aioc echo server. Usage: echo_aioc [--loops N] PORT. Listens on
+/* B6: the aioc echo server. Usage: echo_aioc [--loops N] [--tls CERT KEY]
+ * PORT. Listens on
  * 127.0.0.1:PORT and echoes every byte back on each connection, one task
  * per connection; exits 0 on SIGTERM or SIGINT. Prints only errors.
  *
  * With --loops N (B6n), N loops on N threads each listen on PORT with
  * SO_REUSEPORT, and the kernel spreads the connections over them: the
- * one-loop-per-core pattern of docs/servers.md. */
+ * one-loop-per-core pattern of docs/servers.md. With --tls (B6tls) it
+ * serves TLS (OpenSSL, TLS 1.3 as the client asks) with the certificate
+ * and key of the given PEM files. */
 #include <aioc.h>
 #include <pthread.h>
 #include <signal.h>
@@ -38,6 +41,7 @@ static int echo(void *arg, aioc_stream *s) {
 typedef struct server_args {
   int port;
   int reuse_port;
+  const char *cert, *key; /* TLS when set */
 } server_args;
 
 static int serve(void *arg, void **result) {
@@ -45,9 +49,20 @@ static int serve(void *arg, void **result) {
   server_args *a = arg;
   aioc_server_options o = {.reuse_port = a->reuse_port};
   aioc_server *srv;
-  int rc = aioc_start_server(&srv, "127.0.0.1", a->port, echo, NULL, &o);
+  aioc_tls_context *tls = NULL;
+  int rc = 0;
+  if (a->cert) {
+    aioc_tls_options t = {.server = 1, .cert_file = a->cert,
+                          .key_file = a->key};
+    rc = aioc_tls_context_new(&tls, &t);
+  }
+  if (rc == 0)
+    rc = tls ? aioc_tls_start_server(&srv, "127.0.0.1", a->port, echo, NULL,
+                                     tls, &o)
+             : aioc_start_server(&srv, "127.0.0.1", a->port, echo, NULL, &o);
+  aioc_tls_context_free(tls); /* the server keeps it */
   if (rc < 0) {
-    fprintf(stderr, "echo_aioc: listen: %s\n", aioc_strerror(rc));
+    fprintf(stderr, "echo_aioc: listen: %s\n", aioc_error_message());
     return rc;
   }
   /* The signal handler only writes to a pipe that nobody reads: every
@@ -68,16 +83,26 @@ static void *loop_thread(void *arg) {
 
 int main(int argc, char **argv) {
   int loops = 1, i = 1;
-  if (argc == 4 && strcmp(argv[1], "--loops") == 0) {
-    loops = atoi(argv[2]);
-    i = 3;
+  server_args a = {0};
+  for (;;) {
+    if (argc - i >= 3 && strcmp(argv[i], "--loops") == 0) {
+      loops = atoi(argv[i + 1]);
+      i += 2;
+    } else if (argc - i >= 4 && strcmp(argv[i], "--tls") == 0) {
+      a.cert = argv[i + 1];
+      a.key = argv[i + 2];
+      i += 3;
+    } else {
+      break;
+    }
   }
   if (argc != i + 1 || atoi(argv[i]) <= 0 || atoi(argv[i]) > 65535 ||
       loops < 1 || loops > 256) {
-    fprintf(stderr, "usage: echo_aioc [--loops N] PORT\n");
+    fprintf(stderr, "usage: echo_aioc [--loops N] [--tls CERT KEY] PORT\n");
     return 2;
   }
-  server_args a = {.port = atoi(argv[i]), .reuse_port = loops > 1};
+  a.port = atoi(argv[i]);
+  a.reuse_port = loops > 1;
   if (pipe(stop_pipe) != 0) return 1;
   struct sigaction sa = {.sa_handler = on_signal};
   sigemptyset(&sa.sa_mask);
