@@ -77,6 +77,57 @@ const char *aioc_error_message(void) {
   return t ? t->r->errmsg : aioc__plain_error_get();
 }
 
+/* ---- observation (loop->observe) ---- */
+
+static aioc__tobs *tobs(const aioc_task *t) {
+  return t->f.ext ? t->f.ext->obs : NULL;
+}
+
+void aioc__tobs_in(aioc_task *t) {
+  aioc__tobs *o = tobs(t);
+  if (!o || !aioc__observes_timing(t->f.loop)) return;
+  int64_t now = aioc__clock_ns();
+  if (o->ready_at) {
+    o->ready_ns += now - o->ready_at;
+    o->ready_at = 0;
+  }
+  o->run_start = now;
+  o->runs++;
+  t->f.loop->m.task_runs++;
+}
+
+void aioc__tobs_out(aioc_task *t) {
+  aioc__tobs *o = tobs(t);
+  if (!o || !o->run_start) return;
+  int64_t d = aioc__clock_ns() - o->run_start;
+  o->run_start = 0;
+  o->run_ns += d;
+  if (d > o->run_max) o->run_max = d;
+  t->f.loop->m.task_ns += d;
+}
+
+void aioc__tobs_ready(aioc_task *t) {
+  aioc__tobs *o = tobs(t);
+  if (o && aioc__observes_timing(t->f.loop)) o->ready_at = aioc__clock_ns();
+}
+
+/* A task spawned on an observing loop gets its record (none if memory is
+ * short: it is then not observed, and the spawn goes on). */
+static __attribute__((noinline)) int tobs_spawned(aioc_task *t) {
+  aioc_loop *loop = t->f.loop;
+  if (!(loop->observe & (AIOC_OBSERVE_TIMING | AIOC_OBSERVE_SPAWNS))) return 0;
+  aioc__fext *e = aioc__future_ext(&t->f);
+  if (!e) return 0;
+  aioc__tobs *o = aioc__calloc(1, sizeof *o);
+  if (!o) return 0;
+  e->obs = o;
+  t->f.slow = 1;
+  aioc_task *cur = aioc__running == loop ? loop->current : NULL;
+  o->spawner = cur ? cur->f.tid : 0;
+  if (loop->observe & AIOC_OBSERVE_TIMING) o->ready_at = aioc__clock_ns();
+  return 0;
+}
+
 /* ---- lifetime ---- */
 
 void aioc__task_free(aioc_task *t) { aioc__future_free(&t->f); }
@@ -173,8 +224,11 @@ static void task_main(void *p) {
     aioc__live_add(loop, &r.live, &aioc__task_live_ops);
     t->f.result = NULL;
     t->r = &r;
+    bool slow = t->f.slow;
+    if (aioc__unlikely(slow)) aioc__tobs_in(t);
     void *result = NULL;
     int rc = r.fn(r.arg, &result);
+    if (aioc__unlikely(slow)) aioc__tobs_out(t);
     task_complete(t, rc, result, NULL);
     t->r = NULL;
     if (!(t = next_on_stack(loop, t, stride))) break;
@@ -191,7 +245,7 @@ int aioc__task_set_on_block(aioc_task *t, void (*fn)(aioc_task *)) {
   aioc__fext *e = aioc__future_ext(&t->f);
   if (!e) return -ENOMEM;
   e->on_block = fn;
-  t->f.on_block = fn != NULL;
+  t->f.slow = fn != NULL || e->obs;
   return 0;
 }
 
@@ -343,12 +397,15 @@ int aioc__task_transfer(aioc_task *from, aioc__wait *w, aioc_task *to) {
     task_unref(to);
     return rc;
   }
+  bool slow = from->f.slow;
+  if (aioc__unlikely(slow)) aioc__tobs_out(from);
   from->r->wait = w;
   from->f.tstate = T_SUSPENDED;
   aioc__coro *c = &loop->relay.start;
   to->f.tstate = T_RUNNING;
   loop->current = to;
   aioc__coro_switch_inherit(&from->r->coro, c);
+  if (aioc__unlikely(slow)) aioc__tobs_in(from);
   return from->r->wake_rc;
 }
 
@@ -387,6 +444,8 @@ int aioc__task_create(aioc_task **out, aioc_loop *loop, aioc_fn fn, void *arg,
     *out = t;
   }
   if (queue) aioc__task_push(t);
+  /* Last, a tail call: the check costs the hot path no register. */
+  if (aioc__unlikely(loop->observe)) return tobs_spawned(t);
   return 0;
 }
 
@@ -440,8 +499,28 @@ int aioc_all_tasks(aioc_loop *loop, aioc_task **tasks, size_t cap) {
 
 /* ---- suspension ---- */
 
+/* The slow path of a task that blocks or yields (t->f.slow): its
+ * on_block function, its observation. w NULL: a yield. */
+static __attribute__((noinline)) int block_slow(aioc_task *t,
+                                                aioc__wait *w) {
+  if (t->f.ext->on_block) t->f.ext->on_block(t);
+  t->r->wait = w;
+  if (w) {
+    t->f.tstate = T_SUSPENDED;
+  } else {
+    t->r->wake_rc = 0;
+    t->f.tstate = T_READY;
+    aioc__task_push(t);
+  }
+  aioc__tobs_out(t);
+  if (!w) aioc__tobs_ready(t);
+  switch_out(t);
+  aioc__tobs_in(t);
+  return t->r->wake_rc;
+}
+
 int aioc__task_suspend(aioc_task *t, aioc__wait *w) {
-  if (aioc__unlikely(t->f.on_block)) t->f.ext->on_block(t);
+  if (aioc__unlikely(t->f.slow)) return block_slow(t, w);
   t->r->wait = w;
   t->f.tstate = T_SUSPENDED;
   switch_out(t);
@@ -452,6 +531,7 @@ void aioc__task_wake(aioc_task *t, int rc) {
   t->r->wait = NULL;
   t->r->wake_rc = rc;
   t->f.tstate = T_READY;
+  if (aioc__unlikely(t->f.slow)) aioc__tobs_ready(t);
   aioc__task_push(t);
 }
 
@@ -464,7 +544,10 @@ void aioc__task_interrupt(aioc_task *t, int rc) {
 }
 
 void aioc__task_yield(aioc_task *t) {
-  if (aioc__unlikely(t->f.on_block)) t->f.ext->on_block(t);
+  if (aioc__unlikely(t->f.slow)) {
+    block_slow(t, NULL);
+    return;
+  }
   t->r->wake_rc = 0;
   t->r->wait = NULL;
   t->f.tstate = T_READY;
