@@ -54,7 +54,7 @@
  *                   RabbitMQ transport)
  *   src/http/       http.c (libcurl's multi interface on the loop:
  *                   sessions, requests, body iterators)
- *   src/observe/    metrics.c (loop and task metrics)
+ *   src/observe/    metrics.c (loop and task metrics), dump.c (task dumps)
  * The API conventions every function follows are in docs/design.md. */
 #ifndef AIOC_H
 #define AIOC_H

@@ -2,6 +2,7 @@
  * timings. Timing checks are lower bounds only (a busy machine makes
  * everything slower, never faster). */
 #include <math.h>
+#include <pthread.h>
 #include <time.h>
 
 #include "check.h"
@@ -209,6 +210,217 @@ TEST(test_poll_time_and_env) {
   CHECK_RC(aioc_loop_get_metrics(loop, &m), 0);
   CHECK_INT(m.poll_time * 1000, >=, 45);
   CHECK_INT(m.task_runs, >=, 2);
+  CLOSE_CLEAN(loop);
+}
+
+/* ---- task dumps ------------------------------------------------------ */
+
+typedef struct dumpw {
+  aioc_queue *q;
+  aioc_task *consumer;
+  int get_line, spawn_line;
+} dumpw;
+
+static int consumer(void *arg, void **res) {
+  (void)res;
+  dumpw *d = arg;
+  void *item;
+  d->get_line = __LINE__ + 1;
+  int rc = aioc_queue_get(d->q, &item, 5.0);
+  CHECK_RC(rc, 0);
+  CHECK_EQ(AIOC_TO_INT(item), 42);
+  return 0;
+}
+
+static int awaiter(void *arg, void **res) {
+  (void)res;
+  dumpw *d = arg;
+  return aioc_task_await(d->consumer, NULL);
+}
+
+static char *dump_text(aioc_loop *loop) {
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  CHECK_RC(aioc_loop_dump(loop, f), 0);
+  fclose(f);
+  return buf;
+}
+
+static const aioc_task_info *find(const aioc_task_info *v, int n,
+                                  const char *name) {
+  for (int i = 0; i < n; i++)
+    if (strcmp(v[i].name, name) == 0) return &v[i];
+  return NULL;
+}
+
+static int dump_main(void *arg, void **res) {
+  (void)res;
+  dumpw *d = arg;
+  CHECK_RC(aioc_queue_new(&d->q, 0, NULL), 0);
+  aioc_task_options co = {.name = "consumer"}, wo = {.name = "waiter"},
+                    lo = {.name = "late"};
+  d->spawn_line = __LINE__ + 1;
+  CHECK_RC(aioc_spawn_ex(&d->consumer, NULL, consumer, d, &co), 0);
+  aioc_task *w, *late;
+  CHECK_RC(aioc_spawn_ex(&w, NULL, awaiter, d, &wo), 0);
+  CHECK_RC(aioc_sleep(1.0), 0); /* both wait meanwhile */
+  CHECK_RC(aioc_spawn_ex(&late, NULL, yielder, AIOC_INT(0), &lo), 0);
+
+  aioc_task_info v[8];
+  int n = aioc_loop_get_tasks(NULL, v, 8);
+  CHECK_EQ(n, 4);
+  CHECK_EQ(aioc_loop_get_tasks(NULL, NULL, 0), 4);
+  CHECK_RC(aioc_loop_get_tasks(NULL, NULL, 3), -EINVAL);
+  const aioc_task_info *c = find(v, n, "consumer"), *wi = find(v, n, "waiter"),
+                       *m = find(v, n, "main"), *l = find(v, n, "late");
+  CHECK(c && wi && m && l);
+  if (!c || !wi || !m || !l) return -1;
+  CHECK_EQ(m->state, AIOC_TASK_STATE_RUNNING);
+  CHECK_EQ(l->state, AIOC_TASK_STATE_SCHEDULED);
+  CHECK_EQ(c->state, AIOC_TASK_STATE_SUSPENDED);
+  CHECK_EQ(c->wait_kind, AIOC_WAIT_KIND_QUEUE);
+  CHECK(c->wait_site != NULL);
+  if (c->wait_site) {
+    CHECK_EQ(c->wait_site->line, d->get_line);
+    CHECK(strstr(c->wait_site->file, "test_observe.c") != NULL);
+    CHECK_STR(c->wait_site->call, "aioc_queue_get");
+  }
+  CHECK_DBL(c->waited, 1.0, 1e-9);  /* virtual time */
+  CHECK_DBL(c->deadline, 5.0, 1e-9); /* its timeout, armed at 0 */
+  CHECK_EQ(c->spawner, m->id);
+  CHECK(c->spawn_site && c->spawn_site->line == d->spawn_line);
+  CHECK(c->task == d->consumer);
+  CHECK_EQ(wi->state, AIOC_TASK_STATE_SUSPENDED);
+  CHECK_EQ(wi->wait_kind, AIOC_WAIT_KIND_FUTURE);
+  CHECK_EQ(wi->awaits, c->id);
+  CHECK(wi->wait_future == aioc_task_future(d->consumer));
+  CHECK(isinf(wi->deadline));
+  CHECK_STR(aioc_wait_kind_name(AIOC_WAIT_KIND_QUEUE), "queue");
+  CHECK_STR(aioc_task_state_name(AIOC_TASK_STATE_SUSPENDED), "suspended");
+  CHECK_STR(aioc_wait_kind_name((aioc_wait_kind)99), "?");
+
+  char *text = dump_text(NULL);
+  char want[128];
+  snprintf(want, sizeof want,
+           "consumer (id %u): suspended on queue in aioc_queue_get at ",
+           (unsigned)c->id);
+  CHECK(strstr(text, want) != NULL);
+  snprintf(want, sizeof want, "test_observe.c:%d, for 1.000 s", d->get_line);
+  CHECK(strstr(text, want) != NULL);
+  snprintf(want, sizeof want, "awaited by waiter (id %u)", (unsigned)wi->id);
+  CHECK(strstr(text, want) != NULL);
+  snprintf(want, sizeof want, "spawned by main (id %u) at test_observe.c:%d",
+           (unsigned)m->id, d->spawn_line);
+  CHECK(strstr(text, want) != NULL);
+  CHECK(strstr(text, "late (id ") && strstr(text, "): scheduled"));
+  CHECK(strstr(text, "await tree:\n") != NULL);
+  snprintf(want, sizeof want, "    └── consumer (id %u) aioc_queue_get",
+           (unsigned)c->id);
+  CHECK(strstr(text, want) != NULL);
+  if (check_failures || getenv("AIOC_TEST_SHOW")) fputs(text, stderr);
+  free(text);
+
+  CHECK_RC(aioc_queue_put(d->q, AIOC_INT(42), AIOC_FOREVER), 0);
+  CHECK_RC(aioc_task_await(w, NULL), 0);
+  CHECK_RC(aioc_task_await(late, NULL), 0);
+  aioc_task_unref(w);
+  aioc_task_unref(late);
+  aioc_task_unref(d->consumer);
+  aioc_queue_free(d->q);
+  return 0;
+}
+
+TEST(test_dump) {
+  aioc_loop *loop = obs_loop(1, AIOC_OBSERVE_SPAWNS);
+  dumpw d = {0};
+  CHECK_RC(run_on(loop, dump_main, &d), 0);
+  CLOSE_CLEAN(loop);
+}
+
+/* Without observation the dump still names the wait and its site. */
+static int dump_plain_main(void *arg, void **res) {
+  (void)arg;
+  (void)res;
+  aioc_task *t;
+  aioc_task_options o = {.name = "napper"};
+  CHECK_RC(aioc_spawn_ex(&t, NULL, nap, NULL, &o), 0);
+  CHECK_RC(aioc_yield(), 0);
+  aioc_task_info v[4];
+  int n = aioc_loop_get_tasks(NULL, v, 4);
+  const aioc_task_info *i = find(v, n, "napper");
+  CHECK(i != NULL);
+  if (i) {
+    CHECK_EQ(i->wait_kind, AIOC_WAIT_KIND_SLEEP);
+    CHECK(i->wait_site && strcmp(i->wait_site->call, "aioc_sleep") == 0);
+    CHECK_DBL(i->deadline, 0.05, 1e-9);
+    CHECK_EQ(i->spawner, 0); /* spawners were not observed */
+  }
+  return aioc_task_await(t, NULL);
+}
+
+TEST(test_dump_unobserved) {
+  aioc_loop *loop = obs_loop(1, 0);
+  CHECK_RC(run_on(loop, dump_plain_main, NULL), 0);
+  CLOSE_CLEAN(loop);
+}
+
+/* A dump on a signal, landing while two tasks switch back and forth: it
+ * is read from the loop, between tasks, whenever it comes. */
+static volatile int pinging = 1;
+
+static void *signaller(void *arg) {
+  (void)arg;
+  for (int i = 0; i < 200 && pinging; i++) {
+    kill(getpid(), SIGUSR1);
+    usleep(200);
+  }
+  return NULL;
+}
+
+static int pinger(void *arg, void **res) {
+  (void)res;
+  long n = (long)(intptr_t)arg;
+  for (long i = 0; i < n; i++)
+    if (aioc_yield() != 0) return -1;
+  return 0;
+}
+
+typedef struct sigdump {
+  FILE *f;
+} sigdump;
+
+static int sig_main(void *arg, void **res) {
+  (void)res;
+  sigdump *s = arg;
+  aioc_signal *h;
+  CHECK_RC(aioc_loop_dump_on_signal(&h, NULL, SIGUSR1, s->f), 0);
+  pthread_t th;
+  pthread_create(&th, NULL, signaller, NULL);
+  aioc_task *a, *b;
+  CHECK_RC(aioc_spawn(&a, pinger, AIOC_INT(200000)), 0);
+  CHECK_RC(aioc_spawn(&b, pinger, AIOC_INT(200000)), 0);
+  CHECK_RC(aioc_task_await(a, NULL), 0);
+  CHECK_RC(aioc_task_await(b, NULL), 0);
+  pinging = 0;
+  pthread_join(th, NULL);
+  CHECK_RC(aioc_sleep(0.01), 0); /* the last signal is read */
+  aioc_task_unref(a);
+  aioc_task_unref(b);
+  aioc_signal_free(h);
+  return 0;
+}
+
+TEST(test_dump_on_signal) {
+  aioc_loop *loop = obs_loop(0, 0);
+  char *buf = NULL;
+  size_t len = 0;
+  sigdump s = {open_memstream(&buf, &len)};
+  CHECK_RC(run_on(loop, sig_main, &s), 0);
+  fclose(s.f);
+  CHECK(buf && strstr(buf, "main (id 1): ") != NULL);
+  CHECK(buf && strstr(buf, "loop 0x") != NULL);
+  free(buf);
   CLOSE_CLEAN(loop);
 }
 

@@ -79,6 +79,10 @@ const char *aioc_error_message(void) {
 
 /* ---- observation (loop->observe) ---- */
 
+/* The sites the macros of observe.h note before a wait and a spawn. */
+AIOC_API AIOC_TLS const aioc_site *aioc__site_next;
+AIOC_API AIOC_TLS const aioc_site *aioc__spawn_next;
+
 static aioc__tobs *tobs(const aioc_task *t) {
   return t->f.ext ? t->f.ext->obs : NULL;
 }
@@ -124,6 +128,8 @@ static __attribute__((noinline)) int tobs_spawned(aioc_task *t) {
   t->f.slow = 1;
   aioc_task *cur = aioc__running == loop ? loop->current : NULL;
   o->spawner = cur ? cur->f.tid : 0;
+  o->spawn_site = aioc__spawn_next;
+  aioc__spawn_next = NULL;
   if (loop->observe & AIOC_OBSERVE_TIMING) o->ready_at = aioc__clock_ns();
   return 0;
 }
@@ -221,6 +227,8 @@ static void task_main(void *p) {
     r.errcode = 0;
     r.wake_rc = 0;
     r.nocancel = 0;
+    r.site = NULL;
+    r.wait_since = -1;
     aioc__live_add(loop, &r.live, &aioc__task_live_ops);
     t->f.result = NULL;
     t->r = &r;
@@ -506,6 +514,9 @@ static __attribute__((noinline)) int block_slow(aioc_task *t,
   if (t->f.ext->on_block) t->f.ext->on_block(t);
   t->r->wait = w;
   if (w) {
+    t->r->site = aioc__site_next;
+    aioc__site_next = NULL;
+    t->r->wait_since = aioc__now(t->f.loop);
     t->f.tstate = T_SUSPENDED;
   } else {
     t->r->wake_rc = 0;
@@ -521,7 +532,13 @@ static __attribute__((noinline)) int block_slow(aioc_task *t,
 
 int aioc__task_suspend(aioc_task *t, aioc__wait *w) {
   if (aioc__unlikely(t->f.slow)) return block_slow(t, w);
+  aioc_loop *loop = t->f.loop;
   t->r->wait = w;
+  /* For dumps: where (the site the macros noted) and since when (the
+   * iteration's time, when the loop has read it). */
+  t->r->site = aioc__site_next;
+  aioc__site_next = NULL;
+  t->r->wait_since = loop->now_valid ? loop->now : -1;
   t->f.tstate = T_SUSPENDED;
   switch_out(t);
   return t->r->wake_rc;
@@ -604,6 +621,13 @@ static void await_unhook(aioc_task *t, aioc__wait *w) {
   (void)t;
   awaitw *a = aioc__container_of(w, awaitw, w);
   aioc__future_del_waiter(&a->n);
+}
+
+aioc_future *aioc__task_awaiting(const aioc_task *t) {
+  if (t->f.tstate != T_SUSPENDED || !t->r->wait ||
+      t->r->wait->unhook != await_unhook)
+    return NULL;
+  return aioc__container_of(t->r->wait, awaitw, w)->n.f;
 }
 
 int aioc_await(aioc_future *f, void **result) {

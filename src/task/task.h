@@ -36,6 +36,7 @@ typedef struct aioc__fext {
  * to the free of its record; times in ns of the monotonic clock. */
 typedef struct aioc__tobs {
   uint32_t spawner;   /* tid of the task that spawned it, 0: plain code */
+  const aioc_site *spawn_site; /* where (observe.h's macros), or NULL */
   int64_t ready_at;   /* made ready then (0: not ready) */
   int64_t run_start;  /* running since */
   uint64_t runs;
@@ -50,6 +51,9 @@ typedef struct aioc__tobs {
 AIOC_HIDDEN void aioc__tobs_in(aioc_task *t);
 AIOC_HIDDEN void aioc__tobs_out(aioc_task *t);
 AIOC_HIDDEN void aioc__tobs_ready(aioc_task *t);
+
+/* The future t is suspended in aioc_await() on, or NULL. */
+AIOC_HIDDEN aioc_future *aioc__task_awaiting(const aioc_task *t);
 
 static inline bool aioc__observes_timing(const aioc_loop *loop) {
   return aioc__unlikely(loop->observe & AIOC_OBSERVE_TIMING);
@@ -128,6 +132,10 @@ typedef struct aioc__trun {
   int errcode;
   int wake_rc;
   uint32_t nocancel; /* internal uninterruptible waits */
+  /* The last wait, for dumps: its call site (the macros of observe.h;
+   * NULL: unknown) and when it began (loop ns, -1: unknown). */
+  const aioc_site *site;
+  int64_t wait_since;
 } aioc__trun;
 
 struct aioc_task {
