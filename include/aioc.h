@@ -54,7 +54,8 @@
  *                   RabbitMQ transport)
  *   src/http/       http.c (libcurl's multi interface on the loop:
  *                   sessions, requests, body iterators)
- *   src/observe/    metrics.c (loop and task metrics), dump.c (task dumps)
+ *   src/observe/    metrics.c (loop and task metrics), dump.c (task dumps),
+ *                   stacks.c (stack use per spawn site)
  * The API conventions every function follows are in docs/design.md. */
 #ifndef AIOC_H
 #define AIOC_H

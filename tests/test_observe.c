@@ -424,4 +424,123 @@ TEST(test_dump_on_signal) {
   CLOSE_CLEAN(loop);
 }
 
+/* ---- stack use -------------------------------------------------------- */
+
+static __attribute__((noinline)) void use_stack(size_t bytes) {
+  volatile char buf[4096];
+  buf[0] = 1;
+  buf[4095] = 1;
+  if (bytes > sizeof buf) use_stack(bytes - sizeof buf);
+  buf[1] = buf[0];
+}
+
+static int stack_user(void *arg, void **res) {
+  (void)res;
+  use_stack((size_t)AIOC_TO_INT(arg) * 1024);
+  return 0;
+}
+
+typedef struct stacks {
+  int heavy_line, light_line;
+  aioc_task *heavy;
+} stacks;
+
+static int stacks_main(void *arg, void **res) {
+  (void)res;
+  stacks *s = arg;
+  aioc_task_options big = {.stack_size = 256 * 1024};
+  /* One task using 200 KiB of 256, then small ones on the same stack
+   * size: each is measured alone. */
+  s->heavy_line = __LINE__ + 1;
+  CHECK_RC(aioc_spawn_ex(&s->heavy, NULL, stack_user, AIOC_INT(200), &big), 0);
+  CHECK_RC(aioc_task_await(s->heavy, NULL), 0);
+  for (int i = 0; i < 3; i++) {
+    aioc_task *t;
+    s->light_line = __LINE__ + 1;
+    CHECK_RC(aioc_spawn_ex(&t, NULL, stack_user, AIOC_INT(1), &big), 0);
+    CHECK_RC(aioc_task_await(t, NULL), 0);
+    aioc_task_unref(t);
+  }
+  aioc_task *mid;
+  CHECK_RC(aioc_spawn(&mid, stack_user, AIOC_INT(40)), 0);
+  CHECK_RC(aioc_task_await(mid, NULL), 0);
+  aioc_task_metrics m;
+  CHECK_RC(aioc_task_get_metrics(mid, &m), 0);
+  CHECK_INT(m.stack_used, >=, 40 * 1024);
+  CHECK_INT(m.stack_used, <, 64 * 1024);
+  CHECK_INT(m.stack_size, >, 100 * 1024); /* the loop's 128 KiB */
+  aioc_task_unref(mid);
+  return 0;
+}
+
+static int stack_reports;
+static char stack_detail[256];
+
+static void stack_report(void *arg, aioc_loop *loop, const aioc_report *r) {
+  (void)arg;
+  (void)loop;
+  if (strcmp(r->message, "Task used more than 75% of its stack") == 0) {
+    stack_reports++;
+    snprintf(stack_detail, sizeof stack_detail, "%s", r->detail);
+  }
+}
+
+TEST(test_stack_use) {
+  aioc_loop *loop = obs_loop(1, AIOC_OBSERVE_STACKS);
+  aioc_loop_set_report_handler(loop, stack_report, NULL);
+  stacks s = {0};
+  CHECK_RC(run_on(loop, stacks_main, &s), 0);
+  aioc_task_metrics m;
+  CHECK_RC(aioc_task_get_metrics(s.heavy, &m), 0);
+  CHECK_INT(m.stack_used, >=, 200 * 1024);
+  CHECK_INT(m.stack_used, <, m.stack_size);
+  aioc_task_unref(s.heavy);
+  /* Reported once, with its spawn site. */
+  CHECK_EQ(stack_reports, 1);
+  char want[64];
+  snprintf(want, sizeof want, "test_observe.c:%d", s.heavy_line);
+  CHECK(strstr(stack_detail, want) != NULL);
+  CHECK(strstr(stack_detail, " bytes used (") != NULL);
+
+  aioc_stack_use u[8];
+  int n = aioc_loop_get_stack_use(loop, u, 8);
+  CHECK_EQ(n, 4); /* heavy, light, mid, and main (spawned by run_on) */
+  const aioc_stack_use *heavy = NULL, *light = NULL;
+  for (int i = 0; i < n && i < 8; i++) {
+    if (u[i].site && u[i].site->line == s.heavy_line) heavy = &u[i];
+    if (u[i].site && u[i].site->line == s.light_line) light = &u[i];
+  }
+  CHECK(heavy && light);
+  if (heavy && light) {
+    CHECK_EQ(heavy->tasks, 1);
+    CHECK_INT(heavy->max_used, >=, 200 * 1024);
+    CHECK_EQ(light->tasks, 3);
+    /* The heavy task's pages did not count for the light ones. */
+    CHECK_INT(light->max_used, <, 32 * 1024);
+    CHECK_INT(light->mean_used, <=, light->max_used);
+    CHECK_EQ(light->stack_size, heavy->stack_size);
+  }
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  CHECK_RC(aioc_loop_write_stack_use(loop, f), 0);
+  fclose(f);
+  CHECK(buf && strstr(buf, "spawned at") != NULL);
+  /* The heaviest site first. */
+  CHECK(buf && strstr(buf, want) != NULL &&
+        strstr(buf, want) < strstr(buf, "test_observe.c:") + 1);
+  free(buf);
+  CHECK_RC(aioc_loop_get_stack_use(loop, NULL, 1), -EINVAL);
+  CHECK_EQ(aioc_loop_get_stack_use(loop, NULL, 0), 4);
+  CLOSE_CLEAN(loop);
+}
+
+/* Without the flag nothing is measured. */
+TEST(test_stack_use_off) {
+  aioc_loop *loop = obs_loop(1, AIOC_OBSERVE_TIMING);
+  CHECK_RC(run_on(loop, nap, NULL), 0);
+  CHECK_EQ(aioc_loop_get_stack_use(loop, NULL, 0), 0);
+  CLOSE_CLEAN(loop);
+}
+
 CHECK_MAIN(60)

@@ -181,6 +181,33 @@ AIOC_API const char *aioc_wait_kind_name(aioc_wait_kind kind);
 /* aioc_task_state's "scheduled", "ready", "running", "suspended". */
 AIOC_API const char *aioc_task_state_name(aioc_task_state state);
 
+/* ---- stack use -------------------------------------------------------- */
+
+/* The stack use of the tasks spawned at one site (AIOC_OBSERVE_STACKS):
+ * high-water marks, measured when each task ends, to the page. */
+typedef struct aioc_stack_use {
+  const aioc_site *site; /* the spawn site, NULL: unknown (a spawn without
+                            the macros, or the library's own) */
+  uint64_t tasks;        /* tasks that ended */
+  size_t max_used;       /* the most any of them used, bytes */
+  size_t mean_used;      /* their mean, bytes */
+  size_t stack_size;     /* the usable size of their stacks, bytes */
+} aioc_stack_use;
+
+/* Fills out[0..cap) with the stack use of loop's tasks (NULL: the
+ * thread's running or current loop) per spawn site, in the order the
+ * sites were first seen. A task that used more than 75% of its stack is
+ * also reported when it ends, through the loop's report handler ("Task
+ * used more than 75% of its stack", its use in the detail), unless the
+ * loop is quiet. Returns the number of sites (more than cap: only cap
+ * were filled), or -EINVAL (no loop, or out NULL with cap not 0). */
+AIOC_API int aioc_loop_get_stack_use(aioc_loop *loop, aioc_stack_use *out,
+                                     size_t cap);
+
+/* Writes the same as a table to out, the site with the highest
+ * high-water mark first. Returns 0, -EINVAL or -ENOMEM. */
+AIOC_API int aioc_loop_write_stack_use(aioc_loop *loop, FILE *out);
+
 /* ---- the call-site macros --------------------------------------------- */
 
 /* Internal: the site of the next wait, and of the next spawn, of the

@@ -86,6 +86,7 @@ int aioc_loop_new(aioc_loop **out, const aioc_loop_options *opts) {
 
 void aioc__loop_free(aioc_loop *loop) {
   AIOC__ARMOR_SET(loop, AIOC__MAGIC_DEAD);
+  aioc__free(loop->stack_sites);
   aioc__free(loop);
 }
 

@@ -218,7 +218,10 @@ struct aioc_loop {
    * always kept, and the layer's own state (NULL until needed). */
   unsigned observe;
   aioc__loop_counters m;
-  struct aioc__obs *obs;
+  /* Stack use per spawn site (AIOC_OBSERVE_STACKS), kept by the task
+   * layer, freed with the loop. */
+  struct aioc__stack_site *stack_sites;
+  size_t nstack_sites, capstack_sites;
   AIOC__ARMOR_FIELD /* live from aioc_loop_new() to aioc_loop_free() */
 };
 

@@ -6,6 +6,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "task.h"
 
@@ -134,6 +136,108 @@ static __attribute__((noinline)) int tobs_spawned(aioc_task *t) {
   return 0;
 }
 
+/* ---- stack use (AIOC_OBSERVE_STACKS) ----
+ *
+ * A stack's pages are made resident by the kernel as the task touches
+ * them, from the top down. An observed task starts with every page of
+ * its stack but the top one given back (MADV_DONTNEED); when it ends,
+ * the lowest resident page (mincore) is its high-water mark, to the
+ * page. Pages below the frame that measures are given back again, so the
+ * next task on the stack (in place, or after the pool) starts clean. */
+
+static size_t page_size(void) {
+  static size_t ps;
+  if (!ps) ps = (size_t)sysconf(_SC_PAGESIZE);
+  return ps;
+}
+
+/* Gives back the pages of [lo, end) (end rounded down to a page). */
+static void stack_clear(char *lo, char *end) {
+  size_t ps = page_size();
+  uintptr_t a = ((uintptr_t)lo + ps - 1) & ~(uintptr_t)(ps - 1);
+  uintptr_t b = (uintptr_t)end & ~(uintptr_t)(ps - 1);
+  if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
+/* Before t first runs on st (observed, stacks on): a clean stack. */
+static void stack_prepare(aioc__stack *st) {
+  stack_clear(aioc__stack_lo(st), aioc__stack_hi(st));
+}
+
+/* The aggregate of t's spawn site, created on first need (NULL: no
+ * memory). */
+static aioc__stack_site *stack_site(aioc_loop *loop, const aioc_site *site) {
+  for (size_t i = 0; i < loop->nstack_sites; i++)
+    if (loop->stack_sites[i].site == site) return &loop->stack_sites[i];
+  if (loop->nstack_sites == loop->capstack_sites) {
+    size_t cap = loop->capstack_sites ? loop->capstack_sites * 2 : 8;
+    aioc__stack_site *v =
+        aioc__realloc(loop->stack_sites, cap * sizeof *v);
+    if (!v) return NULL;
+    loop->stack_sites = v;
+    loop->capstack_sites = cap;
+  }
+  aioc__stack_site *s = &loop->stack_sites[loop->nstack_sites++];
+  *s = (aioc__stack_site){.site = site};
+  return s;
+}
+
+/* t ends on st: its function has returned, this frame and the ones it
+ * calls are all that is left on the stack. Pages from two below this
+ * frame's down are dead: measured, then given back (the system calls'
+ * own frames stay above them). */
+static __attribute__((noinline)) void stack_measure(aioc_task *t,
+                                                    aioc__stack *st) {
+  aioc__tobs *o = tobs(t);
+  if (!o) return;
+  size_t ps = page_size();
+  char *lo = aioc__stack_lo(st), *hi = aioc__stack_hi(st);
+  char *a = (char *)(((uintptr_t)lo + ps - 1) & ~(uintptr_t)(ps - 1));
+  volatile char probe = 0;
+  char *end = (char *)(((uintptr_t)&probe & ~(uintptr_t)(ps - 1)) - 2 * ps);
+  if (end < a) end = a;
+  char *low = end; /* the frames above count at least */
+  unsigned char vec[256];
+  for (char *p = a; p < end;) {
+    size_t n = (size_t)(end - p) / ps;
+    if (n > sizeof vec) n = sizeof vec;
+    if (mincore(p, n * ps, vec) != 0) break;
+    size_t i = 0;
+    while (i < n && !(vec[i] & 1)) i++;
+    if (i < n) {
+      low = p + i * ps;
+      break;
+    }
+    p += n * ps;
+  }
+  o->stack_used = (size_t)(hi - low);
+  o->stack_size = (size_t)(hi - lo);
+  if (low < end) stack_clear(low, end);
+  aioc_loop *loop = t->f.loop;
+  aioc__stack_site *s = stack_site(loop, o->spawn_site);
+  if (s) {
+    s->tasks++;
+    s->sum_used += o->stack_used;
+    if (o->stack_used > s->max_used) s->max_used = o->stack_used;
+    s->stack_size = o->stack_size;
+  }
+  if (o->stack_used * 4 > o->stack_size * 3 && !loop->quiet) {
+    char detail[256];
+    const aioc_site *ss = o->spawn_site;
+    int k = snprintf(detail, sizeof detail, "%zu of %zu bytes used (%.0f%%)",
+                     o->stack_used, o->stack_size,
+                     100.0 * (double)o->stack_used / (double)o->stack_size);
+    if (ss && k > 0 && (size_t)k < sizeof detail)
+      snprintf(detail + k, sizeof detail - (size_t)k, ", spawned at %s:%d",
+               ss->file, ss->line);
+    aioc_report rep = {.message = "Task used more than 75% of its stack",
+                       .task = t,
+                       .detail = detail,
+                       .task_name = aioc__task_display_name(t)};
+    aioc__report(loop, &rep);
+  }
+}
+
 /* ---- lifetime ---- */
 
 void aioc__task_free(aioc_task *t) { aioc__future_free(&t->f); }
@@ -236,7 +340,11 @@ static void task_main(void *p) {
     if (aioc__unlikely(slow)) aioc__tobs_in(t);
     void *result = NULL;
     int rc = r.fn(r.arg, &result);
-    if (aioc__unlikely(slow)) aioc__tobs_out(t);
+    if (aioc__unlikely(slow)) {
+      aioc__tobs_out(t);
+      if (loop->observe & AIOC_OBSERVE_STACKS)
+        stack_measure(t, r.coro.stack);
+    }
     task_complete(t, rc, result, NULL);
     t->r = NULL;
     if (!(t = next_on_stack(loop, t, stride))) break;
@@ -278,6 +386,8 @@ static int task_start(aioc_task *t) {
     return rc;
   }
   aioc__stack_set_owner(st, e ? e->name : NULL, t->f.tid);
+  if (aioc__unlikely(t->f.slow) && (loop->observe & AIOC_OBSERVE_STACKS))
+    stack_prepare(st);
   aioc__coro_make(&loop->relay.start, st, task_main, t);
   loop->relay.start_stride = stride;
   return 0;

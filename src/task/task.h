@@ -52,6 +52,14 @@ AIOC_HIDDEN void aioc__tobs_in(aioc_task *t);
 AIOC_HIDDEN void aioc__tobs_out(aioc_task *t);
 AIOC_HIDDEN void aioc__tobs_ready(aioc_task *t);
 
+/* Stack use of the tasks spawned at one site (AIOC_OBSERVE_STACKS). */
+typedef struct aioc__stack_site {
+  const aioc_site *site; /* NULL: unknown */
+  uint64_t tasks;
+  size_t max_used, stack_size;
+  uint64_t sum_used;
+} aioc__stack_site;
+
 /* The future t is suspended in aioc_await() on, or NULL. */
 AIOC_HIDDEN aioc_future *aioc__task_awaiting(const aioc_task *t);
 
