@@ -3,6 +3,7 @@
  * everything slower, never faster). */
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <time.h>
 
 #include "check.h"
@@ -367,7 +368,7 @@ TEST(test_dump_unobserved) {
 
 /* A dump on a signal, landing while two tasks switch back and forth: it
  * is read from the loop, between tasks, whenever it comes. */
-static volatile int pinging = 1;
+static atomic_int pinging = 1;
 
 static void *signaller(void *arg) {
   (void)arg;
