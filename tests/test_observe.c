@@ -357,7 +357,9 @@ static int dump_plain_main(void *arg, void **res) {
     CHECK_DBL(i->deadline, 0.05, 1e-9);
     CHECK_EQ(i->spawner, 0); /* spawners were not observed */
   }
-  return aioc_task_await(t, NULL);
+  int rc = aioc_task_await(t, NULL);
+  aioc_task_unref(t);
+  return rc;
 }
 
 TEST(test_dump_unobserved) {
