@@ -23,6 +23,7 @@
  *   aioc/dns.h      name resolution on the loop
  *   aioc/rpc.h      streaming RPC with a timeout between chunks
  *   aioc/http.h     the HTTP client (libcurl on the loop)
+ *   aioc/observe.h  metrics, task dumps, stack use
  *
  * The implementation, one folder per layer, bottom up (a lower layer
  * never includes a higher one):
@@ -58,6 +59,8 @@
  *                   RabbitMQ transport)
  *   src/http/       http.c (libcurl's multi interface on the loop:
  *                   sessions, requests, body iterators)
+ *   src/observe/    metrics.c (loop and task metrics), dump.c (task dumps),
+ *                   stacks.c (stack use per spawn site)
  * The API conventions every function follows are in docs/design.md. */
 #ifndef AIOC_H
 #define AIOC_H
@@ -78,5 +81,6 @@
 #include "aioc/dns.h"
 #include "aioc/rpc.h"
 #include "aioc/http.h"
+#include "aioc/observe.h"
 
 #endif /* AIOC_H */

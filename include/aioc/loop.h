@@ -34,6 +34,10 @@ typedef struct aioc_loop_options {
   int virtual_clock;
   /* Non-zero: at close, do not print tasks that are still pending. */
   int quiet;
+  /* What the loop observes beyond its counters: AIOC_OBSERVE_* flags of
+   * aioc/observe.h, or'ed (0: the AIOC_OBSERVE environment variable's,
+   * else none). */
+  unsigned observe;
 } aioc_loop_options;
 
 /* Creates a loop. It is not yet the thread's current loop; it becomes the

@@ -23,6 +23,30 @@ static pthread_once_t owned_once = PTHREAD_ONCE_INIT;
 
 /* ---- creation, lifetime ---- */
 
+/* The AIOC_OBSERVE environment variable: "timing,spawns,stacks"
+ * (any of them, comma-separated) or "all". Unknown words are ignored. */
+static unsigned aioc__observe_from_env(void) {
+  const char *e = getenv("AIOC_OBSERVE");
+  if (!e || !*e) return 0;
+  static const struct {
+    const char *word;
+    unsigned flag;
+  } words[] = {{"timing", AIOC_OBSERVE_TIMING},
+               {"spawns", AIOC_OBSERVE_SPAWNS},
+               {"stacks", AIOC_OBSERVE_STACKS},
+               {"all", AIOC_OBSERVE_ALL}};
+  unsigned flags = 0;
+  while (*e) {
+    size_t n = strcspn(e, ",");
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+      if (strlen(words[i].word) == n && strncmp(e, words[i].word, n) == 0)
+        flags |= words[i].flag;
+    e += n;
+    if (*e) e++;
+  }
+  return flags;
+}
+
 int aioc_loop_new(aioc_loop **out, const aioc_loop_options *opts) {
   if (!out) return -EINVAL;
   *out = NULL;
@@ -46,6 +70,10 @@ int aioc_loop_new(aioc_loop **out, const aioc_loop_options *opts) {
   loop->stack_stride = aioc__stack_stride(opts ? opts->stack_size : 0);
   loop->virtual_clock = opts && opts->virtual_clock;
   loop->quiet = opts && opts->quiet;
+  loop->observe = opts && opts->observe ? opts->observe
+                                        : aioc__observe_from_env();
+  if (loop->observe & AIOC_OBSERVE_STACKS)
+    loop->observe |= AIOC_OBSERVE_SPAWNS;
   aioc__list_init(&loop->live);
   aioc__list_init(&loop->slots);
   loop->scav_when = AIOC__NEVER;
@@ -57,6 +85,7 @@ int aioc_loop_new(aioc_loop **out, const aioc_loop_options *opts) {
 
 void aioc__loop_free(aioc_loop *loop) {
   AIOC__ARMOR_SET(loop, AIOC__MAGIC_DEAD);
+  aioc__free(loop->stack_sites);
   aioc__free(loop);
 }
 

@@ -144,6 +144,13 @@ AIOC_HIDDEN void aioc__post_drop_all(aioc__posted *p);
 typedef void (*aioc__io_fn)(aioc_loop *loop, int fd, uint32_t events,
                             void *arg);
 
+/* The loop's metrics (aioc_loop_metrics): the counters are kept always,
+ * the times (ns) with AIOC_OBSERVE_TIMING only. */
+typedef struct aioc__loop_counters {
+  uint64_t iterations, timers_fired, task_runs;
+  int64_t lag_max, lag_total, task_ns, poll_ns;
+} aioc__loop_counters;
+
 struct aioc_loop {
   aioc__queue ready;
   aioc__coro main_coro; /* the thread's own context while running */
@@ -207,6 +214,14 @@ struct aioc_loop {
   /* The thread layer's state for this loop (its default executor, its
    * jobs in flight), NULL until used; the loop never reads it. */
   void *thread_state;
+  /* Observation (observe.h): the AIOC_OBSERVE_* flags, the counters
+   * always kept, and the layer's own state (NULL until needed). */
+  unsigned observe;
+  aioc__loop_counters m;
+  /* Stack use per spawn site (AIOC_OBSERVE_STACKS), kept by the task
+   * layer, freed with the loop. */
+  struct aioc__stack_site *stack_sites;
+  size_t nstack_sites, capstack_sites;
   AIOC__ARMOR_FIELD /* live from aioc_loop_new() to aioc_loop_free() */
 };
 
@@ -357,6 +372,7 @@ static inline bool aioc__loop_can_continue(aioc_loop *loop) {
 
 static inline void aioc__sched_begin(aioc_loop *loop) {
   loop->batch_left = loop->ready.len;
+  loop->m.iterations++;
 }
 
 /* The tagged link of the node to run next, still queued; 0: nothing may

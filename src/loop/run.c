@@ -43,6 +43,17 @@ static bool ts_came(void *p) {
 
 /* ---- running ---- */
 
+/* The poller, timed when the loop observes timing. */
+static void poll_io(aioc_loop *loop, int64_t timeout) {
+  if (aioc__likely(!(loop->observe & AIOC_OBSERVE_TIMING))) {
+    aioc__poll_io(loop, timeout);
+    return;
+  }
+  int64_t t0 = aioc__clock_ns();
+  aioc__poll_io(loop, timeout);
+  loop->m.poll_ns += aioc__clock_ns() - t0;
+}
+
 static void run_deferred(aioc_loop *loop) {
   aioc__list *l;
   while ((l = aioc__list_pop_front(&loop->deferred)) != NULL) {
@@ -88,7 +99,7 @@ static size_t run_once(aioc_loop *loop, bool may_block) {
       else
         loop->ts_hot = false;
     }
-    if (timeout != 0 || loop->nfds) aioc__poll_io(loop, timeout);
+    if (timeout != 0 || loop->nfds) poll_io(loop, timeout);
     if (atomic_load(&loop->ts_head)) {
       if (slept && aioc__clock_ns() - slept < TS_SPIN_NS * 4)
         loop->ts_hot = true;
@@ -99,7 +110,7 @@ static size_t run_once(aioc_loop *loop, bool may_block) {
         loop->heap[0].when > loop->now)
       loop->now = loop->heap[0].when;
   } else if (loop->nfds && (++loop->iter % 61 == 0 || idle)) {
-    aioc__poll_io(loop, 0);
+    poll_io(loop, 0);
   }
   if (loop->nheap) aioc__timers_fire(loop, aioc__now(loop));
   if (aioc__unlikely(loop->scav_when != AIOC__NEVER) &&

@@ -90,9 +90,13 @@ size_t aioc__timers_fire(aioc_loop *loop, int64_t now) {
   size_t n = 0;
   while (loop->nheap && loop->heap[0].when <= now) {
     aioc__timer *t = loop->heap[0].t;
+    int64_t lag = now - loop->heap[0].when;
+    loop->m.lag_total += lag;
+    if (lag > loop->m.lag_max) loop->m.lag_max = lag;
     remove_at(loop, 0);
     t->fire(loop, t);
     n++;
   }
+  loop->m.timers_fired += n;
   return n;
 }

@@ -95,6 +95,7 @@ void aioc__future_free(aioc_future *f) {
     if (e->payload_free) e->payload_free(e->payload);
     aioc__free(e->msg);
     aioc__free(e->name);
+    aioc__free(e->obs);
     aioc__free(e);
   }
   aioc_loop *loop = f->loop;

@@ -6,6 +6,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "task.h"
 
@@ -75,6 +77,165 @@ int aioc__fail(int code, const char *fmt, ...) {
 const char *aioc_error_message(void) {
   aioc_task *t = aioc__current();
   return t ? t->r->errmsg : aioc__plain_error_get();
+}
+
+/* ---- observation (loop->observe) ---- */
+
+/* The sites the macros of observe.h note before a wait and a spawn. */
+AIOC_API AIOC_TLS const aioc_site *aioc__site_next;
+AIOC_API AIOC_TLS const aioc_site *aioc__spawn_next;
+
+static aioc__tobs *tobs(const aioc_task *t) {
+  return t->f.ext ? t->f.ext->obs : NULL;
+}
+
+void aioc__tobs_in(aioc_task *t) {
+  aioc__tobs *o = tobs(t);
+  if (!o || !aioc__observes_timing(t->f.loop)) return;
+  int64_t now = aioc__clock_ns();
+  if (o->ready_at) {
+    o->ready_ns += now - o->ready_at;
+    o->ready_at = 0;
+  }
+  o->run_start = now;
+  o->runs++;
+  t->f.loop->m.task_runs++;
+}
+
+void aioc__tobs_out(aioc_task *t) {
+  aioc__tobs *o = tobs(t);
+  if (!o || !o->run_start) return;
+  int64_t d = aioc__clock_ns() - o->run_start;
+  o->run_start = 0;
+  o->run_ns += d;
+  if (d > o->run_max) o->run_max = d;
+  t->f.loop->m.task_ns += d;
+}
+
+void aioc__tobs_ready(aioc_task *t) {
+  aioc__tobs *o = tobs(t);
+  if (o && aioc__observes_timing(t->f.loop)) o->ready_at = aioc__clock_ns();
+}
+
+/* A task spawned on an observing loop gets its record (none if memory is
+ * short: it is then not observed, and the spawn goes on). */
+static __attribute__((noinline)) int tobs_spawned(aioc_task *t) {
+  aioc_loop *loop = t->f.loop;
+  if (!(loop->observe & (AIOC_OBSERVE_TIMING | AIOC_OBSERVE_SPAWNS))) return 0;
+  aioc__fext *e = aioc__future_ext(&t->f);
+  if (!e) return 0;
+  aioc__tobs *o = aioc__calloc(1, sizeof *o);
+  if (!o) return 0;
+  e->obs = o;
+  t->f.slow = 1;
+  aioc_task *cur = aioc__running == loop ? loop->current : NULL;
+  o->spawner = cur ? cur->f.tid : 0;
+  o->spawn_site = aioc__spawn_next;
+  aioc__spawn_next = NULL;
+  if (loop->observe & AIOC_OBSERVE_TIMING) o->ready_at = aioc__clock_ns();
+  return 0;
+}
+
+/* ---- stack use (AIOC_OBSERVE_STACKS) ----
+ *
+ * A stack's pages are made resident by the kernel as the task touches
+ * them, from the top down. An observed task starts with every page of
+ * its stack but the top one given back (MADV_DONTNEED); when it ends,
+ * the lowest resident page (mincore) is its high-water mark, to the
+ * page. Pages below the frame that measures are given back again, so the
+ * next task on the stack (in place, or after the pool) starts clean. */
+
+static size_t page_size(void) {
+  static size_t ps;
+  if (!ps) ps = (size_t)sysconf(_SC_PAGESIZE);
+  return ps;
+}
+
+/* Gives back the pages of [lo, end) (end rounded down to a page). */
+static void stack_clear(char *lo, char *end) {
+  size_t ps = page_size();
+  uintptr_t a = ((uintptr_t)lo + ps - 1) & ~(uintptr_t)(ps - 1);
+  uintptr_t b = (uintptr_t)end & ~(uintptr_t)(ps - 1);
+  if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
+/* Before t first runs on st (observed, stacks on): a clean stack. */
+static void stack_prepare(aioc__stack *st) {
+  stack_clear(aioc__stack_lo(st), aioc__stack_hi(st));
+}
+
+/* The aggregate of t's spawn site, created on first need (NULL: no
+ * memory). */
+static aioc__stack_site *stack_site(aioc_loop *loop, const aioc_site *site) {
+  for (size_t i = 0; i < loop->nstack_sites; i++)
+    if (loop->stack_sites[i].site == site) return &loop->stack_sites[i];
+  if (loop->nstack_sites == loop->capstack_sites) {
+    size_t cap = loop->capstack_sites ? loop->capstack_sites * 2 : 8;
+    aioc__stack_site *v =
+        aioc__realloc(loop->stack_sites, cap * sizeof *v);
+    if (!v) return NULL;
+    loop->stack_sites = v;
+    loop->capstack_sites = cap;
+  }
+  aioc__stack_site *s = &loop->stack_sites[loop->nstack_sites++];
+  *s = (aioc__stack_site){.site = site};
+  return s;
+}
+
+/* t ends on st: its function has returned, this frame and the ones it
+ * calls are all that is left on the stack. Pages from two below this
+ * frame's down are dead: measured, then given back (the system calls'
+ * own frames stay above them). */
+static __attribute__((noinline)) void stack_measure(aioc_task *t,
+                                                    aioc__stack *st) {
+  aioc__tobs *o = tobs(t);
+  if (!o) return;
+  size_t ps = page_size();
+  char *lo = aioc__stack_lo(st), *hi = aioc__stack_hi(st);
+  char *a = (char *)(((uintptr_t)lo + ps - 1) & ~(uintptr_t)(ps - 1));
+  volatile char probe = 0;
+  char *end = (char *)(((uintptr_t)&probe & ~(uintptr_t)(ps - 1)) - 2 * ps);
+  if (end < a) end = a;
+  char *low = end; /* the frames above count at least */
+  unsigned char vec[256];
+  for (char *p = a; p < end;) {
+    size_t n = (size_t)(end - p) / ps;
+    if (n > sizeof vec) n = sizeof vec;
+    if (mincore(p, n * ps, vec) != 0) break;
+    size_t i = 0;
+    while (i < n && !(vec[i] & 1)) i++;
+    if (i < n) {
+      low = p + i * ps;
+      break;
+    }
+    p += n * ps;
+  }
+  o->stack_used = (size_t)(hi - low);
+  o->stack_size = (size_t)(hi - lo);
+  if (low < end) stack_clear(low, end);
+  aioc_loop *loop = t->f.loop;
+  aioc__stack_site *s = stack_site(loop, o->spawn_site);
+  if (s) {
+    s->tasks++;
+    s->sum_used += o->stack_used;
+    if (o->stack_used > s->max_used) s->max_used = o->stack_used;
+    s->stack_size = o->stack_size;
+  }
+  if (o->stack_used * 4 > o->stack_size * 3 && !loop->quiet) {
+    char detail[256];
+    const aioc_site *ss = o->spawn_site;
+    int k = snprintf(detail, sizeof detail, "%zu of %zu bytes used (%.0f%%)",
+                     o->stack_used, o->stack_size,
+                     100.0 * (double)o->stack_used / (double)o->stack_size);
+    if (ss && k > 0 && (size_t)k < sizeof detail)
+      snprintf(detail + k, sizeof detail - (size_t)k, ", spawned at %s:%d",
+               ss->file, ss->line);
+    aioc_report rep = {.message = "Task used more than 75% of its stack",
+                       .task = t,
+                       .detail = detail,
+                       .task_name = aioc__task_display_name(t)};
+    aioc__report(loop, &rep);
+  }
 }
 
 /* ---- lifetime ---- */
@@ -170,11 +331,20 @@ static void task_main(void *p) {
     r.errcode = 0;
     r.wake_rc = 0;
     r.nocancel = 0;
+    r.site = NULL;
+    r.wait_since = -1;
     aioc__live_add(loop, &r.live, &aioc__task_live_ops);
     t->f.result = NULL;
     t->r = &r;
+    bool slow = t->f.slow;
+    if (aioc__unlikely(slow)) aioc__tobs_in(t);
     void *result = NULL;
     int rc = r.fn(r.arg, &result);
+    if (aioc__unlikely(slow)) {
+      aioc__tobs_out(t);
+      if (loop->observe & AIOC_OBSERVE_STACKS)
+        stack_measure(t, r.coro.stack);
+    }
     task_complete(t, rc, result, NULL);
     t->r = NULL;
     if (!(t = next_on_stack(loop, t, stride))) break;
@@ -191,7 +361,7 @@ int aioc__task_set_on_block(aioc_task *t, void (*fn)(aioc_task *)) {
   aioc__fext *e = aioc__future_ext(&t->f);
   if (!e) return -ENOMEM;
   e->on_block = fn;
-  t->f.on_block = fn != NULL;
+  t->f.slow = fn != NULL || e->obs;
   return 0;
 }
 
@@ -216,6 +386,8 @@ static int task_start(aioc_task *t) {
     return rc;
   }
   aioc__stack_set_owner(st, e ? e->name : NULL, t->f.tid);
+  if (aioc__unlikely(t->f.slow) && (loop->observe & AIOC_OBSERVE_STACKS))
+    stack_prepare(st);
   aioc__coro_make(&loop->relay.start, st, task_main, t);
   loop->relay.start_stride = stride;
   return 0;
@@ -343,12 +515,15 @@ int aioc__task_transfer(aioc_task *from, aioc__wait *w, aioc_task *to) {
     task_unref(to);
     return rc;
   }
+  bool slow = from->f.slow;
+  if (aioc__unlikely(slow)) aioc__tobs_out(from);
   from->r->wait = w;
   from->f.tstate = T_SUSPENDED;
   aioc__coro *c = &loop->relay.start;
   to->f.tstate = T_RUNNING;
   loop->current = to;
   aioc__coro_switch_inherit(&from->r->coro, c);
+  if (aioc__unlikely(slow)) aioc__tobs_in(from);
   return from->r->wake_rc;
 }
 
@@ -387,6 +562,8 @@ int aioc__task_create(aioc_task **out, aioc_loop *loop, aioc_fn fn, void *arg,
     *out = t;
   }
   if (queue) aioc__task_push(t);
+  /* Last, a tail call: the check costs the hot path no register. */
+  if (aioc__unlikely(loop->observe)) return tobs_spawned(t);
   return 0;
 }
 
@@ -440,9 +617,38 @@ int aioc_all_tasks(aioc_loop *loop, aioc_task **tasks, size_t cap) {
 
 /* ---- suspension ---- */
 
-int aioc__task_suspend(aioc_task *t, aioc__wait *w) {
-  if (aioc__unlikely(t->f.on_block)) t->f.ext->on_block(t);
+/* The slow path of a task that blocks or yields (t->f.slow): its
+ * on_block function, its observation. w NULL: a yield. */
+static __attribute__((noinline)) int block_slow(aioc_task *t,
+                                                aioc__wait *w) {
+  if (t->f.ext->on_block) t->f.ext->on_block(t);
   t->r->wait = w;
+  if (w) {
+    t->r->site = aioc__site_next;
+    aioc__site_next = NULL;
+    t->r->wait_since = aioc__now(t->f.loop);
+    t->f.tstate = T_SUSPENDED;
+  } else {
+    t->r->wake_rc = 0;
+    t->f.tstate = T_READY;
+    aioc__task_push(t);
+  }
+  aioc__tobs_out(t);
+  if (!w) aioc__tobs_ready(t);
+  switch_out(t);
+  aioc__tobs_in(t);
+  return t->r->wake_rc;
+}
+
+int aioc__task_suspend(aioc_task *t, aioc__wait *w) {
+  if (aioc__unlikely(t->f.slow)) return block_slow(t, w);
+  aioc_loop *loop = t->f.loop;
+  t->r->wait = w;
+  /* For dumps: where (the site the macros noted) and since when (the
+   * iteration's time, when the loop has read it). */
+  t->r->site = aioc__site_next;
+  aioc__site_next = NULL;
+  t->r->wait_since = loop->now_valid ? loop->now : -1;
   t->f.tstate = T_SUSPENDED;
   switch_out(t);
   return t->r->wake_rc;
@@ -452,6 +658,7 @@ void aioc__task_wake(aioc_task *t, int rc) {
   t->r->wait = NULL;
   t->r->wake_rc = rc;
   t->f.tstate = T_READY;
+  if (aioc__unlikely(t->f.slow)) aioc__tobs_ready(t);
   aioc__task_push(t);
 }
 
@@ -464,7 +671,10 @@ void aioc__task_interrupt(aioc_task *t, int rc) {
 }
 
 void aioc__task_yield(aioc_task *t) {
-  if (aioc__unlikely(t->f.on_block)) t->f.ext->on_block(t);
+  if (aioc__unlikely(t->f.slow)) {
+    block_slow(t, NULL);
+    return;
+  }
   t->r->wake_rc = 0;
   t->r->wait = NULL;
   t->f.tstate = T_READY;
@@ -521,6 +731,13 @@ static void await_unhook(aioc_task *t, aioc__wait *w) {
   (void)t;
   awaitw *a = aioc__container_of(w, awaitw, w);
   aioc__future_del_waiter(&a->n);
+}
+
+aioc_future *aioc__task_awaiting(const aioc_task *t) {
+  if (t->f.tstate != T_SUSPENDED || !t->r->wait ||
+      t->r->wait->unhook != await_unhook)
+    return NULL;
+  return aioc__container_of(t->r->wait, awaitw, w)->n.f;
 }
 
 int aioc_await(aioc_future *f, void **result) {

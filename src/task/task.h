@@ -29,7 +29,43 @@ typedef struct aioc__fext {
   char *name;      /* tasks: given, or "Task-<id>" once asked for */
   void (*on_block)(aioc_task *t); /* tasks: see aioc__task_set_on_block */
   size_t stride;   /* tasks: stack stride, 0 for the loop's */
+  struct aioc__tobs *obs; /* tasks of an observing loop, or NULL */
 } aioc__fext;
+
+/* What an observing loop (loop->observe) keeps of a task, from its spawn
+ * to the free of its record; times in ns of the monotonic clock. */
+typedef struct aioc__tobs {
+  uint32_t spawner;   /* tid of the task that spawned it, 0: plain code */
+  const aioc_site *spawn_site; /* where (observe.h's macros), or NULL */
+  int64_t ready_at;   /* made ready then (0: not ready) */
+  int64_t run_start;  /* running since */
+  uint64_t runs;
+  int64_t run_ns, run_max, ready_ns;
+  size_t stack_used, stack_size;
+} aioc__tobs;
+
+/* The observation hooks of the task layer (task.c), called on the slow
+ * path (t->f.slow), which observed tasks take: t starts or resumes
+ * running (in), stops (out), is made ready (ready). Each does nothing
+ * unless the loop observes timing. */
+AIOC_HIDDEN void aioc__tobs_in(aioc_task *t);
+AIOC_HIDDEN void aioc__tobs_out(aioc_task *t);
+AIOC_HIDDEN void aioc__tobs_ready(aioc_task *t);
+
+/* Stack use of the tasks spawned at one site (AIOC_OBSERVE_STACKS). */
+typedef struct aioc__stack_site {
+  const aioc_site *site; /* NULL: unknown */
+  uint64_t tasks;
+  size_t max_used, stack_size;
+  uint64_t sum_used;
+} aioc__stack_site;
+
+/* The future t is suspended in aioc_await() on, or NULL. */
+AIOC_HIDDEN aioc_future *aioc__task_awaiting(const aioc_task *t);
+
+static inline bool aioc__observes_timing(const aioc_loop *loop) {
+  return aioc__unlikely(loop->observe & AIOC_OBSERVE_TIMING);
+}
 
 /* A future, and the first 56 bytes of a task record. A task record is 64
  * bytes in all: spawning a million tasks is bound by touching fresh
@@ -50,7 +86,8 @@ struct aioc_future {
   uint8_t result_taken : 1; /* ownership of the result passed on */
   /* Tasks only (here so that the record stays at 64 bytes). */
   uint8_t queued : 1;
-  uint8_t on_block : 1;      /* ext->on_block runs when it blocks */
+  uint8_t slow : 1; /* blocking and waking take the slow path: ext->on_block
+                       is set, or the task is observed (ext->obs) */
   uint8_t reported : 1;      /* reported abandoned by aioc_run: its
                                 loop's close does not report it again */
   uint8_t tstate;            /* a whole byte: written on every switch */
@@ -103,6 +140,10 @@ typedef struct aioc__trun {
   int errcode;
   int wake_rc;
   uint32_t nocancel; /* internal uninterruptible waits */
+  /* The last wait, for dumps: its call site (the macros of observe.h;
+   * NULL: unknown) and when it began (loop ns, -1: unknown). */
+  const aioc_site *site;
+  int64_t wait_since;
 } aioc__trun;
 
 struct aioc_task {
@@ -217,6 +258,8 @@ AIOC_HIDDEN int aioc__task_transfer(aioc_task *from, aioc__wait *w,
  * leaves without its unhook; it resumes with wake code rc. */
 static inline int aioc__task_switch_to(aioc_task *from, aioc__wait *w,
                                        aioc_task *to, int rc) {
+  bool timed = from->f.slow;
+  if (aioc__unlikely(timed)) aioc__tobs_out(from);
   from->r->wait = w;
   from->f.tstate = T_SUSPENDED;
   to->r->wake_rc = rc;
@@ -224,6 +267,7 @@ static inline int aioc__task_switch_to(aioc_task *from, aioc__wait *w,
   to->f.tstate = T_RUNNING;
   to->f.loop->current = to;
   aioc__coro_switch_inherit(&from->r->coro, &to->r->coro);
+  if (aioc__unlikely(timed)) aioc__tobs_in(from);
   return from->r->wake_rc;
 }
 
@@ -256,7 +300,7 @@ AIOC_HIDDEN int aioc__task_set_on_block(aioc_task *t, void (*fn)(aioc_task *));
 
 /* Does t have an on_block function? */
 static inline bool aioc__task_has_on_block(const aioc_task *t) {
-  return t->f.on_block;
+  return t->f.slow && t->f.ext->on_block;
 }
 
 /* ---- the timed wait (twait.c) ---- */
