@@ -5,7 +5,13 @@
  *    (runtime "curl");
  *  - with --epoll the event-driven form an event loop integrating libcurl
  *    uses: curl_multi_socket_action, its socket callback on an epoll set,
- *    its timer callback on a timerfd (runtime "curl-epoll").
+ *    its timer callback on a timerfd (runtime "curl-epoll"). As a good
+ *    event loop does, a connection's socket stays in the epoll set while
+ *    the connection waits in libcurl's cache between requests (libcurl
+ *    removes and adds it around each one): a removal only marks it
+ *    parked, an add with the same events then needs no system call, and
+ *    the socket leaves the set when libcurl closes it (its close-socket
+ *    callback) or when an event comes for it while parked.
  *
  * INFLIGHT easy handles are made once, and each is removed and re-added
  * with the next request as soon as it finishes, so the multi handle's
@@ -50,25 +56,43 @@ static size_t on_data(char *p, size_t size, size_t n, void *arg) {
   return size * n;
 }
 
+/* Per fd: the events in the epoll set (0: not in it), and whether the
+ * registration is parked (libcurl removed the socket but keeps it open). */
+enum { MAXFD = 65536 };
+static unsigned char reg[MAXFD], parked[MAXFD];
+
+static void unregister(int s) {
+  if (s >= 0 && s < MAXFD && reg[s]) {
+    epoll_ctl(epfd, EPOLL_CTL_DEL, s, NULL);
+    reg[s] = parked[s] = 0;
+  }
+}
+
 static int on_socket(CURL *e, curl_socket_t s, int what, void *arg,
                      void *sockp) {
-  (void)e, (void)arg;
+  (void)e, (void)arg, (void)sockp;
+  if (s < 0 || s >= MAXFD) die("socket", "descriptor out of range");
   if (what == CURL_POLL_REMOVE) {
-    epoll_ctl(epfd, EPOLL_CTL_DEL, s, NULL);
+    parked[s] = 1;
     return 0;
   }
   struct epoll_event ev = {0};
   ev.data.fd = s;
   if (what & CURL_POLL_IN) ev.events |= EPOLLIN;
   if (what & CURL_POLL_OUT) ev.events |= EPOLLOUT;
-  if (!sockp) {
-    if (epoll_ctl(epfd, EPOLL_CTL_ADD, s, &ev) != 0 && errno == EEXIST)
-      epoll_ctl(epfd, EPOLL_CTL_MOD, s, &ev);
-    curl_multi_assign(multi, s, (void *)1);
-  } else if (epoll_ctl(epfd, EPOLL_CTL_MOD, s, &ev) != 0 && errno == ENOENT) {
-    epoll_ctl(epfd, EPOLL_CTL_ADD, s, &ev);
-  }
+  parked[s] = 0;
+  if (reg[s] == ev.events) return 0;
+  if (epoll_ctl(epfd, reg[s] ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s, &ev) != 0)
+    die("epoll_ctl", strerror(errno));
+  reg[s] = (unsigned char)ev.events;
   return 0;
+}
+
+/* libcurl closes a connection's socket: out of the epoll set first. */
+static int on_close(void *arg, curl_socket_t s) {
+  (void)arg;
+  unregister(s);
+  return close(s);
 }
 
 /* curl's timer: 0 means act at once (done by the main loop without the
@@ -145,6 +169,10 @@ static void run_socket_action(void) {
         curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
         continue;
       }
+      if (parked[fd]) { /* the server closed an idle connection */
+        unregister(fd);
+        continue;
+      }
       int flags = 0;
       if (evs[i].events & EPOLLIN) flags |= CURL_CSELECT_IN;
       if (evs[i].events & EPOLLOUT) flags |= CURL_CSELECT_OUT;
@@ -211,6 +239,7 @@ int main(int argc, char **argv) {
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &slots[k]);
     curl_easy_setopt(e, CURLOPT_PRIVATE, &slots[k]);
+    if (!poll_mode) curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close);
   }
 
   struct timespec t0, t1;
