@@ -22,10 +22,10 @@ shift 2
 RMQ_BIN=/usr/lib/rabbitmq/bin   # the real scripts (/usr/sbin's switch user)
 NODE=aioctest@localhost
 
-free_port() {   # a port nothing listens on, from a range away from defaults
-  local p
+free_port() {   # a port nothing listens on, below the ephemeral range
+  local p        # (an outgoing connection cannot take it meanwhile)
   for _ in $(seq 1 200); do
-    p=$(( 20000 + RANDOM % 30000 ))
+    p=$(( 20000 + RANDOM % 12000 ))
     case $p in 25672|35672|4369|5672|15672) continue ;; esac
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
       echo "$p"
@@ -121,7 +121,26 @@ RMQ_PORT=$RMQ_PORT
 RMQ_DIST_PORT=$RMQ_DIST_PORT
 RMQ_EPMD_PORT=$RMQ_EPMD_PORT
 EOF
-  launch
+  # A port taken between the check and the broker's listen (eaddrinuse in
+  # its boot log): new ports, up to three times.
+  for try in 1 2 3; do
+    launch && exit 0
+    grep -q eaddrinuse "$RMQ_DIR/log/stdout.log" 2>/dev/null || exit 1
+    stop_node
+    echo "a port was taken meanwhile; trying others" >&2
+    RMQ_PORT=$(free_port)
+    RMQ_DIST_PORT=$(free_port)
+    RMQ_EPMD_PORT=$(free_port)
+    sed -i "s/^listeners.tcp.default = .*/listeners.tcp.default = 127.0.0.1:$RMQ_PORT/" \
+      "$RMQ_DIR/rabbitmq.conf"
+    cat > "$envfile" <<EOF
+RMQ_DIR=$RMQ_DIR
+RMQ_PORT=$RMQ_PORT
+RMQ_DIST_PORT=$RMQ_DIST_PORT
+RMQ_EPMD_PORT=$RMQ_EPMD_PORT
+EOF
+  done
+  exit 1
   ;;
 restart)
   . "$envfile"
