@@ -55,6 +55,15 @@ rmq_env() {
   export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
 }
 
+write_env() {   # what the other commands and the tests read
+  cat > "$envfile" <<EOF
+RMQ_DIR=$RMQ_DIR
+RMQ_PORT=$RMQ_PORT
+RMQ_DIST_PORT=$RMQ_DIST_PORT
+RMQ_EPMD_PORT=$RMQ_EPMD_PORT
+EOF
+}
+
 accepting() { (exec 3<>"/dev/tcp/127.0.0.1/$RMQ_PORT") 2>/dev/null; }
 
 launch() {
@@ -115,12 +124,7 @@ disk_free_limit.absolute = 50MB
 log.console = false
 log.file.level = warning
 EOF
-  cat > "$envfile" <<EOF
-RMQ_DIR=$RMQ_DIR
-RMQ_PORT=$RMQ_PORT
-RMQ_DIST_PORT=$RMQ_DIST_PORT
-RMQ_EPMD_PORT=$RMQ_EPMD_PORT
-EOF
+  write_env
   # A port taken between the check and the broker's listen (eaddrinuse in
   # its boot log): new ports, up to three times.
   for try in 1 2 3; do
@@ -133,12 +137,7 @@ EOF
     RMQ_EPMD_PORT=$(free_port)
     sed -i "s/^listeners.tcp.default = .*/listeners.tcp.default = 127.0.0.1:$RMQ_PORT/" \
       "$RMQ_DIR/rabbitmq.conf"
-    cat > "$envfile" <<EOF
-RMQ_DIR=$RMQ_DIR
-RMQ_PORT=$RMQ_PORT
-RMQ_DIST_PORT=$RMQ_DIST_PORT
-RMQ_EPMD_PORT=$RMQ_EPMD_PORT
-EOF
+    write_env
   done
   exit 1
   ;;
