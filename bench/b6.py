@@ -372,13 +372,14 @@ def _fmt(v):
 
 
 def _plan(args, prep, workloads):
-    """The runs of one round: (label, runtime, workload suffix or None,
-    argv, environment, client argv or None)."""
+    """The runs of one round: (benchmark, label, runtime, the workload id
+    its results take instead of B6's or None, argv, environment, client
+    argv or None)."""
     env = dict(os.environ)
     env["GOMAXPROCS"] = str(getattr(args, "go_procs", 1))
     plan = []
     if WORKLOAD in workloads:
-        plan += [(rt, rt, None, prep.servers[rt], env, None)
+        plan += [(WORKLOAD, rt, rt, None, prep.servers[rt], env, None)
                  for rt in RUNTIMES if rt in prep.servers]
     if MULTI_WORKLOAD in workloads:
         for loops in MULTI_LOOPS:
@@ -388,14 +389,14 @@ def _plan(args, prep, workloads):
                     e["GOMAXPROCS"] = str(loops)
                 else:
                     argv += ["--loops", str(loops)]
-                plan.append(("%s/%d" % (rt, loops), rt, str(loops), argv, e,
-                             None))
+                plan.append((MULTI_WORKLOAD, "%s/%d" % (rt, loops), rt,
+                             "%s%d" % (MULTI_WORKLOAD, loops), argv, e, None))
     if TLS_WORKLOAD in workloads and prep.tls_client:
         cert = os.path.join(prep.tls_dir, "cert.pem")
         key = os.path.join(prep.tls_dir, "key.pem")
         client = [prep.tls_client, "-ca", cert]
         for rt in [r for r in TLS_RUNTIMES if r in prep.servers]:
-            plan.append(("%s/tls" % rt, rt, "tls",
+            plan.append((TLS_WORKLOAD, "%s/tls" % rt, rt, None,
                          prep.servers[rt] + ["--tls", cert, key], env,
                          client))
     return plan
@@ -415,7 +416,7 @@ def run(args, prep, log=_print, workloads=(WORKLOAD,)):
     plan = _plan(args, prep, workloads)
     with tempfile.TemporaryDirectory(prefix="b6-") as log_dir:
         for i in range(runs):
-            for label, rt, suffix, argv, env, client in plan:
+            for bench, label, rt, rename, argv, env, client in plan:
                 if label in failed:
                     continue
                 t0 = time.monotonic()
@@ -423,17 +424,17 @@ def run(args, prep, log=_print, workloads=(WORKLOAD,)):
                                                   WARMUP, log_dir, argv,
                                                   client)
                 took = time.monotonic() - t0
-                if suffix and suffix != "tls":
+                if rename:
                     for r in results:
-                        r["workload"] = r["workload"].replace(
-                            WORKLOAD, MULTI_WORKLOAD + suffix, 1)
+                        r["workload"] = r["workload"].replace(WORKLOAD,
+                                                              rename, 1)
                 if not results:
-                    log("FAIL %s %s run %d: %s" % (WORKLOAD, label, i + 1,
+                    log("FAIL %s %s run %d: %s" % (bench, label, i + 1,
                                                    problem.strip()))
                     if problem.startswith("server"):
                         # It does not start: no use trying it again.
                         log("skip %s %s: its server does not run"
-                            % (WORKLOAD, label))
+                            % (bench, label))
                         failed.add(label)
                     continue
                 shown = []
@@ -456,11 +457,10 @@ def run(args, prep, log=_print, workloads=(WORKLOAD,)):
                     extra.append("per connection %s-%s rt"
                                  % (info["conn_rt_min"], info["conn_rt_max"]))
                 log("%-5s %-8s run %d/%d  %s  (%s; %.1f s)"
-                    % (WORKLOAD if not suffix else TLS_WORKLOAD
-                       if suffix == "tls" else MULTI_WORKLOAD, label,
-                       i + 1, runs, ", ".join(shown), "; ".join(extra), took))
+                    % (bench, label, i + 1, runs, ", ".join(shown),
+                       "; ".join(extra), took))
                 if problem:
-                    log("  warning: %s %s: %s" % (WORKLOAD, label, problem))
+                    log("  warning: %s %s: %s" % (bench, label, problem))
     return data
 
 
