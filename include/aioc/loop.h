@@ -38,6 +38,27 @@ typedef struct aioc_loop_options {
    * aioc/observe.h, or'ed (0: the AIOC_OBSERVE environment variable's,
    * else none). */
   unsigned observe;
+  /* The flight recorder's ring (aioc/trace.h), with AIOC_OBSERVE_EVENTS:
+   * how many events it keeps (0: the AIOC_TRACE_EVENTS environment
+   * variable's, else 4096). */
+  unsigned trace_events;
+  /* The stall detector (aioc/observe.h): a task that runs longer than
+   * this many seconds without reaching a suspension point is reported
+   * (0: the AIOC_STALL environment variable's, else off). */
+  double stall_threshold;
+  /* The cooperative budget (aioc/observe.h): operations a task may find
+   * ready in a row before it is made to yield (0: the AIOC_COOP_BUDGET
+   * environment variable's, else the default; UINT_MAX: never). */
+  unsigned coop_budget;
+  /* Seeded schedules (aioc/testing.h), with virtual_clock only: a
+   * non-zero seed perturbs the order in which ready tasks run, the same
+   * seed giving the same order (0: the AIOC_SCHEDULE_SEED environment
+   * variable's, else the plain order). */
+  uint64_t schedule_seed;
+  /* Non-zero: serve the debugging socket that aioc-ps reads (see
+   * aioc/observe.h; 0: on if the AIOC_DEBUG_SOCKET environment variable
+   * is set). */
+  int debug_socket;
 } aioc_loop_options;
 
 /* Creates a loop. It is not yet the thread's current loop; it becomes the

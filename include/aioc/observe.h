@@ -29,7 +29,7 @@ extern "C" {
 #endif
 
 /* The observe flags of aioc_loop_options.observe (or AIOC_OBSERVE, a
- * comma-separated list of "timing", "spawns", "stacks" or
+ * comma-separated list of "timing", "spawns", "stacks", "events" or
  * "all", read by aioc_loop_new() when the options give no flag). */
 typedef enum aioc_observe_flags {
   /* Per-task run and ready times and the loop's time in tasks and in the
@@ -42,7 +42,10 @@ typedef enum aioc_observe_flags {
    * a report for a task that used more than 75% of its stack (implies
    * AIOC_OBSERVE_SPAWNS). */
   AIOC_OBSERVE_STACKS = 4,
-  AIOC_OBSERVE_ALL = 7
+  /* The flight recorder (aioc/trace.h): a ring of the loop's last
+   * events. */
+  AIOC_OBSERVE_EVENTS = 8,
+  AIOC_OBSERVE_ALL = 15
 } aioc_observe_flags;
 
 /* ---- metrics ---------------------------------------------------------- */

@@ -23,7 +23,7 @@ static pthread_once_t owned_once = PTHREAD_ONCE_INIT;
 
 /* ---- creation, lifetime ---- */
 
-/* The AIOC_OBSERVE environment variable: "timing,spawns,stacks"
+/* The AIOC_OBSERVE environment variable: "timing,spawns,stacks,events"
  * (any of them, comma-separated) or "all". Unknown words are ignored. */
 static unsigned aioc__observe_from_env(void) {
   const char *e = getenv("AIOC_OBSERVE");
@@ -34,6 +34,7 @@ static unsigned aioc__observe_from_env(void) {
   } words[] = {{"timing", AIOC_OBSERVE_TIMING},
                {"spawns", AIOC_OBSERVE_SPAWNS},
                {"stacks", AIOC_OBSERVE_STACKS},
+               {"events", AIOC_OBSERVE_EVENTS},
                {"all", AIOC_OBSERVE_ALL}};
   unsigned flags = 0;
   while (*e) {
@@ -45,6 +46,25 @@ static unsigned aioc__observe_from_env(void) {
     if (*e) e++;
   }
   return flags;
+}
+
+/* A numeric environment variable, or dflt when unset, empty or not a
+ * number. */
+static unsigned long aioc__env_ulong(const char *name, unsigned long dflt) {
+  const char *e = getenv(name);
+  if (!e || !*e) return dflt;
+  char *end;
+  errno = 0;
+  unsigned long v = strtoul(e, &end, 0);
+  return errno || *end ? dflt : v;
+}
+
+static double aioc__env_double(const char *name, double dflt) {
+  const char *e = getenv(name);
+  if (!e || !*e) return dflt;
+  char *end;
+  double v = strtod(e, &end);
+  return *end || !(v >= 0) ? dflt : v;
 }
 
 int aioc_loop_new(aioc_loop **out, const aioc_loop_options *opts) {
@@ -74,6 +94,21 @@ int aioc_loop_new(aioc_loop **out, const aioc_loop_options *opts) {
                                         : aioc__observe_from_env();
   if (loop->observe & AIOC_OBSERVE_STACKS)
     loop->observe |= AIOC_OBSERVE_SPAWNS;
+  loop->trace_events = opts && opts->trace_events
+                           ? opts->trace_events
+                           : (unsigned)aioc__env_ulong("AIOC_TRACE_EVENTS", 0);
+  loop->stall_threshold = opts && opts->stall_threshold > 0
+                              ? opts->stall_threshold
+                              : aioc__env_double("AIOC_STALL", 0);
+  loop->coop_budget = opts && opts->coop_budget
+                          ? opts->coop_budget
+                          : (unsigned)aioc__env_ulong("AIOC_COOP_BUDGET", 0);
+  loop->schedule_seed =
+      opts && opts->schedule_seed
+          ? opts->schedule_seed
+          : (uint64_t)aioc__env_ulong("AIOC_SCHEDULE_SEED", 0);
+  loop->debug_socket = (opts && opts->debug_socket) ||
+                       (getenv("AIOC_DEBUG_SOCKET") != NULL);
   aioc__list_init(&loop->live);
   aioc__list_init(&loop->slots);
   loop->scav_when = AIOC__NEVER;

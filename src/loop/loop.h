@@ -222,6 +222,18 @@ struct aioc_loop {
    * layer, freed with the loop. */
   struct aioc__stack_site *stack_sites;
   size_t nstack_sites, capstack_sites;
+  /* The options of the observation features, as aioc_loop_new() read
+   * them (options, else environment); each feature keeps its own state
+   * in the pointer beside its option (NULL until needed). */
+  unsigned trace_events;   /* flight recorder ring size, 0: default */
+  struct aioc__trace *trace;
+  double stall_threshold;  /* seconds, 0: off */
+  struct aioc__stall *stall;
+  unsigned coop_budget;    /* 0: default */
+  uint64_t schedule_seed;  /* 0: plain order */
+  struct aioc__sched *sched;
+  bool debug_socket;
+  struct aioc__debugsock *debugsock;
   AIOC__ARMOR_FIELD /* live from aioc_loop_new() to aioc_loop_free() */
 };
 
