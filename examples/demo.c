@@ -112,6 +112,24 @@ static int echo_main(void *arg, void **result) {
   return rc < 0 ? rc : wrc;
 }
 
+/* ---- seeing inside: seed 000's RPC call, dumped mid-stream ---- */
+
+/* The inspector: at t=1.5 s the client has waited 1.3 s for chunk 3 (one
+ * timeout behind it) and the worker sleeps before sending it. */
+static int inspect(void *arg, void **result) {
+  (void)arg, (void)result;
+  int rc = aioc_sleep(1.5);
+  if (rc < 0) return rc;
+  printf("  -- the loop's tasks at t=%.2f, mid-stream --\n", aioc_time());
+  fflush(stdout);
+  return aioc_loop_dump(NULL, stdout);
+}
+
+static int observe_section(void) {
+  aioc_loop_options lo = {.observe = AIOC_OBSERVE_ALL};
+  return seed000_rpc_inspected(&lo, inspect, NULL, NULL);
+}
+
 int main(void) {
   size_t narticles = sizeof tour / sizeof *tour, total = 0;
   int failed = 0;
@@ -133,6 +151,13 @@ int main(void) {
         failed++;
       }
     }
+  }
+  printf("\n######## seeing inside: seed 000's RPC call dumped mid-stream"
+         "\n\n");
+  fflush(stdout);
+  if (observe_section() != 0) {
+    printf("!! the look inside failed\n");
+    failed++;
   }
   printf("\n######## network I/O: a TCP echo exchange on loopback\n\n");
   fflush(stdout);

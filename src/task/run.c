@@ -68,6 +68,9 @@ int aioc_run_ex(aioc_fn main, void *arg, void **result,
   if (rc < 0) return rc;
   aioc_task *t;
   aioc_task_options topts = {.name = "main"};
+  /* Not a site of the caller's: a spawn noted by the macros on a loop
+   * that does not observe spawns leaves its site behind. */
+  aioc__spawn_next = NULL;
   rc = aioc_spawn_ex(&t, loop, main, arg, &topts);
   if (rc < 0) {
     aioc_loop_free(loop);

@@ -116,6 +116,45 @@ static int run(void) {
   return run_outcome(&o);
 }
 
+/* The demo's look inside (demo.c): the same call on a loop with the
+ * options lo (the virtual clock always), with inspect(arg) running beside
+ * it as a task named "inspector", and at_end(arg) called in the main task
+ * once the call is over, before the loop closes. */
+typedef struct inspected {
+  outcome o;
+  aioc_fn inspect;
+  void (*at_end)(void *arg);
+  void *arg;
+} inspected;
+
+static int amain_inspected(void *arg, void **result) {
+  inspected *in = arg;
+  aioc_task_options to = {.name = "inspector"};
+  aioc_task *t;
+  int rc = aioc_spawn_ex(&t, NULL, in->inspect, in->arg, &to);
+  if (rc < 0) return rc;
+  rc = amain(&in->o, result);
+  int irc = aioc_await(aioc_task_future(t), NULL);
+  aioc_task_unref(t);
+  if (in->at_end) in->at_end(in->arg);
+  return rc < 0 ? rc : irc;
+}
+
+int seed000_rpc_inspected(const aioc_loop_options *lo, aioc_fn inspect,
+                          void (*at_end)(void *arg), void *arg) {
+  inspected in;
+  memset(&in, 0, sizeof in);
+  in.inspect = inspect;
+  in.at_end = at_end;
+  in.arg = arg;
+  aioc_run_options o;
+  memset(&o, 0, sizeof o);
+  o.loop = *lo;
+  o.loop.virtual_clock = 1;
+  seed_tramp t = {amain_inspected, &in};
+  return aioc_run_ex(seed_tramp_main, &t, NULL, &o);
+}
+
 const seed_example seed_000_4_rpc = {
     "rpc",
     "the RPC service itself: a worker's handler yields chunks, the client "

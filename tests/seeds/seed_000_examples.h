@@ -26,4 +26,11 @@
 SEED_000_EXAMPLES(SEED_000_DECLARE)
 #undef SEED_000_DECLARE
 
+/* Seed 000's RPC call (seed_000_4_rpc.c) on a loop with the options lo
+ * (on the virtual clock), with inspect(arg) as a task named "inspector"
+ * beside it and at_end(arg) called once the call is over, before the loop
+ * closes: the demo's look inside a running program. */
+int seed000_rpc_inspected(const aioc_loop_options *lo, aioc_fn inspect,
+                          void (*at_end)(void *arg), void *arg);
+
 #endif /* AIOC_SEED_000_EXAMPLES_H */
