@@ -382,6 +382,19 @@ static int reuse(void *arg, void **res) {
   CHECK_RC(aioc_http_get(NULL, &r, url("/delay/300"), 10), 0);
   CHECK_EQ(r->status, 200);
   aioc_http_response_free(r);
+  /* A handle keeps the URL it was given: the same one again, another,
+   * and the first again (each request in turn takes the one handle that
+   * the last released). */
+  static const char *const paths[] = {"/bytes/10", "/bytes/10", "/bytes/20",
+                                      "/bytes/10", "/status/404"};
+  static const size_t lens[] = {10, 10, 20, 10, 0};
+  for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
+    CHECK_RC(aioc_http_get(NULL, &r, url(paths[i]), 10), 0);
+    CHECK_EQ(r->status, i == 4 ? 404 : 200);
+    if (i < 4) CHECK_EQ(r->body_len, lens[i]);
+    CHECK(strcmp(r->url, url(paths[i])) == 0);
+    aioc_http_response_free(r);
+  }
   unserve();
   return 0;
 }

@@ -19,6 +19,7 @@
 #include <curl/curl.h>
 #include <math.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,22 +46,35 @@ struct aioc_http_session {
   char **headers;      /* NULL-terminated copy of o.headers */
   CURLSH *share;       /* the cookie jar */
   bool is_default;
-  /* Easy handles of finished transfers, for the next ones (see
+  /* Finished transfers with their easy handles, for the next ones (see
    * xfer_start() for what is set again on each). */
-  CURL *pool[EASY_POOL];
+  struct xfer *pool[EASY_POOL];
   size_t npool;
   char *default_ca; /* libcurl's built-in CA bundle, or NULL */
 };
 
+/* The options last set on a pooled easy handle, so that the next
+ * transfer on it sets only those that differ (a setopt costs about a
+ * hundred instructions, the URL's parse more). */
+typedef struct easy_set {
+  bool valid;       /* the fields below say what the handle holds */
+  bool plain_get;   /* a GET without a body, no custom method */
+  bool compressed;
+  bool follow;
+  bool insecure;
+  bool hdrs;        /* CURLOPT_HTTPHEADER holds a list */
+  long version, connect_ms, timeout_ms, redirects;
+  curl_off_t max_body;
+  char *ca;         /* copy of CURLOPT_CAINFO's value, NULL: unknown */
+} easy_set;
+
 typedef struct xfer {
+  /* The request's state, zeroed at the start of each (up to `e`). */
   aioc__list link; /* in mt->xfers */
   multi *mt;       /* NULL once the loop closed */
-  CURL *e;         /* NULL once released */
   aioc_http_session *s;
   struct curl_slist *hdrs;
-  char *url;
   char *body; /* request body copy */
-  char errbuf[CURL_ERROR_SIZE];
   /* the response's header block (the last one: redirects and 1xx
    * responses start it again) */
   char *hb;
@@ -83,6 +97,11 @@ typedef struct xfer {
   aioc__timer idle;
   int64_t between_ns, last_data;
   aioc__list waiters; /* the task waiting for progress (aioc__lwait) */
+  /* Kept with the easy handle while it is pooled in its session. */
+  CURL *e;   /* NULL once released */
+  char *url; /* the URL set on e */
+  easy_set set;
+  char errbuf[CURL_ERROR_SIZE];
 } xfer;
 
 struct multi {
@@ -90,7 +109,13 @@ struct multi {
   aioc__live live;
   aioc_loop *loop;
   CURLM *m;
-  aioc__timer tm; /* libcurl's timeout */
+  /* libcurl's timeout: due when libcurl wants to be called (AIOC__NEVER:
+   * not), tm armed at due or earlier. A later or cancelled timeout
+   * leaves tm as it is, and its firing early re-arms it for due: libcurl
+   * moves its timeout several times a request, and a timer moved in the
+   * loop's heap costs a sift each time. */
+  int64_t due;
+  aioc__timer tm;
   aioc__list xfers;
   size_t started, running, connections;
   int watch_err; /* a socket or the timer could not be watched: why */
@@ -228,7 +253,12 @@ static void on_io(aioc_loop *loop, int fd, uint32_t events, void *arg) {
 
 static void on_timer(aioc_loop *loop, aioc__timer *t) {
   multi *mt = aioc__container_of(t, multi, tm);
-  if (loop->closed) return;
+  if (loop->closed || mt->due == AIOC__NEVER) return;
+  if (mt->due > aioc__now(loop)) { /* fired early: the timeout moved */
+    if (aioc__timer_arm(loop, &mt->tm, mt->due) < 0) fail_all(mt, -ENOMEM);
+    return;
+  }
+  mt->due = AIOC__NEVER;
   int running;
   curl_multi_socket_action(mt->m, CURL_SOCKET_TIMEOUT, 0, &running);
   drain(mt);
@@ -293,11 +323,12 @@ static int timer_cb(CURLM *m, long ms, void *userp) {
   (void)m;
   multi *mt = userp;
   if (ms < 0) {
-    aioc__timer_disarm(mt->loop, &mt->tm);
+    mt->due = AIOC__NEVER; /* tm, if armed, fires for nothing */
     return 0;
   }
-  if (aioc__timer_arm(mt->loop, &mt->tm,
-                      aioc__now(mt->loop) + (int64_t)ms * 1000000) < 0)
+  mt->due = aioc__now(mt->loop) + (int64_t)ms * 1000000;
+  if ((mt->tm.idx == AIOC__NOTIMER || mt->tm.when > mt->due) &&
+      aioc__timer_arm(mt->loop, &mt->tm, mt->due) < 0)
     mt->watch_err = -ENOMEM;
   return 0;
 }
@@ -325,6 +356,7 @@ static multi *multi_of(aioc_loop *loop, int *rc) {
     return NULL;
   }
   mt->loop = loop;
+  mt->due = AIOC__NEVER;
   aioc__timer_init(&mt->tm, on_timer);
   aioc__list_init(&mt->xfers);
   curl_multi_setopt(mt->m, CURLMOPT_SOCKETFUNCTION, sock_cb);
@@ -393,8 +425,10 @@ static char **dup_strv(const char *const *v, bool *nomem) {
   return d;
 }
 
+static void xfer_release(xfer *x);
+
 static void session_destroy(aioc_http_session *s) {
-  while (s->npool) curl_easy_cleanup(s->pool[--s->npool]);
+  while (s->npool) xfer_release(s->pool[--s->npool]);
   aioc__free(s->default_ca);
   free_strv(s->headers);
   aioc__free((char *)s->o.ca_file);
@@ -727,19 +761,23 @@ static void xfer_free(xfer *x) {
     }
     aioc__list_del(&x->link);
   }
-  if (x->e) {
-    aioc_http_session *s = x->s;
-    if (x->reusable && s->refs > 1 && s->npool < EASY_POOL)
-      s->pool[s->npool++] = x->e;
-    else
-      curl_easy_cleanup(x->e);
-  }
   curl_slist_free_all(x->hdrs);
-  if (x->s) session_unref(x->s);
-  aioc__free(x->url);
   aioc__free(x->body);
   aioc__free(x->hb);
   aioc__free(x->bb);
+  aioc_http_session *s = x->s;
+  if (s && x->e && x->reusable && s->refs > 1 && s->npool < EASY_POOL)
+    s->pool[s->npool++] = x; /* with its handle, for the next transfer */
+  else
+    xfer_release(x);
+  if (s) session_unref(s);
+}
+
+/* Frees x with its easy handle (x's request state is already freed). */
+static void xfer_release(xfer *x) {
+  if (x->e) curl_easy_cleanup(x->e);
+  aioc__free(x->set.ca);
+  aioc__free(x->url);
   aioc__free(x);
 }
 
@@ -783,8 +821,18 @@ static int xfer_start(xfer **out, aioc_http_session *s, const char *url,
     return fail(-EINVAL, "%s: the session is freed or of another loop", url);
   }
   const aioc_http_options *so = &s->o;
-  xfer *x = aioc__calloc(1, sizeof *x);
-  if (!x) return fail(-ENOMEM, "out of memory");
+  /* A pooled transfer keeps its handle and what was set on it; its
+   * request state starts from zero like a fresh one's. */
+  bool fresh = s->npool == 0;
+  xfer *x;
+  if (fresh) {
+    if (!(x = aioc__calloc(1, sizeof *x)))
+      return fail(-ENOMEM, "out of memory");
+  } else {
+    x = s->pool[--s->npool];
+    memset(x, 0, offsetof(xfer, e));
+    x->errbuf[0] = 0;
+  }
   aioc__list_init(&x->link);
   aioc__list_init(&x->waiters);
   aioc__timer_init(&x->idle, on_idle);
@@ -795,16 +843,18 @@ static int xfer_start(xfer **out, aioc_http_session *s, const char *url,
   x->buffer = PICK(buffer) ? PICK(buffer) : DEFAULT_BUFFER;
   int redirects = PICK(max_redirects);
   x->follow = redirects >= 0;
-  bool nomem = !(x->url = dup_str(url));
+  bool nomem = false, url_set = x->url && strcmp(x->url, url) == 0;
+  if (!url_set) {
+    aioc__free(x->url);
+    nomem = !(x->url = dup_str(url));
+  }
   if (o && o->body_len) {
     if ((x->body = aioc__alloc(o->body_len)))
       memcpy(x->body, o->body, o->body_len);
     else
       nomem = true;
   }
-  bool fresh = s->npool == 0;
-  if (!fresh) x->e = s->pool[--s->npool];
-  else if (!(x->e = curl_easy_init())) nomem = true;
+  if (fresh && !(x->e = curl_easy_init())) nomem = true;
   /* headers: the session's, then the request's */
   for (char **h = s->headers; !nomem && h && *h; h++) {
     struct curl_slist *n = curl_slist_append(x->hdrs, *h);
@@ -830,8 +880,9 @@ static int xfer_start(xfer **out, aioc_http_session *s, const char *url,
   /* A handle is reused, not reset: curl_easy_reset() in libcurl 7.88
    * leaks the cookie file list, and the cookie engine must stay on. So
    * every option a transfer may set is set on every transfer, to its
-   * value or back to libcurl's default; a handle a setopt hook touched
-   * is not reused. */
+   * value or back to libcurl's default, unless the handle holds that
+   * value already (x->set); a handle a setopt hook touched is not
+   * reused. The callbacks' data is x, which stays with the handle. */
   if (fresh) {
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
@@ -841,38 +892,65 @@ static int xfer_start(xfer **out, aioc_http_session *s, const char *url,
     curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
     curl_easy_setopt(e, CURLOPT_SHARE, s->share);
     curl_easy_setopt(e, CURLOPT_COOKIEFILE, ""); /* the cookie engine on */
+    curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, x);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, mt);
   }
+  if (!url_set) curl_easy_setopt(e, CURLOPT_URL, url);
+  easy_set *was = &x->set, now = {.valid = true};
   /* libcurl's default: no Accept-Encoding unless asked (offering it costs
    * about 5,000 instructions a request even for an identity response) */
-  curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, PICK(compressed) ? "" : NULL);
-  curl_easy_setopt(e, CURLOPT_URL, url);
-  curl_easy_setopt(e, CURLOPT_PRIVATE, x);
-  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
-  curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
-  curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, x);
-  curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, mt);
-  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, curl_version_of(PICK(version)));
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-                   ms_of(PICK(connect_timeout) ? PICK(connect_timeout)
-                                               : DEFAULT_CONNECT_S));
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
-                   PICK(timeout) ? ms_of(PICK(timeout)) : 0L);
-  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, x->follow ? 1L : 0L);
-  curl_easy_setopt(e, CURLOPT_MAXREDIRS,
-                   redirects > 0 ? (long)redirects : DEFAULT_REDIRECTS);
-  curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->max_body);
-  curl_easy_setopt(e, CURLOPT_CAINFO,
-                   PICK(ca_file) ? PICK(ca_file) : s->default_ca);
-  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, PICK(insecure) ? 0L : 1L);
-  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, PICK(insecure) ? 0L : 2L);
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdrs);
+  now.compressed = PICK(compressed) != 0;
+  now.version = curl_version_of(PICK(version));
+  now.connect_ms = ms_of(PICK(connect_timeout) ? PICK(connect_timeout)
+                                               : DEFAULT_CONNECT_S);
+  now.timeout_ms = PICK(timeout) ? ms_of(PICK(timeout)) : 0L;
+  now.follow = x->follow;
+  now.redirects = redirects > 0 ? (long)redirects : DEFAULT_REDIRECTS;
+  now.max_body = (curl_off_t)x->max_body;
+  now.insecure = PICK(insecure) != 0;
+  const char *ca = PICK(ca_file) ? PICK(ca_file) : s->default_ca;
+  now.hdrs = x->hdrs != NULL;
+  now.plain_get = !x->body && (!o || !o->method || strcmp(o->method, "GET") == 0);
+  bool all = !was->valid;
+#define CHANGED(f) (all || now.f != was->f)
+  if (CHANGED(compressed))
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, now.compressed ? "" : NULL);
+  if (CHANGED(version)) curl_easy_setopt(e, CURLOPT_HTTP_VERSION, now.version);
+  if (CHANGED(connect_ms))
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, now.connect_ms);
+  if (CHANGED(timeout_ms))
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, now.timeout_ms);
+  if (CHANGED(follow))
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, now.follow ? 1L : 0L);
+  if (CHANGED(redirects)) curl_easy_setopt(e, CURLOPT_MAXREDIRS, now.redirects);
+  if (CHANGED(max_body))
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, now.max_body);
+  if (CHANGED(insecure)) {
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, now.insecure ? 0L : 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, now.insecure ? 0L : 2L);
+  }
+  if (all || !was->ca || !ca || strcmp(was->ca, ca) != 0) {
+    curl_easy_setopt(e, CURLOPT_CAINFO, ca);
+    aioc__free(was->ca);
+    now.ca = ca ? dup_str(ca) : NULL; /* NULL: compared as unknown */
+  } else {
+    now.ca = was->ca;
+  }
+  if (now.hdrs || CHANGED(hdrs)) curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdrs);
   /* the method: GET first, which also undoes HEAD and POST (after the
    * last body is forgotten: setting POSTFIELDS makes it a POST) */
-  curl_easy_setopt(e, CURLOPT_POSTFIELDS, (char *)NULL);
-  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
-  curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
-  curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, (char *)NULL);
+  if (!now.plain_get || CHANGED(plain_get)) {
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, (char *)NULL);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
+    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, (char *)NULL);
+  }
+#undef CHANGED
+  *was = now;
   if (x->body) {
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->body);

@@ -27,14 +27,21 @@ void aioc_set_allocator(aioc_realloc_fn fn, void *ud) {
 #endif
 }
 
+/* Without a hook, malloc, calloc and free themselves: realloc(NULL, n)
+ * costs more than malloc(n), and calloc skips the memset for memory fresh
+ * from the kernel. */
 void *aioc__alloc(size_t size) {
+  if (aioc__likely(alloc_fn == default_realloc))
+    return malloc(size ? size : 1);
   return alloc_fn(alloc_ud, NULL, size ? size : 1);
 }
 
 void *aioc__calloc(size_t n, size_t size) {
   if (size && n > SIZE_MAX / size) return NULL;
   size_t total = n * size;
-  void *p = aioc__alloc(total);
+  if (aioc__likely(alloc_fn == default_realloc))
+    return calloc(total ? total : 1, 1);
+  void *p = alloc_fn(alloc_ud, NULL, total ? total : 1);
   if (p) memset(p, 0, total ? total : 1);
   return p;
 }
@@ -44,7 +51,8 @@ void *aioc__realloc(void *p, size_t size) {
 }
 
 void aioc__free(void *p) {
-  if (p) alloc_fn(alloc_ud, p, 0);
+  if (aioc__likely(alloc_fn == default_realloc)) free(p);
+  else if (p) alloc_fn(alloc_ud, p, 0);
 }
 
 char *aioc__strdup(const char *s) {
