@@ -78,7 +78,8 @@ typedef struct xfer {
   /* the response's header block (the last one: redirects and 1xx
    * responses start it again) */
   char *hb;
-  size_t hlen, hcap, hlines;
+  size_t hlen, hcap;
+  size_t nh; /* header lines in hl[] */
   int status;
   bool follow;
   bool headers_done; /* the final response's headers are in */
@@ -100,6 +101,12 @@ typedef struct xfer {
   /* Kept with the easy handle while it is pooled in its session. */
   CURL *e;   /* NULL once released */
   char *url; /* the URL set on e */
+  /* Where the header lines of hb are, as header_cb() found them:
+   * offsets of each name, its colon, its value and the value's end. */
+  struct hline {
+    uint32_t name, colon, value, vend;
+  } *hl;
+  size_t hlcap;
   easy_set set;
   char errbuf[CURL_ERROR_SIZE];
 } xfer;
@@ -202,9 +209,16 @@ static char *c_strdup(const char *s) {
   if (d) memcpy(d, s, n);
   return d;
 }
+/* libcurl allocates through aioc's hook when there is one (set, as
+ * aioc_set_allocator() says, before any other call), else through libc
+ * directly: a wrapper around each of its allocations cost about 1,500
+ * instructions a request. */
 static void lib_init(void) {
-  lib_status = curl_global_init_mem(CURL_GLOBAL_DEFAULT, c_malloc, c_free,
-                                    c_realloc, c_strdup, c_calloc);
+  lib_status = aioc__alloc_is_default()
+                   ? curl_global_init(CURL_GLOBAL_DEFAULT)
+                   : curl_global_init_mem(CURL_GLOBAL_DEFAULT, c_malloc,
+                                          c_free, c_realloc, c_strdup,
+                                          c_calloc);
 }
 
 static char *dup_str(const char *s) {
@@ -533,36 +547,17 @@ void aioc_http_response_free(aioc_http_response *r) {
   aioc__free(p);
 }
 
-/* Splits the header block hb (lines ending in "\r\n" or "\n"; the status
- * line first) into name/value pairs, in place, into p->hv (room for n). */
-static void parse_headers(response *p, size_t n) {
-  char *line = p->hb;
-  bool first = true;
-  size_t k = 0;
-  while (*line) {
-    char *end = strchr(line, '\n');
-    if (k == n) break; /* cannot happen: n counts the lines */
-    char *next = end ? end + 1 : line + strlen(line);
-    if (end) {
-      *end = 0;
-      if (end > line && end[-1] == '\r') end[-1] = 0;
-    }
-    char *colon = strchr(line, ':');
-    if (!first && colon && colon != line) {
-      *colon = 0;
-      char *v = colon + 1;
-      while (*v == ' ' || *v == '\t') v++;
-      char *e = v + strlen(v);
-      while (e > v && (e[-1] == ' ' || e[-1] == '\t')) *--e = 0;
-      p->hv[k].name = line;
-      p->hv[k].value = v;
-      k++;
-    }
-    first = false;
-    line = next;
+/* The header block's name/value pairs, split in place at the offsets
+ * header_cb() noted (n of them). */
+static void split_headers(response *p, const struct hline *hl, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    p->hb[hl[i].colon] = 0;
+    p->hb[hl[i].vend] = 0;
+    p->hv[i].name = p->hb + hl[i].name;
+    p->hv[i].value = p->hb + hl[i].value;
   }
   p->r.headers = p->hv;
-  p->r.nheaders = k;
+  p->r.nheaders = n;
 }
 
 /* The response of x: headers, and the body unless streaming (the body
@@ -573,7 +568,7 @@ static int make_response(xfer *x, aioc_http_response **out) {
   curl_easy_getinfo(x->e, CURLINFO_HTTP_VERSION, &ver);
   curl_easy_getinfo(x->e, CURLINFO_EFFECTIVE_URL, &eff);
   const char *url = eff ? eff : x->url;
-  size_t ulen = strlen(url) + 1, lines = x->hlines ? x->hlines : 1;
+  size_t ulen = strlen(url) + 1, lines = x->nh ? x->nh : 1;
   response *p = aioc__alloc(sizeof *p + lines * sizeof *p->hv + ulen);
   if (!p) return -ENOMEM;
   memset(p, 0, sizeof *p);
@@ -587,8 +582,9 @@ static int make_response(xfer *x, aioc_http_response **out) {
                  : ver == CURL_HTTP_VERSION_3   ? 30
                                                 : 0;
   p->hb = x->hb ? x->hb : dup_str(""); /* moves to the response */
+  size_t nh = x->hb ? x->nh : 0;
   x->hb = NULL;
-  x->hlines = 0;
+  x->nh = 0;
   x->hlen = x->hcap = 0;
   if (!x->streaming && x->bb) {
     p->bb = x->bb; /* has room for the terminator */
@@ -603,7 +599,7 @@ static int make_response(xfer *x, aioc_http_response **out) {
     aioc_http_response_free(&p->r);
     return -ENOMEM;
   }
-  parse_headers(p, lines);
+  split_headers(p, x->hl, nh);
   p->r.url = p->url;
   p->r.body = p->bb;
   *out = &p->r;
@@ -641,7 +637,7 @@ static size_t header_cb(char *data, size_t size, size_t n, void *arg) {
   bool status_line = len >= 5 && memcmp(data, "HTTP/", 5) == 0;
   if (status_line) {
     x->hlen = 0;
-    x->hlines = 0;
+    x->nh = 0;
     /* "HTTP/1.1 200 OK", "HTTP/2 200" */
     const char *c = memchr(data, ' ', len);
     int st = 0;
@@ -661,9 +657,32 @@ static size_t header_cb(char *data, size_t size, size_t n, void *arg) {
     x->hb = nb;
     x->hcap = cap;
   }
+  /* libcurl gives one line per call, with its end: a header is "name:
+   * value", the value's surrounding blanks and the line's end left out
+   * (where the value's end is then cut) */
+  const char *colon = status_line ? NULL : memchr(data, ':', len);
+  if (colon && colon != data && data[len - 1] == '\n') {
+    if (x->nh == x->hlcap) {
+      size_t cap = x->hlcap ? 2 * x->hlcap : 16;
+      struct hline *v = aioc__realloc(x->hl, cap * sizeof *v);
+      if (!v) {
+        xfer_fail_soon(x, -ENOMEM);
+        return 0;
+      }
+      x->hl = v;
+      x->hlcap = cap;
+    }
+    size_t c = (size_t)(colon - data), vs = c + 1, ve = len;
+    while (ve > vs && (data[ve - 1] == '\n' || data[ve - 1] == '\r' ||
+                       data[ve - 1] == ' ' || data[ve - 1] == '\t'))
+      ve--;
+    while (vs < ve && (data[vs] == ' ' || data[vs] == '\t')) vs++;
+    uint32_t at = (uint32_t)x->hlen;
+    x->hl[x->nh++] = (struct hline){at, at + (uint32_t)c, at + (uint32_t)vs,
+                                    at + (uint32_t)ve};
+  }
   memcpy(x->hb + x->hlen, data, len);
   x->hlen += len;
-  x->hlines++; /* libcurl gives one line per call */
   x->hb[x->hlen] = 0;
   if ((len == 2 && data[0] == '\r') || (len == 1 && data[0] == '\n')) {
     if (final_block(x)) {
@@ -776,6 +795,7 @@ static void xfer_free(xfer *x) {
 /* Frees x with its easy handle (x's request state is already freed). */
 static void xfer_release(xfer *x) {
   if (x->e) curl_easy_cleanup(x->e);
+  aioc__free(x->hl);
   aioc__free(x->set.ca);
   aioc__free(x->url);
   aioc__free(x);

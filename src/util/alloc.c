@@ -27,6 +27,8 @@ void aioc_set_allocator(aioc_realloc_fn fn, void *ud) {
 #endif
 }
 
+bool aioc__alloc_is_default(void) { return alloc_fn == default_realloc; }
+
 /* Without a hook, malloc, calloc and free themselves: realloc(NULL, n)
  * costs more than malloc(n), and calloc skips the memset for memory fresh
  * from the kernel. */

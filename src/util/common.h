@@ -146,6 +146,8 @@ AIOC_HIDDEN void *aioc__alloc(size_t size);
 AIOC_HIDDEN void *aioc__calloc(size_t n, size_t size);
 AIOC_HIDDEN void *aioc__realloc(void *p, size_t size);
 AIOC_HIDDEN void aioc__free(void *p);
+/* Is the allocator the default one (no aioc_set_allocator() hook)? */
+AIOC_HIDDEN bool aioc__alloc_is_default(void);
 AIOC_HIDDEN char *aioc__strdup(const char *s);
 AIOC_HIDDEN char *aioc__vformat(const char *fmt, va_list ap);
 
