@@ -30,7 +30,9 @@ runs for aioc and rabbitmq-c (--b10-runs), 1 for pika (--b10-pika-runs), 5
 for the local transport.
 
 Selecting B2 also runs B2ch (Go's channel variant), B4 also runs B4c (plain
-timer callbacks); either can be selected alone. --quick runs 100,000 tasks
+timer callbacks); either can be selected alone. B1, B2, B5 and B7 also run
+aioc a second time with the flight recorder on (AIOC_OBSERVE=events), as
+B1ev, B2ev, B5ev and B7ev, whose ratio is their figure over the plain one. --quick runs 100,000 tasks
 instead of 1,000,000 for B1, B3, B4 and B4c, 3 times each. The number of runs
 is --runs, else the environment's BENCH_RUNS, else 5 (3 with --quick).
 
@@ -86,9 +88,15 @@ SUPPORTED = {
 NOT_AIOC = {"B2ch", "B7w"}
 
 # A selected benchmark id and the program workloads it runs.
-EXPAND = {"B2": ["B2", "B2ch"], "B4": ["B4", "B4c"],
-          "B7": ["B7", "B7t", "B7w", "B7i"],
+EXPAND = {"B1": ["B1", "B1ev"], "B2": ["B2", "B2ch", "B2ev"],
+          "B4": ["B4", "B4c"], "B5": ["B5", "B5ev"],
+          "B7": ["B7", "B7t", "B7w", "B7i", "B7ev"],
           "B8": ["B8", "B8p"]}
+
+# aioc's workloads run a second time with the flight recorder on
+# (AIOC_OBSERVE=events): Bnev is Bn so measured, its ratio Bnev / Bn of
+# the same run (the recorder's cost).
+EVENTS_RUNS = {"B1ev": "B1", "B2ev": "B2", "B5ev": "B5", "B7ev": "B7"}
 DEFAULT_BENCH = "B1,B2,B3,B4"
 
 # Result ids without an aioc figure of their own take their ratio against
@@ -345,6 +353,7 @@ def run_one(cmd, workload, env, timeout):
 
 def command(cmds, rt, w):
     """The argv prefix that runs workload w in runtime rt."""
+    w = EVENTS_RUNS.get(w, w)
     prog = AIOC_PROGRAM.get(w) if rt == "aioc" else None
     if prog:
         return [os.path.join(os.path.dirname(cmds[rt][0]), prog)]
@@ -388,8 +397,15 @@ def run_all(args, cmds, workloads, n):
                             % (w, rt, cmd[0]))
                         skipped.add((w, rt))
                         continue
-                    status, res, output, took = run_one(cmd, w, env,
-                                                        args.timeout)
+                    base = EVENTS_RUNS.get(w)
+                    run_env = dict(env, AIOC_OBSERVE="events") if base else env
+                    status, res, output, took = run_one(cmd, base or w,
+                                                        run_env, args.timeout)
+                    if base:
+                        # The recorder's run: its figure of the workload
+                        # only, under the variant's id.
+                        res = [dict(r, workload=w) for r in res
+                               if r["workload"] == base]
                     if status == "unsupported":
                         log("skip %s %s: not implemented there" % (w, rt))
                         skipped.add((w, rt))
@@ -440,6 +456,12 @@ def wl_key(w):
 def ratio(rows, w, rt):
     """peer / aioc for lower-is-better figures (above 1: aioc faster),
     aioc / peer otherwise; None where it means nothing."""
+    if rt == "aioc" and w in EVENTS_RUNS:
+        # The recorder's cost: its figure over the plain one.
+        plain, ev = rows.get((EVENTS_RUNS[w], "aioc")), rows.get((w, rt))
+        if not plain or not ev or plain["median"] <= 0:
+            return None
+        return ev["median"] / plain["median"]
     base = rows.get((RATIO_BASE.get(w, w), "aioc"))
     peer = rows.get((w, rt))
     if rt == "aioc" or base is None or peer is None:
@@ -564,7 +586,9 @@ def markdown(rows, order, tg, meta):
                                          sorted(meta["versions"].items())),
                   ""]
     lines += ["Ratio: peer / aioc for lower-is-better figures, so above 1 "
-              "means aioc is faster (B2ch: against aioc's B2).", "",
+              "means aioc is faster (B2ch: against aioc's B2; B1ev, B2ev, "
+              "B5ev, B7ev: aioc with the flight recorder on, over the plain "
+              "figure, the recorder's cost).", "",
               "| workload | runtime | median | unit | ratio | target |",
               "|---|---|---:|---|---:|---|"]
     for w, rt in order:

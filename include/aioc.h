@@ -24,6 +24,8 @@
  *   aioc/rpc.h      streaming RPC with a timeout between chunks
  *   aioc/http.h     the HTTP client (libcurl on the loop)
  *   aioc/observe.h  metrics, task dumps, stack use
+ *   aioc/trace.h    the flight recorder: a ring of the loop's last
+ *                   events, Chrome trace-event JSON
  *
  * The implementation, one folder per layer, bottom up (a lower layer
  * never includes a higher one):
@@ -60,7 +62,8 @@
  *   src/http/       http.c (libcurl's multi interface on the loop:
  *                   sessions, requests, body iterators)
  *   src/observe/    metrics.c (loop and task metrics), dump.c (task dumps),
- *                   stacks.c (stack use per spawn site)
+ *                   stacks.c (stack use per spawn site), trace.c
+ *                   (the flight recorder)
  * The API conventions every function follows are in docs/design.md. */
 #ifndef AIOC_H
 #define AIOC_H
@@ -82,5 +85,6 @@
 #include "aioc/rpc.h"
 #include "aioc/http.h"
 #include "aioc/observe.h"
+#include "aioc/trace.h"
 
 #endif /* AIOC_H */

@@ -97,6 +97,12 @@ int aioc_loop_new(aioc_loop **out, const aioc_loop_options *opts) {
   loop->trace_events = opts && opts->trace_events
                            ? opts->trace_events
                            : (unsigned)aioc__env_ulong("AIOC_TRACE_EVENTS", 0);
+  if ((loop->observe & AIOC_OBSERVE_EVENTS) && aioc__trace_new(loop) < 0) {
+    close(loop->epfd);
+    close(loop->evfd);
+    aioc__free(loop);
+    return -ENOMEM;
+  }
   loop->stall_threshold = opts && opts->stall_threshold > 0
                               ? opts->stall_threshold
                               : aioc__env_double("AIOC_STALL", 0);
@@ -120,6 +126,7 @@ int aioc_loop_new(aioc_loop **out, const aioc_loop_options *opts) {
 
 void aioc__loop_free(aioc_loop *loop) {
   AIOC__ARMOR_SET(loop, AIOC__MAGIC_DEAD);
+  aioc__trace_free(loop);
   aioc__free(loop->stack_sites);
   aioc__free(loop);
 }

@@ -226,6 +226,9 @@ struct aioc_loop {
    * them (options, else environment); each feature keeps its own state
    * in the pointer beside its option (NULL until needed). */
   unsigned trace_events;   /* flight recorder ring size, 0: default */
+  /* The flight recorder (src/observe/trace.c): allocated by
+   * aioc_loop_new() with AIOC_OBSERVE_EVENTS (trace_events is then the
+   * ring's capacity), NULL otherwise; freed with the loop's memory. */
   struct aioc__trace *trace;
   double stall_threshold;  /* seconds, 0: off */
   struct aioc__stall *stall;
@@ -339,6 +342,17 @@ AIOC_HIDDEN void aioc__poll_set_drop(aioc_loop *loop, int fd,
                                      void (*drop)(void *arg));
 /* The loop's close: every registration is dropped (see above). */
 AIOC_HIDDEN void aioc__poll_drop_all(aioc_loop *loop);
+
+/* The flight recorder (src/observe/trace.c): created with the loop
+ * (-ENOMEM), freed with it. The loop layer's hooks, behind loop->trace:
+ * a timer fires, an fd is ready (each records the event and is the cause
+ * of the wake-ups that follow until aioc__trace_ctx_clear()). */
+AIOC_HIDDEN int aioc__trace_new(aioc_loop *loop);
+AIOC_HIDDEN void aioc__trace_free(aioc_loop *loop);
+AIOC_HIDDEN void aioc__trace_timer(aioc_loop *loop, const void *timer,
+                                   int64_t lag);
+AIOC_HIDDEN void aioc__trace_fd(aioc_loop *loop, int fd, uint32_t events);
+AIOC_HIDDEN void aioc__trace_ctx_clear(aioc_loop *loop);
 
 /* Reports through the loop's handler (loop may be closed, not freed). */
 AIOC_HIDDEN void aioc__report(aioc_loop *loop, const aioc_report *r);

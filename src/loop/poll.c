@@ -145,6 +145,13 @@ void aioc__poll_io(aioc_loop *loop, int64_t timeout_ns) {
     }
     /* Removed by an earlier callback of this poll: nothing to call. */
     io_reg *r = key < loop->nio ? loop->io[key] : NULL;
-    if (r) r->fn(loop, r->fd, evs[i].events, r->arg);
+    if (!r) continue;
+    if (aioc__unlikely(loop->trace)) {
+      aioc__trace_fd(loop, r->fd, evs[i].events);
+      r->fn(loop, r->fd, evs[i].events, r->arg);
+      aioc__trace_ctx_clear(loop);
+    } else {
+      r->fn(loop, r->fd, evs[i].events, r->arg);
+    }
   }
 }

@@ -94,7 +94,13 @@ size_t aioc__timers_fire(aioc_loop *loop, int64_t now) {
     loop->m.lag_total += lag;
     if (lag > loop->m.lag_max) loop->m.lag_max = lag;
     remove_at(loop, 0);
-    t->fire(loop, t);
+    if (aioc__unlikely(loop->trace)) {
+      aioc__trace_timer(loop, t, lag);
+      t->fire(loop, t);
+      aioc__trace_ctx_clear(loop);
+    } else {
+      t->fire(loop, t);
+    }
     n++;
   }
   loop->m.timers_fired += n;

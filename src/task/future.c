@@ -74,6 +74,7 @@ int aioc__future_take(aioc_future *f, void **result, aioc_task *t) {
 }
 
 static void report_unretrieved(aioc_future *f) {
+  char *buf = NULL;
   aioc_report r = {
       .message = f->is_task ? "Task exception was never retrieved"
                             : "Future exception was never retrieved",
@@ -81,7 +82,13 @@ static void report_unretrieved(aioc_future *f) {
       .task_name = f->is_task ? aioc__task_display_name((aioc_task *)f) : NULL,
       .code = f->err,
       .detail = f->ext ? f->ext->msg : NULL};
+  /* The flight recorder's trace goes to a file the report names. */
+  if (aioc__unlikely(f->loop->trace) && f->is_task &&
+      (buf = aioc__trace_unretrieved(
+           f->loop, r.detail ? r.detail : aioc_strerror(r.code))) != NULL)
+    r.detail = buf;
   aioc__report(f->loop, &r);
+  aioc__free(buf);
 }
 
 void aioc__future_free(aioc_future *f) {

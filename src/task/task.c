@@ -89,9 +89,14 @@ static aioc__tobs *tobs(const aioc_task *t) {
   return t->f.ext ? t->f.ext->obs : NULL;
 }
 
+/* The hooks run for every task on the slow path; each does what its
+ * loop observes: the flight recorder's events (loop->trace, for every
+ * task of the loop), the timings (a task with a record). */
 void aioc__tobs_in(aioc_task *t) {
+  aioc_loop *loop = t->f.loop;
+  if (loop->trace) aioc__trace_run(t);
   aioc__tobs *o = tobs(t);
-  if (!o || !aioc__observes_timing(t->f.loop)) return;
+  if (!o || !aioc__observes_timing(loop)) return;
   int64_t now = aioc__clock_ns();
   if (o->ready_at) {
     o->ready_ns += now - o->ready_at;
@@ -99,10 +104,10 @@ void aioc__tobs_in(aioc_task *t) {
   }
   o->run_start = now;
   o->runs++;
-  t->f.loop->m.task_runs++;
+  loop->m.task_runs++;
 }
 
-void aioc__tobs_out(aioc_task *t) {
+static void tobs_stop(aioc_task *t) {
   aioc__tobs *o = tobs(t);
   if (!o || !o->run_start) return;
   int64_t d = aioc__clock_ns() - o->run_start;
@@ -112,27 +117,49 @@ void aioc__tobs_out(aioc_task *t) {
   t->f.loop->m.task_ns += d;
 }
 
-void aioc__tobs_ready(aioc_task *t) {
-  aioc__tobs *o = tobs(t);
-  if (o && aioc__observes_timing(t->f.loop)) o->ready_at = aioc__clock_ns();
+void aioc__tobs_out(aioc_task *t) {
+  if (t->f.loop->trace) aioc__trace_out(t);
+  tobs_stop(t);
 }
 
-/* A task spawned on an observing loop gets its record (none if memory is
- * short: it is then not observed, and the spawn goes on). */
+void aioc__tobs_end(aioc_task *t, int rc) {
+  if (t->f.loop->trace) aioc__trace_end(t, rc);
+  tobs_stop(t);
+}
+
+void aioc__tobs_ready(aioc_task *t) {
+  aioc_loop *loop = t->f.loop;
+  /* A task that yields makes itself ready: its yield says so. */
+  if (loop->trace && !(aioc__running == loop && loop->current == t))
+    aioc__trace_wake(t);
+  aioc__tobs *o = tobs(t);
+  if (o && aioc__observes_timing(loop)) o->ready_at = aioc__clock_ns();
+}
+
+/* A task spawned on an observing loop takes the slow path, with a record
+ * when its timing or spawner is observed (without memory for them it is
+ * not observed, and the spawn goes on). */
 static __attribute__((noinline)) int tobs_spawned(aioc_task *t) {
   aioc_loop *loop = t->f.loop;
-  if (!(loop->observe & (AIOC_OBSERVE_TIMING | AIOC_OBSERVE_SPAWNS))) return 0;
+  const aioc_site *site = aioc__spawn_next;
+  aioc__spawn_next = NULL;
+  if (!(loop->observe & (AIOC_OBSERVE_TIMING | AIOC_OBSERVE_SPAWNS |
+                         AIOC_OBSERVE_EVENTS)))
+    return 0;
   aioc__fext *e = aioc__future_ext(&t->f);
   if (!e) return 0;
-  aioc__tobs *o = aioc__calloc(1, sizeof *o);
-  if (!o) return 0;
-  e->obs = o;
-  t->f.slow = 1;
   aioc_task *cur = aioc__running == loop ? loop->current : NULL;
-  o->spawner = cur ? cur->f.tid : 0;
-  o->spawn_site = aioc__spawn_next;
-  aioc__spawn_next = NULL;
-  if (loop->observe & AIOC_OBSERVE_TIMING) o->ready_at = aioc__clock_ns();
+  uint32_t spawner = cur ? cur->f.tid : 0;
+  if (loop->observe & (AIOC_OBSERVE_TIMING | AIOC_OBSERVE_SPAWNS)) {
+    aioc__tobs *o = aioc__calloc(1, sizeof *o);
+    if (!o) return 0;
+    e->obs = o;
+    o->spawner = spawner;
+    o->spawn_site = site;
+    if (loop->observe & AIOC_OBSERVE_TIMING) o->ready_at = aioc__clock_ns();
+  }
+  t->f.slow = 1;
+  if (loop->trace) aioc__trace_spawn(t, spawner, site);
   return 0;
 }
 
@@ -341,7 +368,7 @@ static void task_main(void *p) {
     void *result = NULL;
     int rc = r.fn(r.arg, &result);
     if (aioc__unlikely(slow)) {
-      aioc__tobs_out(t);
+      aioc__tobs_end(t, rc);
       if (loop->observe & AIOC_OBSERVE_STACKS)
         stack_measure(t, r.coro.stack);
     }
@@ -361,7 +388,7 @@ int aioc__task_set_on_block(aioc_task *t, void (*fn)(aioc_task *)) {
   aioc__fext *e = aioc__future_ext(&t->f);
   if (!e) return -ENOMEM;
   e->on_block = fn;
-  t->f.slow = fn != NULL || e->obs;
+  t->f.slow = fn != NULL || e->obs || t->f.loop->trace;
   return 0;
 }
 
@@ -374,6 +401,7 @@ static int task_start(aioc_task *t) {
   aioc_loop *loop = t->f.loop;
   if (t->f.cancel_requested) {
     /* Cancelled before it started: it never runs (as in asyncio). */
+    if (aioc__unlikely(t->f.slow)) aioc__tobs_end(t, -ECANCELED);
     task_complete(t, -ECANCELED, NULL, NULL);
     return -ECANCELED;
   }
@@ -773,6 +801,7 @@ int aioc_task_cancel(aioc_task *t, const char *msg) {
   if (!t || !AIOC__TASK_OK(t, "aioc_task_cancel")) return -EINVAL;
   if (t->f.state != AIOC_FUTURE_PENDING) return 0;
   if (t->f.cancel_requested < UINT16_MAX) t->f.cancel_requested++;
+  if (aioc__unlikely(t->f.loop->trace)) aioc__trace_cancel(t);
   if (msg) {
     /* The message the task's cancellation will carry. */
     char *m = aioc__strdup(msg);

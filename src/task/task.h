@@ -46,11 +46,29 @@ typedef struct aioc__tobs {
 
 /* The observation hooks of the task layer (task.c), called on the slow
  * path (t->f.slow), which observed tasks take: t starts or resumes
- * running (in), stops (out), is made ready (ready). Each does nothing
- * unless the loop observes timing. */
+ * running (in), stops (out), is made ready (ready). Each records the
+ * flight recorder's event when the loop has one (loop->trace) and the
+ * task's timings when the loop observes them. */
 AIOC_HIDDEN void aioc__tobs_in(aioc_task *t);
 AIOC_HIDDEN void aioc__tobs_out(aioc_task *t);
 AIOC_HIDDEN void aioc__tobs_ready(aioc_task *t);
+/* t's function returned rc (tobs_out, and the end's event). */
+AIOC_HIDDEN void aioc__tobs_end(aioc_task *t, int rc);
+
+/* The flight recorder's task hooks (src/observe/trace.c), called with
+ * loop->trace set, from the hooks above and from the cold paths of
+ * spawning and cancelling. */
+AIOC_HIDDEN void aioc__trace_spawn(aioc_task *t, uint32_t spawner,
+                                   const aioc_site *site);
+AIOC_HIDDEN void aioc__trace_run(aioc_task *t);
+AIOC_HIDDEN void aioc__trace_out(aioc_task *t);
+AIOC_HIDDEN void aioc__trace_wake(aioc_task *t);
+AIOC_HIDDEN void aioc__trace_end(aioc_task *t, int rc);
+AIOC_HIDDEN void aioc__trace_cancel(aioc_task *t);
+/* A task's error nobody retrieved is reported: writes the trace to a new
+ * file and returns detail with the file's name (allocated), or NULL (not
+ * written, or no memory). */
+AIOC_HIDDEN char *aioc__trace_unretrieved(aioc_loop *loop, const char *detail);
 
 /* Stack use of the tasks spawned at one site (AIOC_OBSERVE_STACKS). */
 typedef struct aioc__stack_site {
@@ -87,7 +105,8 @@ struct aioc_future {
   /* Tasks only (here so that the record stays at 64 bytes). */
   uint8_t queued : 1;
   uint8_t slow : 1; /* blocking and waking take the slow path: ext->on_block
-                       is set, or the task is observed (ext->obs) */
+                       is set, or the task is observed (ext->obs, or its
+                       loop's flight recorder) */
   uint8_t reported : 1;      /* reported abandoned by aioc_run: its
                                 loop's close does not report it again */
   uint8_t tstate;            /* a whole byte: written on every switch */
