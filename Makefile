@@ -64,7 +64,9 @@ demo:
 	@scripts/install-deps.sh --minimal
 	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build build -j$(JOBS) --target demo >/dev/null
-	@./build/examples/demo
+	@./build/examples/demo --trace build/demo-rpc-trace.json
+	@python3 tools/aioc-trace2svg.py build/demo-rpc-trace.json \
+	  -o build/demo-rpc-timeline.svg | sed 's/^/timeline of the RPC call: /'
 
 bench:
 	@scripts/install-deps.sh --bench

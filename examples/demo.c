@@ -125,12 +125,33 @@ static int inspect(void *arg, void **result) {
   return aioc_loop_dump(NULL, stdout);
 }
 
-static int observe_section(void) {
-  aioc_loop_options lo = {.observe = AIOC_OBSERVE_ALL};
-  return seed000_rpc_inspected(&lo, inspect, NULL, NULL);
+/* Once the call is over: the flight recorder's events, as a Chrome
+ * trace (make demo draws it as an SVG timeline, one lane per task). */
+static void save_trace(void *arg) {
+  const char *path = arg;
+  if (!path) return;
+  int rc = aioc_loop_trace_save(NULL, path, NULL, 0);
+  if (rc < 0)
+    printf("!! the trace could not be written to %s: %s\n", path,
+           aioc_strerror(rc));
+  else
+    printf("  -- the call's events, as a Chrome trace: %s --\n", path);
 }
 
-int main(void) {
+static int observe_section(const char *trace_path) {
+  aioc_loop_options lo = {.observe = AIOC_OBSERVE_ALL};
+  return seed000_rpc_inspected(&lo, inspect, save_trace, (void *)trace_path);
+}
+
+int main(int argc, char **argv) {
+  /* demo [--trace FILE]: where the look inside writes its trace */
+  const char *trace_path = NULL;
+  if (argc == 3 && strcmp(argv[1], "--trace") == 0) {
+    trace_path = argv[2];
+  } else if (argc != 1) {
+    fprintf(stderr, "usage: demo [--trace FILE]\n");
+    return 2;
+  }
   size_t narticles = sizeof tour / sizeof *tour, total = 0;
   int failed = 0;
   for (size_t a = 0; a < narticles; a++) total += tour[a].n;
@@ -155,7 +176,7 @@ int main(void) {
   printf("\n######## seeing inside: seed 000's RPC call dumped mid-stream"
          "\n\n");
   fflush(stdout);
-  if (observe_section() != 0) {
+  if (observe_section(trace_path) != 0) {
     printf("!! the look inside failed\n");
     failed++;
   }
