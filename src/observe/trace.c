@@ -12,9 +12,27 @@
 
 #include "../task/task.h"
 
+/* The events' clock: the CPU's counter where it can be read from user
+ * space (x86-64's TSC, aarch64's virtual counter), a few nanoseconds
+ * where a read of the monotonic clock takes 20 to 60; turned into the
+ * monotonic clock's nanoseconds when the events are read, by the line
+ * through two points where both clocks were read: the recorder's start
+ * and the reading. Elsewhere the monotonic clock itself. */
+static inline int64_t ticks(void) {
+#if defined(__x86_64__)
+  return (int64_t)__builtin_ia32_rdtsc();
+#elif defined(__aarch64__)
+  uint64_t v;
+  __asm__ __volatile__("mrs %0, cntvct_el0" : "=r"(v));
+  return (int64_t)v;
+#else
+  return aioc__clock_ns();
+#endif
+}
+
 /* One event: 40 bytes. */
 typedef struct tev {
-  int64_t ns;
+  int64_t ns; /* in ticks() */
   uint32_t task, other;
   int32_t code, fd;
   uint32_t events;
@@ -39,6 +57,11 @@ struct aioc__trace {
   uint64_t start;   /* head at the last clear */
   tname *names;
   uint64_t nmask, nhead;
+  /* Both clocks read at the start (see ticks()), and the scale last
+   * measured from there, over sc_span ns. */
+  int64_t tick0, ns0;
+  double sc;
+  int64_t sc_span;
   /* What runs now on the loop's side, for the cause of a wake-up. */
   uint8_t ctx;      /* AIOC_TRACE_CAUSE_TIMER, _FD or _NONE */
   int ctx_fd;
@@ -72,6 +95,8 @@ int aioc__trace_new(aioc_loop *loop) {
   }
   tr->mask = n - 1;
   tr->nmask = nn - 1;
+  tr->ns0 = aioc__clock_ns();
+  tr->tick0 = ticks();
   loop->trace = tr;
   loop->trace_events = (unsigned)n;
   return 0;
@@ -88,8 +113,35 @@ void aioc__trace_free(aioc_loop *loop) {
 
 static tev *put(struct aioc__trace *tr, uint8_t kind, uint32_t task) {
   tev *e = &tr->ring[tr->head++ & tr->mask];
-  *e = (tev){.ns = aioc__clock_ns(), .task = task, .fd = -1, .kind = kind};
+  *e = (tev){.ns = ticks(), .task = task, .fd = -1, .kind = kind};
   return e;
+}
+
+/* Nanoseconds of the monotonic clock per tick, measured from the start
+ * to now (at least a millisecond apart: a younger recorder waits for
+ * it). Measured again only once the recorder is twice as old as at the
+ * last measure, so that readings close together agree. */
+static double tick_scale(const struct aioc__trace *tr_) {
+#if defined(__x86_64__) || defined(__aarch64__)
+  struct aioc__trace *tr = (struct aioc__trace *)tr_;
+  int64_t ns1 = aioc__clock_ns(), t1 = ticks();
+  if (tr->sc_span && ns1 - tr->ns0 < 2 * tr->sc_span) return tr->sc;
+  while (ns1 - tr->ns0 < 1000000 || t1 == tr->tick0) {
+    ns1 = aioc__clock_ns();
+    t1 = ticks();
+  }
+  tr->sc = (double)(ns1 - tr->ns0) / (double)(t1 - tr->tick0);
+  tr->sc_span = ns1 - tr->ns0;
+  return tr->sc;
+#else
+  (void)tr_;
+  return 1.0;
+#endif
+}
+
+/* An event's time in the monotonic clock's ns. */
+static int64_t ev_ns(const struct aioc__trace *tr, int64_t t, double sc) {
+  return tr->ns0 + (int64_t)((double)(t - tr->tick0) * sc);
 }
 
 static uint32_t current_tid(aioc_loop *loop) {
@@ -221,11 +273,12 @@ int aioc_loop_trace_get(aioc_loop *loop, aioc_trace_event *out, size_t cap,
   if (!tr) return -ENODATA;
   uint64_t n = held(tr);
   if (lost) *lost = tr->head - tr->start - n;
+  double sc = n && cap ? tick_scale(tr) : 1.0;
   for (uint64_t i = 0; i < n && i < cap; i++) {
     const tev *e = nth(tr, i);
     bool site = e->kind == AIOC_TRACE_SPAWN || e->kind == AIOC_TRACE_SUSPEND;
     out[i] = (aioc_trace_event){
-        .time = (double)e->ns / 1e9,
+        .time = (double)ev_ns(tr, e->ns, sc) / 1e9,
         .kind = (aioc_trace_kind)e->kind,
         .task = e->task,
         .cause = (aioc_trace_cause)e->cause,
@@ -395,7 +448,8 @@ static int trace_write(aioc_loop *loop, FILE *f) {
     return -ENOMEM;
   }
   size_t nv = 0, nlanes = 0;
-  int64_t now = aioc__clock_ns();
+  int64_t now = ticks();
+  double sc = tick_scale(tr);
   int64_t base = n ? nth(tr, 0)->ns : now;
   for (uint64_t i = 0; i < n; i++) {
     const tev *e = nth(tr, i);
@@ -454,7 +508,9 @@ static int trace_write(aioc_loop *loop, FILE *f) {
   for (size_t i = 0; i < nv; i++) {
     const outrec *o = &v[i];
     const tev *e = o->e;
-    double ts = (double)(o->ns - base) / 1e3;
+    /* in ns from the first event, then in µs as the format has it */
+    int64_t at = (int64_t)((double)(o->ns - base) * sc);
+    double ts = (double)at / 1e3;
     if (o->end >= 0) {
       lane_name(tr, o->lane, name, sizeof name);
       fprintf(f, ",\n{\"name\":");
@@ -462,7 +518,8 @@ static int trace_write(aioc_loop *loop, FILE *f) {
       fprintf(f,
               ",\"cat\":\"run\",\"ph\":\"X\",\"ts\":%.3f,\"dur\":%.3f,"
               "\"pid\":%d,\"tid\":%lu,\"args\":{\"id\":%lu}}",
-              ts, (double)(o->end - o->ns) / 1e3, pid, (unsigned long)o->lane,
+              ts, (double)((int64_t)((double)(o->end - base) * sc) - at) / 1e3,
+              pid, (unsigned long)o->lane,
               (unsigned long)o->lane);
       continue;
     }
