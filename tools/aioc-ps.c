@@ -157,7 +157,7 @@ static void find_sockets(found *f, long pid, const char *only) {
     snprintf(dir, sizeof dir, "/tmp/aioc-%u", (unsigned)uid);
     scan_dir(f, dir, pid);
   }
-  qsort(f->v, f->len, sizeof *f->v, by_n);
+  if (f->len) qsort(f->v, f->len, sizeof *f->v, by_n);
 }
 
 /* ---- asking a loop ---- */

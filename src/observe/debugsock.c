@@ -24,6 +24,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -529,7 +530,13 @@ static int open_socket(aioc_loop *loop, char *why, size_t wcap) {
   if (rc < 0) goto fail;
   clean_stale(dir);
   unsigned n = atomic_fetch_add(&sockets_made, 1);
-  snprintf(ds->path, sizeof ds->path, "%s/%d.%u.sock", dir, (int)ds->pid, n);
+  int pl = snprintf(ds->path, sizeof ds->path, "%s/%d.%u.sock", dir,
+                    (int)ds->pid, n);
+  if (pl < 0 || (size_t)pl >= sizeof ds->path) {
+    snprintf(why, wcap, "%s: path too long for a Unix socket", dir);
+    rc = -ENAMETOOLONG;
+    goto fail;
+  }
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
   memcpy(sa.sun_path, ds->path, sizeof sa.sun_path);
   ds->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
