@@ -70,17 +70,17 @@ static int g_lq, g_ls, g_lw; /* the lines of their waits */
 static int consumer_fn(void *arg, void **res) {
   (void)res;
   void *item;
-  g_lq = __LINE__; return aioc_queue_get(arg, &item, AIOC_FOREVER);
+  return g_lq = __LINE__, aioc_queue_get(arg, &item, AIOC_FOREVER);
 }
 
 static int sleeper_fn(void *arg, void **res) {
   (void)arg, (void)res;
-  g_ls = __LINE__; return aioc_sleep(3600);
+  return g_ls = __LINE__, aioc_sleep(3600);
 }
 
 static int waiter_fn(void *arg, void **res) {
   (void)res;
-  g_lw = __LINE__; return aioc_task_await(arg, NULL);
+  return g_lw = __LINE__, aioc_task_await(arg, NULL);
 }
 
 typedef struct stuck {
@@ -106,7 +106,8 @@ static void stuck_setup(stuck *s) {
 
 static void stuck_teardown(stuck *s) {
   aioc_task *v[3] = {s->waiter, s->consumer, s->sleeper};
-  for (int i = 0; i < 3; i++) aioc_task_cancel(v[i], NULL);
+  for (int i = 0; i < 3; i++)
+    aioc_task_cancel(v[i], NULL);
   for (int i = 0; i < 3; i++) {
     CHECK_RC(aioc_task_await(v[i], NULL), -ECANCELED);
     aioc_task_unref(v[i]);
@@ -119,8 +120,8 @@ static void stuck_teardown(stuck *s) {
 static char *task_line(const char *answer, const char *name, char **f) {
   char key[64];
   snprintf(key, sizeof key, "\t%s\t", name);
-  for (const char *l = answer; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
-    const char *end = strchr(l, '\n');
+  for (const char *l = answer, *end; l && *l; l = end ? end + 1 : NULL) {
+    end = strchr(l, '\n');
     size_t len = end ? (size_t)(end - l) : strlen(l);
     const char *k = strstr(l, key);
     if (!k || k > l + len) continue;
@@ -380,7 +381,8 @@ static int silent_main(void *arg, void **res) {
   if (!path) return -1;
   double t0 = now_s();
   int silent[4];
-  for (int i = 0; i < 4; i++) silent[i] = raw_connect(path);
+  for (int i = 0; i < 4; i++)
+    silent[i] = raw_connect(path);
   /* A fifth client at once: the loop serves four at a time. */
   int extra = raw_connect(path);
   CHECK_RC(aioc_wait_readable(extra, 30), 0);
@@ -564,7 +566,8 @@ static int run_tool(char *out, size_t cap, const char *const *args) {
   }
 #endif
   argv[n++] = AIOC_PS_PATH;
-  for (int i = 0; args[i] && n < 31; i++) argv[n++] = args[i];
+  for (int i = 0; args[i] && n < 31; i++)
+    argv[n++] = args[i];
   argv[n] = NULL;
   int pfd[2];
   if (pipe(pfd) != 0) return -1;
@@ -614,8 +617,8 @@ static int child_main(void *arg, void **res) {
   stuck_setup(&s);
   const char *path = aioc_loop_debug_socket(NULL);
   char line[400];
-  int n = snprintf(line, sizeof line, "%s %d %d %d\n", path ? path : "-",
-                   g_lq, g_ls, g_lw);
+  int n = snprintf(line, sizeof line, "%s %d %d %d\n", path ? path : "-", g_lq,
+                   g_ls, g_lw);
   IGNORE_RC(write(c->tell, line, (size_t)n));
   char b;
   if (c->block)
@@ -681,7 +684,8 @@ static int child_end(child *ch) {
 static const char *line_with(const char *out, const char *needle) {
   const char *p = strstr(out, needle);
   if (!p) return NULL;
-  while (p > out && p[-1] != '\n') p--;
+  while (p > out && p[-1] != '\n')
+    p--;
   return p;
 }
 
@@ -718,7 +722,8 @@ TEST(test_aioc_ps) {
   const char *c = strstr(out, "consumer (id");
   CHECK(w && c && w < c);
   l = c ? line_with(out, "consumer (id") : NULL;
-  CHECK(l && strncmp(l, "    └── consumer", strlen("    └── consumer")) == 0);
+  static const char branch[] = "    └── consumer";
+  CHECK(l && strncmp(l, branch, strlen(branch)) == 0);
   snprintf(want, sizeof want, "test_debugsock.c:%d", ch.lq);
   CHECK(l && strstr(l, want));
   if (check_failures) fprintf(stderr, "aioc-ps --tree said:\n%s", out);

@@ -186,7 +186,7 @@ typedef enum ask_rc {
   ASK_TIMEOUT,
   ASK_REFUSED, /* nobody listens: a stale socket */
   ASK_PERM,
-  ASK_OTHER,   /* served by another process */
+  ASK_OTHER, /* served by another process */
   ASK_ERROR
 } ask_rc;
 
@@ -378,9 +378,9 @@ static const char *base(const char *path) {
 typedef struct graph {
   const task *v;
   int n;
-  int *by_id;   /* indices of v, sorted by id */
-  int *first;   /* first awaiter of each task, -1: none */
-  int *next;    /* the next awaiter of the same task, -1: none */
+  int *by_id; /* indices of v, sorted by id */
+  int *first; /* first awaiter of each task, -1: none */
+  int *next;  /* the next awaiter of the same task, -1: none */
 } graph;
 
 static const task *sort_base;
@@ -510,8 +510,7 @@ static void print_table(const graph *g) {
 }
 
 static void print_node(const task *t, int depth) {
-  printf("%*s%s%s (id %u)", depth * 4, "", depth ? "└── " : "", t->name,
-         t->id);
+  printf("%*s%s%s (id %u)", depth * 4, "", depth ? "└── " : "", t->name, t->id);
   if (strcmp(t->kind, "-") != 0) {
     printf(" %s", t->kind);
     if (strcmp(t->file, "-") != 0)
@@ -562,24 +561,39 @@ int main(int argc, char **argv) {
   int c;
   while ((c = getopt_long(argc, argv, "tdmsT:D:h", longopts, NULL)) != -1) {
     switch (c) {
-    case 't': m = M_TREE; break;
-    case 'd': m = M_DUMP; break;
-    case 'm': m = M_METRICS; break;
-    case 's': m = M_STACKS; break;
-    case 'r': m = M_RAW; break;
+    case 't':
+      m = M_TREE;
+      break;
+    case 'd':
+      m = M_DUMP;
+      break;
+    case 'm':
+      m = M_METRICS;
+      break;
+    case 's':
+      m = M_STACKS;
+      break;
+    case 'r':
+      m = M_RAW;
+      break;
     case 'T': {
       char *end;
       timeout = strtod(optarg, &end);
       if (*end || !(timeout > 0) || timeout > 86400) {
-        fprintf(stderr, "aioc-ps: bad timeout \"%s\" (seconds, > 0)\n",
-                optarg);
+        fprintf(stderr, "aioc-ps: bad timeout \"%s\" (seconds, > 0)\n", optarg);
         return EXIT_USAGE;
       }
       break;
     }
-    case 'D': dir = optarg; break;
-    case 'h': fputs(usage_text, stdout); return EXIT_OK;
-    default: fputs(usage_text, stderr); return EXIT_USAGE;
+    case 'D':
+      dir = optarg;
+      break;
+    case 'h':
+      fputs(usage_text, stdout);
+      return EXIT_OK;
+    default:
+      fputs(usage_text, stderr);
+      return EXIT_USAGE;
     }
   }
   if (optind != argc - 1) {
@@ -620,7 +634,7 @@ int main(int argc, char **argv) {
     free(f.v);
     return EXIT_NOSOCKET;
   }
-  static const char *const requests[] = {"tasks", "tasks", "dump",
+  static const char *const requests[] = {"tasks",   "tasks",  "dump",
                                          "metrics", "stacks", "tasks"};
   int status = EXIT_OK;
   size_t answered = 0, stale = 0, denied = 0;
@@ -657,8 +671,10 @@ int main(int argc, char **argv) {
     answered++;
     if (strncmp(text, "error: ", 7) == 0) {
       fprintf(stderr, "aioc-ps: process %ld, loop %u: %s", pid, s->n, text);
-      if (strncmp(text, "error: permission denied", 24) == 0) denied++;
-      else status = EXIT_NOANSWER;
+      if (strncmp(text, "error: permission denied", 24) == 0)
+        denied++;
+      else
+        status = EXIT_NOANSWER;
       answered--;
       free(text);
       continue;

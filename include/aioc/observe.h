@@ -239,8 +239,8 @@ AIOC_API const char *aioc_loop_debug_socket(aioc_loop *loop);
  * the text of aioc_loop_dump(); "metrics", one "name value" line per
  * field of aioc_loop_metrics and "tasks N"; "stacks", the table of
  * aioc_loop_write_stack_use(). Anything from the first newline of
- * request on is ignored. Call it on the loop's thread. Returns 0, -EINVAL (no loop,
- * out or request NULL, request unknown) or -ENOMEM. */
+ * request on is ignored. Call it on the loop's thread. Returns 0,
+ * -EINVAL (no loop, out or request NULL, request unknown) or -ENOMEM. */
 AIOC_API int aioc_loop_write_debug(aioc_loop *loop, const char *request,
                                    FILE *out);
 

@@ -56,9 +56,9 @@ typedef struct ds_client {
 struct aioc__debugsock {
   aioc_loop *loop;
   int lfd, tfd;
-  pid_t pid;         /* the process that made the socket file */
-  int64_t armed;     /* the timerfd's deadline, AIOC__NEVER: disarmed */
-  int64_t resume;    /* accept paused (fd exhaustion) until, or NEVER */
+  pid_t pid;      /* the process that made the socket file */
+  int64_t armed;  /* the timerfd's deadline, AIOC__NEVER: disarmed */
+  int64_t resume; /* accept paused (fd exhaustion) until, or NEVER */
   char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
   ds_client c[MAX_CLIENTS];
 };
@@ -202,7 +202,8 @@ static ssize_t membuf_write(void *cookie, const char *data, size_t n) {
   membuf *b = cookie;
   if (b->len + n > b->cap) {
     size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->len + n) cap *= 2;
+    while (cap < b->len + n)
+      cap *= 2;
     char *p = aioc__realloc(b->p, cap);
     if (!p) {
       b->failed = true;
@@ -258,8 +259,8 @@ static void client_answer(struct aioc__debugsock *ds, ds_client *c) {
   c->req[c->nreq] = 0;
   c->req[strcspn(c->req, "\r\n")] = 0;
   membuf b = {0};
-  FILE *f = fopencookie(&b, "w",
-                        (cookie_io_functions_t){.write = membuf_write});
+  FILE *f =
+      fopencookie(&b, "w", (cookie_io_functions_t){.write = membuf_write});
   if (!f) {
     client_answer_static(c, "error: out of memory\n");
   } else {
@@ -310,8 +311,7 @@ static void on_client(aioc_loop *loop, int fd, uint32_t events, void *arg) {
     return;
   }
   for (;;) {
-    ssize_t r = recv(fd, c->req + c->nreq, REQ_MAX - 1 - c->nreq,
-                     MSG_DONTWAIT);
+    ssize_t r = recv(fd, c->req + c->nreq, REQ_MAX - 1 - c->nreq, MSG_DONTWAIT);
     if (r > 0) {
       c->nreq += (size_t)r;
       if (memchr(c->req, '\n', c->nreq) || c->nreq == REQ_MAX - 1) {
@@ -386,9 +386,8 @@ static void on_listen(aioc_loop *loop, int fd, uint32_t events, void *arg) {
       refuse(c, "error: out of memory\n");
       continue;
     }
-    *slot = (ds_client){.fd = c,
-                        .deadline = aioc__clock_ns() +
-                                    aioc__debugsock_client_ns};
+    *slot = (ds_client){
+        .fd = c, .deadline = aioc__clock_ns() + aioc__debugsock_client_ns};
     arm(ds);
   }
 }
@@ -398,8 +397,7 @@ static void on_listen(aioc_loop *loop, int fd, uint32_t events, void *arg) {
 static void arm(struct aioc__debugsock *ds) {
   int64_t when = ds->resume;
   for (int i = 0; i < MAX_CLIENTS; i++)
-    if (ds->c[i].fd >= 0 && ds->c[i].deadline < when)
-      when = ds->c[i].deadline;
+    if (ds->c[i].fd >= 0 && ds->c[i].deadline < when) when = ds->c[i].deadline;
   if (when == ds->armed) return;
   struct itimerspec its = {{0, 0}, {0, 0}};
   if (when != AIOC__NEVER) {
@@ -434,12 +432,11 @@ static void on_timer(aioc_loop *loop, int fd, uint32_t events, void *arg) {
 /* The directory of the sockets, made if missing; *dir receives it. */
 static int socket_dir(char *dir, size_t cap, char *why, size_t wcap) {
   const char *x = getenv("XDG_RUNTIME_DIR");
-  int n = x && x[0] == '/' ? snprintf(dir, cap, "%s/aioc", x)
-                           : snprintf(dir, cap, "/tmp/aioc-%u",
-                                      (unsigned)geteuid());
+  int n = x && x[0] == '/'
+              ? snprintf(dir, cap, "%s/aioc", x)
+              : snprintf(dir, cap, "/tmp/aioc-%u", (unsigned)geteuid());
   if (n < 0 || (size_t)n + 32 > cap) {
-    snprintf(why, wcap, "%s/aioc: path too long for a Unix socket",
-             x ? x : "");
+    snprintf(why, wcap, "%s/aioc: path too long for a Unix socket", x ? x : "");
     return -ENAMETOOLONG;
   }
   if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
@@ -458,8 +455,8 @@ static int socket_dir(char *dir, size_t cap, char *why, size_t wcap) {
     return -ENOTDIR;
   }
   if (st.st_uid != geteuid()) {
-    snprintf(why, wcap, "%s: owned by uid %u, not by this user (uid %u)",
-             dir, (unsigned)st.st_uid, (unsigned)geteuid());
+    snprintf(why, wcap, "%s: owned by uid %u, not by this user (uid %u)", dir,
+             (unsigned)st.st_uid, (unsigned)geteuid());
     return -EPERM;
   }
   if (st.st_mode & 022) {
@@ -523,7 +520,8 @@ static int open_socket(aioc_loop *loop, char *why, size_t wcap) {
   ds->lfd = ds->tfd = -1;
   ds->armed = ds->resume = AIOC__NEVER;
   ds->pid = getpid();
-  for (int i = 0; i < MAX_CLIENTS; i++) ds->c[i].fd = -1;
+  for (int i = 0; i < MAX_CLIENTS; i++)
+    ds->c[i].fd = -1;
   bool bound = false;
   char dir[sizeof ds->path];
   int rc = socket_dir(dir, sizeof dir, why, wcap);
@@ -562,8 +560,7 @@ static int open_socket(aioc_loop *loop, char *why, size_t wcap) {
   }
   if ((rc = aioc__poll_add(loop, ds->lfd, EPOLLIN, on_listen, ds)) < 0 ||
       (rc = aioc__poll_add(loop, ds->tfd, EPOLLIN, on_timer, ds)) < 0) {
-    snprintf(why, wcap, "%s: cannot watch it: %s", ds->path,
-             aioc_strerror(rc));
+    snprintf(why, wcap, "%s: cannot watch it: %s", ds->path, aioc_strerror(rc));
     goto fail;
   }
   loop->debugsock = ds;
@@ -579,9 +576,8 @@ void aioc__debugsock_start(aioc_loop *loop) {
   int rc = open_socket(loop, why, sizeof why);
   if (rc == 0) return;
   loop->debug_socket = false; /* reported once */
-  aioc_report r = {.message = "Debugging socket not served",
-                   .code = rc,
-                   .detail = why};
+  aioc_report r = {
+      .message = "Debugging socket not served", .code = rc, .detail = why};
   aioc__report(loop, &r);
 }
 
