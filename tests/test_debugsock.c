@@ -1,7 +1,8 @@
 /* Out-of-process inspection: the answers of aioc_loop_write_debug(), the
  * debugging socket (where it lives, its modes, its removal at close, a
  * directory refused, a silent client dropped while the loop goes on, too
- * many clients, a peer of another user refused), and the aioc-ps tool run
+ * many clients, an answer that cannot be built for lack of memory, a peer
+ * of another user refused), and the aioc-ps tool run
  * against child processes: the table, the tree, the dump, a program that
  * did not opt in, a process that does not exist, a blocked loop. */
 #include <fcntl.h>
@@ -417,6 +418,47 @@ TEST(test_silent_clients) {
   aioc__debugsock_client_ns = 200 * 1000000; /* 0.2 s */
   aioc_loop *loop = new_loop(1, 0);
   CHECK_RC(run_on(loop, silent_main, NULL), 0);
+  CLOSE_CLEAN(loop);
+  remove_runtime_dir();
+}
+
+/* An answer that cannot be built for lack of memory: the client is told
+ * so, and the loop goes on (the next answer is whole). */
+#define OOM_TASKS 300
+
+static int oom_main(void *arg, void **res) {
+  (void)arg, (void)res;
+  const char *path = aioc_loop_debug_socket(NULL);
+  CHECK(path != NULL);
+  if (!path) return -1;
+  static aioc_task *t[OOM_TASKS];
+  for (int i = 0; i < OOM_TASKS; i++)
+    CHECK_RC(aioc_spawn(&t[i], sleeper_fn, NULL), 0);
+  CHECK_RC(aioc_yield(), 0);
+  /* About 30 KB of task lines: the answer's buffer must grow. */
+  check_fail_grow = true;
+  char *a = ask_socket(path, "tasks\n");
+  check_fail_grow = false;
+  CHECK(a && strcmp(a, "error: out of memory\n") == 0);
+  free(a);
+  a = ask_socket(path, "tasks\n");
+  CHECK(a && strncmp(a, "tasks 301 time ", 15) == 0);
+  CHECK(a && strlen(a) > 20000);
+  free(a);
+  for (int i = 0; i < OOM_TASKS; i++)
+    aioc_task_cancel(t[i], NULL);
+  for (int i = 0; i < OOM_TASKS; i++) {
+    CHECK_RC(aioc_task_await(t[i], NULL), -ECANCELED);
+    aioc_task_unref(t[i]);
+  }
+  return 0;
+}
+
+TEST(test_answer_out_of_memory) {
+  aioc_set_allocator(check_grow_failing_realloc, NULL);
+  private_runtime_dir();
+  aioc_loop *loop = new_loop(1, 0);
+  CHECK_RC(run_on(loop, oom_main, NULL), 0);
   CLOSE_CLEAN(loop);
   remove_runtime_dir();
 }
