@@ -2,7 +2,8 @@
  *
  * Loop and task metrics, the dump of a loop's tasks (what each waits on,
  * where, for how long, who spawned it, who awaits it), stack use per spawn
- * site. What costs time
+ * site, and the debugging socket through which the aioc-ps tool reads
+ * them from another process. What costs time
  * on the hot paths is off unless a loop asks for it with the observe
  * flags of aioc_loop_options (or the AIOC_OBSERVE environment variable);
  * the loop's counters are always kept.
@@ -208,6 +209,40 @@ AIOC_API int aioc_loop_get_stack_use(aioc_loop *loop, aioc_stack_use *out,
 /* Writes the same as a table to out, the site with the highest
  * high-water mark first. Returns 0, -EINVAL or -ENOMEM. */
 AIOC_API int aioc_loop_write_stack_use(aioc_loop *loop, FILE *out);
+
+/* ---- out-of-process inspection (aioc-ps) ------------------------------ */
+
+/* The path of the debugging socket that loop (NULL: the thread's running
+ * or current loop) serves for the aioc-ps tool, or NULL when it serves
+ * none. A loop serves one when aioc_loop_options.debug_socket is set or
+ * the AIOC_DEBUG_SOCKET environment variable is (any value), from the
+ * first time it runs until it is closed: a Unix socket named
+ * "<pid>.<n>.sock" in $XDG_RUNTIME_DIR/aioc, or in /tmp/aioc-<uid>
+ * without that variable (a directory of the user's, mode 0700), that
+ * only the same user (or root) may use. The loop answers it between
+ * tasks, from its own thread, without a task of its own: a task that
+ * blocks the loop blocks the answers too. A socket that cannot be set
+ * up does not fail the loop: it is reported once through the loop's
+ * report handler ("Debugging socket not served", the reason in the
+ * detail) and the loop runs without it. The string lives until the loop
+ * is closed. See aioc-ps(1). */
+AIOC_API const char *aioc_loop_debug_socket(aioc_loop *loop);
+
+/* Writes to out what loop's debugging socket answers to request (loop
+ * NULL: the thread's running or current loop): "tasks", a line
+ * "tasks N time T pid P" then a line per live task, in the order of
+ * aioc_loop_get_tasks(), of 13 tab-separated fields (id, name, state,
+ * wait kind, wait call, wait file, wait line, seconds waited, seconds
+ * to the deadline, id of the task awaited, id of the spawner, spawn
+ * file, spawn line; "-" when unknown or none; a tab, a newline or a
+ * backslash in a name or a file is written \t, \n or \\); "dump",
+ * the text of aioc_loop_dump(); "metrics", one "name value" line per
+ * field of aioc_loop_metrics and "tasks N"; "stacks", the table of
+ * aioc_loop_write_stack_use(). Anything from the first newline of
+ * request on is ignored. Call it on the loop's thread. Returns 0,
+ * -EINVAL (no loop, out or request NULL, request unknown) or -ENOMEM. */
+AIOC_API int aioc_loop_write_debug(aioc_loop *loop, const char *request,
+                                   FILE *out);
 
 /* ---- the call-site macros --------------------------------------------- */
 

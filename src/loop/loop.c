@@ -163,6 +163,7 @@ int aioc_loop_close(aioc_loop *loop) {
   }
   aioc__free(loop->heap);
   loop->heap = NULL;
+  if (loop->debugsock) aioc__debugsock_stop(loop);
   close(loop->epfd);
   close(loop->evfd);
   aioc__poll_drop_all(loop);

@@ -235,6 +235,9 @@ struct aioc_loop {
   unsigned coop_budget;    /* 0: default */
   uint64_t schedule_seed;  /* 0: plain order */
   struct aioc__sched *sched;
+  /* The debugging socket (src/observe/debugsock.c): asked for, and its
+   * state once the loop's first run opened it (debug_socket is cleared
+   * if that failed, so it is tried once). */
   bool debug_socket;
   struct aioc__debugsock *debugsock;
   AIOC__ARMOR_FIELD /* live from aioc_loop_new() to aioc_loop_free() */
@@ -460,6 +463,12 @@ static inline void aioc__slot_add(aioc_loop *loop, aioc__slot *s,
 static inline void aioc__slot_del(aioc__slot *s) {
   aioc__list_del(&s->link);
 }
+
+/* The debugging socket (observe/debugsock.c): opened by the loop's first
+ * run when loop->debug_socket asks for it (a failure is reported and
+ * clears the request), closed and removed by aioc_loop_close(). */
+AIOC_HIDDEN void aioc__debugsock_start(aioc_loop *loop);
+AIOC_HIDDEN void aioc__debugsock_stop(aioc_loop *loop);
 
 /* Asks every live object with a shutdown operation to end, once each,
  * running the loop as they need (see aioc__live_ops). */

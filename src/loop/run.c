@@ -135,6 +135,8 @@ int aioc__loop_run(aioc_loop *loop, bool (*done)(void *), void *arg) {
   if (loop->running || aioc__running) return AIOC_ERUNNING;
   loop->running = true;
   aioc__running = loop;
+  if (aioc__unlikely(loop->debug_socket) && !loop->debugsock)
+    aioc__debugsock_start(loop);
   aioc_loop *saved = aioc__thread_current;
   aioc__thread_current = loop;
   aioc__coro_init_thread(&loop->main_coro);
@@ -170,6 +172,8 @@ int aioc_loop_run_once(aioc_loop *loop) {
   if (loop->running || aioc__running) return AIOC_ERUNNING;
   loop->running = true;
   aioc__running = loop;
+  if (aioc__unlikely(loop->debug_socket) && !loop->debugsock)
+    aioc__debugsock_start(loop);
   aioc__coro_init_thread(&loop->main_coro);
   size_t ran = run_once(loop, false);
   aioc__running = NULL;

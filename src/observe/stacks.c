@@ -44,7 +44,7 @@ int aioc_loop_write_stack_use(aioc_loop *loop, FILE *out) {
   aioc_stack_use *v = n ? aioc__calloc(n, sizeof *v) : NULL;
   if (n && !v) return -ENOMEM;
   for (size_t i = 0; i < n; i++) fill(&loop->stack_sites[i], &v[i]);
-  qsort(v, n, sizeof *v, by_max_desc);
+  if (n) qsort(v, n, sizeof *v, by_max_desc);
   fprintf(out, "%10s %10s %10s %10s %5s  %s\n", "tasks", "max", "mean",
           "stack", "max%", "spawned at");
   for (size_t i = 0; i < n; i++) {

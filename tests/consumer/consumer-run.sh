@@ -167,6 +167,14 @@ man)
   err=$(groff -man -Tutf8 -ww -z "${pages[@]}" 2>&1)
   [ -z "$err" ] || fail "groff: $err"
   echo "$n pages, $links .so pages: clean"
+  step "the tools' pages (section 1)"
+  page=$man_dir/man1/aioc-ps.1
+  [ -f "$page" ] || fail "not installed: $page"
+  err=$(groff -man -Tutf8 -ww -z "$page" 2>&1)
+  [ -z "$err" ] || fail "groff: $err"
+  MANPATH=$man_dir MANPAGER=cat MANWIDTH=80 man 1 aioc-ps >"$tmp/man1.out" 2>&1
+  grep -q 'EXIT STATUS' "$tmp/man1.out" || fail "man 1 aioc-ps"
+  echo "aioc-ps.1: clean"
   ;;
 
 add_subdirectory)
