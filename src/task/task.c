@@ -543,7 +543,7 @@ int aioc__task_transfer(aioc_task *from, aioc__wait *w, aioc_task *to) {
     task_unref(to);
     return rc;
   }
-  bool slow = from->f.slow;
+  bool slow = aioc__unlikely(from->f.slow) && loop->observe;
   if (aioc__unlikely(slow)) aioc__tobs_out(from);
   from->r->wait = w;
   from->f.tstate = T_SUSPENDED;

@@ -277,7 +277,9 @@ AIOC_HIDDEN int aioc__task_transfer(aioc_task *from, aioc__wait *w,
  * leaves without its unhook; it resumes with wake code rc. */
 static inline int aioc__task_switch_to(aioc_task *from, aioc__wait *w,
                                        aioc_task *to, int rc) {
-  bool timed = from->f.slow;
+  /* A generator's body has the slow bit for its on_block function: the
+   * hooks only when its loop observes something. */
+  bool timed = aioc__unlikely(from->f.slow) && from->f.loop->observe;
   if (aioc__unlikely(timed)) aioc__tobs_out(from);
   from->r->wait = w;
   from->f.tstate = T_SUSPENDED;
