@@ -30,7 +30,8 @@ runs for aioc and rabbitmq-c (--b10-runs), 1 for pika (--b10-pika-runs), 5
 for the local transport.
 
 Selecting B2 also runs B2ch (Go's channel variant), B4 also runs B4c (plain
-timer callbacks); either can be selected alone. --quick runs 100,000 tasks
+timer callbacks), B5 also runs B5nocoop (aioc with the cooperative budget
+off, to show its cost); each can be selected alone. --quick runs 100,000 tasks
 instead of 1,000,000 for B1, B3, B4 and B4c, 3 times each. The number of runs
 is --runs, else the environment's BENCH_RUNS, else 5 (3 with --quick).
 
@@ -87,6 +88,7 @@ NOT_AIOC = {"B2ch", "B7w"}
 
 # A selected benchmark id and the program workloads it runs.
 EXPAND = {"B2": ["B2", "B2ch"], "B4": ["B4", "B4c"],
+          "B5": ["B5", "B5nocoop"],
           "B7": ["B7", "B7t", "B7w", "B7i"],
           "B8": ["B8", "B8p"]}
 DEFAULT_BENCH = "B1,B2,B3,B4"
@@ -97,7 +99,7 @@ RATIO_BASE = {"B2ch": "B2", "B7w": "B7t"}
 
 # aioc workloads run by another program than bench_aioc, which sits in the
 # same directory (bench_sync: the synchronization primitives and queues).
-AIOC_PROGRAM = {"B5": "bench_sync"}
+AIOC_PROGRAM = {"B5": "bench_sync", "B5nocoop": "bench_sync"}
 
 # Where bench_aioc is looked for when --aioc-bin is not given.
 AIOC_BIN_DIRS = ["build-bench/bench", "build/bench", "build"]

@@ -24,6 +24,8 @@
  *   aioc/rpc.h      streaming RPC with a timeout between chunks
  *   aioc/http.h     the HTTP client (libcurl on the loop)
  *   aioc/observe.h  metrics, task dumps, stack use
+ *   aioc/testing.h  the test kit: seeded schedules, waiting until every
+ *                   task is blocked
  *
  * The implementation, one folder per layer, bottom up (a lower layer
  * never includes a higher one):
@@ -60,7 +62,9 @@
  *   src/http/       http.c (libcurl's multi interface on the loop:
  *                   sessions, requests, body iterators)
  *   src/observe/    metrics.c (loop and task metrics), dump.c (task dumps),
- *                   stacks.c (stack use per spawn site)
+ *                   stacks.c (stack use per spawn site), testing.c
+ *                   (seeded schedules, quiescence, the cooperative
+ *                   budget)
  * The API conventions every function follows are in docs/design.md. */
 #ifndef AIOC_H
 #define AIOC_H
@@ -82,5 +86,6 @@
 #include "aioc/rpc.h"
 #include "aioc/http.h"
 #include "aioc/observe.h"
+#include "aioc/testing.h"
 
 #endif /* AIOC_H */

@@ -176,6 +176,10 @@ struct aioc_loop {
   struct aioc__ioreg **io; /* registrations indexed by fd */
   size_t nio;
   uint32_t iter;
+  /* The cooperative budget: operations the running task may still find
+   * ready before it is made to yield (aioc__coop_tick); back to
+   * coop_budget whenever a task gives up the CPU or starts. */
+  uint32_t coop_left;
   size_t batch_left; /* items of the current iteration still to run */
   void (*step_task)(void *task); /* runs a task node (set by the task layer) */
   bool (*run_done)(void *); /* the condition the loop runs until */
@@ -229,8 +233,11 @@ struct aioc_loop {
   struct aioc__trace *trace;
   double stall_threshold;  /* seconds, 0: off */
   struct aioc__stall *stall;
-  unsigned coop_budget;    /* 0: default */
-  uint64_t schedule_seed;  /* 0: plain order */
+  unsigned coop_budget;    /* operations in a row (UINT_MAX: never) */
+  uint64_t schedule_seed;  /* 0: plain order (always 0 on a real clock) */
+  /* The test kit's state (testing.c): the seeded schedule's generator
+   * and batch buffer, the tasks waiting for quiescence. NULL until a
+   * seeded batch or aioc_wait_all_tasks_blocked() needs it. */
   struct aioc__sched *sched;
   bool debug_socket;
   struct aioc__debugsock *debugsock;
@@ -382,9 +389,14 @@ static inline bool aioc__loop_can_continue(aioc_loop *loop) {
  * iteration needs none of the loop's own work (aioc__loop_can_continue),
  * peeking begins the next batch at once. */
 
+/* A seeded schedule (testing.c): permutes the tasks of the batch that
+ * begins (loop->schedule_seed non-zero). */
+AIOC_HIDDEN void aioc__sched_shuffle(aioc_loop *loop);
+
 static inline void aioc__sched_begin(aioc_loop *loop) {
   loop->batch_left = loop->ready.len;
   loop->m.iterations++;
+  if (aioc__unlikely(loop->schedule_seed)) aioc__sched_shuffle(loop);
 }
 
 /* The tagged link of the node to run next, still queued; 0: nothing may
@@ -409,6 +421,33 @@ static inline uintptr_t aioc__sched_next(aioc_loop *loop) {
   if (!loop->batch_left) return 0;
   loop->batch_left--;
   return aioc__ready_pop(loop);
+}
+
+/* ---- the cooperative budget (testing.c) ----
+ *
+ * An operation that may complete without suspending (a queue's get or
+ * put, a free lock, a set event, a done future, buffered stream data)
+ * ticks the budget first: after loop->coop_budget ticks in a row of the
+ * same task, the tick yields (the operation then goes on as if called
+ * after aioc_yield()). The count is the loop's: it restarts whenever a
+ * task gives up the CPU (switch_out and the hand-offs of task.c) or
+ * starts. From plain code or a callback a spent budget only restarts. */
+AIOC_HIDDEN void aioc__coop_spent(aioc_loop *loop);
+
+/* The budget when neither the options nor AIOC_COOP_BUDGET give one
+ * (measured on B5: docs/design.md, "Cooperative budget"). */
+#define AIOC__COOP_DEFAULT 128u
+
+/* Frees loop->sched (the loop's free). */
+AIOC_HIDDEN void aioc__sched_free(aioc_loop *loop);
+
+static inline void aioc__coop_tick(void) {
+  aioc_loop *loop = aioc__running;
+  if (loop && aioc__unlikely(--loop->coop_left == 0)) aioc__coop_spent(loop);
+}
+
+static inline void aioc__coop_reset(aioc_loop *loop) {
+  loop->coop_left = loop->coop_budget;
 }
 
 /* Runs iterations until done(arg) is true or the loop stops. */

@@ -230,6 +230,7 @@ static __attribute__((noinline)) int put_slow(aioc_queue *q, void *item,
 
 int aioc_queue_put(aioc_queue *q, void *item, double timeout) {
   if (q && !QUEUE_OK(q, "aioc_queue_put")) return -EINVAL;
+  aioc__coop_tick(); /* may yield: before the queue is looked at */
   /* The common case, B5's: room in the ring, no getter waiting (getters
    * wait only on an empty queue), not shut down, timeout valid. */
   if (aioc__likely(q && q->kind == AIOC_QUEUE_FIFO &&
@@ -266,6 +267,7 @@ int aioc_queue_get(aioc_queue *q, void **item, double timeout) {
     if (item) *item = NULL;
     return -EINVAL;
   }
+  aioc__coop_tick();
   /* The common case: a FIFO item and no putter to let in (putters wait
    * only on a full queue). */
   if (aioc__likely(q && item && q->kind == AIOC_QUEUE_FIFO && q->ring.len &&
