@@ -480,4 +480,166 @@ TEST(test_wait_all_blocked_io) {
   CHECK_RC(run_main_real(q_fd_main, &s, NULL), 0);
 }
 
+/* ---- the stream pair and its faults ----------------------------------- */
+
+static int pair_delay(void *arg, void **res) {
+  (void)arg;
+  (void)res;
+  aioc_stream *a, *b;
+  CHECK_RC(aioc_test_stream_pair(&a, &b), 0);
+  CHECK_RC(aioc_test_stream_delay(a, 2), 0);
+  CHECK_RC(aioc_stream_write(a, "hello", 5), 0);
+  CHECK_RC(aioc_stream_drain(a, AIOC_FOREVER), 0);
+  char buf[16];
+  size_t n = 0;
+  CHECK_RC(aioc_stream_readexactly(b, buf, 5, &n, 1), -ETIMEDOUT);
+  CHECK_DBL(aioc_time(), 1, 1e-9);
+  CHECK_RC(aioc_stream_readexactly(b, buf, 5, &n, AIOC_FOREVER), 0);
+  CHECK(n == 5 && memcmp(buf, "hello", 5) == 0);
+  CHECK_DBL(aioc_time(), 2, 1e-6);
+  /* The other direction has no delay; a later write without delay does
+   * not overtake a delayed one. */
+  CHECK_RC(aioc_stream_write(b, "ok", 2), 0);
+  CHECK_RC(aioc_stream_readexactly(a, buf, 2, &n, AIOC_FOREVER), 0);
+  CHECK_DBL(aioc_time(), 2, 1e-6);
+  CHECK_RC(aioc_stream_write(a, "x", 1), 0);
+  CHECK_RC(aioc_test_stream_delay(a, 0), 0);
+  CHECK_RC(aioc_stream_write(a, "y", 1), 0);
+  CHECK_RC(aioc_stream_readexactly(b, buf, 2, &n, AIOC_FOREVER), 0);
+  CHECK(n == 2 && memcmp(buf, "xy", 2) == 0);
+  CHECK_DBL(aioc_time(), 4, 1e-6);
+  aioc_stream_free(a);
+  aioc_stream_free(b);
+  return 0;
+}
+
+TEST(test_pair_delay) { CHECK_RC(run_main(pair_delay, NULL, NULL), 0); }
+
+static int pair_short(void *arg, void **res) {
+  (void)arg;
+  (void)res;
+  aioc_stream *a, *b;
+  CHECK_RC(aioc_test_stream_pair(&a, &b), 0);
+  CHECK_RC(aioc_test_stream_short_reads(b, 3), 0);
+  CHECK_RC(aioc_stream_write(a, "abcdefghij\nklmnop", 17), 0);
+  char buf[64];
+  size_t n = 0;
+  CHECK_RC(aioc_stream_read(b, buf, sizeof buf, &n, AIOC_FOREVER), 0);
+  CHECK_EQ(n, 3);
+  CHECK_RC(aioc_stream_readline(b, buf, sizeof buf, &n, AIOC_FOREVER), 0);
+  CHECK(n == 8 && memcmp(buf, "defghij\n", 8) == 0);
+  CHECK_RC(aioc_stream_readexactly(b, buf, 6, &n, AIOC_FOREVER), 0);
+  CHECK(n == 6 && memcmp(buf, "klmnop", 6) == 0);
+  aioc_stream_free(a);
+  aioc_stream_free(b);
+  return 0;
+}
+
+TEST(test_pair_short_reads) { CHECK_RC(run_main(pair_short, NULL, NULL), 0); }
+
+static int reset_reader(void *arg, void **res) {
+  (void)res;
+  char c;
+  size_t n;
+  return aioc_stream_read(arg, &c, 1, &n, AIOC_FOREVER);
+}
+
+static int pair_reset(void *arg, void **res) {
+  (void)arg;
+  (void)res;
+  aioc_stream *a, *b;
+  CHECK_RC(aioc_test_stream_pair(&a, &b), 0);
+  CHECK_RC(aioc_test_stream_reset_after(b, 4), 0);
+  CHECK_RC(aioc_stream_write(a, "0123456789", 10), 0);
+  char buf[16];
+  size_t n = 0;
+  CHECK_RC(aioc_stream_readexactly(b, buf, 4, &n, AIOC_FOREVER), 0);
+  CHECK(n == 4 && memcmp(buf, "0123", 4) == 0);
+  CHECK_RC(aioc_stream_read(b, buf, sizeof buf, &n, AIOC_FOREVER),
+           -ECONNRESET);
+  CHECK_RC(aioc_stream_readexactly(b, buf, 2, &n, AIOC_FOREVER), -ECONNRESET);
+  /* A reset now wakes a read that waits. */
+  aioc_task *r;
+  CHECK_RC(aioc_spawn(&r, reset_reader, a), 0);
+  CHECK_RC(aioc_wait_all_tasks_blocked(AIOC_FOREVER), 0);
+  CHECK(!aioc_future_is_done(aioc_task_future(r)));
+  CHECK_RC(aioc_test_stream_reset_after(a, 0), 0);
+  CHECK_RC(aioc_task_await(r, NULL), -ECONNRESET);
+  aioc_task_unref(r);
+  aioc_stream_free(a);
+  aioc_stream_free(b);
+  return 0;
+}
+
+TEST(test_pair_reset) { CHECK_RC(run_main(pair_reset, NULL, NULL), 0); }
+
+static int pair_stall(void *arg, void **res) {
+  (void)arg;
+  (void)res;
+  aioc_stream *a, *b;
+  CHECK_RC(aioc_test_stream_pair(&a, &b), 0);
+  CHECK_RC(aioc_test_stream_stall(b, 1), 0);
+  CHECK_RC(aioc_stream_write(a, "x\n", 2), 0);
+  char buf[16];
+  size_t n = 0;
+  CHECK_RC(aioc_stream_readline(b, buf, sizeof buf, &n, 5), -ETIMEDOUT);
+  CHECK_DBL(aioc_time(), 5, 1e-9);
+  /* Released while a read waits: the read goes on. */
+  aioc_task *r;
+  CHECK_RC(aioc_spawn(&r, reset_reader, b), 0);
+  CHECK_RC(aioc_wait_all_tasks_blocked(AIOC_FOREVER), 0);
+  CHECK(!aioc_future_is_done(aioc_task_future(r)));
+  CHECK_RC(aioc_test_stream_stall(b, 0), 0);
+  CHECK_RC(aioc_task_await(r, NULL), 0);
+  aioc_task_unref(r);
+  CHECK_RC(aioc_stream_readline(b, buf, sizeof buf, &n, 5), 0);
+  CHECK(n == 1 && buf[0] == '\n');
+  CHECK_DBL(aioc_time(), 5, 1e-9);
+  aioc_stream_free(a);
+  aioc_stream_free(b);
+  return 0;
+}
+
+TEST(test_pair_stall) { CHECK_RC(run_main(pair_stall, NULL, NULL), 0); }
+
+/* Lines through an iterator with a timeout per item: a delayed line
+ * times out, nothing is lost, the end comes after the close. */
+static int pair_iter(void *arg, void **res) {
+  (void)arg;
+  (void)res;
+  aioc_stream *a, *b;
+  CHECK_RC(aioc_test_stream_pair(&a, &b), 0);
+  aioc_iter *it;
+  CHECK_RC(aioc_stream_lines_iter(&it, b), 0);
+  CHECK_RC(aioc_stream_write(a, "one\n", 4), 0);
+  CHECK_RC(aioc_test_stream_delay(a, 10), 0);
+  CHECK_RC(aioc_stream_write(a, "two\n", 4), 0);
+  void *item;
+  CHECK_RC(aioc_iter_next(it, &item, 1), 0);
+  const aioc_bytes *line = item;
+  CHECK(line && line->len == 4 && memcmp(line->data, "one\n", 4) == 0);
+  CHECK_RC(aioc_iter_next(it, &item, 5), -ETIMEDOUT);
+  CHECK_DBL(aioc_time(), 5, 1e-9);
+  CHECK_RC(aioc_iter_next(it, &item, 6), 0);
+  line = item;
+  CHECK(line && line->len == 4 && memcmp(line->data, "two\n", 4) == 0);
+  CHECK_DBL(aioc_time(), 10, 1e-6);
+  CHECK_RC(aioc_stream_close(a), 0);
+  CHECK_RC(aioc_stream_wait_closed(a, AIOC_FOREVER), 0);
+  CHECK_RC(aioc_iter_next(it, &item, 1), AIOC_EXHAUSTED);
+  aioc_iter_free(it);
+  aioc_stream_free(a);
+  return 0;
+}
+
+TEST(test_pair_iterator) { CHECK_RC(run_main(pair_iter, NULL, NULL), 0); }
+
+TEST(test_pair_arguments) {
+  CHECK_RC(aioc_test_stream_pair(NULL, NULL), -EINVAL);
+  CHECK_RC(aioc_test_stream_delay(NULL, 1), -EINVAL);
+  CHECK_RC(aioc_test_stream_short_reads(NULL, 1), -EINVAL);
+  CHECK_RC(aioc_test_stream_reset_after(NULL, 1), -EINVAL);
+  CHECK_RC(aioc_test_stream_stall(NULL, 1), -EINVAL);
+}
+
 CHECK_MAIN(120)

@@ -9,11 +9,15 @@
  *
  * Quiescence: aioc_wait_all_tasks_blocked() returns once every other task
  * of the loop is blocked (Trio's wait_all_tasks_blocked, Go's
- * synctest.Wait). */
+ * synctest.Wait).
+ *
+ * A stream pair: two connected streams whose faults a test injects (a
+ * delay on writes, short reads, a reset, a stall), read through the
+ * ordinary stream API. */
 #ifndef AIOC_TESTING_H
 #define AIOC_TESTING_H
 
-#include "task.h"
+#include "io.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -52,6 +56,36 @@ AIOC_API AIOC_NODISCARD int aioc_test_seeds(aioc_fn fn, void *arg,
 /* The schedule seed the loop uses: 0 when it keeps the plain order (no
  * seed, or no virtual clock), 0 for NULL. */
 AIOC_API uint64_t aioc_loop_schedule_seed(const aioc_loop *loop);
+
+/* Makes two connected streams of the running (or current) loop, over a
+ * socketpair: what is written on one is read on the other, through the
+ * whole stream API (reads, lines, iterators, drain, close). Each takes the
+ * faults below; free each with aioc_stream_free(). Returns 0 with *a and
+ * *b, -EINVAL (NULL), AIOC_ECLOSED, -ENOMEM, -EMFILE. */
+AIOC_API AIOC_NODISCARD int aioc_test_stream_pair(aioc_stream **a,
+                                                  aioc_stream **b);
+
+/* Bytes written on s from now on reach its peer seconds later, in loop
+ * time (with the virtual clock, a timer the clock jumps to); no byte
+ * overtakes an earlier one (0: no delay). Drain returns once s has taken
+ * the bytes. Returns 0, or -EINVAL (not a stream of a test pair, seconds
+ * negative, NaN or above 1e9). */
+AIOC_API int aioc_test_stream_delay(aioc_stream *s, double seconds);
+
+/* Each read of s from its socket takes at most max bytes (0: no limit):
+ * readexactly and readline then need several. Returns 0, or -EINVAL (not
+ * a stream of a test pair). */
+AIOC_API int aioc_test_stream_short_reads(aioc_stream *s, size_t max);
+
+/* s reads n more bytes, then its reads fail with -ECONNRESET (at once if
+ * n is 0, waking a read that waits), as after a reset by the peer.
+ * Returns 0, or -EINVAL (not a stream of a test pair). */
+AIOC_API int aioc_test_stream_reset_after(aioc_stream *s, size_t n);
+
+/* Non-zero: s reads no more bytes (a read waits, its timeout running)
+ * until called with 0, which wakes a read that waits. Returns 0, or
+ * -EINVAL (not a stream of a test pair). */
+AIOC_API int aioc_test_stream_stall(aioc_stream *s, int stalled);
 
 #ifdef __cplusplus
 }
