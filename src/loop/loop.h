@@ -389,15 +389,17 @@ static inline bool aioc__loop_can_continue(aioc_loop *loop) {
  * iteration needs none of the loop's own work (aioc__loop_can_continue),
  * peeking begins the next batch at once. */
 
-/* A seeded schedule (testing.c): permutes the tasks of the batch that
- * begins (loop->schedule_seed non-zero). */
-AIOC_HIDDEN void aioc__sched_shuffle(aioc_loop *loop);
-
 static inline void aioc__sched_begin(aioc_loop *loop) {
   loop->batch_left = loop->ready.len;
   loop->m.iterations++;
-  if (aioc__unlikely(loop->schedule_seed)) aioc__sched_shuffle(loop);
 }
+
+/* A seeded schedule (testing.c): permutes the tasks of the batch that
+ * run_once() begins (loop->schedule_seed non-zero). A seeded loop's
+ * batches all begin there: while it runs, its run_done always says
+ * "done" to aioc__loop_can_continue(), so no task begins one itself, and
+ * the batch path of an unseeded loop has nothing to test. */
+AIOC_HIDDEN void aioc__sched_shuffle(aioc_loop *loop);
 
 /* The tagged link of the node to run next, still queued; 0: nothing may
  * run before the loop does its own work. */
