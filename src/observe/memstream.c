@@ -52,10 +52,23 @@ static ssize_t raw_send(fault_tp *f, const void *p, size_t n) {
 
 static void ft_arm(fault_tp *f);
 
+static void ft_drop(fault_tp *f) {
+  while (f->head) {
+    ft_chunk *c = f->head;
+    f->head = c->next;
+    aioc__free(c);
+  }
+  f->tail = NULL;
+}
+
 static void ft_kick(void *arg) {
   fault_tp *f = arg;
   aioc_handle_unref(f->kick);
   f->kick = NULL;
+  if (!aioc__stream_iofd(f->s)) { /* its socket is gone: nothing to send */
+    ft_drop(f);
+    return;
+  }
   aioc__stream_kick(f->s);
   ft_arm(f);
 }
@@ -154,11 +167,7 @@ static void ft_free(void *p) {
     aioc_handle_cancel(f->kick);
     aioc_handle_unref(f->kick);
   }
-  while (f->head) {
-    ft_chunk *c = f->head;
-    f->head = c->next;
-    aioc__free(c);
-  }
+  ft_drop(f);
   aioc__free(f);
 }
 
