@@ -342,7 +342,7 @@ static int q_main(void *arg, void **res) {
   CHECK_DBL(aioc_time(), 0, 0);
   CHECK_EQ(aioc_task_is_running(t[1]), 1);
   /* Wake one: once it has run, all are blocked again. */
-  CHECK_RC(aioc_event_set(s->ev), 0);
+  CHECK_EQ(aioc_event_set(s->ev), 1); /* one waiter woken */
   CHECK_RC(aioc_wait_all_tasks_blocked(AIOC_FOREVER), 0);
   CHECK_EQ(s->woke, 1);
   CHECK_RC(aioc_queue_put(s->q, NULL, AIOC_FOREVER), 0);
