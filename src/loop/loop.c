@@ -108,7 +108,6 @@ int aioc_loop_new(aioc_loop **out, const aioc_loop_options *opts) {
           ? UINT_MAX
           : (unsigned)aioc__env_ulong("AIOC_COOP_BUDGET", 0);
   if (!loop->coop_budget) loop->coop_budget = AIOC__COOP_DEFAULT;
-  loop->coop_left = loop->coop_budget;
   /* Seeded schedules need the virtual clock (a real one reorders
    * anyway). */
   loop->schedule_seed =

@@ -176,10 +176,6 @@ struct aioc_loop {
   struct aioc__ioreg **io; /* registrations indexed by fd */
   size_t nio;
   uint32_t iter;
-  /* The cooperative budget: operations the running task may still find
-   * ready before it is made to yield (aioc__coop_tick); back to
-   * coop_budget whenever a task gives up the CPU or starts. */
-  uint32_t coop_left;
   size_t batch_left; /* items of the current iteration still to run */
   void (*step_task)(void *task); /* runs a task node (set by the task layer) */
   bool (*run_done)(void *); /* the condition the loop runs until */
@@ -431,26 +427,44 @@ static inline uintptr_t aioc__sched_next(aioc_loop *loop) {
  * put, a free lock, a set event, a done future, buffered stream data)
  * ticks the budget first: after loop->coop_budget ticks in a row of the
  * same task, the tick yields (the operation then goes on as if called
- * after aioc_yield()). The count is the loop's: it restarts whenever a
- * task gives up the CPU (switch_out and the hand-offs of task.c) or
- * starts. From plain code or a callback a spent budget only restarts. */
-AIOC_HIDDEN void aioc__coop_spent(aioc_loop *loop);
+ * after aioc_yield()). The count is the thread's (one loop runs on a
+ * thread at a time), in a thread-local, so that a tick is a decrement of
+ * memory and a branch, with no loop or task to load: it restarts
+ * whenever a task gives up the CPU (switch_out and the hand-offs of
+ * task.c) or starts. From plain code or a callback a spent budget only
+ * restarts. */
+extern AIOC_TLS uint32_t aioc__coop_left;
+
+/* The budget is spent: restarts the count and, in a task of a loop with
+ * a budget, yields. */
+AIOC_HIDDEN void aioc__coop_spent(void);
+
+static inline void aioc__coop_tick(void) {
+  if (aioc__unlikely(--aioc__coop_left == 0)) aioc__coop_spent();
+}
+
+/* The tick of a fast path that must stay a leaf (no call): false when
+ * the budget is spent, and the caller must then go to its slow path,
+ * which calls aioc__coop_check() first. */
+static inline bool aioc__coop_take(void) {
+  return --aioc__coop_left != 0;
+}
+
+static inline void aioc__coop_check(void) {
+  if (aioc__unlikely(aioc__coop_left == 0)) aioc__coop_spent();
+}
+
+static inline void aioc__coop_reset(aioc_loop *loop) {
+  aioc__coop_left = loop->coop_budget;
+}
 
 /* The budget when neither the options nor AIOC_COOP_BUDGET give one
- * (measured on B5: docs/design.md, "Cooperative budget"). */
+ * (measured on B5: docs/design.md, "The test kit and the cooperative
+ * budget"). */
 #define AIOC__COOP_DEFAULT 128u
 
 /* Frees loop->sched (the loop's free). */
 AIOC_HIDDEN void aioc__sched_free(aioc_loop *loop);
-
-static inline void aioc__coop_tick(void) {
-  aioc_loop *loop = aioc__running;
-  if (loop && aioc__unlikely(--loop->coop_left == 0)) aioc__coop_spent(loop);
-}
-
-static inline void aioc__coop_reset(aioc_loop *loop) {
-  loop->coop_left = loop->coop_budget;
-}
 
 /* Runs iterations until done(arg) is true or the loop stops. */
 AIOC_HIDDEN int aioc__loop_run(aioc_loop *loop, bool (*done)(void *),

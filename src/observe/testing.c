@@ -95,9 +95,12 @@ void aioc__sched_shuffle(aioc_loop *loop) {
 
 /* ---- the cooperative budget ---- */
 
-void aioc__coop_spent(aioc_loop *loop) {
-  aioc__coop_reset(loop);
-  aioc_task *t = loop->current;
+AIOC_TLS uint32_t aioc__coop_left = AIOC__COOP_DEFAULT;
+
+void aioc__coop_spent(void) {
+  aioc_loop *loop = aioc__running;
+  aioc__coop_left = loop ? loop->coop_budget : UINT32_MAX;
+  aioc_task *t = loop ? loop->current : NULL;
   if (!t || loop->coop_budget == UINT_MAX) return;
   aioc__task_yield(t); /* switch_out restarts the count */
 }
