@@ -257,7 +257,8 @@ TEST(test_budget_keeps_semantics) {
  * to yield): a spent budget only starts again. */
 static void cb_puts(void *arg) {
   aioc_queue *q = arg;
-  for (int i = 0; i < 10; i++) CHECK_RC(aioc_queue_put(q, AIOC_INT(i), 0), 0);
+  for (int i = 0; i < 10; i++)
+    CHECK_RC(aioc_queue_put(q, AIOC_INT(i), 0), 0);
 }
 
 TEST(test_budget_outside_tasks) {

@@ -161,9 +161,9 @@ TEST(test_seed_keeps_callback_order) {
     /* callbacks 0, 2, 4, ... 18; tasks 101, 103, ... 119 between them */
     for (int i = 0; i < 10; i++) {
       CHECK_RC(aioc_call_soon(NULL, loop, mixed_cb, AIOC_INT(2 * i)), 0);
-      CHECK_RC(aioc_spawn_ex(NULL, loop, mixed_task, AIOC_INT(101 + 2 * i),
-                             NULL),
-               0);
+      CHECK_RC(
+          aioc_spawn_ex(NULL, loop, mixed_task, AIOC_INT(101 + 2 * i), NULL),
+          0);
     }
     CHECK_EQ(aioc_loop_run_once(loop), 20);
     CHECK_EQ(g_mixed.n, 20);
@@ -412,7 +412,8 @@ static int q_cancel_main(void *arg, void **res) {
   aioc_task *sp, *w;
   if (aioc_spawn(&sp, q_spinner, s) || aioc_spawn(&w, q_waiter, s))
     return -ENOMEM;
-  for (int i = 0; i < 10; i++) CHECK_RC(aioc_yield(), 0);
+  for (int i = 0; i < 10; i++)
+    CHECK_RC(aioc_yield(), 0);
   CHECK(!aioc_future_is_done(aioc_task_future(w)));
   CHECK_EQ(aioc_task_cancel(w, NULL), 1);
   CHECK_RC(aioc_task_await(w, NULL), -ECANCELED);
@@ -519,7 +520,9 @@ static int pair_delay(void *arg, void **res) {
   return 0;
 }
 
-TEST(test_pair_delay) { CHECK_RC(run_main(pair_delay, NULL, NULL), 0); }
+TEST(test_pair_delay) {
+  CHECK_RC(run_main(pair_delay, NULL, NULL), 0);
+}
 
 static int pair_short(void *arg, void **res) {
   (void)arg;
@@ -541,7 +544,9 @@ static int pair_short(void *arg, void **res) {
   return 0;
 }
 
-TEST(test_pair_short_reads) { CHECK_RC(run_main(pair_short, NULL, NULL), 0); }
+TEST(test_pair_short_reads) {
+  CHECK_RC(run_main(pair_short, NULL, NULL), 0);
+}
 
 static int reset_reader(void *arg, void **res) {
   (void)res;
@@ -561,8 +566,7 @@ static int pair_reset(void *arg, void **res) {
   size_t n = 0;
   CHECK_RC(aioc_stream_readexactly(b, buf, 4, &n, AIOC_FOREVER), 0);
   CHECK(n == 4 && memcmp(buf, "0123", 4) == 0);
-  CHECK_RC(aioc_stream_read(b, buf, sizeof buf, &n, AIOC_FOREVER),
-           -ECONNRESET);
+  CHECK_RC(aioc_stream_read(b, buf, sizeof buf, &n, AIOC_FOREVER), -ECONNRESET);
   CHECK_RC(aioc_stream_readexactly(b, buf, 2, &n, AIOC_FOREVER), -ECONNRESET);
   /* A reset now wakes a read that waits. */
   aioc_task *r;
@@ -577,7 +581,9 @@ static int pair_reset(void *arg, void **res) {
   return 0;
 }
 
-TEST(test_pair_reset) { CHECK_RC(run_main(pair_reset, NULL, NULL), 0); }
+TEST(test_pair_reset) {
+  CHECK_RC(run_main(pair_reset, NULL, NULL), 0);
+}
 
 static int pair_stall(void *arg, void **res) {
   (void)arg;
@@ -606,7 +612,9 @@ static int pair_stall(void *arg, void **res) {
   return 0;
 }
 
-TEST(test_pair_stall) { CHECK_RC(run_main(pair_stall, NULL, NULL), 0); }
+TEST(test_pair_stall) {
+  CHECK_RC(run_main(pair_stall, NULL, NULL), 0);
+}
 
 /* Lines through an iterator with a timeout per item: a delayed line
  * times out, nothing is lost, the end comes after the close. */
@@ -638,7 +646,9 @@ static int pair_iter(void *arg, void **res) {
   return 0;
 }
 
-TEST(test_pair_iterator) { CHECK_RC(run_main(pair_iter, NULL, NULL), 0); }
+TEST(test_pair_iterator) {
+  CHECK_RC(run_main(pair_iter, NULL, NULL), 0);
+}
 
 TEST(test_pair_arguments) {
   CHECK_RC(aioc_test_stream_pair(NULL, NULL), -EINVAL);

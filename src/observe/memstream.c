@@ -20,7 +20,7 @@ typedef struct fault_tp {
   aioc_loop *loop;
   int fd;
   /* reads */
-  size_t short_max;  /* 0: no limit */
+  size_t short_max; /* 0: no limit */
   bool reset_armed;
   size_t reset_left; /* bytes still delivered before the reset */
   bool stalled;
@@ -77,8 +77,8 @@ static void ft_kick(void *arg) {
  * for the next write or flush). */
 static void ft_arm(fault_tp *f) {
   if (f->kick || !f->head || f->loop->closed) return;
-  AIOC__IGNORE(aioc_call_at(&f->kick, f->loop,
-                             (double)f->head->due / 1e9, ft_kick, f));
+  AIOC__IGNORE(
+      aioc_call_at(&f->kick, f->loop, (double)f->head->due / 1e9, ft_kick, f));
 }
 
 static ssize_t ft_recv(void *p, void *buf, size_t cap) {
@@ -151,9 +151,13 @@ static ssize_t ft_send(void *p, const void *data, size_t n) {
   return (ssize_t)n;
 }
 
-static int ft_shutdown(void *p) { return ft_flush(p); }
+static int ft_shutdown(void *p) {
+  return ft_flush(p);
+}
 
-static bool ft_pending(void *p) { return ((fault_tp *)p)->head != NULL; }
+static bool ft_pending(void *p) {
+  return ((fault_tp *)p)->head != NULL;
+}
 
 /* A reset due comes without socket data. */
 static bool ft_readable(void *p) {
@@ -171,9 +175,8 @@ static void ft_free(void *p) {
   aioc__free(f);
 }
 
-static const aioc__transport_ops ft_ops = {ft_recv,    ft_send,    ft_flush,
-                                           ft_shutdown, ft_pending, ft_readable,
-                                           ft_free};
+static const aioc__transport_ops ft_ops = {
+    ft_recv, ft_send, ft_flush, ft_shutdown, ft_pending, ft_readable, ft_free};
 
 int aioc_test_stream_pair(aioc_stream **a, aioc_stream **b) {
   if (a) *a = NULL;

@@ -12,7 +12,7 @@ struct aioc__sched {
   uintptr_t *nodes; /* the links of the batch being permuted */
   size_t *tasks;    /* the positions of its tasks among them */
   size_t cap;
-  unsigned quiet;   /* tasks inside aioc_wait_all_tasks_blocked() */
+  unsigned quiet; /* tasks inside aioc_wait_all_tasks_blocked() */
 };
 
 static struct aioc__sched *sched_get(aioc_loop *loop) {
@@ -64,7 +64,8 @@ void aioc__sched_shuffle(aioc_loop *loop) {
   if (!s) return;
   if (s->cap < n) {
     size_t cap = s->cap ? s->cap : 16;
-    while (cap < n) cap *= 2;
+    while (cap < n)
+      cap *= 2;
     uintptr_t *nv = aioc__realloc(s->nodes, cap * sizeof *nv);
     if (!nv) return;
     s->nodes = nv;
@@ -88,7 +89,8 @@ void aioc__sched_shuffle(aioc_loop *loop) {
     s->nodes[s->tasks[r]] = tmp;
   }
   loop->ready.head = s->nodes[0];
-  for (size_t i = 0; i + 1 < n; i++) qnode(s->nodes[i])->next = s->nodes[i + 1];
+  for (size_t i = 0; i + 1 < n; i++)
+    qnode(s->nodes[i])->next = s->nodes[i + 1];
   qnode(s->nodes[n - 1])->next = e;
   if (!e) loop->ready.tail = qnode(s->nodes[n - 1]);
 }
