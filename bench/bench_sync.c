@@ -31,6 +31,7 @@ static void result(const char *w, double v, const char *unit) {
 /* ---- B5: producer -> queue(64) -> consumer ---- */
 
 typedef struct b5 {
+  const char *id; /* "B5", or "B5nocoop" (the cooperative budget off) */
   aioc_queue *q;
   long n;
   long long sum;
@@ -84,7 +85,7 @@ static int b5_main(void *arg, void **res) {
     fprintf(stderr, "B5: wrong sum %lld, expected %lld\n", b->sum, want);
     return -EIO;
   }
-  result("B5", (t1 - t0) * 1e9 / (double)b->n, "ns/item");
+  result(b->id, (t1 - t0) * 1e9 / (double)b->n, "ns/item");
   return 0;
 }
 
@@ -93,8 +94,12 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: bench_sync B5 [ITEMS]\n");
     return 2;
   }
-  if (strcmp(argv[1], "B5") == 0) {
-    b5 b = {.n = argc == 3 ? atol(argv[2]) : B5_ITEMS};
+  if (strcmp(argv[1], "B5") == 0 || strcmp(argv[1], "B5nocoop") == 0) {
+    /* B5nocoop: the same with the cooperative budget off, to show what
+     * the budget costs B5. */
+    if (strcmp(argv[1], "B5nocoop") == 0)
+      setenv("AIOC_COOP_BUDGET", "never", 1);
+    b5 b = {.id = argv[1], .n = argc == 3 ? atol(argv[2]) : B5_ITEMS};
     if (b.n < 1) {
       fprintf(stderr, "bench_sync: bad item count %s\n", argv[2]);
       return 2;

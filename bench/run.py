@@ -30,9 +30,11 @@ runs for aioc and rabbitmq-c (--b10-runs), 1 for pika (--b10-pika-runs), 5
 for the local transport.
 
 Selecting B2 also runs B2ch (Go's channel variant), B4 also runs B4c (plain
-timer callbacks); either can be selected alone. B1, B2, B5 and B7 also run
-aioc a second time with the flight recorder on (AIOC_OBSERVE=events), as
-B1ev, B2ev, B5ev and B7ev, whose ratio is their figure over the plain one. --quick runs 100,000 tasks
+timer callbacks); either can be selected alone. B5 also runs B5nocoop
+(aioc with the cooperative budget off, to show its cost). B1, B2, B5 and B7
+also run aioc a second time with the flight recorder on
+(AIOC_OBSERVE=events), as B1ev, B2ev, B5ev and B7ev, whose ratio is their
+figure over the plain one. --quick runs 100,000 tasks
 instead of 1,000,000 for B1, B3, B4 and B4c, 3 times each. The number of runs
 is --runs, else the environment's BENCH_RUNS, else 5 (3 with --quick).
 
@@ -89,7 +91,7 @@ NOT_AIOC = {"B2ch", "B7w"}
 
 # A selected benchmark id and the program workloads it runs.
 EXPAND = {"B1": ["B1", "B1ev"], "B2": ["B2", "B2ch", "B2ev"],
-          "B4": ["B4", "B4c"], "B5": ["B5", "B5ev"],
+          "B4": ["B4", "B4c"], "B5": ["B5", "B5nocoop", "B5ev"],
           "B7": ["B7", "B7t", "B7w", "B7i", "B7ev"],
           "B8": ["B8", "B8p"]}
 
@@ -105,7 +107,7 @@ RATIO_BASE = {"B2ch": "B2", "B7w": "B7t"}
 
 # aioc workloads run by another program than bench_aioc, which sits in the
 # same directory (bench_sync: the synchronization primitives and queues).
-AIOC_PROGRAM = {"B5": "bench_sync"}
+AIOC_PROGRAM = {"B5": "bench_sync", "B5nocoop": "bench_sync"}
 
 # Where bench_aioc is looked for when --aioc-bin is not given.
 AIOC_BIN_DIRS = ["build-bench/bench", "build/bench", "build"]

@@ -26,6 +26,8 @@
  *   aioc/observe.h  metrics, task dumps, stack use
  *   aioc/trace.h    the flight recorder: a ring of the loop's last
  *                   events, Chrome trace-event JSON
+ *   aioc/testing.h  the test kit: seeded schedules, waiting until every
+ *                   task is blocked
  *
  * The implementation, one folder per layer, bottom up (a lower layer
  * never includes a higher one):
@@ -63,7 +65,8 @@
  *                   sessions, requests, body iterators)
  *   src/observe/    metrics.c (loop and task metrics), dump.c (task dumps),
  *                   stacks.c (stack use per spawn site), trace.c
- *                   (the flight recorder)
+ *                   (the flight recorder), testing.c (seeded schedules,
+ *                   quiescence, the cooperative budget)
  * The API conventions every function follows are in docs/design.md. */
 #ifndef AIOC_H
 #define AIOC_H
@@ -86,5 +89,6 @@
 #include "aioc/http.h"
 #include "aioc/observe.h"
 #include "aioc/trace.h"
+#include "aioc/testing.h"
 
 #endif /* AIOC_H */

@@ -46,14 +46,18 @@ typedef struct aioc_loop_options {
    * this many seconds without reaching a suspension point is reported
    * (0: the AIOC_STALL environment variable's, else off). */
   double stall_threshold;
-  /* The cooperative budget (aioc/observe.h): operations a task may find
-   * ready in a row before it is made to yield (0: the AIOC_COOP_BUDGET
-   * environment variable's, else the default; UINT_MAX: never). */
+  /* The cooperative budget: operations a task may find ready in a row
+   * (a queue's get or put, a free lock or semaphore, a set event, a done
+   * future, buffered stream data) before the next one yields first, so
+   * that a task whose operations never wait cannot starve the others
+   * (0: the AIOC_COOP_BUDGET environment variable's, a number or "never",
+   * else 128; UINT_MAX: never). */
   unsigned coop_budget;
-  /* Seeded schedules (aioc/testing.h), with virtual_clock only: a
-   * non-zero seed perturbs the order in which ready tasks run, the same
-   * seed giving the same order (0: the AIOC_SCHEDULE_SEED environment
-   * variable's, else the plain order). */
+  /* Seeded schedules (aioc/testing.h), with virtual_clock only (ignored
+   * otherwise): a non-zero seed perturbs the order in which the ready
+   * tasks of one batch run (callbacks keep theirs), the same seed giving
+   * the same order (0: the AIOC_SCHEDULE_SEED environment variable's,
+   * else the plain order). */
   uint64_t schedule_seed;
   /* Non-zero: serve the debugging socket that aioc-ps reads (see
    * aioc/observe.h; 0: on if the AIOC_DEBUG_SOCKET environment variable

@@ -624,6 +624,7 @@ int aioc_stream_read(aioc_stream *s, void *buf, size_t cap, size_t *n,
   if (!s || !buf || !cap || !n || aioc__io_bad_timeout(timeout) ||
       !STREAM_OK(s, "aioc_stream_read"))
     return -EINVAL;
+  aioc__coop_tick(); /* may yield: before the state is read */
   int rc = read_check(s);
   if (rc) return rc;
   if (s->rlen) {
@@ -662,6 +663,7 @@ int aioc_stream_readexactly(aioc_stream *s, void *buf, size_t n, size_t *got,
   if (!s || (!buf && n) || !got || aioc__io_bad_timeout(timeout) ||
       !STREAM_OK(s, "aioc_stream_readexactly"))
     return -EINVAL;
+  aioc__coop_tick(); /* may yield: before the state is read */
   int rc = begin_read(s);
   if (rc) return rc;
   rctx c = {.timeout = timeout};
@@ -690,6 +692,7 @@ int aioc_stream_readuntil(aioc_stream *s, const void *sep, size_t seplen,
   if (!s || !sep || !seplen || !buf || !n || aioc__io_bad_timeout(timeout) ||
       !STREAM_OK(s, "aioc_stream_readuntil"))
     return -EINVAL;
+  aioc__coop_tick(); /* may yield: before the state is read */
   int rc = begin_read(s);
   if (rc) return rc;
   rctx c = {.timeout = timeout};
@@ -728,6 +731,7 @@ int aioc__stream_line(aioc_stream *s, size_t cap, double timeout,
                       const char **line, size_t *len) {
   *line = NULL;
   *len = 0;
+  aioc__coop_tick();
   int rc = begin_read(s);
   if (rc) return rc;
   rctx c = {.timeout = timeout};
@@ -794,6 +798,7 @@ int aioc__stream_chunk(aioc_stream *s, size_t max, double timeout,
                        const char **data, size_t *len) {
   *data = NULL;
   *len = 0;
+  aioc__coop_tick();
   int rc = begin_read(s);
   if (rc) return rc;
   rctx c = {.timeout = timeout};

@@ -2,6 +2,7 @@
  * of the loop layer, one concept a file: clock.c, timer.c, handle.c,
  * tscall.c, poll.c, run.c, report.c. */
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,11 +107,18 @@ int aioc_loop_new(aioc_loop **out, const aioc_loop_options *opts) {
   loop->stall_threshold = opts && opts->stall_threshold > 0
                               ? opts->stall_threshold
                               : aioc__env_double("AIOC_STALL", 0);
-  loop->coop_budget = opts && opts->coop_budget
-                          ? opts->coop_budget
-                          : (unsigned)aioc__env_ulong("AIOC_COOP_BUDGET", 0);
+  const char *cb = getenv("AIOC_COOP_BUDGET");
+  loop->coop_budget =
+      opts && opts->coop_budget ? opts->coop_budget
+      : cb && strcmp(cb, "never") == 0
+          ? UINT_MAX
+          : (unsigned)aioc__env_ulong("AIOC_COOP_BUDGET", 0);
+  if (!loop->coop_budget) loop->coop_budget = AIOC__COOP_DEFAULT;
+  /* Seeded schedules need the virtual clock (a real one reorders
+   * anyway). */
   loop->schedule_seed =
-      opts && opts->schedule_seed
+      !loop->virtual_clock ? 0
+      : opts && opts->schedule_seed
           ? opts->schedule_seed
           : (uint64_t)aioc__env_ulong("AIOC_SCHEDULE_SEED", 0);
   loop->debug_socket = (opts && opts->debug_socket) ||
@@ -128,6 +136,7 @@ void aioc__loop_free(aioc_loop *loop) {
   AIOC__ARMOR_SET(loop, AIOC__MAGIC_DEAD);
   aioc__trace_free(loop);
   aioc__free(loop->stack_sites);
+  aioc__sched_free(loop);
   aioc__free(loop);
 }
 

@@ -232,8 +232,11 @@ struct aioc_loop {
   struct aioc__trace *trace;
   double stall_threshold;  /* seconds, 0: off */
   struct aioc__stall *stall;
-  unsigned coop_budget;    /* 0: default */
-  uint64_t schedule_seed;  /* 0: plain order */
+  unsigned coop_budget;    /* operations in a row (UINT_MAX: never) */
+  uint64_t schedule_seed;  /* 0: plain order (always 0 on a real clock) */
+  /* The test kit's state (testing.c): the seeded schedule's generator
+   * and batch buffer, the tasks waiting for quiescence. NULL until a
+   * seeded batch or aioc_wait_all_tasks_blocked() needs it. */
   struct aioc__sched *sched;
   /* The debugging socket (src/observe/debugsock.c): asked for, and its
    * state once the loop's first run opened it (debug_socket is cleared
@@ -404,6 +407,13 @@ static inline void aioc__sched_begin(aioc_loop *loop) {
   loop->m.iterations++;
 }
 
+/* A seeded schedule (testing.c): permutes the tasks of the batch that
+ * run_once() begins (loop->schedule_seed non-zero). A seeded loop's
+ * batches all begin there: while it runs, its run_done always says
+ * "done" to aioc__loop_can_continue(), so no task begins one itself, and
+ * the batch path of an unseeded loop has nothing to test. */
+AIOC_HIDDEN void aioc__sched_shuffle(aioc_loop *loop);
+
 /* The tagged link of the node to run next, still queued; 0: nothing may
  * run before the loop does its own work. */
 static inline uintptr_t aioc__sched_peek(aioc_loop *loop) {
@@ -427,6 +437,51 @@ static inline uintptr_t aioc__sched_next(aioc_loop *loop) {
   loop->batch_left--;
   return aioc__ready_pop(loop);
 }
+
+/* ---- the cooperative budget (testing.c) ----
+ *
+ * An operation that may complete without suspending (a queue's get or
+ * put, a free lock, a set event, a done future, buffered stream data)
+ * ticks the budget first: after loop->coop_budget ticks in a row of the
+ * same task, the tick yields (the operation then goes on as if called
+ * after aioc_yield()). The count is the thread's (one loop runs on a
+ * thread at a time), in a thread-local, so that a tick is a decrement of
+ * memory and a branch, with no loop or task to load: it restarts
+ * whenever a task gives up the CPU (switch_out and the hand-offs of
+ * task.c) or starts. From plain code or a callback a spent budget only
+ * restarts. */
+extern AIOC_TLS uint32_t aioc__coop_left;
+
+/* The budget is spent: restarts the count and, in a task of a loop with
+ * a budget, yields. */
+AIOC_HIDDEN void aioc__coop_spent(void);
+
+static inline void aioc__coop_tick(void) {
+  if (aioc__unlikely(--aioc__coop_left == 0)) aioc__coop_spent();
+}
+
+/* The tick of a fast path that must stay a leaf (no call): false when
+ * the budget is spent, and the caller must then go to its slow path,
+ * which calls aioc__coop_check() first. */
+static inline bool aioc__coop_take(void) {
+  return --aioc__coop_left != 0;
+}
+
+static inline void aioc__coop_check(void) {
+  if (aioc__unlikely(aioc__coop_left == 0)) aioc__coop_spent();
+}
+
+static inline void aioc__coop_reset(aioc_loop *loop) {
+  aioc__coop_left = loop->coop_budget;
+}
+
+/* The budget when neither the options nor AIOC_COOP_BUDGET give one
+ * (measured on B5: docs/design.md, "The test kit and the cooperative
+ * budget"). */
+#define AIOC__COOP_DEFAULT 128u
+
+/* Frees loop->sched (the loop's free). */
+AIOC_HIDDEN void aioc__sched_free(aioc_loop *loop);
 
 /* Runs iterations until done(arg) is true or the loop stops. */
 AIOC_HIDDEN int aioc__loop_run(aioc_loop *loop, bool (*done)(void *),

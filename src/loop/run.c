@@ -119,6 +119,7 @@ static size_t run_once(aioc_loop *loop, bool may_block) {
   /* Tasks may hand control straight to the next ready task of this batch
    * (see task.c), so the count lives in the loop. */
   aioc__sched_begin(loop);
+  if (aioc__unlikely(loop->schedule_seed)) aioc__sched_shuffle(loop);
   size_t ran = 0;
   uintptr_t e;
   while ((e = aioc__sched_next(loop)) != 0) {
@@ -127,6 +128,13 @@ static size_t run_once(aioc_loop *loop, bool may_block) {
   }
   if (!aioc__list_is_empty(&loop->deferred)) run_deferred(loop);
   return ran;
+}
+
+/* A seeded loop's run condition as aioc__loop_can_continue() sees it:
+ * always met, so that every batch begins in run_once() (see loop.h). */
+static bool seeded_hold(void *arg) {
+  (void)arg;
+  return true;
 }
 
 int aioc__loop_run(aioc_loop *loop, bool (*done)(void *), void *arg) {
@@ -140,7 +148,7 @@ int aioc__loop_run(aioc_loop *loop, bool (*done)(void *), void *arg) {
   aioc_loop *saved = aioc__thread_current;
   aioc__thread_current = loop;
   aioc__coro_init_thread(&loop->main_coro);
-  loop->run_done = done;
+  loop->run_done = loop->schedule_seed ? seeded_hold : done;
   loop->run_arg = arg;
   int rc = 0;
   while (!(done && done(arg))) {
@@ -175,7 +183,9 @@ int aioc_loop_run_once(aioc_loop *loop) {
   if (aioc__unlikely(loop->debug_socket) && !loop->debugsock)
     aioc__debugsock_start(loop);
   aioc__coro_init_thread(&loop->main_coro);
+  if (loop->schedule_seed) loop->run_done = seeded_hold;
   size_t ran = run_once(loop, false);
+  loop->run_done = NULL;
   aioc__running = NULL;
   loop->running = false;
   return (int)ran;

@@ -42,6 +42,7 @@ int aioc_event_is_set(const aioc_event *e) { return e && e->set; }
 
 int aioc_event_wait(aioc_event *e, double timeout) {
   if (!e || aioc__sync_bad_timeout(timeout)) return -EINVAL;
+  aioc__coop_tick();
   if (e->set) return 0;
   aioc_task *t;
   int rc = aioc__sync_task(&e->loop, &t);

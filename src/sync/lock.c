@@ -49,6 +49,7 @@ void aioc__lock_release(aioc_lock *l) {
 
 int aioc_lock_acquire(aioc_lock *l, double timeout) {
   if (!l || aioc__sync_bad_timeout(timeout)) return -EINVAL;
+  aioc__coop_tick();
   aioc_task *t;
   int rc = aioc__sync_task(&l->loop, &t);
   if (rc) return rc;

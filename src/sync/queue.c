@@ -215,6 +215,7 @@ static inline int get_now(aioc_queue *q, void **item) {
  * line so that the fast path needs no frame for the waiter node. */
 static __attribute__((noinline)) int put_slow(aioc_queue *q, void *item,
                                               double timeout) {
+  aioc__coop_check(); /* the fast path's tick found the budget spent */
   if (aioc__unlikely(!q || aioc__sync_bad_timeout(timeout))) return -EINVAL;
   int rc = put_now(q, item);
   if (rc != AIOC_EFULL) return rc;
@@ -232,7 +233,7 @@ int aioc_queue_put(aioc_queue *q, void *item, double timeout) {
   if (q && !QUEUE_OK(q, "aioc_queue_put")) return -EINVAL;
   /* The common case, B5's: room in the ring, no getter waiting (getters
    * wait only on an empty queue), not shut down, timeout valid. */
-  if (aioc__likely(q && q->kind == AIOC_QUEUE_FIFO &&
+  if (aioc__likely(aioc__coop_take() && q && q->kind == AIOC_QUEUE_FIFO &&
                    aioc__ring_has_room(&q->ring) && !q->getters.n &&
                    !q->shutdown && timeout >= 0)) {
     aioc__ring_push_back(&q->ring, item);
@@ -244,6 +245,7 @@ int aioc_queue_put(aioc_queue *q, void *item, double timeout) {
 
 static __attribute__((noinline)) int get_slow(aioc_queue *q, void **item,
                                               double timeout) {
+  aioc__coop_check();
   if (aioc__likely(item != NULL)) *item = NULL;
   if (aioc__unlikely(!q || !item || aioc__sync_bad_timeout(timeout)))
     return -EINVAL;
@@ -268,7 +270,8 @@ int aioc_queue_get(aioc_queue *q, void **item, double timeout) {
   }
   /* The common case: a FIFO item and no putter to let in (putters wait
    * only on a full queue). */
-  if (aioc__likely(q && item && q->kind == AIOC_QUEUE_FIFO && q->ring.len &&
+  if (aioc__likely(aioc__coop_take() && q && item &&
+                   q->kind == AIOC_QUEUE_FIFO && q->ring.len &&
                    !q->putters.n && timeout >= 0)) {
     *item = aioc__ring_pop_front(&q->ring);
     return 0;

@@ -43,6 +43,7 @@ void aioc_semaphore_free(aioc_semaphore *s) {
 
 int aioc_semaphore_acquire(aioc_semaphore *s, double timeout) {
   if (!s || aioc__sync_bad_timeout(timeout)) return -EINVAL;
+  aioc__coop_tick();
   if (s->value > 0) {
     s->value--;
     return 0;

@@ -361,6 +361,7 @@ static void task_main(void *p) {
     r.site = NULL;
     r.wait_since = -1;
     aioc__live_add(loop, &r.live, &aioc__task_live_ops);
+    aioc__coop_reset(loop);
     t->f.result = NULL;
     t->r = &r;
     bool slow = t->f.slow;
@@ -473,6 +474,7 @@ static void task_step(void *p) {
  * loop. */
 static void switch_out(aioc_task *t) {
   aioc_loop *loop = t->f.loop;
+  aioc__coop_reset(loop);
   uintptr_t e = aioc__sched_peek(loop);
   if (e & AIOC__QTASK) {
     aioc_task *next = (aioc_task *)(e & ~AIOC__QTASK);
@@ -547,6 +549,7 @@ int aioc__task_transfer(aioc_task *from, aioc__wait *w, aioc_task *to) {
   if (aioc__unlikely(slow)) aioc__tobs_out(from);
   from->r->wait = w;
   from->f.tstate = T_SUSPENDED;
+  aioc__coop_reset(loop);
   aioc__coro *c = &loop->relay.start;
   to->f.tstate = T_RUNNING;
   loop->current = to;
@@ -775,6 +778,7 @@ int aioc_await(aioc_future *f, void **result) {
   if (!t) return AIOC_ENOTASK;
   if (f->loop != t->f.loop) return -EINVAL;
   if (f == &t->f) return -EDEADLK;
+  aioc__coop_tick();
   if (f->state == AIOC_FUTURE_PENDING) {
     int rc = aioc__task_check(t);
     if (rc) return rc;
