@@ -549,7 +549,6 @@ int aioc__task_transfer(aioc_task *from, aioc__wait *w, aioc_task *to) {
   if (aioc__unlikely(slow)) aioc__tobs_out(from);
   from->r->wait = w;
   from->f.tstate = T_SUSPENDED;
-  aioc__coop_reset(loop);
   aioc__coro *c = &loop->relay.start;
   to->f.tstate = T_RUNNING;
   loop->current = to;

@@ -287,7 +287,7 @@ static inline int aioc__task_switch_to(aioc_task *from, aioc__wait *w,
   to->r->wait = NULL;
   to->f.tstate = T_RUNNING;
   to->f.loop->current = to;
-  aioc__coop_reset(to->f.loop);
+  /* One logical thread: the cooperative budget goes on counting. */
   aioc__coro_switch_inherit(&from->r->coro, &to->r->coro);
   if (aioc__unlikely(timed)) aioc__tobs_in(from);
   return from->r->wake_rc;
