@@ -23,6 +23,7 @@
  * random, as in the article. */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "seed_000_examples.h"
 #include "seed_001_examples.h"
@@ -143,6 +144,55 @@ static int observe_section(const char *trace_path) {
   return seed000_rpc_inspected(&lo, inspect, save_trace, (void *)trace_path);
 }
 
+/* ---- seeing inside: a task that blocks the loop ---- */
+
+/* A blocking call on the loop's thread, as a program would make by
+ * mistake (a sleep, a blocking read, a long computation): nothing else
+ * runs until it returns. */
+static __attribute__((noinline)) void blocking_call(void) {
+  struct timespec ts = {0, 300 * 1000 * 1000};
+  while (nanosleep(&ts, &ts) != 0) {
+  }
+}
+
+static int blocker(void *arg, void **result) {
+  (void)arg, (void)result;
+  int rc = aioc_sleep(0.01);
+  if (rc < 0) return rc;
+  printf("  blocker: calls a blocking function for 300 ms\n");
+  fflush(stdout);
+  blocking_call();
+  printf("  blocker: back\n");
+  return 0;
+}
+
+/* The detector's reports, on its own thread: written to stdout. */
+static void on_stall(void *arg, const aioc_stall_report *r) {
+  (void)arg;
+  aioc_stall_report_write(r, stdout);
+  fflush(stdout);
+}
+
+static int stall_main(void *arg, void **result) {
+  (void)arg, (void)result;
+  int rc = aioc_loop_set_stall_handler(aioc_get_running_loop(), on_stall,
+                                       NULL);
+  aioc_task *t;
+  aioc_task_options to = {.name = "blocker"};
+  if (rc == 0) rc = aioc_spawn_ex(&t, NULL, blocker, NULL, &to);
+  if (rc < 0) return rc;
+  rc = aioc_task_await(t, NULL);
+  aioc_task_unref(t);
+  return rc;
+}
+
+static int stall_section(void) {
+  aioc_run_options o;
+  memset(&o, 0, sizeof o);
+  o.loop.stall_threshold = 0.1; /* report a task running 100 ms on end */
+  return aioc_run_ex(stall_main, NULL, NULL, &o);
+}
+
 int main(int argc, char **argv) {
   /* demo [--trace FILE]: where the look inside writes its trace */
   const char *trace_path = NULL;
@@ -178,6 +228,13 @@ int main(int argc, char **argv) {
   fflush(stdout);
   if (observe_section(trace_path) != 0) {
     printf("!! the look inside failed\n");
+    failed++;
+  }
+  printf("\n######## seeing inside: the stall detector reports a task that "
+         "blocks the loop\n\n");
+  fflush(stdout);
+  if (stall_section() != 0) {
+    printf("!! the stall section failed\n");
     failed++;
   }
   printf("\n######## network I/O: a TCP echo exchange on loopback\n\n");
