@@ -5,6 +5,7 @@
  * as in asyncio), then the work layers deferred to the batch's end. */
 
 #include "loop.h"
+#include "../observe/stall.h"
 
 /* ---- the stack scavenger ---- */
 
@@ -138,6 +139,7 @@ int aioc__loop_run(aioc_loop *loop, bool (*done)(void *), void *arg) {
   aioc_loop *saved = aioc__thread_current;
   aioc__thread_current = loop;
   aioc__coro_init_thread(&loop->main_coro);
+  if (aioc__unlikely(loop->stall_threshold > 0)) aioc__stall_run_begin(loop);
   loop->run_done = done;
   loop->run_arg = arg;
   int rc = 0;
@@ -152,6 +154,7 @@ int aioc__loop_run(aioc_loop *loop, bool (*done)(void *), void *arg) {
   }
   atomic_store(&loop->stopping, false);
   loop->run_done = NULL;
+  if (aioc__unlikely(loop->stall_threshold > 0)) aioc__stall_run_end(loop);
   aioc__running = NULL;
   if (aioc__thread_current == loop && saved != loop)
     aioc__thread_current = saved;
@@ -171,7 +174,9 @@ int aioc_loop_run_once(aioc_loop *loop) {
   loop->running = true;
   aioc__running = loop;
   aioc__coro_init_thread(&loop->main_coro);
+  if (aioc__unlikely(loop->stall_threshold > 0)) aioc__stall_run_begin(loop);
   size_t ran = run_once(loop, false);
+  if (aioc__unlikely(loop->stall_threshold > 0)) aioc__stall_run_end(loop);
   aioc__running = NULL;
   loop->running = false;
   return (int)ran;

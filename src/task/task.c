@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "task.h"
+#include "../observe/stall.h"
 
 /* ---- names, messages ---- */
 
@@ -90,6 +91,7 @@ static aioc__tobs *tobs(const aioc_task *t) {
 }
 
 void aioc__tobs_in(aioc_task *t) {
+  if (t->f.loop->stall) aioc__stall_in(t);
   aioc__tobs *o = tobs(t);
   if (!o || !aioc__observes_timing(t->f.loop)) return;
   int64_t now = aioc__clock_ns();
@@ -103,6 +105,7 @@ void aioc__tobs_in(aioc_task *t) {
 }
 
 void aioc__tobs_out(aioc_task *t) {
+  if (t->f.loop->stall) aioc__stall_out(t);
   aioc__tobs *o = tobs(t);
   if (!o || !o->run_start) return;
   int64_t d = aioc__clock_ns() - o->run_start;
@@ -121,6 +124,8 @@ void aioc__tobs_ready(aioc_task *t) {
  * short: it is then not observed, and the spawn goes on). */
 static __attribute__((noinline)) int tobs_spawned(aioc_task *t) {
   aioc_loop *loop = t->f.loop;
+  /* Watched for stalls: the slow path tells the detector of each run. */
+  if (loop->observe & AIOC__OBSERVE_STALL) t->f.slow = 1;
   if (!(loop->observe & (AIOC_OBSERVE_TIMING | AIOC_OBSERVE_SPAWNS))) return 0;
   aioc__fext *e = aioc__future_ext(&t->f);
   if (!e) return 0;
@@ -361,7 +366,8 @@ int aioc__task_set_on_block(aioc_task *t, void (*fn)(aioc_task *)) {
   aioc__fext *e = aioc__future_ext(&t->f);
   if (!e) return -ENOMEM;
   e->on_block = fn;
-  t->f.slow = fn != NULL || e->obs;
+  t->f.slow = fn != NULL || e->obs ||
+              (t->f.loop->observe & AIOC__OBSERVE_STALL);
   return 0;
 }
 
@@ -621,7 +627,7 @@ int aioc_all_tasks(aioc_loop *loop, aioc_task **tasks, size_t cap) {
  * on_block function, its observation. w NULL: a yield. */
 static __attribute__((noinline)) int block_slow(aioc_task *t,
                                                 aioc__wait *w) {
-  if (t->f.ext->on_block) t->f.ext->on_block(t);
+  if (t->f.ext && t->f.ext->on_block) t->f.ext->on_block(t);
   t->r->wait = w;
   if (w) {
     t->r->site = aioc__site_next;
