@@ -10,6 +10,9 @@
  * spawn's existing check of loop->observe. */
 #define AIOC__OBSERVE_STALL (1u << 30)
 
+/* A watched loop's detector state (loop->stall). */
+typedef struct aioc__stall aioc__stall;
+
 /* The running task changes: t starts or resumes (in), stops (out). Called
  * from aioc__tobs_in/out when loop->stall is set (the loop runs and is
  * watched). */
