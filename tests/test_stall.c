@@ -24,7 +24,7 @@ static double mono(void) {
   return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static bool under_qemu(void) {
+__attribute__((unused)) static bool under_qemu(void) {
   const char *q = getenv("AIOC_TEST_QEMU");
   return q && *q && strcmp(q, "0") != 0;
 }
@@ -114,7 +114,8 @@ static int stall_main(void *arg, void **res) {
   return 0;
 }
 
-static bool has_frame(const got_report *g, const char *fn) {
+__attribute__((unused)) static bool has_frame(const got_report *g,
+                                             const char *fn) {
   for (size_t i = 0; i < g->nframes; i++)
     if (strstr(g->frames[i], fn)) return true;
   return false;
