@@ -279,13 +279,14 @@ AIOC_API int aioc_task_get_stack(const aioc_task *t, void **frames,
 /* Writes a readable name of the code at pc, a return address or an
  * instruction address, to buf (at most cap bytes, NUL included): the
  * function and the offset into it, then the object it is in
- * ("work_loop+0x2a (./server)"), or the object and the offset into it
- * when no exported symbol covers pc ("(libaioc.so.1+0x1f3c0)": give it
- * to addr2line). Functions are found through the dynamic symbol table
- * (dladdr()): a program's own functions need it linked with -rdynamic,
- * static ones are never named. Safe on any thread, not in a signal
- * handler. Returns the length written (truncated to cap - 1), or -EINVAL
- * (buf NULL or cap 0). */
+ * ("work_loop+0x2a (server)"), or the object and the offset into it
+ * when no symbol covers pc ("(libaioc.so.1+0x1f3c0)": give it to
+ * addr2line). Functions are found in the dynamic symbol table
+ * (dladdr()), else in the symbol table of the object's file, read once
+ * and kept mapped (static and hidden functions, when the file is not
+ * stripped). Safe on any thread, not in a signal handler. Returns the
+ * length written (truncated to cap - 1), or -EINVAL (buf NULL or cap
+ * 0). */
 AIOC_API int aioc_frame_describe(const void *pc, char *buf, size_t cap);
 
 /* ---- the call-site macros --------------------------------------------- */

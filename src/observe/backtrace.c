@@ -8,8 +8,15 @@
 #define _GNU_SOURCE
 #endif
 #include <dlfcn.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <link.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "stall.h"
 
@@ -105,6 +112,150 @@ int aioc_task_get_stack(const aioc_task *t, void **frames, size_t cap) {
   return (int)n;
 }
 
+/* ---- naming: the dynamic symbols, else the object's symbol table ----
+ *
+ * dladdr() knows the exported symbols only. A function that is not
+ * exported (static, hidden: the library's own) is looked up in the
+ * .symtab of the object's file, when it has one (not stripped): the file
+ * is mapped once and kept, for the life of the process. */
+
+#if UINTPTR_MAX == UINT64_MAX
+typedef Elf64_Ehdr elf_ehdr;
+typedef Elf64_Shdr elf_shdr;
+typedef Elf64_Phdr elf_phdr;
+typedef Elf64_Sym elf_sym;
+#define ELF_ST_TYPE_ ELF64_ST_TYPE
+#else
+typedef Elf32_Ehdr elf_ehdr;
+typedef Elf32_Shdr elf_shdr;
+typedef Elf32_Phdr elf_phdr;
+typedef Elf32_Sym elf_sym;
+#define ELF_ST_TYPE_ ELF32_ST_TYPE
+#endif
+
+typedef struct symfile {
+  const void *fbase;     /* where dladdr() says the object is loaded */
+  const char *map;       /* the file, mapped (NULL: no symbols) */
+  size_t size;
+  const elf_sym *syms;
+  size_t nsyms;
+  const char *strs;
+  size_t strsize;
+  uintptr_t vaddr0;      /* the lowest PT_LOAD's address, page-aligned */
+} symfile;
+
+#define SYMFILES_MAX 32
+static symfile symfiles[SYMFILES_MAX];
+static size_t nsymfiles;
+static pthread_mutex_t symfiles_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Where the program itself is loaded (the first object, with its lowest
+ * PT_LOAD), as dladdr() gives dli_fbase. */
+static int find_main(struct dl_phdr_info *info, size_t size, void *arg) {
+  (void)size;
+  uintptr_t v0 = UINTPTR_MAX;
+  for (size_t i = 0; i < info->dlpi_phnum; i++)
+    if (info->dlpi_phdr[i].p_type == PT_LOAD &&
+        info->dlpi_phdr[i].p_vaddr < v0)
+      v0 = info->dlpi_phdr[i].p_vaddr;
+  if (v0 != UINTPTR_MAX)
+    *(uintptr_t *)arg = (uintptr_t)info->dlpi_addr + (v0 & ~(uintptr_t)4095);
+  return 1;
+}
+
+/* Maps path and finds its symbol table (f->map NULL if none). */
+static void symfile_load(symfile *f, const char *path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  struct stat st;
+  void *m = MAP_FAILED;
+  if (fstat(fd, &st) == 0 && st.st_size > (off_t)sizeof(elf_ehdr))
+    m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+  close(fd);
+  if (m == MAP_FAILED) return;
+  size_t size = (size_t)st.st_size;
+  const char *map = m;
+  const elf_ehdr *eh = m;
+  if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 ||
+      eh->e_shentsize != sizeof(elf_shdr) ||
+      eh->e_phentsize != sizeof(elf_phdr) || eh->e_shoff >= size ||
+      eh->e_shnum > (size - eh->e_shoff) / sizeof(elf_shdr) ||
+      eh->e_phoff >= size ||
+      eh->e_phnum > (size - eh->e_phoff) / sizeof(elf_phdr))
+    goto fail;
+  const elf_shdr *sh = (const elf_shdr *)(map + eh->e_shoff);
+  const elf_phdr *ph = (const elf_phdr *)(map + eh->e_phoff);
+  uintptr_t v0 = UINTPTR_MAX;
+  for (size_t i = 0; i < eh->e_phnum; i++)
+    if (ph[i].p_type == PT_LOAD && ph[i].p_vaddr < v0) v0 = ph[i].p_vaddr;
+  if (v0 == UINTPTR_MAX) goto fail;
+  for (size_t i = 0; i < eh->e_shnum; i++) {
+    if (sh[i].sh_type != SHT_SYMTAB || sh[i].sh_link >= eh->e_shnum)
+      continue;
+    const elf_shdr *ss = &sh[sh[i].sh_link];
+    if (sh[i].sh_offset > size || sh[i].sh_size > size - sh[i].sh_offset ||
+        ss->sh_offset > size || ss->sh_size > size - ss->sh_offset ||
+        sh[i].sh_entsize != sizeof(elf_sym))
+      goto fail;
+    f->map = map;
+    f->size = size;
+    f->syms = (const elf_sym *)(map + sh[i].sh_offset);
+    f->nsyms = sh[i].sh_size / sizeof(elf_sym);
+    f->strs = map + ss->sh_offset;
+    f->strsize = ss->sh_size;
+    f->vaddr0 = v0 & ~(uintptr_t)4095;
+    return;
+  }
+fail:
+  munmap(m, size);
+}
+
+/* The function of di's object that holds pc, from its symbol table:
+ * its name and start, or NULL. */
+static const char *symtab_lookup(const Dl_info *di, const char *pc,
+                                 const char **start) {
+  pthread_mutex_lock(&symfiles_lock);
+  symfile *f = NULL;
+  for (size_t i = 0; i < nsymfiles; i++)
+    if (symfiles[i].fbase == di->dli_fbase) f = &symfiles[i];
+  if (!f && nsymfiles < SYMFILES_MAX) {
+    f = &symfiles[nsymfiles++];
+    memset(f, 0, sizeof *f);
+    f->fbase = di->dli_fbase;
+    uintptr_t main_base = 0;
+    dl_iterate_phdr(find_main, &main_base);
+    /* The program itself: its path as run may be relative to a working
+     * directory since left. */
+    const char *path = di->dli_fname;
+    if (!path[0] || main_base == (uintptr_t)di->dli_fbase)
+      path = "/proc/self/exe";
+    symfile_load(f, path);
+  }
+  const char *name = NULL;
+  if (f && f->map) {
+    /* The object is mapped at fbase, which holds its lowest PT_LOAD. */
+    uintptr_t a = (uintptr_t)pc - (uintptr_t)f->fbase + f->vaddr0;
+    uintptr_t best = 0;
+    for (size_t i = 0; i < f->nsyms; i++) {
+      const elf_sym *sy = &f->syms[i];
+      if (ELF_ST_TYPE_(sy->st_info) != STT_FUNC || !sy->st_value ||
+          sy->st_name >= f->strsize)
+        continue;
+      if (a >= sy->st_value && a < sy->st_value + (sy->st_size ? sy->st_size : 1) &&
+          sy->st_value >= best) {
+        best = sy->st_value;
+        name = f->strs + sy->st_name;
+        *start = (const char *)f->fbase + (sy->st_value - f->vaddr0);
+      }
+    }
+    /* A name must end inside the string table. */
+    if (name && !memchr(name, 0, f->strsize - (size_t)(name - f->strs)))
+      name = NULL;
+  }
+  pthread_mutex_unlock(&symfiles_lock);
+  return name;
+}
+
 int aioc_frame_describe(const void *pc, char *buf, size_t cap) {
   if (!buf || !cap) return -EINVAL;
   Dl_info di;
@@ -120,9 +271,15 @@ int aioc_frame_describe(const void *pc, char *buf, size_t cap) {
     if (di.dli_sname && di.dli_saddr)
       n = snprintf(buf, cap, "%s+0x%zx (%s)", di.dli_sname,
                    (size_t)(at - (const char *)di.dli_saddr), obj);
-    else
-      n = snprintf(buf, cap, "(%s+0x%zx)", obj,
-                   (size_t)(at - (const char *)di.dli_fbase));
+    else {
+      const char *start = NULL;
+      const char *fn = symtab_lookup(&di, at - 1, &start);
+      if (fn)
+        n = snprintf(buf, cap, "%s+0x%zx (%s)", fn, (size_t)(at - start), obj);
+      else
+        n = snprintf(buf, cap, "(%s+0x%zx)", obj,
+                     (size_t)(at - (const char *)di.dli_fbase));
+    }
   } else {
     n = snprintf(buf, cap, "%p", pc);
   }
