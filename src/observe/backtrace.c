@@ -230,6 +230,11 @@ static const char *symtab_lookup(const Dl_info *di, const char *pc,
     if (!path[0] || main_base == (uintptr_t)di->dli_fbase)
       path = "/proc/self/exe";
     symfile_load(f, path);
+    /* Not mapped (no memory, no file): tried again next time. */
+    if (!f->map) {
+      nsymfiles--;
+      f = NULL;
+    }
   }
   const char *name = NULL;
   if (f && f->map) {
