@@ -39,7 +39,7 @@ struct aioc__stall {
   _Atomic uint64_t seq; /* odd while a task runs */
   _Atomic uint32_t tid;
   aioc_task *volatile task;
-  volatile uintptr_t lo, hi; /* the running task's stack */
+  aioc__stack *volatile stack; /* the running task's stack */
   uintptr_t thr_lo, thr_hi;  /* the loop thread's own stack */
   pthread_t thread;
   double threshold;
@@ -71,10 +71,8 @@ struct aioc__stall {
 
 void aioc__stall_in(aioc_task *t) {
   aioc__stall *s = t->f.loop->stall;
-  aioc__stack *st = t->r ? t->r->coro.stack : NULL;
   s->task = t;
-  s->lo = st ? (uintptr_t)aioc__stack_lo(st) : 0;
-  s->hi = st ? (uintptr_t)aioc__stack_hi(st) : 0;
+  s->stack = t->r ? t->r->coro.stack : NULL;
   atomic_store_explicit(&s->tid, t->f.tid, memory_order_relaxed);
   /* One writer: a plain increment to the next odd value, released for
    * the detector. */
@@ -126,7 +124,10 @@ static void on_signal(int sig, siginfo_t *si, void *ucv) {
   s->s_seq = atomic_load_explicit(&s->seq, memory_order_relaxed);
   atomic_signal_fence(memory_order_seq_cst);
   aioc_task *t = s->task;
-  uintptr_t lo = s->lo, hi = s->hi;
+  aioc__stack *st = s->stack;
+  /* The bounds are read from the stack's record (plain reads). */
+  uintptr_t lo = t && st ? (uintptr_t)aioc__stack_lo(st) : 0;
+  uintptr_t hi = t && st ? (uintptr_t)aioc__stack_hi(st) : 0;
   s->s_tid = atomic_load_explicit(&s->tid, memory_order_relaxed);
   s->s_name[0] = 0;
   if (t && t->f.ext) copy_name(s->s_name, t->f.ext->name);

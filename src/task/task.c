@@ -632,7 +632,13 @@ static __attribute__((noinline)) int block_slow(aioc_task *t,
   if (w) {
     t->r->site = aioc__site_next;
     aioc__site_next = NULL;
-    t->r->wait_since = aioc__now(t->f.loop);
+    /* An observed task reads the clock; one that only takes the slow
+     * path (an on_block function, a loop watched for stalls) does as
+     * the fast path does. */
+    aioc_loop *loop = t->f.loop;
+    t->r->wait_since = tobs(t)          ? aioc__now(loop)
+                       : loop->now_valid ? loop->now
+                                         : -1;
     t->f.tstate = T_SUSPENDED;
   } else {
     t->r->wake_rc = 0;
