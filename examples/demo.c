@@ -146,20 +146,25 @@ static int observe_section(const char *trace_path) {
 
 /* ---- seeing inside: a task that blocks the loop ---- */
 
-/* A blocking call on the loop's thread, as a program would make by
- * mistake (a sleep, a blocking read, a long computation): nothing else
- * runs until it returns. */
+/* A long computation on the loop's thread, as a program would run by
+ * mistake (a blocking call does the same: nothing else runs until it
+ * returns). */
 static __attribute__((noinline)) void blocking_call(void) {
-  struct timespec ts = {0, 300 * 1000 * 1000};
-  while (nanosleep(&ts, &ts) != 0) {
-  }
+  struct timespec t0, t;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  volatile unsigned long spin = 0;
+  do {
+    for (int i = 0; i < 100000; i++) spin++;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+  } while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) <
+           300000000L);
 }
 
 static int blocker(void *arg, void **result) {
   (void)arg, (void)result;
   int rc = aioc_sleep(0.01);
   if (rc < 0) return rc;
-  printf("  blocker: calls a blocking function for 300 ms\n");
+  printf("  blocker: computes for 300 ms without a suspension point\n");
   fflush(stdout);
   blocking_call();
   printf("  blocker: back\n");

@@ -1,9 +1,10 @@
 /* aioc/observe.h: seeing inside a running program.
  *
  * Loop and task metrics, the dump of a loop's tasks (what each waits on,
- * where, for how long, who spawned it, who awaits it), stack use per spawn
- * site, and the debugging socket through which the aioc-ps tool reads
- * them from another process. What costs time
+ * where, for how long, who spawned it, who awaits it, its call stack),
+ * stack use per spawn site, the stall detector, and the debugging socket
+ * through which the aioc-ps tool reads them from another process. What
+ * costs time
  * on the hot paths is off unless a loop asks for it with the observe
  * flags of aioc_loop_options (or the AIOC_OBSERVE environment variable);
  * the loop's counters are always kept.
@@ -160,8 +161,10 @@ AIOC_API int aioc_loop_get_tasks(aioc_loop *loop, aioc_task_info *out,
 /* Writes a readable dump of loop's live tasks (NULL: the thread's running
  * or current loop) to out: the loop's metrics, then each task with its
  * state, what it waits on, where and for how long, its spawner and the
- * tasks awaiting it (and its timings when observed), then the await
- * tree. Call it on the loop's thread. Returns 0, -EINVAL or -ENOMEM. */
+ * tasks awaiting it (and its timings when observed), the call stack of
+ * each suspended task (aioc_task_get_stack(), a frame a line), then the
+ * await tree. Call it on the loop's thread. Returns 0, -EINVAL or
+ * -ENOMEM. */
 AIOC_API int aioc_loop_dump(aioc_loop *loop, FILE *out);
 
 /* Dumps loop's tasks (NULL: the thread's current loop) to out (NULL:
@@ -243,6 +246,84 @@ AIOC_API const char *aioc_loop_debug_socket(aioc_loop *loop);
  * -EINVAL (no loop, out or request NULL, request unknown) or -ENOMEM. */
 AIOC_API int aioc_loop_write_debug(aioc_loop *loop, const char *request,
                                    FILE *out);
+
+/* ---- stalls and call stacks ------------------------------------------ */
+
+/* The most frames a stall report or aioc_task_get_stack() holds. */
+#define AIOC_STACK_FRAMES_MAX 64
+
+/* A stall: a task of a loop with a stall threshold (aioc_loop_options.
+ * stall_threshold, or AIOC_STALL) that ran longer than the threshold
+ * without reaching a suspension point. Valid during the handler's call
+ * only. */
+typedef struct aioc_stall_report {
+  aioc_loop *loop;
+  uint32_t task_id;      /* the N of "Task-N" */
+  const char *task_name; /* its name ("Task-N" when it has none) */
+  double blocked;        /* seconds it has run without suspending, as
+                            the detector saw it (at least the threshold;
+                            when ended: the total, to within a check
+                            period) */
+  int ended;             /* 0: the task still blocks the loop; 1: it
+                            has suspended or ended since the report */
+  void *const *frames;   /* its call stack when the stall was seen,
+                            innermost first: the interrupted instruction,
+                            then return addresses; NULL when unavailable
+                            (and in the report of the end) */
+  size_t nframes;
+} aioc_stall_report;
+
+/* A stall handler: called on the detector's thread, not the loop's,
+ * once when a stall is seen and once when it ends. It must not call
+ * the library's functions on the loop (the loop's thread is busy), nor
+ * aioc_loop_set_stall_handler(). */
+typedef void (*aioc_stall_fn)(void *arg, const aioc_stall_report *report);
+
+/* Replaces the stall handler of loop (fn NULL: the default, which writes
+ * each report to stderr with aioc_stall_report_write()). It matters only
+ * when the loop has a stall threshold: a loop with one is watched while
+ * it runs by a thread of the library, which signals the loop's thread
+ * (aioc_stall_signal()) to take the call stack of a stalled task. Call
+ * it on the loop's thread. Returns 0, -EINVAL (loop NULL or freed) or
+ * -ENOMEM. */
+AIOC_API int aioc_loop_set_stall_handler(aioc_loop *loop, aioc_stall_fn fn,
+                                         void *arg);
+
+/* Writes a stall report to out, as the default handler does: a line
+ * naming the task and how long it blocked, then its stack, a frame a
+ * line (aioc_frame_describe()). Returns 0, or -EINVAL for NULL. */
+AIOC_API int aioc_stall_report_write(const aioc_stall_report *report,
+                                     FILE *out);
+
+/* The signal the stall detector sends a stalled loop's thread to take
+ * the task's call stack: SIGRTMAX - 2 unless the AIOC_STALL_SIGNAL
+ * environment variable names another real-time signal when the first
+ * watched loop runs. Its handler is installed then, with SA_RESTART and
+ * SA_ONSTACK; a program must not take that signal for itself. */
+AIOC_API int aioc_stall_signal(void);
+
+/* Fills frames[0..cap) with the call stack of task t, suspended (or
+ * woken and not yet resumed), walked through its saved frame pointers
+ * from the point where it switched out, innermost first (return
+ * addresses; the first ones are the library's suspension). Call it on
+ * t's loop's thread. Returns the number of frames filled; 0 when t has
+ * no stack to walk (not started, ended, or running: the caller itself);
+ * -EINVAL for NULL, or frames NULL with cap not 0. */
+AIOC_API int aioc_task_get_stack(const aioc_task *t, void **frames,
+                                 size_t cap);
+
+/* Writes a readable name of the code at pc, a return address or an
+ * instruction address, to buf (at most cap bytes, NUL included): the
+ * function and the offset into it, then the object it is in
+ * ("work_loop+0x2a (server)"), or the object and the offset into it
+ * when no symbol covers pc ("(libaioc.so.1+0x1f3c0)": give it to
+ * addr2line). Functions are found in the dynamic symbol table
+ * (dladdr()), else in the symbol table of the object's file, read once
+ * and kept mapped (static and hidden functions, when the file is not
+ * stripped). Safe on any thread, not in a signal handler. Returns the
+ * length written (truncated to cap - 1), or -EINVAL (buf NULL or cap
+ * 0). */
+AIOC_API int aioc_frame_describe(const void *pc, char *buf, size_t cap);
 
 /* ---- the call-site macros --------------------------------------------- */
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "loop.h"
+#include "../observe/stall.h"
 
 AIOC_TLS aioc_loop *aioc__running;
 __thread aioc_loop *aioc__thread_current;
@@ -107,6 +108,7 @@ int aioc_loop_new(aioc_loop **out, const aioc_loop_options *opts) {
   loop->stall_threshold = opts && opts->stall_threshold > 0
                               ? opts->stall_threshold
                               : aioc__env_double("AIOC_STALL", 0);
+  if (loop->stall_threshold > 0) loop->observe |= AIOC__OBSERVE_STALL;
   const char *cb = getenv("AIOC_COOP_BUDGET");
   loop->coop_budget =
       opts && opts->coop_budget ? opts->coop_budget
@@ -135,6 +137,7 @@ int aioc_loop_new(aioc_loop **out, const aioc_loop_options *opts) {
 void aioc__loop_free(aioc_loop *loop) {
   AIOC__ARMOR_SET(loop, AIOC__MAGIC_DEAD);
   aioc__trace_free(loop);
+  aioc__stall_free(loop);
   aioc__free(loop->stack_sites);
   aioc__sched_free(loop);
   aioc__free(loop);

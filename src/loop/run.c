@@ -5,6 +5,7 @@
  * as in asyncio), then the work layers deferred to the batch's end. */
 
 #include "loop.h"
+#include "../observe/stall.h"
 
 /* ---- the stack scavenger ---- */
 
@@ -148,6 +149,7 @@ int aioc__loop_run(aioc_loop *loop, bool (*done)(void *), void *arg) {
   aioc_loop *saved = aioc__thread_current;
   aioc__thread_current = loop;
   aioc__coro_init_thread(&loop->main_coro);
+  if (aioc__unlikely(loop->stall_threshold > 0)) aioc__stall_run_begin(loop);
   loop->run_done = loop->schedule_seed ? seeded_hold : done;
   loop->run_arg = arg;
   int rc = 0;
@@ -162,6 +164,7 @@ int aioc__loop_run(aioc_loop *loop, bool (*done)(void *), void *arg) {
   }
   atomic_store(&loop->stopping, false);
   loop->run_done = NULL;
+  if (aioc__unlikely(loop->stall_threshold > 0)) aioc__stall_run_end(loop);
   aioc__running = NULL;
   if (aioc__thread_current == loop && saved != loop)
     aioc__thread_current = saved;
@@ -184,7 +187,9 @@ int aioc_loop_run_once(aioc_loop *loop) {
     aioc__debugsock_start(loop);
   aioc__coro_init_thread(&loop->main_coro);
   if (loop->schedule_seed) loop->run_done = seeded_hold;
+  if (aioc__unlikely(loop->stall_threshold > 0)) aioc__stall_run_begin(loop);
   size_t ran = run_once(loop, false);
+  if (aioc__unlikely(loop->stall_threshold > 0)) aioc__stall_run_end(loop);
   loop->run_done = NULL;
   aioc__running = NULL;
   loop->running = false;

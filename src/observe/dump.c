@@ -140,6 +140,22 @@ static const aioc_task_info *by_id(const aioc_task_info *v, size_t n,
   return NULL;
 }
 
+/* The call stack of a task that is switched out, a frame a line. */
+static void print_stack(FILE *f, const aioc_task_info *i) {
+  if (i->state != AIOC_TASK_STATE_SUSPENDED &&
+      i->state != AIOC_TASK_STATE_READY)
+    return;
+  void *fr[AIOC_STACK_FRAMES_MAX];
+  int n = aioc_task_get_stack(i->task, fr, AIOC_STACK_FRAMES_MAX);
+  if (n <= 0) return;
+  fprintf(f, "    stack:\n");
+  for (int k = 0; k < n; k++) {
+    char b[256];
+    aioc_frame_describe(fr[k], b, sizeof b);
+    fprintf(f, "        #%d %s\n", k, b);
+  }
+}
+
 static void print_task(FILE *f, const aioc_task_info *v, size_t n,
                        const aioc_task_info *i, double now) {
   fprintf(f, "%s (id %u): %s", i->name, (unsigned)i->id,
@@ -197,6 +213,7 @@ static void print_task(FILE *f, const aioc_task_info *v, size_t n,
     print_secs(f, m.ready_time);
     fprintf(f, "\n");
   }
+  print_stack(f, i);
 }
 
 /* The await tree: from each task nobody awaits, down what it awaits. */

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "task.h"
+#include "../observe/stall.h"
 
 /* ---- names, messages ---- */
 
@@ -95,6 +96,7 @@ static aioc__tobs *tobs(const aioc_task *t) {
 void aioc__tobs_in(aioc_task *t) {
   aioc_loop *loop = t->f.loop;
   if (loop->trace) aioc__trace_run(t);
+  if (loop->stall) aioc__stall_in(t);
   aioc__tobs *o = tobs(t);
   if (!o || !aioc__observes_timing(loop)) return;
   int64_t now = aioc__clock_ns();
@@ -119,11 +121,13 @@ static void tobs_stop(aioc_task *t) {
 
 void aioc__tobs_out(aioc_task *t) {
   if (t->f.loop->trace) aioc__trace_out(t);
+  if (t->f.loop->stall) aioc__stall_out(t);
   tobs_stop(t);
 }
 
 void aioc__tobs_end(aioc_task *t, int rc) {
   if (t->f.loop->trace) aioc__trace_end(t, rc);
+  if (t->f.loop->stall) aioc__stall_out(t);
   tobs_stop(t);
 }
 
@@ -143,6 +147,8 @@ static __attribute__((noinline)) int tobs_spawned(aioc_task *t) {
   aioc_loop *loop = t->f.loop;
   const aioc_site *site = aioc__spawn_next;
   aioc__spawn_next = NULL;
+  /* Watched for stalls: the slow path tells the detector of each run. */
+  if (loop->observe & AIOC__OBSERVE_STALL) t->f.slow = 1;
   if (!(loop->observe & (AIOC_OBSERVE_TIMING | AIOC_OBSERVE_SPAWNS |
                          AIOC_OBSERVE_EVENTS)))
     return 0;
@@ -389,7 +395,8 @@ int aioc__task_set_on_block(aioc_task *t, void (*fn)(aioc_task *)) {
   aioc__fext *e = aioc__future_ext(&t->f);
   if (!e) return -ENOMEM;
   e->on_block = fn;
-  t->f.slow = fn != NULL || e->obs || t->f.loop->trace;
+  t->f.slow = fn != NULL || e->obs || t->f.loop->trace ||
+              (t->f.loop->observe & AIOC__OBSERVE_STALL);
   return 0;
 }
 
@@ -651,12 +658,18 @@ int aioc_all_tasks(aioc_loop *loop, aioc_task **tasks, size_t cap) {
  * on_block function, its observation. w NULL: a yield. */
 static __attribute__((noinline)) int block_slow(aioc_task *t,
                                                 aioc__wait *w) {
-  if (t->f.ext->on_block) t->f.ext->on_block(t);
+  if (t->f.ext && t->f.ext->on_block) t->f.ext->on_block(t);
   t->r->wait = w;
   if (w) {
     t->r->site = aioc__site_next;
     aioc__site_next = NULL;
-    t->r->wait_since = aioc__now(t->f.loop);
+    /* An observed task reads the clock; one that only takes the slow
+     * path (an on_block function, a loop watched for stalls) does as
+     * the fast path does. */
+    aioc_loop *loop = t->f.loop;
+    t->r->wait_since = tobs(t)          ? aioc__now(loop)
+                       : loop->now_valid ? loop->now
+                                         : -1;
     t->f.tstate = T_SUSPENDED;
   } else {
     t->r->wake_rc = 0;

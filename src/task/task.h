@@ -47,8 +47,10 @@ typedef struct aioc__tobs {
 /* The observation hooks of the task layer (task.c), called on the slow
  * path (t->f.slow), which observed tasks take: t starts or resumes
  * running (in), stops (out), is made ready (ready). Each records the
- * flight recorder's event when the loop has one (loop->trace) and the
- * task's timings when the loop observes them. */
+ * flight recorder's event when the loop has one (loop->trace), the
+ * task's timings when the loop observes them and (in, out) what the stall
+ * detector watches. A task of a loop watched for stalls has the slow bit
+ * without a side record (t->f.ext may be NULL on the slow path). */
 AIOC_HIDDEN void aioc__tobs_in(aioc_task *t);
 AIOC_HIDDEN void aioc__tobs_out(aioc_task *t);
 AIOC_HIDDEN void aioc__tobs_ready(aioc_task *t);
@@ -322,7 +324,7 @@ AIOC_HIDDEN int aioc__task_set_on_block(aioc_task *t, void (*fn)(aioc_task *));
 
 /* Does t have an on_block function? */
 static inline bool aioc__task_has_on_block(const aioc_task *t) {
-  return t->f.slow && t->f.ext->on_block;
+  return t->f.slow && t->f.ext && t->f.ext->on_block;
 }
 
 /* ---- the timed wait (twait.c) ---- */
