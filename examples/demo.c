@@ -7,6 +7,11 @@
  *   seed 003  "Python Asyncio Part 3 - Asynchronous Context Managers and
  *             Asynchronous Iterators" (BBC R&D)
  *   seed 004  the aioutils README: Group, Pool, Yielder, OrderedYielder
+ *   then a look inside a running program: seed 000's RPC call dumped
+ *   mid-stream with every observation on (demo --trace FILE also writes
+ *   its flight recorder's events as a Chrome trace, which make demo
+ *   draws as an SVG timeline), and the stall detector's report of a
+ *   task that blocks the loop;
  *   and, last, a TCP echo exchange on loopback (the I/O layer), on the
  *   real clock.
  *
