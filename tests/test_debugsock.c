@@ -12,7 +12,7 @@
 #include <sys/un.h>
 #include <time.h>
 
-#include "check.h"
+#include "observe_common.h"
 
 /* Internal (src/observe/debugsock.c): the bound on a client's time, and
  * the peer check. */
@@ -46,23 +46,10 @@ static double now_s(void) {
 }
 
 static aioc_loop *new_loop(int debug_socket, int virtual_clock) {
-  aioc_loop *loop = NULL;
-  aioc_loop_options o = {.debug_socket = debug_socket,
-                         .virtual_clock = virtual_clock};
-  if (aioc_loop_new(&loop, &o) != 0) exit(2);
-  aioc_loop_set_current(loop);
-  return loop;
+  return loop_with((aioc_loop_options){.debug_socket = debug_socket,
+                                       .virtual_clock = virtual_clock});
 }
 
-static int run_on(aioc_loop *loop, aioc_fn fn, void *arg) {
-  aioc_task *t = NULL;
-  aioc_task_options o = {.name = "main"};
-  CHECK_RC(aioc_spawn_ex(&t, loop, fn, arg, &o), 0);
-  CHECK_RC(aioc_loop_run_until_complete(loop, aioc_task_future(t)), 0);
-  int rc = aioc_future_result(aioc_task_future(t), NULL);
-  aioc_task_unref(t);
-  return rc;
-}
 
 /* ---- three stuck tasks: on a queue, a sleep, an await ------------------ */
 

@@ -6,26 +6,12 @@
 #include <stdatomic.h>
 #include <time.h>
 
-#include "check.h"
+#include "observe_common.h"
 
 /* A loop observing flags (virtual clock unless real), made current. */
 static aioc_loop *obs_loop(int virtual_clock, unsigned flags) {
-  aioc_loop *loop = NULL;
-  aioc_loop_options o = {.virtual_clock = virtual_clock, .observe = flags};
-  if (aioc_loop_new(&loop, &o) != 0) exit(2);
-  aioc_loop_set_current(loop);
-  return loop;
-}
-
-/* Runs fn(arg) as a task named "main" on loop until it ends; its code. */
-static int run_on(aioc_loop *loop, aioc_fn fn, void *arg) {
-  aioc_task *t = NULL;
-  aioc_task_options o = {.name = "main"};
-  CHECK_RC(aioc_spawn_ex(&t, loop, fn, arg, &o), 0);
-  CHECK_RC(aioc_loop_run_until_complete(loop, aioc_task_future(t)), 0);
-  int rc = aioc_future_result(aioc_task_future(t), NULL);
-  aioc_task_unref(t);
-  return rc;
+  return loop_with(
+      (aioc_loop_options){.virtual_clock = virtual_clock, .observe = flags});
 }
 
 /* Keeps the CPU for at least seconds of the monotonic clock. */

@@ -8,26 +8,12 @@
 #include <pthread.h>
 #include <sys/stat.h>
 
-#include "check.h"
+#include "observe_common.h"
 
 static aioc_loop *ev_loop(int virtual_clock, unsigned events) {
-  aioc_loop *loop = NULL;
-  aioc_loop_options o = {.virtual_clock = virtual_clock,
-                         .observe = AIOC_OBSERVE_EVENTS,
-                         .trace_events = events};
-  if (aioc_loop_new(&loop, &o) != 0) exit(2);
-  aioc_loop_set_current(loop);
-  return loop;
-}
-
-static int run_on(aioc_loop *loop, aioc_fn fn, void *arg) {
-  aioc_task *t = NULL;
-  aioc_task_options o = {.name = "main"};
-  CHECK_RC(aioc_spawn_ex(&t, loop, fn, arg, &o), 0);
-  CHECK_RC(aioc_loop_run_until_complete(loop, aioc_task_future(t)), 0);
-  int rc = aioc_future_result(aioc_task_future(t), NULL);
-  aioc_task_unref(t);
-  return rc;
+  return loop_with((aioc_loop_options){.virtual_clock = virtual_clock,
+                                       .observe = AIOC_OBSERVE_EVENTS,
+                                       .trace_events = events});
 }
 
 /* All the events of loop (at most 4096). */
