@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs, from Debian packages, what the build, the tests, the demo and
-# (with --bench) the benchmarks need (Python 3 generates the man pages and
-# checks the docs; groff and man-db check the man pages; rabbitmq-c and,
+# (with --bench) the benchmarks need (Python 3 generates the man pages,
+# checks the docs and draws the demo's timeline; groff and man-db check the man pages; rabbitmq-c and,
 # for the tests, RabbitMQ itself for the RPC layer's AMQP transport;
 # libcurl for the HTTP client, jansson for the JSON of its tests and seed
 # ports; nginx, openssl and curl for the HTTP tests' local server,
@@ -22,7 +22,7 @@ if [ "${1:-}" = "--bench" ]; then
 fi
 if [ "${1:-}" = "--minimal" ]; then
   want=(gcc make cmake pkg-config libc-ares-dev librabbitmq-dev
-        libcurl4-openssl-dev libjansson-dev libssl-dev)
+        libcurl4-openssl-dev libjansson-dev libssl-dev python3)
 fi
 
 missing=()
