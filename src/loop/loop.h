@@ -252,6 +252,14 @@ struct aioc_loop {
 /* The loop running on this thread. */
 extern AIOC_TLS aioc_loop *aioc__running;
 
+/* loop, or else the thread's running loop, or else its current one
+ * (never one created for the asking): what a function given NULL for a
+ * loop works on. */
+static inline aioc_loop *aioc__loop_pick(aioc_loop *loop) {
+  if (loop) return loop;
+  return aioc__running ? aioc__running : aioc__thread_current;
+}
+
 static inline void aioc__loop_ref(aioc_loop *loop) {
   loop->refs++;
 }

@@ -66,11 +66,6 @@ struct aioc__debugsock {
 /* Loops of this process that opened a socket: the <n> of the names. */
 static atomic_uint sockets_made;
 
-static aioc_loop *pick(aioc_loop *loop) {
-  if (loop) return loop;
-  return aioc__running ? aioc__running : aioc__thread_current;
-}
-
 /* ---- the answers ---- */
 
 /* A name or a path in a tab-separated field. */
@@ -168,7 +163,7 @@ static bool is_word(const char *s, size_t n, const char *word) {
 
 int aioc_loop_write_debug(aioc_loop *loop, const char *request, FILE *out) {
   if (loop && !AIOC__LOOP_OK(loop, "aioc_loop_write_debug")) return -EINVAL;
-  loop = pick(loop);
+  loop = aioc__loop_pick(loop);
   if (!loop || !request || !out)
     return aioc__fail(-EINVAL, "aioc_loop_write_debug: %s",
                       !loop ? "no loop" : "NULL argument");
@@ -186,7 +181,7 @@ int aioc_loop_write_debug(aioc_loop *loop, const char *request, FILE *out) {
 
 const char *aioc_loop_debug_socket(aioc_loop *loop) {
   if (loop && !AIOC__LOOP_OK(loop, "aioc_loop_debug_socket")) return NULL;
-  loop = pick(loop);
+  loop = aioc__loop_pick(loop);
   return loop && loop->debugsock ? loop->debugsock->path : NULL;
 }
 

@@ -25,11 +25,6 @@ const char *aioc_task_state_name(aioc_task_state state) {
 
 static double secs(int64_t ns) { return (double)ns / 1e9; }
 
-static aioc_loop *pick(aioc_loop *loop) {
-  if (loop) return loop;
-  return aioc__running ? aioc__running : aioc__thread_current;
-}
-
 /* The earliest deadline that ends t's wait: its own timer, or a scope's
  * (up to the first shield, which outer deadlines do not cross). */
 static int64_t wait_deadline(const aioc_task *t) {
@@ -110,7 +105,7 @@ static void gather_one(aioc_task *t, void *arg) {
 
 int aioc_loop_get_tasks(aioc_loop *loop, aioc_task_info *out, size_t cap) {
   if (loop && !AIOC__LOOP_OK(loop, "aioc_loop_get_tasks")) return -EINVAL;
-  loop = pick(loop);
+  loop = aioc__loop_pick(loop);
   if (!loop || (!out && cap)) return -EINVAL;
   gather_infos g = {out, cap, 0};
   aioc__tasks_each(loop, gather_one, &g);
@@ -239,7 +234,7 @@ static void print_tree(FILE *f, const aioc_task_info *v, size_t n) {
 
 int aioc_loop_dump(aioc_loop *loop, FILE *out) {
   if (loop && !AIOC__LOOP_OK(loop, "aioc_loop_dump")) return -EINVAL;
-  loop = pick(loop);
+  loop = aioc__loop_pick(loop);
   if (!loop || !out) return -EINVAL;
   int n = aioc_loop_get_tasks(loop, NULL, 0);
   aioc_task_info *v = n ? aioc__calloc((size_t)n, sizeof *v) : NULL;

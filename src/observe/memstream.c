@@ -222,6 +222,14 @@ static fault_tp *ft_of(aioc_stream *s) {
   return s ? aioc__stream_transport(s, &ft_ops) : NULL;
 }
 
+/* The same for a fault setter, which fails with -EINVAL and a message
+ * naming it (fn) for a stream that is not of a pair. */
+static fault_tp *ft_for(aioc_stream *s, const char *fn) {
+  fault_tp *f = ft_of(s);
+  if (!f) aioc__fail(-EINVAL, "%s: not a stream of a test pair", fn);
+  return f;
+}
+
 /* The reader may have to look again: a fault changed what a read finds. */
 static void ft_poke(fault_tp *f) {
   aioc__iofd *io = aioc__stream_iofd(f->s);
@@ -239,19 +247,15 @@ int aioc_test_stream_delay(aioc_stream *s, double seconds) {
 }
 
 int aioc_test_stream_short_reads(aioc_stream *s, size_t max) {
-  fault_tp *f = ft_of(s);
-  if (!f)
-    return aioc__fail(-EINVAL, "aioc_test_stream_short_reads: not a test "
-                               "stream");
+  fault_tp *f = ft_for(s, "aioc_test_stream_short_reads");
+  if (!f) return -EINVAL;
   f->short_max = max;
   return 0;
 }
 
 int aioc_test_stream_reset_after(aioc_stream *s, size_t n) {
-  fault_tp *f = ft_of(s);
-  if (!f)
-    return aioc__fail(-EINVAL, "aioc_test_stream_reset_after: not a test "
-                               "stream");
+  fault_tp *f = ft_for(s, "aioc_test_stream_reset_after");
+  if (!f) return -EINVAL;
   f->reset_armed = true;
   f->reset_left = n;
   if (n == 0) ft_poke(f);
@@ -259,9 +263,8 @@ int aioc_test_stream_reset_after(aioc_stream *s, size_t n) {
 }
 
 int aioc_test_stream_stall(aioc_stream *s, int stalled) {
-  fault_tp *f = ft_of(s);
-  if (!f)
-    return aioc__fail(-EINVAL, "aioc_test_stream_stall: not a test stream");
+  fault_tp *f = ft_for(s, "aioc_test_stream_stall");
+  if (!f) return -EINVAL;
   bool was = f->stalled;
   f->stalled = stalled != 0;
   if (was && !f->stalled) ft_poke(f);

@@ -6,11 +6,6 @@
 
 #include "../task/task.h"
 
-static aioc_loop *pick(aioc_loop *loop) {
-  if (loop) return loop;
-  return aioc__running ? aioc__running : aioc__thread_current;
-}
-
 static void fill(const aioc__stack_site *s, aioc_stack_use *u) {
   *u = (aioc_stack_use){.site = s->site,
                         .tasks = s->tasks,
@@ -23,7 +18,7 @@ static void fill(const aioc__stack_site *s, aioc_stack_use *u) {
 int aioc_loop_get_stack_use(aioc_loop *loop, aioc_stack_use *out,
                             size_t cap) {
   if (loop && !AIOC__LOOP_OK(loop, "aioc_loop_get_stack_use")) return -EINVAL;
-  loop = pick(loop);
+  loop = aioc__loop_pick(loop);
   if (!loop || (!out && cap)) return -EINVAL;
   for (size_t i = 0; i < loop->nstack_sites && i < cap; i++)
     fill(&loop->stack_sites[i], &out[i]);
@@ -38,7 +33,7 @@ static int by_max_desc(const void *a, const void *b) {
 int aioc_loop_write_stack_use(aioc_loop *loop, FILE *out) {
   if (loop && !AIOC__LOOP_OK(loop, "aioc_loop_write_stack_use"))
     return -EINVAL;
-  loop = pick(loop);
+  loop = aioc__loop_pick(loop);
   if (!loop || !out) return -EINVAL;
   size_t n = loop->nstack_sites;
   aioc_stack_use *v = n ? aioc__calloc(n, sizeof *v) : NULL;

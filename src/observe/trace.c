@@ -249,11 +249,6 @@ void aioc__trace_ctx_clear(aioc_loop *loop) {
 
 /* ---- reading ---- */
 
-static aioc_loop *pick(aioc_loop *loop) {
-  if (loop) return loop;
-  return aioc__running ? aioc__running : aioc__thread_current;
-}
-
 static uint64_t held(const struct aioc__trace *tr) {
   uint64_t n = tr->head - tr->start;
   return n > tr->mask + 1 ? tr->mask + 1 : n;
@@ -267,7 +262,7 @@ int aioc_loop_trace_get(aioc_loop *loop, aioc_trace_event *out, size_t cap,
                         uint64_t *lost) {
   if (lost) *lost = 0;
   if (loop && !AIOC__LOOP_OK(loop, "aioc_loop_trace_get")) return -EINVAL;
-  loop = pick(loop);
+  loop = aioc__loop_pick(loop);
   if (!loop || (!out && cap)) return -EINVAL;
   const struct aioc__trace *tr = loop->trace;
   if (!tr) return -ENODATA;
@@ -295,7 +290,7 @@ int aioc_loop_trace_get(aioc_loop *loop, aioc_trace_event *out, size_t cap,
 
 int aioc_loop_trace_clear(aioc_loop *loop) {
   if (loop && !AIOC__LOOP_OK(loop, "aioc_loop_trace_clear")) return -EINVAL;
-  loop = pick(loop);
+  loop = aioc__loop_pick(loop);
   if (!loop) return -EINVAL;
   if (!loop->trace) return -ENODATA;
   loop->trace->start = loop->trace->head;
@@ -541,7 +536,7 @@ static int trace_write(aioc_loop *loop, FILE *f) {
 
 int aioc_loop_trace_write(aioc_loop *loop, FILE *out) {
   if (loop && !AIOC__LOOP_OK(loop, "aioc_loop_trace_write")) return -EINVAL;
-  loop = pick(loop);
+  loop = aioc__loop_pick(loop);
   if (!loop || !out) return -EINVAL;
   if (!loop->trace) return -ENODATA;
   return trace_write(loop, out);
@@ -584,7 +579,7 @@ int aioc_loop_trace_save(aioc_loop *loop, const char *path, char *name,
                          size_t cap) {
   if (name && cap) name[0] = 0;
   if (loop && !AIOC__LOOP_OK(loop, "aioc_loop_trace_save")) return -EINVAL;
-  loop = pick(loop);
+  loop = aioc__loop_pick(loop);
   if (!loop) return -EINVAL;
   return trace_save(loop, path, name, cap);
 }
@@ -608,7 +603,7 @@ int aioc_loop_trace_on_signal(aioc_signal **out, aioc_loop *loop, int signum,
   if (out) *out = NULL;
   if (loop && !AIOC__LOOP_OK(loop, "aioc_loop_trace_on_signal"))
     return -EINVAL;
-  aioc_loop *l = pick(loop);
+  aioc_loop *l = aioc__loop_pick(loop);
   if (!l || !out) return -EINVAL;
   if (!l->trace) return -ENODATA;
   return aioc_signal_add(out, loop, &signum, 1, save_on_signal, (void *)path);
