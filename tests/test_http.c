@@ -288,6 +288,11 @@ static int set_agent(void *arg, void *easy) {
              ? 0
              : -EIO;
 }
+static int set_url(void *arg, void *easy) {
+  return curl_easy_setopt(easy, CURLOPT_URL, (const char *)arg) == CURLE_OK
+             ? 0
+             : -EIO;
+}
 static int refuse(void *arg, void *easy) {
   (void)arg, (void)easy;
   return -EPERM;
@@ -310,6 +315,23 @@ static int setopt_main(void *arg, void **res) {
            -EPERM);
   CHECK(strstr(aioc_error_message(), "setopt") != NULL);
   CHECK_EQ(httpd_requests(srv), 1);
+  /* the hook's URL wins over the request's, also on a handle that a
+   * request without a hook used before */
+  CHECK_RC(aioc_http_get(NULL, &r, url("/bytes/10"), 10), 0);
+  aioc_http_response_free(r);
+  char u20[128];
+  snprintf(u20, sizeof u20, "%s", url("/bytes/20"));
+  CHECK_RC(aioc_http_request(NULL, &r, url("/bytes/10"),
+                             &(aioc_http_options){.setopt = set_url,
+                                                  .setopt_arg = u20},
+                             10),
+           0);
+  CHECK_EQ(r->body_len, 20);
+  CHECK_STR(r->url, u20);
+  aioc_http_response_free(r);
+  CHECK_RC(aioc_http_get(NULL, &r, url("/bytes/10"), 10), 0);
+  CHECK_EQ(r->body_len, 10);
+  aioc_http_response_free(r);
   CHECK_EQ(running(), 0);
   aioc_http_session_free(s);
   unserve();
@@ -395,6 +417,16 @@ static int reuse(void *arg, void **res) {
     CHECK(strcmp(r->url, url(paths[i])) == 0);
     aioc_http_response_free(r);
   }
+  /* The URL is parsed afresh for each new one: a reference relative to
+   * the handle's last URL is not resolved against it, and the response
+   * names the URL normalised as libcurl does. */
+  CHECK_RC(aioc_http_get(NULL, &r, "/bytes/10", 10), -EINVAL);
+  CHECK(strstr(aioc_error_message(), "/bytes/10") != NULL);
+  char bare[128];
+  snprintf(bare, sizeof bare, "%s", url(""));
+  CHECK_RC(aioc_http_get(NULL, &r, bare, 10), 0);
+  CHECK_STR(r->url, url("/"));
+  aioc_http_response_free(r);
   unserve();
   return 0;
 }

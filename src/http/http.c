@@ -100,7 +100,8 @@ typedef struct xfer {
   aioc__list waiters; /* the task waiting for progress (aioc__lwait) */
   /* Kept with the easy handle while it is pooled in its session. */
   CURL *e;   /* NULL once released */
-  char *url; /* the URL set on e */
+  char *url; /* the URL set on e, as the caller gave it */
+  CURLU *uh; /* url parsed, e's CURLOPT_CURLU; NULL: not set */
   /* Where the header lines of hb are, as header_cb() found them:
    * offsets of each name, its colon, its value and the value's end. */
   struct hline {
@@ -795,6 +796,7 @@ static void xfer_free(xfer *x) {
 /* Frees x with its easy handle (x's request state is already freed). */
 static void xfer_release(xfer *x) {
   if (x->e) curl_easy_cleanup(x->e);
+  curl_url_cleanup(x->uh);
   aioc__free(x->hl);
   aioc__free(x->set.ca);
   aioc__free(x->url);
@@ -814,6 +816,43 @@ static long curl_version_of(aioc_http_version v) {
 static long ms_of(double s) {
   double ms = ceil(s * 1000);
   return ms > 2e9 ? 2000000000L : ms < 1 ? 1 : (long)ms;
+}
+
+/* Sets url on x's handle. libcurl parses the URL of CURLOPT_URL again
+ * for every transfer (about 5,000 instructions); given it parsed, as
+ * CURLOPT_CURLU, it copies the parsed form instead. So the URL is parsed
+ * here, with the flags libcurl's own parse uses, into a new handle (a URL
+ * set on a used one would be resolved against the old one), and kept
+ * with the easy handle while the URL stays the same. CURLOPT_URL gets
+ * the normalised URL, the one libcurl reports as the effective URL. With
+ * a setopt hook (which may set CURLOPT_URL, or options the parse depends
+ * on) the URL is given as it is. Returns 0 or a failure (reported). */
+static int set_url(xfer *x, const char *url, bool hook) {
+  CURL *e = x->e;
+  CURLU *u = NULL;
+  char *norm = NULL;
+  if (!hook) {
+    if (!(u = curl_url())) return fail(-ENOMEM, "out of memory");
+    CURLUcode uc = curl_url_set(u, CURLUPART_URL, url,
+                                CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME);
+    if (uc == CURLUE_OK) uc = curl_url_get(u, CURLUPART_URL, &norm, 0);
+    if (uc != CURLUE_OK) {
+      curl_url_cleanup(u);
+      return uc == CURLUE_OUT_OF_MEMORY
+                 ? fail(-ENOMEM, "out of memory")
+                 : fail(-EINVAL, "%s: %s", url, curl_url_strerror(uc));
+    }
+  }
+  CURLcode cc = curl_easy_setopt(e, CURLOPT_URL, norm ? norm : url);
+  curl_free(norm);
+  if (cc != CURLE_OK) {
+    curl_url_cleanup(u);
+    return fail(-ENOMEM, "out of memory");
+  }
+  curl_easy_setopt(e, CURLOPT_CURLU, u);
+  curl_url_cleanup(x->uh);
+  x->uh = u;
+  return 0;
 }
 
 #define PICK(f) (o && o->f ? o->f : so->f)
@@ -841,6 +880,8 @@ static int xfer_start(xfer **out, aioc_http_session *s, const char *url,
     return fail(-EINVAL, "%s: the session is freed or of another loop", url);
   }
   const aioc_http_options *so = &s->o;
+  aioc_http_setopt_fn hook = o && o->setopt ? o->setopt : so->setopt;
+  void *hook_arg = o && o->setopt ? o->setopt_arg : so->setopt_arg;
   /* A pooled transfer keeps its handle and what was set on it; its
    * request state starts from zero like a fresh one's. */
   bool fresh = s->npool == 0;
@@ -859,11 +900,13 @@ static int xfer_start(xfer **out, aioc_http_session *s, const char *url,
   x->s = s;
   s->refs++;
   x->streaming = streaming;
+  x->reusable = !hook;
   x->max_body = PICK(max_body);
   x->buffer = PICK(buffer) ? PICK(buffer) : DEFAULT_BUFFER;
   int redirects = PICK(max_redirects);
   x->follow = redirects >= 0;
-  bool nomem = false, url_set = x->url && strcmp(x->url, url) == 0;
+  bool nomem = false,
+       url_set = x->url && !hook && x->uh && strcmp(x->url, url) == 0;
   if (!url_set) {
     aioc__free(x->url);
     nomem = !(x->url = dup_str(url));
@@ -919,7 +962,12 @@ static int xfer_start(xfer **out, aioc_http_session *s, const char *url,
     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, x);
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, mt);
   }
-  if (!url_set) curl_easy_setopt(e, CURLOPT_URL, url);
+  if (!url_set && (rc = set_url(x, url, hook != NULL)) < 0) {
+    aioc__free(x->url); /* not what e holds */
+    x->url = NULL;
+    xfer_free(x);
+    return rc;
+  }
   easy_set *was = &x->set, now = {.valid = true};
   /* libcurl's default: no Accept-Encoding unless asked (offering it costs
    * about 5,000 instructions a request even for an identity response) */
@@ -982,9 +1030,6 @@ static int xfer_start(xfer **out, aioc_http_session *s, const char *url,
              !(strcmp(o->method, "POST") == 0 && x->body))
       curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, o->method);
   }
-  aioc_http_setopt_fn hook = o && o->setopt ? o->setopt : so->setopt;
-  void *hook_arg = o && o->setopt ? o->setopt_arg : so->setopt_arg;
-  x->reusable = !hook;
   if (hook && (rc = hook(hook_arg, e)) < 0) {
     xfer_free(x);
     return fail(rc, "%s: the setopt hook failed", url);
