@@ -134,6 +134,10 @@ static int parse_head(req *r) {
   r->method[sp1 - line] = 0;
   *sp2 = 0;
   r->target = sp1 + 1;
+  if (strncmp(r->target, "http://", 7) == 0) { /* absolute form: a proxy's */
+    char *path = strchr(r->target + 7, '/');
+    r->target = path ? path : (char *)"/";
+  }
   char *version = trim(sp2 + 1);
   if (r->target[0] != '/' || strncmp(version, "HTTP/1.", 7) != 0)
     return -EPROTO;

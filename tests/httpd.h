@@ -37,7 +37,9 @@
  *                       (none for 204 and 304)
  *   anything else       404
  *
- * HEAD gets the headers of the same GET. While it waits (a delay, a
+ * A target in absolute form (http://host:port/path, as a client sends it
+ * to a proxy) is served by its path: the server is also a proxy to
+ * itself. HEAD gets the headers of the same GET. While it waits (a delay, a
  * stall, between drips), the server keeps reading its socket: a client
  * that closes the connection (end of file or reset) is noticed at once,
  * the response is counted as aborted and the connection closed. A request

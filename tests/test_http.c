@@ -339,6 +339,69 @@ static int setopt_main(void *arg, void **res) {
 }
 TEST(setopt_hook) { CHECK_RC(run_main_real(setopt_main, NULL, NULL), 0); }
 
+/* Proxies come from the environment. A session made while no proxy
+ * variable is set tells libcurl there is none (later changes are not
+ * seen); one made while one is set leaves libcurl to read them on every
+ * transfer. The test server is also a proxy to itself; nobody listens on
+ * port 1. */
+static void clear_proxy_env(void) {
+  static const char *const names[] = {"http_proxy", "HTTP_PROXY",
+                                      "https_proxy", "HTTPS_PROXY",
+                                      "all_proxy", "ALL_PROXY",
+                                      "no_proxy", "NO_PROXY"};
+  for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+    unsetenv(names[i]);
+}
+
+static int env_proxy_main(void *arg, void **res) {
+  (void)arg, (void)res;
+  serve();
+  clear_proxy_env();
+  char proxy[64];
+  snprintf(proxy, sizeof proxy, "http://127.0.0.1:%d", httpd_port(srv));
+  const char *far = "http://127.0.0.1:1/headers";
+  const char *via = "GET http://127.0.0.1:1/headers HTTP/1.1";
+  aioc_http_session *plain, *proxied, *upper, *empty;
+  aioc_http_response *r;
+  setenv("http_proxy", "", 1); /* empty: as if unset */
+  CHECK_RC(aioc_http_session_new(&plain, NULL, NULL), 0);
+  setenv("http_proxy", proxy, 1);
+  CHECK_RC(aioc_http_session_new(&proxied, NULL, NULL), 0);
+  CHECK_RC(aioc_http_get(proxied, &r, far, 10), 0);
+  CHECK(strncmp(r->body, via, strlen(via)) == 0);
+  aioc_http_response_free(r);
+  CHECK_RC(aioc_http_get(plain, &r, far, 10), -ECONNREFUSED);
+  setenv("no_proxy", "127.0.0.1", 1);
+  CHECK_RC(aioc_http_get(proxied, &r, far, 10), -ECONNREFUSED);
+  clear_proxy_env();
+  CHECK_RC(aioc_http_get(proxied, &r, far, 10), -ECONNREFUSED);
+  setenv("ALL_PROXY", proxy, 1);
+  CHECK_RC(aioc_http_session_new(&upper, NULL, NULL), 0);
+  CHECK_RC(aioc_http_get(upper, &r, far, 10), 0);
+  CHECK(strncmp(r->body, via, strlen(via)) == 0);
+  aioc_http_response_free(r);
+  CHECK_RC(aioc_http_get(plain, &r, far, 10), -ECONNREFUSED);
+  clear_proxy_env();
+  setenv("ftp_proxy", proxy, 1); /* another scheme's */
+  CHECK_RC(aioc_http_session_new(&empty, NULL, NULL), 0);
+  CHECK_RC(aioc_http_get(empty, &r, far, 10), -ECONNREFUSED);
+  setenv("http_proxy", proxy, 1);
+  CHECK_RC(aioc_http_get(empty, &r, far, 10), 0); /* read each transfer */
+  aioc_http_response_free(r);
+  clear_proxy_env();
+  unsetenv("ftp_proxy");
+  CHECK_EQ(httpd_requests(srv), 3);
+  aioc_http_session_free(plain);
+  aioc_http_session_free(proxied);
+  aioc_http_session_free(upper);
+  aioc_http_session_free(empty);
+  unserve();
+  return 0;
+}
+TEST(proxies_from_the_environment) {
+  CHECK_RC(run_main_real(env_proxy_main, NULL, NULL), 0);
+}
+
 /* Transfers reuse libcurl handles: nothing of a request's options may
  * stay for the next one. */
 static int reuse(void *arg, void **res) {

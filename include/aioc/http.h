@@ -5,11 +5,13 @@
  * Everything of HTTP itself is libcurl's: parsing, TLS (certificates are
  * verified against the system's CA store by default), redirects,
  * keep-alive, HTTP/2 (negotiated over TLS by ALPN), proxies (the usual
- * environment variables), cookies. aioc drives libcurl's multi interface
- * from the loop: each loop has one curl multi handle, created on first
- * use and cleaned up when the loop closes; its sockets are polled by the
- * loop and its one timer is a loop timer, so a transfer ties up no thread
- * (libcurl may still run a short-lived thread for a name lookup).
+ * environment variables; a session made while none of them is set uses
+ * no proxy, whatever is set later), cookies. aioc drives libcurl's multi
+ * interface from the loop: each loop has one curl multi handle, created
+ * on first use and cleaned up when the loop closes; its sockets are
+ * polled by the loop and its one timer is a loop timer, so a transfer ties
+ * up no thread (libcurl may still run a short-lived thread for a name
+ * lookup).
  *
  * Conventions (as everywhere in aioc):
  *
