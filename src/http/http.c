@@ -79,10 +79,9 @@ typedef struct xfer {
   aioc_http_session *s;
   struct curl_slist *hdrs;
   char *body; /* request body copy */
-  /* the response's header block (the last one: redirects and 1xx
-   * responses start it again) */
-  char *hb;
-  size_t hlen, hcap;
+  /* the length of the response's header block in hb (the last block:
+   * redirects and 1xx responses start it again) */
+  size_t hlen;
   size_t nh; /* header lines in hl[] */
   int status;
   bool follow;
@@ -94,9 +93,8 @@ typedef struct xfer {
   bool request_owned; /* owned by a suspended aioc_http_request() */
   int err;           /* the transfer's failure (aioc code), 0 */
   CURLcode cc;
-  /* body: bytes the consumer has not taken */
-  char *bb;
-  size_t blen, bcap;
+  /* body: bytes in bb the consumer has not taken */
+  size_t blen;
   size_t total, max_body, buffer;
   /* between chunks */
   aioc__timer idle;
@@ -106,6 +104,10 @@ typedef struct xfer {
   CURL *e;   /* NULL once released */
   char *url; /* the URL set on e, as the caller gave it */
   CURLU *uh; /* url parsed, e's CURLOPT_CURLU; NULL: not set */
+  /* The buffers of the header block and of the body (kept while small:
+   * see xfer_free()) */
+  char *hb, *bb;
+  size_t hcap, bcap;
   /* Where the header lines of hb are, as header_cb() found them:
    * offsets of each name, its colon, its value and the value's end. */
   struct hline {
@@ -543,14 +545,22 @@ void aioc_http_session_free(aioc_http_session *s) {
 
 /* ---- responses ---- */
 
-/* One allocation holds the response, its header array and its URL. */
+/* One allocation holds the response, its header array, its URL, its
+ * header block and, unless large, its body. */
 typedef struct response {
   aioc_http_response r; /* first */
   char *hb;             /* the header block, split in place */
   char *bb;             /* the body */
-  char *url;            /* after hv[] */
+  bool own_body;        /* bb is a block of its own */
   aioc_http_header *hv; /* just after the struct */
 } response;
+
+/* A body up to this size is copied into the response's block; a larger
+ * one moves there with its buffer. */
+#define BODY_COPY_MAX ((size_t)4096)
+/* A pooled transfer keeps buffers up to these sizes. */
+#define KEEP_HB ((size_t)4096)
+#define KEEP_BB ((size_t)16384)
 
 const char *aioc_http_header_get(const aioc_http_response *r,
                                  const char *name) {
@@ -564,8 +574,7 @@ const char *aioc_http_header_get(const aioc_http_response *r,
 void aioc_http_response_free(aioc_http_response *r) {
   if (!r) return;
   response *p = (response *)r;
-  aioc__free(p->hb);
-  aioc__free(p->bb);
+  if (p->own_body) aioc__free(p->bb);
   aioc__free(p);
 }
 
@@ -582,8 +591,8 @@ static void split_headers(response *p, const struct hline *hl, size_t n) {
   p->r.nheaders = n;
 }
 
-/* The response of x: headers, and the body unless streaming (the body
- * buffer moves to the response). */
+/* The response of x: headers, and the body unless streaming (copied,
+ * or when large moved with its buffer). */
 static int make_response(xfer *x, aioc_http_response **out) {
   long ver = 0;
   char *eff = NULL;
@@ -591,38 +600,43 @@ static int make_response(xfer *x, aioc_http_response **out) {
   curl_easy_getinfo(x->e, CURLINFO_EFFECTIVE_URL, &eff);
   const char *url = eff ? eff : x->url;
   size_t ulen = strlen(url) + 1, lines = x->nh ? x->nh : 1;
-  response *p = aioc__alloc(sizeof *p + lines * sizeof *p->hv + ulen);
+  size_t hsize = x->hlen + 1;
+  bool move = !x->streaming && x->blen > BODY_COPY_MAX;
+  size_t bsize = move ? 0 : x->streaming ? 1 : x->blen + 1;
+  response *p = aioc__alloc(sizeof *p + lines * sizeof *p->hv + ulen +
+                            hsize + bsize);
   if (!p) return -ENOMEM;
   memset(p, 0, sizeof *p);
   p->hv = (aioc_http_header *)(p + 1);
-  p->url = (char *)(p->hv + lines);
-  memcpy(p->url, url, ulen);
+  char *at = (char *)(p->hv + lines);
+  memcpy(at, url, ulen);
+  p->r.url = at;
+  at += ulen;
+  p->hb = at;
+  if (x->hlen) memcpy(p->hb, x->hb, x->hlen);
+  p->hb[x->hlen] = 0;
+  at += hsize;
   p->r.status = x->status;
   p->r.version = ver == CURL_HTTP_VERSION_1_0   ? 10
                  : ver == CURL_HTTP_VERSION_1_1 ? 11
                  : ver == CURL_HTTP_VERSION_2_0 ? 20
                  : ver == CURL_HTTP_VERSION_3   ? 30
                                                 : 0;
-  p->hb = x->hb ? x->hb : dup_str(""); /* moves to the response */
-  size_t nh = x->hb ? x->nh : 0;
-  x->hb = NULL;
-  x->nh = 0;
-  x->hlen = x->hcap = 0;
-  if (!x->streaming && x->bb) {
+  if (move) {
     p->bb = x->bb; /* has room for the terminator */
-    p->bb[x->blen] = 0;
-    p->r.body_len = x->blen;
+    p->own_body = true;
     x->bb = NULL;
-    x->blen = x->bcap = 0;
+    x->bcap = 0;
   } else {
-    p->bb = dup_str("");
+    p->bb = at;
   }
-  if (!p->hb || !p->bb) {
-    aioc_http_response_free(&p->r);
-    return -ENOMEM;
+  if (!x->streaming) {
+    if (x->blen && !move) memcpy(p->bb, x->bb, x->blen);
+    p->r.body_len = x->blen;
+    x->blen = 0;
   }
-  split_headers(p, x->hl, nh);
-  p->r.url = p->url;
+  p->bb[p->r.body_len] = 0;
+  split_headers(p, x->hl, x->hlen ? x->nh : 0);
   p->r.body = p->bb;
   *out = &p->r;
   return 0;
@@ -728,17 +742,14 @@ static size_t write_cb(char *data, size_t size, size_t n, void *arg) {
     return CURL_WRITEFUNC_PAUSE;
   }
   if (x->blen + len + 1 > x->bcap) {
-    size_t cap = x->bcap;
-    if (!cap) {
-      /* the whole body at once when its length is known */
-      curl_off_t cl = -1;
-      cap = 16384;
-      if (!x->streaming &&
-          curl_easy_getinfo(x->e, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) ==
-              CURLE_OK &&
-          cl > 0 && (uint64_t)cl < ((uint64_t)64 << 20))
-        cap = (size_t)cl + 1;
-    }
+    size_t cap = x->bcap ? x->bcap : 16384;
+    curl_off_t cl = -1;
+    /* the whole body at once when its length is known */
+    if (x->total == 0 && !x->streaming &&
+        curl_easy_getinfo(x->e, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) ==
+            CURLE_OK &&
+        cl > 0 && (uint64_t)cl < ((uint64_t)64 << 20) && (size_t)cl >= len)
+      cap = (size_t)cl + 1;
     while (cap < x->blen + len + 1) cap *= 2;
     char *nb = aioc__realloc(x->bb, cap);
     if (!nb) {
@@ -804,13 +815,23 @@ static void xfer_free(xfer *x) {
   }
   curl_slist_free_all(x->hdrs);
   aioc__free(x->body);
-  aioc__free(x->hb);
-  aioc__free(x->bb);
   aioc_http_session *s = x->s;
-  if (s && x->e && x->reusable && s->refs > 1 && s->npool < EASY_POOL)
-    s->pool[s->npool++] = x; /* with its handle, for the next transfer */
-  else
+  if (s && x->e && x->reusable && s->refs > 1 && s->npool < EASY_POOL) {
+    /* with its handle and small buffers, for the next transfer */
+    if (x->hcap > KEEP_HB) {
+      aioc__free(x->hb);
+      x->hb = NULL;
+      x->hcap = 0;
+    }
+    if (x->bcap > KEEP_BB) {
+      aioc__free(x->bb);
+      x->bb = NULL;
+      x->bcap = 0;
+    }
+    s->pool[s->npool++] = x;
+  } else {
     xfer_release(x);
+  }
   if (s) session_unref(s);
 }
 
@@ -818,6 +839,8 @@ static void xfer_free(xfer *x) {
 static void xfer_release(xfer *x) {
   if (x->e) curl_easy_cleanup(x->e);
   curl_url_cleanup(x->uh);
+  aioc__free(x->hb);
+  aioc__free(x->bb);
   aioc__free(x->hl);
   aioc__free(x->set.ca);
   aioc__free(x->url);
