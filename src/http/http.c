@@ -708,10 +708,9 @@ static size_t header_cb(char *data, size_t size, size_t n, void *arg) {
       x->hl = v;
       x->hlcap = cap;
     }
-    size_t c = (size_t)(colon - data), vs = c + 1, ve = len;
-    while (ve > vs && (data[ve - 1] == '\n' || data[ve - 1] == '\r' ||
-                       data[ve - 1] == ' ' || data[ve - 1] == '\t'))
-      ve--;
+    size_t c = (size_t)(colon - data), vs = c + 1, ve = len - 1;
+    if (ve > vs && data[ve - 1] == '\r') ve--; /* the line's end */
+    while (ve > vs && (data[ve - 1] == ' ' || data[ve - 1] == '\t')) ve--;
     while (vs < ve && (data[vs] == ' ' || data[vs] == '\t')) vs++;
     uint32_t at = (uint32_t)x->hlen;
     x->hl[x->nh++] = (struct hline){at, at + (uint32_t)c, at + (uint32_t)vs,
