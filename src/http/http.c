@@ -761,7 +761,7 @@ static size_t write_cb(char *data, size_t size, size_t n, void *arg) {
   memcpy(x->bb + x->blen, data, len);
   x->blen += len;
   x->total += len;
-  if (x->mt) x->last_data = aioc__now(x->mt->loop);
+  if (x->between_ns && x->mt) x->last_data = aioc__now(x->mt->loop);
   x->headers_done = true; /* a body without a blank line seen (HTTP/0.9) */
   if (x->streaming) wake(x);
   return len;
