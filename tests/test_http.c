@@ -344,18 +344,23 @@ TEST(setopt_hook) { CHECK_RC(run_main_real(setopt_main, NULL, NULL), 0); }
  * seen); one made while one is set leaves libcurl to read them on every
  * transfer. The test server is also a proxy to itself; nobody listens on
  * port 1. */
+static const char *const proxy_names[] = {
+    "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy",
+    "ALL_PROXY",  "no_proxy",   "NO_PROXY",    "ftp_proxy"};
+#define NPROXY (sizeof proxy_names / sizeof *proxy_names)
+
 static void clear_proxy_env(void) {
-  static const char *const names[] = {"http_proxy", "HTTP_PROXY",
-                                      "https_proxy", "HTTPS_PROXY",
-                                      "all_proxy", "ALL_PROXY",
-                                      "no_proxy", "NO_PROXY"};
-  for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-    unsetenv(names[i]);
+  for (size_t i = 0; i < NPROXY; i++) unsetenv(proxy_names[i]);
 }
 
 static int env_proxy_main(void *arg, void **res) {
   (void)arg, (void)res;
   serve();
+  char *saved[NPROXY]; /* the environment's, put back at the end */
+  for (size_t i = 0; i < NPROXY; i++) {
+    const char *v = getenv(proxy_names[i]);
+    saved[i] = v ? strdup(v) : NULL;
+  }
   clear_proxy_env();
   char proxy[64];
   snprintf(proxy, sizeof proxy, "http://127.0.0.1:%d", httpd_port(srv));
@@ -389,7 +394,10 @@ static int env_proxy_main(void *arg, void **res) {
   CHECK_RC(aioc_http_get(empty, &r, far, 10), 0); /* read each transfer */
   aioc_http_response_free(r);
   clear_proxy_env();
-  unsetenv("ftp_proxy");
+  for (size_t i = 0; i < NPROXY; i++) {
+    if (saved[i]) setenv(proxy_names[i], saved[i], 1);
+    free(saved[i]);
+  }
   CHECK_EQ(httpd_requests(srv), 3);
   aioc_http_session_free(plain);
   aioc_http_session_free(proxied);
