@@ -2,7 +2,11 @@
 # normal, ASan+UBSan, TSan, the ucontext fallback and aarch64 under qemu-user.
 JOBS ?= $(shell nproc)
 WERROR := $(if $(CI),-DAIOC_WERROR=ON,)
-CTEST := ctest --output-on-failure -j$(JOBS)
+# Tests and the demo talk to servers on loopback only: without the proxy
+# variables, which would send their requests elsewhere.
+NOPROXY := env -u http_proxy -u HTTP_PROXY -u https_proxy -u HTTPS_PROXY \
+  -u all_proxy -u ALL_PROXY -u no_proxy -u NO_PROXY
+CTEST := $(NOPROXY) ctest --output-on-failure -j$(JOBS)
 BENCH ?= B1,B2,B3,B4,B5,B6,B6n,B6tls,B7,B8,B9,B10
 PREFIX ?= /usr/local
 
@@ -64,7 +68,7 @@ demo:
 	@scripts/install-deps.sh --minimal
 	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build build -j$(JOBS) --target demo >/dev/null
-	@./build/examples/demo --trace build/demo-rpc-trace.json
+	@$(NOPROXY) ./build/examples/demo --trace build/demo-rpc-trace.json
 	@python3 tools/aioc-trace2svg.py build/demo-rpc-trace.json \
 	  -o build/demo-rpc-timeline.svg | sed 's/^/timeline of the RPC call: /'
 
