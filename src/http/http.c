@@ -636,7 +636,7 @@ static int make_response(xfer *x, aioc_http_response **out) {
     x->blen = 0;
   }
   p->bb[p->r.body_len] = 0;
-  split_headers(p, x->hl, x->hlen ? x->nh : 0);
+  split_headers(p, x->hl, x->nh);
   p->r.body = p->bb;
   *out = &p->r;
   return 0;
